@@ -1,0 +1,499 @@
+//! The events: the facts fieldtrail keeps for ever. This is a compatibility boundary: change a
+//! shape only by adding a version and an upcaster.
+//!
+//! On the wire and in the journal, an event is its `event_type` (snake_case, past tense), its
+//! `event_version` and its payload: the variant's fields as a JSON object (no type tag inside).
+//! The serde form of the enums below carries the tag in a `type` field; [`AnyEvent::decode`] and
+//! [`AnyEvent::payload`] convert between the two.
+
+use crate::command::{AttendanceStatus, DefenceResult, JuryMember, ModulePlan, Organisation, SessionKind};
+use crate::ids::{Id, Reason};
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The version every event type has today.
+pub const EVENT_VERSION: &str = "1";
+
+/// Events of a programme's stream (`programme/<programme_id>`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProgrammeEvent {
+    /// The programme and its modules and units, with their budgets in half-days.
+    ProgrammeDefined {
+        /// Programme id.
+        programme_id: Id,
+        /// Title.
+        title: String,
+        /// Modules in programme order.
+        modules: Vec<ModulePlan>,
+    },
+}
+
+/// Events of a cohort's stream (`cohort/<cohort_id>`): enrolment, the timetable, attendance and
+/// the learners' outcomes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CohortEvent {
+    /// A cohort opened on a programme.
+    CohortOpened {
+        /// Cohort id.
+        cohort_id: Id,
+        /// The programme it follows.
+        programme_id: Id,
+        /// Title.
+        title: String,
+        /// First day (calendar date, Europe/Paris).
+        starts_on: NaiveDate,
+        /// Last day (calendar date, Europe/Paris).
+        ends_on: NaiveDate,
+    },
+    /// A learner enrolled.
+    LearnerEnrolled {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// The learner's name (personal data).
+        name: String,
+        /// Whether the learner follows the DEIS pathway.
+        deis_pathway: bool,
+    },
+    /// A learner withdrew; they count nothing for sessions recorded afterwards.
+    LearnerWithdrew {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// Why.
+        reason: Reason,
+    },
+    /// A session was put on the timetable.
+    SessionScheduled {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Session id.
+        session_id: Id,
+        /// Module of the programme.
+        module_id: Id,
+        /// Unit of that module, if any.
+        unit_id: Option<Id>,
+        /// What kind of session.
+        kind: SessionKind,
+        /// Start, RFC 3339 with the offset the client gave.
+        starts_at: DateTime<FixedOffset>,
+        /// End, after `starts_at`.
+        ends_at: DateTime<FixedOffset>,
+        /// 1 or 2 half-days.
+        half_days: u8,
+        /// Who leads it.
+        facilitator: String,
+    },
+    /// A session moved to a new slot; the old slot stays in the history.
+    SessionRescheduled {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Session id.
+        session_id: Id,
+        /// New start.
+        starts_at: DateTime<FixedOffset>,
+        /// New end.
+        ends_at: DateTime<FixedOffset>,
+        /// Why.
+        reason: Reason,
+    },
+    /// A session was cancelled; it counts for nothing.
+    SessionCancelled {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Session id.
+        session_id: Id,
+        /// Why.
+        reason: Reason,
+    },
+    /// A session took place. Every learner active at that point is in exactly one of
+    /// `present`, `excused`, `absent` (the aggregate fills `absent`).
+    SessionHeld {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Session id.
+        session_id: Id,
+        /// The session's module (copied so that readers need no join).
+        module_id: Id,
+        /// The session's half-days (copied likewise).
+        half_days: u8,
+        /// Learners present.
+        present: Vec<Id>,
+        /// Learners excused.
+        excused: Vec<Id>,
+        /// Learners active in the cohort but neither present nor excused.
+        absent: Vec<Id>,
+    },
+    /// One learner's attendance at a held session was corrected; the original record stays.
+    AttendanceCorrected {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Session id.
+        session_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// The status before this correction.
+        previous_status: AttendanceStatus,
+        /// The status from now on.
+        status: AttendanceStatus,
+        /// Why.
+        reason: Reason,
+    },
+    /// The cohort closed: no more enrolments or sessions.
+    CohortClosed {
+        /// Cohort id.
+        cohort_id: Id,
+    },
+    /// A learner was awarded the certificate (the date is the event's `occurred_at`).
+    CertificateAwarded {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Learner id.
+        learner_id: Id,
+    },
+    /// The certificate was credited toward the learner's DEIS.
+    DeisCreditRecorded {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// Free text.
+        note: String,
+    },
+}
+
+/// Events of a field study's stream (`field_study/<field_study_id>`): the tentative path of a
+/// group's study, from the commission to the defence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FieldStudyEvent {
+    /// A group of 3 or 4 learners formed to answer an organisation.
+    FieldStudyFormed {
+        /// Field study id.
+        field_study_id: Id,
+        /// Cohort id.
+        cohort_id: Id,
+        /// Members.
+        members: Vec<Id>,
+        /// The commissioning organisation.
+        organisation: Organisation,
+    },
+    /// Learners joined or left the group.
+    MembersChanged {
+        /// Field study id.
+        field_study_id: Id,
+        /// Who joined.
+        join: Vec<Id>,
+        /// Who left.
+        leave: Vec<Id>,
+        /// Why.
+        reason: Reason,
+        /// The members after the change.
+        members: Vec<Id>,
+    },
+    /// Commission version 1.
+    CommissionNegotiated {
+        /// Field study id.
+        field_study_id: Id,
+        /// Always 1.
+        version: u32,
+        /// What is asked.
+        brief: String,
+        /// What will be delivered.
+        deliverables: Vec<String>,
+        /// With whom it was negotiated.
+        negotiated_with: String,
+    },
+    /// Commission version n+1.
+    CommissionRenegotiated {
+        /// Field study id.
+        field_study_id: Id,
+        /// The new version number.
+        version: u32,
+        /// What is asked now.
+        brief: String,
+        /// What will be delivered now.
+        deliverables: Vec<String>,
+        /// Why.
+        reason: Reason,
+    },
+    /// The latest commission version was agreed.
+    CommissionAgreed {
+        /// Field study id.
+        field_study_id: Id,
+        /// The version agreed.
+        version: u32,
+    },
+    /// A hypothesis was stated.
+    HypothesisStated {
+        /// Field study id.
+        field_study_id: Id,
+        /// Hypothesis id.
+        hypothesis_id: Id,
+        /// Its text.
+        text: String,
+    },
+    /// A hypothesis was revised; the earlier text stays in the history.
+    HypothesisRevised {
+        /// Field study id.
+        field_study_id: Id,
+        /// Hypothesis id.
+        hypothesis_id: Id,
+        /// The new text.
+        text: String,
+        /// Why.
+        reason: Reason,
+    },
+    /// A hypothesis was abandoned.
+    HypothesisAbandoned {
+        /// Field study id.
+        field_study_id: Id,
+        /// Hypothesis id.
+        hypothesis_id: Id,
+        /// Why.
+        reason: Reason,
+    },
+    /// An intervention in the field.
+    InterventionLogged {
+        /// Field study id.
+        field_study_id: Id,
+        /// Intervention id.
+        intervention_id: Id,
+        /// Free text (e.g. "entretien collectif").
+        kind: String,
+        /// Summary.
+        summary: String,
+        /// Number of participants.
+        participants: u32,
+    },
+    /// A reflexive note.
+    ReflexiveNoteRecorded {
+        /// Field study id.
+        field_study_id: Id,
+        /// Note id.
+        note_id: Id,
+        /// The session it relates to, if any.
+        session_id: Option<Id>,
+        /// Its text.
+        text: String,
+    },
+    /// A version of the written production.
+    ProductionSubmitted {
+        /// Field study id.
+        field_study_id: Id,
+        /// 1, 2, ...
+        version: u32,
+        /// Title.
+        title: String,
+        /// Number of pages.
+        pages: u32,
+    },
+    /// A defence was scheduled before a jury.
+    DefenceScheduled {
+        /// Field study id.
+        field_study_id: Id,
+        /// Defence id.
+        defence_id: Id,
+        /// When.
+        at: DateTime<FixedOffset>,
+        /// The jury.
+        jury: Vec<JuryMember>,
+    },
+    /// A learner passed a defence.
+    DefencePassed {
+        /// Field study id.
+        field_study_id: Id,
+        /// Defence id.
+        defence_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// The jury's remarks.
+        remarks: String,
+    },
+    /// A learner's defence was deferred: they are due at the next one.
+    DefenceDeferred {
+        /// Field study id.
+        field_study_id: Id,
+        /// Defence id.
+        defence_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// The jury's remarks.
+        remarks: String,
+    },
+    /// A learner failed a defence.
+    DefenceFailed {
+        /// Field study id.
+        field_study_id: Id,
+        /// Defence id.
+        defence_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// The jury's remarks.
+        remarks: String,
+    },
+}
+
+impl FieldStudyEvent {
+    /// The defence outcome this event records, if it is one.
+    pub fn defence_result(&self) -> Option<(&Id, &Id, DefenceResult)> {
+        match self {
+            Self::DefencePassed { defence_id, learner_id, .. } => Some((defence_id, learner_id, DefenceResult::Passed)),
+            Self::DefenceDeferred { defence_id, learner_id, .. } => Some((defence_id, learner_id, DefenceResult::Deferred)),
+            Self::DefenceFailed { defence_id, learner_id, .. } => Some((defence_id, learner_id, DefenceResult::Failed)),
+            _ => None,
+        }
+    }
+}
+
+fn type_tag<T: Serialize>(event: &T) -> String {
+    match serde_json::to_value(event) {
+        Ok(Value::Object(map)) => map.get("type").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        _ => String::new(),
+    }
+}
+
+macro_rules! domain_event {
+    ($t:ty) => {
+        impl DomainEvent for $t {
+            fn event_type(&self) -> String {
+                type_tag(self)
+            }
+            fn event_version(&self) -> String {
+                EVENT_VERSION.to_owned()
+            }
+        }
+    };
+}
+domain_event!(ProgrammeEvent);
+domain_event!(CohortEvent);
+domain_event!(FieldStudyEvent);
+
+/// An event of any stream, as read from the global log.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyEvent {
+    /// From a `programme` stream.
+    Programme(ProgrammeEvent),
+    /// From a `cohort` stream.
+    Cohort(CohortEvent),
+    /// From a `field_study` stream.
+    FieldStudy(FieldStudyEvent),
+}
+
+/// An event row that this version cannot read: an unknown stream type, event type or version,
+/// or a payload of the wrong shape. Readers stop at it rather than skip it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read event {stream_type}/{event_type} v{event_version}: {reason}")]
+pub struct DecodeError {
+    /// The row's stream type.
+    pub stream_type: String,
+    /// The row's event type.
+    pub event_type: String,
+    /// The row's event version.
+    pub event_version: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl AnyEvent {
+    /// Rebuilds an event from a journal row's stream type, event type, version and payload.
+    ///
+    /// # Errors
+    /// [`DecodeError`] for a stream type other than `programme`, `cohort`, `field_study`, an
+    /// event type unknown to that stream, a version other than [`EVENT_VERSION`], or a payload
+    /// that does not fit.
+    pub fn decode(stream_type: &str, event_type: &str, event_version: &str, payload: &Value) -> Result<Self, DecodeError> {
+        let fail = |reason: String| DecodeError {
+            stream_type: stream_type.to_owned(),
+            event_type: event_type.to_owned(),
+            event_version: event_version.to_owned(),
+            reason,
+        };
+        if event_version != EVENT_VERSION {
+            return Err(fail(format!("unknown version (this build reads version {EVENT_VERSION})")));
+        }
+        let mut tagged = match payload {
+            Value::Object(map) => map.clone(),
+            _ => return Err(fail("payload is not a JSON object".to_owned())),
+        };
+        tagged.insert("type".to_owned(), Value::String(event_type.to_owned()));
+        let tagged = Value::Object(tagged);
+        let parsed = match stream_type {
+            StreamKind::PROGRAMME => serde_json::from_value(tagged).map(AnyEvent::Programme),
+            StreamKind::COHORT => serde_json::from_value(tagged).map(AnyEvent::Cohort),
+            StreamKind::FIELD_STUDY => serde_json::from_value(tagged).map(AnyEvent::FieldStudy),
+            other => return Err(fail(format!("unknown stream type {other:?}"))),
+        };
+        parsed.map_err(|e| fail(e.to_string()))
+    }
+
+    /// The event's type, e.g. `session_held`.
+    pub fn event_type(&self) -> String {
+        match self {
+            AnyEvent::Programme(e) => e.event_type(),
+            AnyEvent::Cohort(e) => e.event_type(),
+            AnyEvent::FieldStudy(e) => e.event_type(),
+        }
+    }
+
+    /// The payload as stored: the fields without the `type` tag.
+    pub fn payload(&self) -> Value {
+        let value = match self {
+            AnyEvent::Programme(e) => serde_json::to_value(e),
+            AnyEvent::Cohort(e) => serde_json::to_value(e),
+            AnyEvent::FieldStudy(e) => serde_json::to_value(e),
+        };
+        strip_tag(value.unwrap_or(Value::Null))
+    }
+}
+
+/// Removes the `type` tag from a serialized event, giving the stored payload.
+pub fn strip_tag(value: Value) -> Value {
+    match value {
+        Value::Object(mut map) => {
+            map.remove("type");
+            Value::Object(map)
+        }
+        other => other,
+    }
+}
+
+/// The stream types' names as stored in the journal and used in NATS subjects.
+pub struct StreamKind;
+
+impl StreamKind {
+    /// `programme`
+    pub const PROGRAMME: &'static str = "programme";
+    /// `cohort`
+    pub const COHORT: &'static str = "cohort";
+    /// `field_study`
+    pub const FIELD_STUDY: &'static str = "field_study";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips_without_its_tag() {
+        let event = AnyEvent::Cohort(CohortEvent::CohortClosed { cohort_id: Id::parse("c1").unwrap() });
+        assert_eq!(event.event_type(), "cohort_closed");
+        let payload = event.payload();
+        assert_eq!(payload, serde_json::json!({"cohort_id": "c1"}));
+        assert_eq!(AnyEvent::decode("cohort", "cohort_closed", "1", &payload).unwrap(), event);
+    }
+
+    #[test]
+    fn unknown_types_are_refused_by_name() {
+        let err = AnyEvent::decode("cohort", "cohort_merged", "1", &serde_json::json!({})).unwrap_err();
+        assert_eq!(err.event_type, "cohort_merged");
+        assert!(AnyEvent::decode("cohort", "cohort_closed", "2", &serde_json::json!({"cohort_id": "c1"})).is_err());
+        assert!(AnyEvent::decode("invoice", "cohort_closed", "1", &serde_json::json!({"cohort_id": "c1"})).is_err());
+    }
+}
