@@ -1,1 +1,15 @@
-//! placeholder
+//! The fieldtrail processes: the HTTP API, the projector runner, the NATS relay and the CLI's
+//! jobs (import, report, replay, demo). `main.rs` only parses the command line and calls these.
+
+pub mod api;
+pub mod config;
+pub mod demo;
+pub mod handler;
+pub mod import;
+pub mod read;
+pub mod relay;
+pub mod serve;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use handler::{CommandHandler, HandleError, Outcome};

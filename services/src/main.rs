@@ -1,1 +1,174 @@
-fn main(){}
+//! `fieldtrail`: the command line. Parses arguments, sets up logging, calls the library.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use fieldtrail::handler::CommandHandler;
+use fieldtrail::{demo, import, read, relay, serve, telemetry, Settings};
+use fieldtrail_journal::{database, PgJournal};
+use fieldtrail_projections::runner::{self, Projector};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// fieldtrail: the system of record of a training certificate, as an event-sourced journal.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Job,
+}
+
+#[derive(Subcommand)]
+enum Job {
+    /// Create the database if missing and apply the migrations.
+    Migrate,
+    /// Send each line of a JSON Lines file through the command handler; wait for the projections.
+    Import {
+        /// The file (one command envelope per line).
+        file: PathBuf,
+        /// Also write every line's outcome as JSON here.
+        #[arg(long)]
+        report_json: Option<PathBuf>,
+    },
+    /// Print a read model as JSON.
+    Report {
+        #[command(subcommand)]
+        document: Document,
+    },
+    /// Rebuild every read model from the journal.
+    Replay,
+    /// Run the HTTP API, the projector and the relay.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "FIELDTRAIL_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Import the shipped cohort, wait for projections and relay, print a summary.
+    Demo {
+        /// Another file instead of the shipped cohort.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Document {
+    /// A cohort's timetable.
+    Timetable {
+        /// Cohort id.
+        #[arg(long)]
+        cohort: String,
+    },
+    /// A learner's transcript in a cohort.
+    Transcript {
+        /// Cohort id.
+        #[arg(long)]
+        cohort: String,
+        /// Learner id.
+        #[arg(long)]
+        learner: String,
+    },
+    /// A field study's evaluation history.
+    History {
+        /// Field study id.
+        #[arg(long)]
+        field_study: String,
+    },
+}
+
+/// Exit status of an import whose lines were partly rejected.
+const SOME_REJECTED: u8 = 3;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fieldtrail: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = cli.settings;
+    match cli.command {
+        Job::Migrate => {
+            database::open(&settings.database_url, 1).await?;
+            println!("migrated {}", settings.database_url);
+        }
+        Job::Import { file, report_json } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let (report, _) = import_and_project(&settings, &text).await?;
+            for line in report.lines.iter().filter(|l| l.outcome == "rejected") {
+                println!(
+                    "line {}: {} rejected: {}: {}",
+                    line.line,
+                    line.command_id.as_deref().unwrap_or("-"),
+                    line.code.map_or("-", |c| c.as_str()),
+                    line.message.as_deref().unwrap_or("")
+                );
+            }
+            println!("applied {}, duplicate {}, rejected {}", report.applied, report.duplicate, report.rejected);
+            if let Some(path) = report_json {
+                std::fs::write(&path, serde_json::to_vec_pretty(&report.lines)?).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            if report.rejected > 0 {
+                return Ok(ExitCode::from(SOME_REJECTED));
+            }
+        }
+        Job::Report { document } => {
+            let pool = database::open(&settings.database_url, 2).await?;
+            let (kind, key) = match &document {
+                Document::Timetable { cohort } => (read::TIMETABLE, cohort.clone()),
+                Document::Transcript { cohort, learner } => (read::TRANSCRIPT, read::transcript_key(cohort, learner)),
+                Document::History { field_study } => (read::HISTORY, field_study.clone()),
+            };
+            match read::document(&pool, kind, &key).await? {
+                Some(doc) => println!("{}", serde_json::to_string_pretty(&doc)?),
+                None => anyhow::bail!("no {kind} for {key:?}"),
+            }
+        }
+        Job::Replay => {
+            let pool = database::open(&settings.database_url, 2).await?;
+            let n = runner::rebuild(&pool).await?;
+            println!("rebuilt the read models from {n} events");
+        }
+        Job::Serve { listen } => serve::serve(settings, listen).await?,
+        Job::Demo { file } => {
+            let text = match &file {
+                Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+                None => demo::COHORT_2025.to_owned(),
+            };
+            let started = std::time::Instant::now();
+            let nats = relay::connect(&settings.nats_url).await?;
+            let (report, pool) = import_and_project(&settings, &text).await?;
+            let relay = relay::Relay::new(pool.clone(), nats.clone(), &settings);
+            relay::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
+            let published = relay.catch_up().await?;
+            print!("{}", demo::summary(&pool).await?);
+            println!(
+                "\nimport: applied {}, duplicate {}, rejected {}; relay published {published} events to {}; {:.2} s",
+                report.applied,
+                report.duplicate,
+                report.rejected,
+                settings.nats_stream,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_and_project(settings: &Settings, text: &str) -> anyhow::Result<(import::ImportReport, deadpool_postgres::Pool)> {
+    let pool = database::open(&settings.database_url, settings.pool_size).await?;
+    let handler = CommandHandler::new(PgJournal::new(pool.clone()));
+    let report = import::import_text(&handler, text).await?;
+    let mut projector = Projector::start(pool.clone()).await?;
+    projector.catch_up().await?;
+    Ok((report, pool))
+}

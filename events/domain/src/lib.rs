@@ -18,6 +18,8 @@ pub mod lookups;
 mod cohort;
 mod field_study;
 mod programme;
+#[cfg(test)]
+mod testing;
 
 pub use cohort::{Cohort, LearnerRecord, SessionRecord, SessionStatus};
 pub use command::{Command, CommandEnvelope, Stamped, StreamType};

@@ -1,1 +1,27 @@
-//! placeholder
+//! The journal: fieldtrail's source of truth in PostgreSQL.
+//!
+//! - [`PgJournal`] is our cqrs-es `PersistedEventRepository`: it loads streams and appends
+//!   events with an exact expected-version check, writing the command ledger in the same
+//!   transaction (idempotency by `command_id`).
+//! - [`GlobalLog`] reads every committed event in a commit-safe order: by (writing
+//!   transaction id, position), never beyond the oldest running transaction, so that a reader
+//!   cannot skip an event that commits out of order (DESIGN.md decision 3).
+//! - [`JournalLookups`] implements the domain's [`fieldtrail_domain::Lookups`] by folding streams.
+//! - [`database`] creates the database if missing, pools connections and runs the migrations
+//!   of `deploy/migrations`.
+
+pub mod checkpoint;
+pub mod database;
+mod error;
+mod log;
+mod lookups;
+mod metadata;
+mod repository;
+mod stored;
+
+pub use error::JournalError;
+pub use log::{spawn_listener, Cursor, GlobalLog, NOTIFY_CHANNEL};
+pub use lookups::JournalLookups;
+pub use metadata::CommandMetadata;
+pub use repository::{AppendedCommand, PgJournal};
+pub use stored::StoredEvent;

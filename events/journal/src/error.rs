@@ -1,0 +1,41 @@
+//! The journal's errors.
+
+/// What can go wrong when reading or writing the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The `command_id` was already applied: nothing was appended (FORMAT.md: "answers as a duplicate").
+    #[error("command {0} was already applied")]
+    DuplicateCommand(String),
+    /// The stream's version was not the expected one: another command on the same aggregate
+    /// committed first. Nothing was appended.
+    #[error("stream {stream} moved on concurrently (expected version {expected}): nothing was appended")]
+    VersionConflict {
+        /// `type/id`
+        stream: String,
+        /// The version the command was decided on.
+        expected: i64,
+    },
+    /// PostgreSQL could not be reached or refused the statement.
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection could be taken from the pool.
+    #[error("postgres pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A row could not be read as an event of this version.
+    #[error(transparent)]
+    Decode(#[from] fieldtrail_domain::DecodeError),
+    /// Anything else (with context).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl JournalError {
+    /// Whether the error means the database is unreachable (as opposed to a refused statement).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            JournalError::Pool(_) => true,
+            JournalError::Postgres(e) => e.is_closed() || e.code().is_none(),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! What a command carries besides its data, stored on every event it produces.
+
+use chrono::{DateTime, FixedOffset};
+use std::collections::HashMap;
+
+/// The envelope fields kept on every event of one command (cqrs-es passes them to the
+/// repository as a string map; [`CommandMetadata::to_map`] and [`CommandMetadata::from_map`]
+/// are the two ends of that).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandMetadata {
+    /// The client's idempotency key.
+    pub command_id: String,
+    /// The command's name, e.g. `record_session`.
+    pub command: String,
+    /// Who issued it (`role:name`).
+    pub actor: String,
+    /// When it happened in the world (RFC 3339 with the client's offset).
+    pub occurred_at: DateTime<FixedOffset>,
+    /// The conversation it belongs to (defaults to the command id).
+    pub correlation_id: String,
+    /// What caused the events (the command id).
+    pub causation_id: String,
+}
+
+impl CommandMetadata {
+    /// As the string map cqrs-es carries.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("command_id".to_owned(), self.command_id.clone()),
+            ("command".to_owned(), self.command.clone()),
+            ("actor".to_owned(), self.actor.clone()),
+            ("occurred_at".to_owned(), self.occurred_at.to_rfc3339()),
+            ("correlation_id".to_owned(), self.correlation_id.clone()),
+            ("causation_id".to_owned(), self.causation_id.clone()),
+        ])
+    }
+
+    /// From the string map (as JSON) cqrs-es hands to the repository.
+    ///
+    /// # Errors
+    /// A message naming the missing or malformed key.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, String> {
+        let get = |k: &str| {
+            value
+                .get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| format!("event metadata lacks {k}"))
+        };
+        Ok(Self {
+            command_id: get("command_id")?,
+            command: get("command")?,
+            actor: get("actor")?,
+            occurred_at: DateTime::parse_from_rfc3339(&get("occurred_at")?)
+                .map_err(|e| format!("event metadata occurred_at: {e}"))?,
+            correlation_id: get("correlation_id")?,
+            causation_id: get("causation_id")?,
+        })
+    }
+}

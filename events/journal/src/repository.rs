@@ -1,0 +1,240 @@
+//! [`PgJournal`]: our cqrs-es `PersistedEventRepository` on tokio-postgres.
+//!
+//! An append is one short transaction whose FIRST write is the events insert with the
+//! expected-version check inside the statement, so that the transaction id (taken at the first
+//! write) orders appends to one stream the same way as their stream versions (DESIGN.md
+//! decision 3, trap a). The command ledger row follows in the same transaction.
+
+use crate::stored::{StoredEvent, COLUMNS};
+use crate::{CommandMetadata, JournalError};
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use cqrs_es::Aggregate;
+use deadpool_postgres::Pool;
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+/// The Postgres journal (cheap to clone: it holds a pool).
+#[derive(Clone)]
+pub struct PgJournal {
+    pool: Pool,
+}
+
+/// What the ledger knows of an applied command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendedCommand {
+    /// The idempotency key.
+    pub command_id: String,
+    /// `type/id` of the stream it appended to.
+    pub stream: String,
+    /// Global position of its first event.
+    pub first_position: i64,
+    /// Global position of its last event.
+    pub last_position: i64,
+}
+
+const APPEND: &str = "
+INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
+                    payload, occurred_at, actor, command_id, correlation_id, causation_id)
+SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12
+FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[]) WITH ORDINALITY
+       AS e(event_id, event_type, event_version, payload, n)
+WHERE (SELECT coalesce(max(stream_version), 0) FROM events
+       WHERE stream_type = $1 AND stream_id = $2) = $3
+ORDER BY e.n
+RETURNING position";
+
+impl PgJournal {
+    /// A journal on `pool` (migrated with [`crate::database::migrate`]).
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The ledger's record of `command_id`, if it was applied.
+    ///
+    /// # Errors
+    /// [`JournalError::Postgres`] / [`JournalError::Pool`].
+    pub async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT stream_type || '/' || stream_id, first_position, last_position FROM command_ledger WHERE command_id = $1",
+                &[&command_id],
+            )
+            .await?;
+        Ok(row.map(|r| AppendedCommand {
+            command_id: command_id.to_owned(),
+            stream: r.get(0),
+            first_position: r.get(1),
+            last_position: r.get(2),
+        }))
+    }
+
+    /// Every event of one stream, in stream-version order, from version `after + 1`.
+    ///
+    /// # Errors
+    /// [`JournalError::Postgres`] / [`JournalError::Pool`].
+    pub async fn stream(&self, stream_type: &str, stream_id: &str, after: i64) -> Result<Vec<StoredEvent>, JournalError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {COLUMNS} FROM events WHERE stream_type = $1 AND stream_id = $2 AND stream_version > $3 ORDER BY stream_version"),
+                &[&stream_type, &stream_id, &after],
+            )
+            .await?;
+        rows.iter().map(|r| StoredEvent::from_row(r).map_err(JournalError::from)).collect()
+    }
+
+    /// Appends `events` (type, version, payload without tag) to a stream whose current version
+    /// must be exactly `expected`, and records `metadata.command_id` in the ledger, in one
+    /// transaction. Returns the new events' global positions.
+    ///
+    /// # Errors
+    /// [`JournalError::VersionConflict`] when the stream is not at `expected` (whether or not a
+    /// unique key would clash); [`JournalError::DuplicateCommand`] when the command id is in
+    /// the ledger already; [`JournalError::Postgres`] / [`JournalError::Pool`]. Nothing is
+    /// appended in any error case.
+    pub async fn append(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        expected: i64,
+        events: &[(String, String, Value)],
+        metadata: &CommandMetadata,
+    ) -> Result<Vec<i64>, JournalError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+        let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+        let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
+        let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc);
+        let conflict = || JournalError::VersionConflict { stream: format!("{stream_type}/{stream_id}"), expected };
+        let rows = match tx
+            .query(
+                APPEND,
+                &[
+                    &stream_type, &stream_id, &expected, &ids, &types, &versions, &payloads,
+                    &occurred_at, &metadata.actor, &metadata.command_id, &metadata.correlation_id,
+                    &metadata.causation_id,
+                ],
+            )
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Err(conflict()),
+            Err(e) => return Err(e.into()),
+        };
+        if rows.len() != events.len() {
+            return Err(conflict());
+        }
+        let positions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        let (first, last) = (positions.first().copied().unwrap_or(0), positions.last().copied().unwrap_or(0));
+        let inserted = tx
+            .execute(
+                "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING",
+                &[&metadata.command_id, &metadata.command, &stream_type, &stream_id, &first, &last],
+            )
+            .await?;
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
+        }
+        tx.commit().await?;
+        Ok(positions)
+    }
+}
+
+fn to_persistence(e: JournalError) -> PersistenceError {
+    match e {
+        JournalError::VersionConflict { .. } => PersistenceError::OptimisticLockError,
+        e if e.is_unavailable() => PersistenceError::ConnectionError(Box::new(e)),
+        e => PersistenceError::UnknownError(Box::new(e)),
+    }
+}
+
+fn serialized(event: StoredEvent) -> SerializedEvent {
+    let metadata = serde_json::json!({
+        "command_id": event.command_id,
+        "actor": event.actor,
+        "occurred_at": event.occurred_at.to_rfc3339(),
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "position": event.position.to_string(),
+    });
+    SerializedEvent {
+        aggregate_id: event.stream_id.clone(),
+        sequence: usize::try_from(event.stream_version).unwrap_or_default(),
+        aggregate_type: event.stream_type.clone(),
+        event_type: event.event_type.clone(),
+        event_version: event.event_version.clone(),
+        payload: event.tagged_payload(),
+        metadata,
+    }
+}
+
+impl PersistedEventRepository for PgJournal {
+    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.get_last_events::<A>(aggregate_id, 0).await
+    }
+
+    async fn get_last_events<A: Aggregate>(&self, aggregate_id: &str, last_sequence: usize) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let after = i64::try_from(last_sequence).unwrap_or(i64::MAX);
+        let events = self.stream(A::TYPE, aggregate_id, after).await.map_err(to_persistence)?;
+        Ok(events.into_iter().map(serialized).collect())
+    }
+
+    async fn get_snapshot<A: Aggregate>(&self, _aggregate_id: &str) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        // Aggregates are folded from their events; no snapshots are kept.
+        Ok(None)
+    }
+
+    async fn persist<A: Aggregate>(&self, events: &[SerializedEvent], _snapshot: Option<(String, Value, usize)>) -> Result<(), PersistenceError> {
+        let Some(first) = events.first() else { return Ok(()) };
+        let metadata = CommandMetadata::from_json(&first.metadata)
+            .map_err(|m| PersistenceError::UnknownError(Box::new(JournalError::Other(m))))?;
+        let expected = i64::try_from(first.sequence).unwrap_or(1) - 1;
+        let rows: Vec<(String, String, Value)> = events
+            .iter()
+            .map(|e| (e.event_type.clone(), e.event_version.clone(), fieldtrail_domain::event::strip_tag(e.payload.clone())))
+            .collect();
+        self.append(A::TYPE, &first.aggregate_id, expected, &rows, &metadata)
+            .await
+            .map(|_| ())
+            .map_err(to_persistence)
+    }
+
+    async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
+        let events = self.get_events::<A>(aggregate_id).await?;
+        Ok(replay(events).await)
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        let client = self.pool.get().await.map_err(|e| to_persistence(e.into()))?;
+        let rows = client
+            .query(&format!("SELECT {COLUMNS} FROM events WHERE stream_type = $1 ORDER BY tx_id, position"), &[&A::TYPE])
+            .await
+            .map_err(|e| to_persistence(e.into()))?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            events.push(serialized(StoredEvent::from_row(row).map_err(|e| to_persistence(e.into()))?));
+        }
+        Ok(replay(events).await)
+    }
+}
+
+async fn replay(events: Vec<SerializedEvent>) -> ReplayStream {
+    let (mut feed, stream) = ReplayStream::new(events.len().max(1));
+    for event in events {
+        // The channel holds every event, so pushing cannot block or fail before `stream` is dropped.
+        let _ = feed.push(Ok(event)).await;
+    }
+    stream
+}

@@ -1,0 +1,5 @@
+//! Unit tests of the folds: a small hand-made log, exact documents.
+
+mod documents;
+mod fixture;
+mod fold;

@@ -1,0 +1,242 @@
+//! The command handler: one path for the HTTP API and the import.
+//!
+//! envelope → duplicate check (ledger) → parse and check `data` and `at` → cqrs-es
+//! (load the aggregate from the journal, decide, append with expected version + ledger).
+//! A version conflict (another command on the same aggregate committed first) is retried
+//! with a fresh load, at most [`CommandHandler::retries`] times.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use fieldtrail_domain::command::{CohortCommand, FieldStudyCommand, ProgrammeCommand};
+use fieldtrail_domain::{Cohort, Command, CommandEnvelope, DecideError, FieldStudy, Lookups, Programme, Rejection, Stamped};
+use fieldtrail_journal::{AppendedCommand, CommandMetadata, JournalError, JournalLookups, PgJournal};
+use serde::Serialize;
+use std::sync::Arc;
+
+type Framework<A> = CqrsFramework<A, PersistedEventStore<PgJournal, A>>;
+
+/// How many times a command that lost a race on its aggregate is decided again by default.
+pub const DEFAULT_RETRIES: u32 = 5;
+
+/// The answer to a command that could be judged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Its events were appended.
+    Applied {
+        /// The idempotency key.
+        command_id: String,
+        /// `type/id`.
+        stream: String,
+        /// Global positions of its first and last events.
+        positions: [i64; 2],
+    },
+    /// The command id was applied before; nothing was appended now.
+    Duplicate {
+        /// The idempotency key.
+        command_id: String,
+        /// `type/id` of the stream it appended to the first time.
+        stream: String,
+        /// Global positions of its first and last events, from the first time.
+        positions: [i64; 2],
+    },
+    /// Refused by a rule; nothing was appended.
+    Rejected {
+        /// The command id, when the envelope was readable.
+        command_id: Option<String>,
+        /// The FORMAT.md code.
+        code: fieldtrail_domain::Code,
+        /// A sentence naming the field or the rule.
+        message: String,
+    },
+}
+
+impl Outcome {
+    fn rejected(command_id: Option<&str>, r: Rejection) -> Self {
+        Outcome::Rejected { command_id: command_id.map(str::to_owned), code: r.code, message: r.message }
+    }
+
+    fn from_ledger(a: AppendedCommand, applied: bool) -> Self {
+        let positions = [a.first_position, a.last_position];
+        if applied {
+            Outcome::Applied { command_id: a.command_id, stream: a.stream, positions }
+        } else {
+            Outcome::Duplicate { command_id: a.command_id, stream: a.stream, positions }
+        }
+    }
+}
+
+/// A command that could not be judged: not the client's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// PostgreSQL is unreachable (HTTP 503).
+    #[error("the journal is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (HTTP 500, logged).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Decides and appends commands.
+pub struct CommandHandler {
+    journal: PgJournal,
+    programme: Framework<Programme>,
+    cohort: Framework<Cohort>,
+    field_study: Framework<FieldStudy>,
+    retries: u32,
+}
+
+fn framework<A: Aggregate<Services = Arc<dyn Lookups>>>(journal: &PgJournal, lookups: &Arc<dyn Lookups>) -> Framework<A> {
+    CqrsFramework::new(PersistedEventStore::new_event_store(journal.clone()), vec![], lookups.clone())
+}
+
+impl CommandHandler {
+    /// A handler on `journal`, retrying version conflicts [`DEFAULT_RETRIES`] times.
+    pub fn new(journal: PgJournal) -> Self {
+        let lookups: Arc<dyn Lookups> = Arc::new(JournalLookups::new(journal.clone()));
+        Self {
+            programme: framework(&journal, &lookups),
+            cohort: framework(&journal, &lookups),
+            field_study: framework(&journal, &lookups),
+            journal,
+            retries: DEFAULT_RETRIES,
+        }
+    }
+
+    /// The same handler with `retries` automatic retries on version conflict (0: none, the
+    /// loser gets `conflict`).
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The journal it writes to.
+    pub fn journal(&self) -> &PgJournal {
+        &self.journal
+    }
+
+    /// Judges one JSON envelope (an import line or an HTTP body), with `now` as the server's clock.
+    ///
+    /// # Errors
+    /// [`HandleError`] when the journal cannot be used; rule violations are
+    /// `Ok(Outcome::Rejected)`.
+    pub async fn handle_json(&self, json: &str, now: DateTime<Utc>) -> Result<Outcome, HandleError> {
+        match CommandEnvelope::parse_line(json) {
+            Ok(envelope) => self.handle(&envelope, now).await,
+            Err(r) => Ok(Outcome::rejected(None, r)),
+        }
+    }
+
+    /// Judges one envelope, with `now` as the server's clock.
+    ///
+    /// # Errors
+    /// As [`CommandHandler::handle_json`].
+    #[tracing::instrument(name = "command", skip_all, fields(command_id = %envelope.command_id, command = %envelope.command))]
+    pub async fn handle(&self, envelope: &CommandEnvelope, now: DateTime<Utc>) -> Result<Outcome, HandleError> {
+        let id = Some(envelope.command_id.as_str());
+        if let Err(r) = envelope.check() {
+            return Ok(Outcome::rejected(id, r));
+        }
+        if let Some(done) = self.journal.applied(&envelope.command_id).await.map_err(journal_error)? {
+            return Ok(Outcome::from_ledger(done, false));
+        }
+        let command = match Command::parse(&envelope.command, &envelope.data).and_then(|c| envelope.check_clock(now).map(|()| c)) {
+            Ok(c) => c,
+            Err(r) => return Ok(Outcome::rejected(id, r)),
+        };
+        let (_, aggregate_id) = command.target();
+        let aggregate_id = aggregate_id.as_str().to_owned();
+        let metadata = CommandMetadata {
+            command_id: envelope.command_id.clone(),
+            command: envelope.command.clone(),
+            actor: envelope.actor.clone(),
+            occurred_at: envelope.at,
+            correlation_id: envelope.command_id.clone(),
+            causation_id: envelope.command_id.clone(),
+        }
+        .to_map();
+        let mut attempt = 0;
+        loop {
+            let result = match command.clone() {
+                Command::Programme(c) => execute::<Programme, ProgrammeCommand>(&self.programme, &aggregate_id, envelope, c, &metadata).await,
+                Command::Cohort(c) => execute::<Cohort, CohortCommand>(&self.cohort, &aggregate_id, envelope, c, &metadata).await,
+                Command::FieldStudy(c) => execute::<FieldStudy, FieldStudyCommand>(&self.field_study, &aggregate_id, envelope, c, &metadata).await,
+            };
+            match result {
+                Ok(()) => {
+                    let done = self.journal.applied(&envelope.command_id).await.map_err(journal_error)?;
+                    return done
+                        .map(|a| Outcome::from_ledger(a, true))
+                        .ok_or_else(|| HandleError::Internal("applied command missing from the ledger".to_owned()));
+                }
+                Err(Decision::Rejected(r)) => return Ok(Outcome::rejected(id, r)),
+                Err(Decision::Duplicate) => {
+                    let done = self.journal.applied(&envelope.command_id).await.map_err(journal_error)?;
+                    return done
+                        .map(|a| Outcome::from_ledger(a, false))
+                        .ok_or_else(|| HandleError::Internal("duplicate command missing from the ledger".to_owned()));
+                }
+                Err(Decision::Conflict) if attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "version conflict; deciding again");
+                }
+                Err(Decision::Conflict) => {
+                    return Ok(Outcome::rejected(
+                        id,
+                        Rejection::conflict(format!(
+                            "a concurrent command on {}/{aggregate_id} committed first (after {attempt} retries); send it again",
+                            command.target().0.as_str()
+                        )),
+                    ))
+                }
+                Err(Decision::Failed(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+enum Decision {
+    Rejected(Rejection),
+    Duplicate,
+    Conflict,
+    Failed(HandleError),
+}
+
+async fn execute<A, C>(
+    framework: &Framework<A>,
+    aggregate_id: &str,
+    envelope: &CommandEnvelope,
+    command: C,
+    metadata: &std::collections::HashMap<String, String>,
+) -> Result<(), Decision>
+where
+    A: Aggregate<Command = Stamped<C>, Error = DecideError, Services = Arc<dyn Lookups>>,
+{
+    let stamped = Stamped { at: envelope.at, command };
+    framework
+        .execute_with_metadata(aggregate_id, stamped, metadata.clone())
+        .await
+        .map_err(|e| match e {
+            AggregateError::UserError(DecideError::Rejected(r)) => Decision::Rejected(r),
+            AggregateError::UserError(DecideError::Lookup(m)) => Decision::Failed(HandleError::Unavailable(m)),
+            AggregateError::AggregateConflict => Decision::Conflict,
+            AggregateError::DatabaseConnectionError(e) => Decision::Failed(HandleError::Unavailable(e.to_string())),
+            AggregateError::DeserializationError(e) => Decision::Failed(HandleError::Internal(format!("unreadable event in the journal: {e}"))),
+            AggregateError::UnexpectedError(e) => match e.downcast::<JournalError>() {
+                Ok(j) => match *j {
+                    JournalError::DuplicateCommand(_) => Decision::Duplicate,
+                    other => Decision::Failed(journal_error(other)),
+                },
+                Err(e) => Decision::Failed(HandleError::Internal(e.to_string())),
+            },
+        })
+}
+
+fn journal_error(e: JournalError) -> HandleError {
+    if e.is_unavailable() {
+        HandleError::Unavailable(e.to_string())
+    } else {
+        HandleError::Internal(e.to_string())
+    }
+}

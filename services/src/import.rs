@@ -1,0 +1,66 @@
+//! `fieldtrail import FILE`: every line through the same command handler as the API.
+
+use crate::handler::{CommandHandler, Outcome};
+use fieldtrail_domain::Code;
+use serde::Serialize;
+
+/// One line's outcome in the JSON report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LineReport {
+    /// 1-based line number.
+    pub line: usize,
+    /// The line's command id, when readable.
+    pub command_id: Option<String>,
+    /// `applied`, `duplicate` or `rejected`.
+    pub outcome: &'static str,
+    /// The rejection code, for rejected lines.
+    pub code: Option<Code>,
+    /// The rejection message, for rejected lines.
+    pub message: Option<String>,
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Lines whose events were appended.
+    pub applied: usize,
+    /// Lines whose command id was already applied.
+    pub duplicate: usize,
+    /// Lines refused.
+    pub rejected: usize,
+    /// Every line, in order (blank lines are skipped and not reported).
+    pub lines: Vec<LineReport>,
+}
+
+/// Sends each non-blank line of `text` through `handler`, in order.
+///
+/// # Errors
+/// When the journal cannot be used (the import stops at that line; what was applied stays).
+pub async fn import_text(handler: &CommandHandler, text: &str) -> anyhow::Result<ImportReport> {
+    let mut report = ImportReport::default();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let outcome = handler
+            .handle_json(line, chrono::Utc::now())
+            .await
+            .map_err(|e| anyhow::anyhow!("line {}: {e}", index + 1))?;
+        let entry = match outcome {
+            Outcome::Applied { command_id, .. } => {
+                report.applied += 1;
+                LineReport { line: index + 1, command_id: Some(command_id), outcome: "applied", code: None, message: None }
+            }
+            Outcome::Duplicate { command_id, .. } => {
+                report.duplicate += 1;
+                LineReport { line: index + 1, command_id: Some(command_id), outcome: "duplicate", code: None, message: None }
+            }
+            Outcome::Rejected { command_id, code, message } => {
+                report.rejected += 1;
+                LineReport { line: index + 1, command_id, outcome: "rejected", code: Some(code), message: Some(message) }
+            }
+        };
+        report.lines.push(entry);
+    }
+    Ok(report)
+}

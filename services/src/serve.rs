@@ -1,0 +1,145 @@
+//! `fieldtrail serve`: the HTTP API, the projector and the relay in one process.
+
+use crate::api::{self, AppState};
+use crate::config::Settings;
+use crate::handler::CommandHandler;
+use crate::relay::{self, Relay};
+use anyhow::Context as _;
+use deadpool_postgres::Pool;
+use fieldtrail_journal::{database, spawn_listener, PgJournal};
+use fieldtrail_projections::runner::Projector;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How often the projector and relay look for new events when no notification came.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Connects to PostgreSQL (creating and migrating the database) and to NATS, naming the URL
+/// that cannot be reached.
+///
+/// # Errors
+/// A one-line error naming the URL.
+pub async fn connect(settings: &Settings) -> anyhow::Result<(Pool, async_nats::Client)> {
+    let pool = database::open(&settings.database_url, settings.pool_size).await?;
+    let nats = relay::connect(&settings.nats_url).await?;
+    Ok((pool, nats))
+}
+
+/// Runs the server on `listener` until `shutdown` is cancelled; then stops accepting,
+/// finishes in-flight requests and lets the projector and relay end their batch.
+///
+/// # Errors
+/// When PostgreSQL or NATS cannot be reached at start, or the JetStream stream cannot be created.
+pub async fn run(settings: Settings, listener: tokio::net::TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (pool, nats) = connect(&settings).await?;
+    let js = async_nats::jetstream::new(nats.clone());
+    relay::ensure_stream(&js, &settings).await?;
+    let notify = Arc::new(Notify::new());
+    let listen_task = spawn_listener(settings.database_url.clone(), notify.clone());
+
+    let projector = tokio::spawn(project_forever(pool.clone(), notify.clone(), shutdown.clone()));
+    let relay_task = tokio::spawn(relay_forever(Relay::new(pool.clone(), nats.clone(), &settings), notify.clone(), shutdown.clone()));
+
+    let handler = Arc::new(CommandHandler::new(PgJournal::new(pool.clone())));
+    let app = api::router(AppState { handler, pool: pool.clone(), nats: Some(nats) });
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    let token = shutdown.clone();
+    axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let _ = projector.await;
+        let _ = relay_task.await;
+    })
+    .await;
+    listen_task.abort();
+    pool.close();
+    Ok(())
+}
+
+/// Binds `address` and runs until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// As [`run`], or when the address cannot be bound.
+pub async fn serve(settings: Settings, address: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    run(settings, listener, shutdown).await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn wait(notify: &Notify, shutdown: &CancellationToken, pause: Duration) -> bool {
+    tokio::select! {
+        _ = notify.notified() => true,
+        _ = tokio::time::sleep(pause) => true,
+        _ = shutdown.cancelled() => false,
+    }
+}
+
+async fn project_forever(pool: Pool, notify: Arc<Notify>, shutdown: CancellationToken) {
+    let mut projector: Option<Projector> = None;
+    loop {
+        let mut pause = POLL_INTERVAL;
+        match projector.as_mut() {
+            None => match Projector::start(pool.clone()).await {
+                Ok(p) => {
+                    projector = Some(p);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "projector cannot start; retrying");
+                    pause = Duration::from_secs(1);
+                }
+            },
+            Some(p) => {
+                if let Err(e) = p.catch_up().await {
+                    tracing::error!(error = %e, "projector stopped; retrying");
+                    pause = Duration::from_secs(1);
+                }
+            }
+        }
+        if !wait(&notify, &shutdown, pause).await {
+            return;
+        }
+    }
+}
+
+async fn relay_forever(relay: Relay, notify: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        let mut pause = POLL_INTERVAL;
+        if let Err(e) = relay.catch_up().await {
+            tracing::warn!(error = %e, "relay could not publish; retrying");
+            pause = Duration::from_secs(1);
+        }
+        if !wait(&notify, &shutdown, pause).await {
+            return;
+        }
+    }
+}
