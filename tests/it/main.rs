@@ -1,1 +1,8 @@
-fn main(){}
+//! End-to-end tests against a real PostgreSQL and a real NATS JetStream server.
+//! One binary (modules below) so that it links once.
+
+mod helpers;
+mod journal;
+mod relay;
+mod scenario;
+mod http;

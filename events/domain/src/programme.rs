@@ -112,7 +112,11 @@ impl Aggregate for Programme {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            ProgrammeEvent::ProgrammeDefined { programme_id, title, modules } => {
+            ProgrammeEvent::ProgrammeDefined {
+                programme_id,
+                title,
+                modules,
+            } => {
                 self.programme_id = Some(programme_id);
                 self.title = title;
                 self.modules = modules;
@@ -129,50 +133,111 @@ mod tests {
     use crate::Code;
 
     fn unit(unit_id: &str, half_days: u32) -> UnitPlan {
-        UnitPlan { unit_id: id(unit_id), title: unit_id.to_owned(), half_days }
+        UnitPlan {
+            unit_id: id(unit_id),
+            title: unit_id.to_owned(),
+            half_days,
+        }
     }
 
     fn module(module_id: &str, half_days: u32, units: Vec<UnitPlan>) -> ModulePlan {
-        ModulePlan { module_id: id(module_id), title: module_id.to_owned(), half_days, units }
+        ModulePlan {
+            module_id: id(module_id),
+            title: module_id.to_owned(),
+            half_days,
+            units,
+        }
     }
 
     fn define(modules: Vec<ModulePlan>) -> DefineProgramme {
-        DefineProgramme { programme_id: id("p"), title: "P".to_owned(), modules }
+        DefineProgramme {
+            programme_id: id("p"),
+            title: "P".to_owned(),
+            modules,
+        }
     }
 
     fn defined(modules: Vec<ModulePlan>) -> ProgrammeEvent {
-        ProgrammeEvent::ProgrammeDefined { programme_id: id("p"), title: "P".to_owned(), modules }
+        ProgrammeEvent::ProgrammeDefined {
+            programme_id: id("p"),
+            title: "P".to_owned(),
+            modules,
+        }
     }
 
-    async fn case(name: &str, given: Vec<ProgrammeEvent>, when: DefineProgramme, then: Then<ProgrammeEvent>) {
-        let command = Stamped { at: at("2024-09-01T10:00:00+02:00"), command: ProgrammeCommand::DefineProgramme(when) };
-        check::<Programme>(InMemoryLookups::default().services(), name, given, command, then).await;
+    async fn case(
+        name: &str,
+        given: Vec<ProgrammeEvent>,
+        when: DefineProgramme,
+        then: Then<ProgrammeEvent>,
+    ) {
+        let command = Stamped {
+            at: at("2024-09-01T10:00:00+02:00"),
+            command: ProgrammeCommand::DefineProgramme(when),
+        };
+        check::<Programme>(
+            InMemoryLookups::default().services(),
+            name,
+            given,
+            command,
+            then,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn define_programme_rules() {
-        let plan = || vec![module("m1", 4, vec![unit("m1-1", 2), unit("m1-2", 2)]), module("m2", 4, vec![])];
-        case("defines", vec![], define(plan()), Then::Events(vec![defined(plan())])).await;
-        case("exists", vec![defined(plan())], define(plan()), Then::Rejected(Code::AlreadyExists, "programme p already exists")).await;
+        let plan = || {
+            vec![
+                module("m1", 4, vec![unit("m1-1", 2), unit("m1-2", 2)]),
+                module("m2", 4, vec![]),
+            ]
+        };
+        case(
+            "defines",
+            vec![],
+            define(plan()),
+            Then::Events(vec![defined(plan())]),
+        )
+        .await;
+        case(
+            "exists",
+            vec![defined(plan())],
+            define(plan()),
+            Then::Rejected(Code::AlreadyExists, "programme p already exists"),
+        )
+        .await;
         case(
             "units over budget",
             vec![],
             define(vec![module("m1", 2, vec![unit("u", 3)])]),
-            Then::Rejected(Code::Invalid, "data.modules[0].units: the units of module m1 add up to 3 half-days"),
+            Then::Rejected(
+                Code::Invalid,
+                "data.modules[0].units: the units of module m1 add up to 3 half-days",
+            ),
         )
         .await;
         case(
             "module twice",
             vec![],
             define(vec![module("m1", 2, vec![]), module("m1", 2, vec![])]),
-            Then::Rejected(Code::Invalid, "data.modules[1].module_id: module m1 appears twice"),
+            Then::Rejected(
+                Code::Invalid,
+                "data.modules[1].module_id: module m1 appears twice",
+            ),
         )
         .await;
         case(
             "unit twice",
             vec![],
-            define(vec![module("m1", 2, vec![unit("u", 1)]), module("m2", 2, vec![unit("u", 1)])]),
-            Then::Rejected(Code::Invalid, "data.modules[1].units[0].unit_id: unit u appears twice"),
+            define(vec![
+                module("m1", 2, vec![unit("u", 1)]),
+                module("m2", 2, vec![unit("u", 1)]),
+            ]),
+            Then::Rejected(
+                Code::Invalid,
+                "data.modules[1].units[0].unit_id: unit u appears twice",
+            ),
         )
         .await;
     }

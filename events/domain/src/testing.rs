@@ -75,15 +75,31 @@ impl InMemoryLookups {
 #[async_trait::async_trait]
 impl Lookups for InMemoryLookups {
     async fn programme(&self, programme_id: &str) -> Result<Option<Programme>, LookupError> {
-        Ok(self.programmes.iter().find(|p| p.programme_id().is_some_and(|i| i == programme_id)).cloned())
+        Ok(self
+            .programmes
+            .iter()
+            .find(|p| p.programme_id().is_some_and(|i| i == programme_id))
+            .cloned())
     }
 
     async fn cohort(&self, cohort_id: &str) -> Result<Option<Cohort>, LookupError> {
-        Ok(self.cohorts.iter().find(|c| c.cohort_id().is_some_and(|i| i == cohort_id)).cloned())
+        Ok(self
+            .cohorts
+            .iter()
+            .find(|c| c.cohort_id().is_some_and(|i| i == cohort_id))
+            .cloned())
     }
 
-    async fn field_studies_of_cohort(&self, cohort_id: &str) -> Result<Vec<FieldStudy>, LookupError> {
-        Ok(self.field_studies.iter().filter(|f| f.cohort_id().is_some_and(|i| i == cohort_id)).cloned().collect())
+    async fn field_studies_of_cohort(
+        &self,
+        cohort_id: &str,
+    ) -> Result<Vec<FieldStudy>, LookupError> {
+        Ok(self
+            .field_studies
+            .iter()
+            .filter(|f| f.cohort_id().is_some_and(|i| i == cohort_id))
+            .cloned()
+            .collect())
     }
 }
 
@@ -105,14 +121,24 @@ pub(crate) async fn check<A>(
     A: Aggregate<Services = Arc<dyn Lookups>, Error = DecideError>,
     A::Event: PartialEq + Debug,
 {
-    let result = TestFramework::<A>::with(services).given(given).when_async(when).await.inspect_result();
+    let result = TestFramework::<A>::with(services)
+        .given(given)
+        .when_async(when)
+        .await
+        .inspect_result();
     match (result, then) {
         (Ok(events), Then::Events(expected)) => assert_eq!(events, expected, "case {name:?}"),
         (Err(DecideError::Rejected(r)), Then::Rejected(code, needle)) => {
             assert_eq!(r.code, code, "case {name:?}: {}", r.message);
-            assert!(r.message.contains(needle), "case {name:?}: {:?} lacks {needle:?}", r.message);
+            assert!(
+                r.message.contains(needle),
+                "case {name:?}: {:?} lacks {needle:?}",
+                r.message
+            );
         }
-        (Ok(events), Then::Rejected(code, _)) => panic!("case {name:?}: expected {code}, got events {events:?}"),
+        (Ok(events), Then::Rejected(code, _)) => {
+            panic!("case {name:?}: expected {code}, got events {events:?}")
+        }
         (Err(e), Then::Events(_)) => panic!("case {name:?}: expected events, got {e}"),
         (Err(e), Then::Rejected(code, _)) => panic!("case {name:?}: expected {code}, got {e}"),
     }

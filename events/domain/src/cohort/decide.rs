@@ -3,6 +3,7 @@
 //! `already_exists`), then the data (`invalid`), then the state (`conflict`).
 
 use super::{Cohort, SessionStatus};
+use crate::command::DefenceResult;
 use crate::command::{
     AwardCertificate, CancelSession, CohortCommand, CorrectAttendance, EnrolLearner, OpenCohort,
     RecordDeisCredit, RecordSession, RescheduleSession, ScheduleSession, WithdrawLearner,
@@ -11,7 +12,6 @@ use crate::error::{DecideError, Rejection};
 use crate::event::CohortEvent;
 use crate::ids::Id;
 use crate::lookups::Lookups;
-use crate::command::DefenceResult;
 use crate::{FieldStudy, LearnerRecord, SessionRecord};
 use chrono::{DateTime, FixedOffset};
 use std::collections::HashSet;
@@ -42,9 +42,15 @@ impl Cohort {
             C::CorrectAttendance(c) => self.correct(c)?,
             C::CloseCohort(c) => {
                 if self.closed {
-                    return Err(Rejection::conflict(format!("cohort {} is already closed", c.cohort_id)).into());
+                    return Err(Rejection::conflict(format!(
+                        "cohort {} is already closed",
+                        c.cohort_id
+                    ))
+                    .into());
                 }
-                CohortEvent::CohortClosed { cohort_id: c.cohort_id }
+                CohortEvent::CohortClosed {
+                    cohort_id: c.cohort_id,
+                }
             }
             C::AwardCertificate(c) => self.award(c, lookups).await?,
             C::RecordDeisCredit(c) => self.credit(c)?,
@@ -53,9 +59,17 @@ impl Cohort {
 
     async fn open(&self, c: OpenCohort, lookups: &dyn Lookups) -> Result<CohortEvent, DecideError> {
         if self.exists() {
-            return Err(Rejection::already_exists(format!("data.cohort_id: cohort {} already exists", c.cohort_id)).into());
+            return Err(Rejection::already_exists(format!(
+                "data.cohort_id: cohort {} already exists",
+                c.cohort_id
+            ))
+            .into());
         }
-        if !lookups.programme(c.programme_id.as_str()).await?.is_some_and(|p| p.exists()) {
+        if !lookups
+            .programme(c.programme_id.as_str())
+            .await?
+            .is_some_and(|p| p.exists())
+        {
             return Err(Rejection::not_found(format!(
                 "data.programme_id: programme {} does not exist",
                 c.programme_id
@@ -101,18 +115,37 @@ impl Cohort {
 
     fn withdraw(&self, c: WithdrawLearner) -> Result<CohortEvent, Rejection> {
         if self.enrolled(&c.learner_id, &c.cohort_id)?.withdrawn {
-            return Err(Rejection::conflict(format!("learner {} has already withdrawn", c.learner_id)));
+            return Err(Rejection::conflict(format!(
+                "learner {} has already withdrawn",
+                c.learner_id
+            )));
         }
-        Ok(CohortEvent::LearnerWithdrew { cohort_id: c.cohort_id, learner_id: c.learner_id, reason: c.reason })
+        Ok(CohortEvent::LearnerWithdrew {
+            cohort_id: c.cohort_id,
+            learner_id: c.learner_id,
+            reason: c.reason,
+        })
     }
 
-    async fn schedule(&self, c: ScheduleSession, lookups: &dyn Lookups) -> Result<CohortEvent, DecideError> {
+    async fn schedule(
+        &self,
+        c: ScheduleSession,
+        lookups: &dyn Lookups,
+    ) -> Result<CohortEvent, DecideError> {
         if self.session(c.session_id.as_str()).is_some() {
-            return Err(Rejection::already_exists(format!("data.session_id: session {} already exists", c.session_id)).into());
+            return Err(Rejection::already_exists(format!(
+                "data.session_id: session {} already exists",
+                c.session_id
+            ))
+            .into());
         }
         let programme_id = self.programme_id.as_ref().map_or("", Id::as_str);
         let Some(programme) = lookups.programme(programme_id).await? else {
-            return Err(Rejection::not_found(format!("programme {programme_id} of cohort {} does not exist", c.cohort_id)).into());
+            return Err(Rejection::not_found(format!(
+                "programme {programme_id} of cohort {} does not exist",
+                c.cohort_id
+            ))
+            .into());
         };
         let Some(module) = programme.module(c.module_id.as_str()) else {
             return Err(Rejection::invalid(format!(
@@ -132,10 +165,18 @@ impl Cohort {
         }
         check_slot(c.starts_at, c.ends_at)?;
         if !(1..=2).contains(&c.half_days) {
-            return Err(Rejection::invalid(format!("data.half_days: a session lasts 1 or 2 half-days, got {}", c.half_days)).into());
+            return Err(Rejection::invalid(format!(
+                "data.half_days: a session lasts 1 or 2 half-days, got {}",
+                c.half_days
+            ))
+            .into());
         }
         if self.closed {
-            return Err(Rejection::conflict(format!("cohort {} is closed: no more sessions", c.cohort_id)).into());
+            return Err(Rejection::conflict(format!(
+                "cohort {} is closed: no more sessions",
+                c.cohort_id
+            ))
+            .into());
         }
         self.check_free(&c.session_id, c.starts_at, c.ends_at)?;
         Ok(CohortEvent::SessionScheduled {
@@ -167,7 +208,11 @@ impl Cohort {
 
     fn cancel(&self, c: CancelSession) -> Result<CohortEvent, Rejection> {
         check_open(self.scheduled(&c.session_id, &c.cohort_id)?)?;
-        Ok(CohortEvent::SessionCancelled { cohort_id: c.cohort_id, session_id: c.session_id, reason: c.reason })
+        Ok(CohortEvent::SessionCancelled {
+            cohort_id: c.cohort_id,
+            session_id: c.session_id,
+            reason: c.reason,
+        })
     }
 
     fn record(&self, c: RecordSession) -> Result<CohortEvent, Rejection> {
@@ -241,7 +286,11 @@ impl Cohort {
         })
     }
 
-    async fn award(&self, c: AwardCertificate, lookups: &dyn Lookups) -> Result<CohortEvent, DecideError> {
+    async fn award(
+        &self,
+        c: AwardCertificate,
+        lookups: &dyn Lookups,
+    ) -> Result<CohortEvent, DecideError> {
         let learner = self.enrolled(&c.learner_id, &c.cohort_id)?;
         if learner.certificate_awarded {
             return Err(Rejection::already_exists(format!(
@@ -251,19 +300,23 @@ impl Cohort {
             .into());
         }
         if learner.withdrawn {
-            return Err(Rejection::conflict(format!("learner {} has withdrawn from cohort {}", c.learner_id, c.cohort_id)).into());
+            return Err(Rejection::conflict(format!(
+                "learner {} has withdrawn from cohort {}",
+                c.learner_id, c.cohort_id
+            ))
+            .into());
         }
-        let studies = lookups.field_studies_of_cohort(c.cohort_id.as_str()).await?;
+        let studies = lookups
+            .field_studies_of_cohort(c.cohort_id.as_str())
+            .await?;
         match FieldStudy::latest_result_among(&studies, c.learner_id.as_str()) {
             Some(DefenceResult::Passed) => {}
-            Some(other) => {
-                return Err(Rejection::conflict(format!(
-                    "learner {}'s latest defence result is {}: the certificate needs a passed defence",
-                    c.learner_id,
-                    other.as_str()
-                ))
-                .into())
-            }
+            Some(other) => return Err(Rejection::conflict(format!(
+                "learner {}'s latest defence result is {}: the certificate needs a passed defence",
+                c.learner_id,
+                other.as_str()
+            ))
+            .into()),
             None => {
                 return Err(Rejection::conflict(format!(
                     "learner {} has no defence result: the certificate needs a passed defence",
@@ -272,7 +325,10 @@ impl Cohort {
                 .into())
             }
         }
-        Ok(CohortEvent::CertificateAwarded { cohort_id: c.cohort_id, learner_id: c.learner_id })
+        Ok(CohortEvent::CertificateAwarded {
+            cohort_id: c.cohort_id,
+            learner_id: c.learner_id,
+        })
     }
 
     fn credit(&self, c: RecordDeisCredit) -> Result<CohortEvent, Rejection> {
@@ -290,22 +346,33 @@ impl Cohort {
             )));
         }
         if !learner.deis_pathway {
-            return Err(Rejection::conflict(format!("learner {} is not on the DEIS pathway", c.learner_id)));
+            return Err(Rejection::conflict(format!(
+                "learner {} is not on the DEIS pathway",
+                c.learner_id
+            )));
         }
-        Ok(CohortEvent::DeisCreditRecorded { cohort_id: c.cohort_id, learner_id: c.learner_id, note: c.note })
+        Ok(CohortEvent::DeisCreditRecorded {
+            cohort_id: c.cohort_id,
+            learner_id: c.learner_id,
+            note: c.note,
+        })
     }
 
     /// The learner acted on, or `not_found`.
     fn enrolled(&self, learner_id: &Id, cohort_id: &Id) -> Result<&LearnerRecord, Rejection> {
         self.learner(learner_id.as_str()).ok_or_else(|| {
-            Rejection::not_found(format!("data.learner_id: learner {learner_id} is not enrolled in cohort {cohort_id}"))
+            Rejection::not_found(format!(
+                "data.learner_id: learner {learner_id} is not enrolled in cohort {cohort_id}"
+            ))
         })
     }
 
     /// The session acted on, or `not_found`.
     fn scheduled(&self, session_id: &Id, cohort_id: &Id) -> Result<&SessionRecord, Rejection> {
         self.session(session_id.as_str()).ok_or_else(|| {
-            Rejection::not_found(format!("data.session_id: session {session_id} does not exist in cohort {cohort_id}"))
+            Rejection::not_found(format!(
+                "data.session_id: session {session_id} does not exist in cohort {cohort_id}"
+            ))
         })
     }
 
@@ -317,7 +384,9 @@ impl Cohort {
         ends_at: DateTime<FixedOffset>,
     ) -> Result<(), Rejection> {
         let taken = self.sessions.iter().find(|s| {
-            s.session_id != *session_id && s.status != SessionStatus::Cancelled && s.overlaps(starts_at, ends_at)
+            s.session_id != *session_id
+                && s.status != SessionStatus::Cancelled
+                && s.overlaps(starts_at, ends_at)
         });
         match taken {
             Some(other) => Err(Rejection::conflict(format!(
@@ -334,7 +403,10 @@ impl Cohort {
 }
 
 /// `invalid` unless `ends_at` is after `starts_at`.
-fn check_slot(starts_at: DateTime<FixedOffset>, ends_at: DateTime<FixedOffset>) -> Result<(), Rejection> {
+fn check_slot(
+    starts_at: DateTime<FixedOffset>,
+    ends_at: DateTime<FixedOffset>,
+) -> Result<(), Rejection> {
     if ends_at <= starts_at {
         return Err(Rejection::invalid(format!(
             "data.ends_at: {} is not after starts_at {}",
@@ -349,7 +421,13 @@ fn check_slot(starts_at: DateTime<FixedOffset>, ends_at: DateTime<FixedOffset>) 
 fn check_open(session: &SessionRecord) -> Result<(), Rejection> {
     match session.status {
         SessionStatus::Scheduled => Ok(()),
-        SessionStatus::Held => Err(Rejection::conflict(format!("session {} is already held", session.session_id))),
-        SessionStatus::Cancelled => Err(Rejection::conflict(format!("session {} is cancelled", session.session_id))),
+        SessionStatus::Held => Err(Rejection::conflict(format!(
+            "session {} is already held",
+            session.session_id
+        ))),
+        SessionStatus::Cancelled => Err(Rejection::conflict(format!(
+            "session {} is cancelled",
+            session.session_id
+        ))),
     }
 }

@@ -148,11 +148,15 @@ impl Cohort {
     }
 
     fn learner_mut(&mut self, learner_id: &Id) -> Option<&mut LearnerRecord> {
-        self.learners.iter_mut().find(|l| l.learner_id == *learner_id)
+        self.learners
+            .iter_mut()
+            .find(|l| l.learner_id == *learner_id)
     }
 
     fn session_mut(&mut self, session_id: &Id) -> Option<&mut SessionRecord> {
-        self.sessions.iter_mut().find(|s| s.session_id == *session_id)
+        self.sessions
+            .iter_mut()
+            .find(|s| s.session_id == *session_id)
     }
 }
 
@@ -243,11 +247,18 @@ impl SessionRecord {
     /// The current attendance status of `learner_id`; `None` when the session is not held or the
     /// learner was not counted in it.
     pub fn attendance_of(&self, learner_id: &str) -> Option<AttendanceStatus> {
-        self.attendance.iter().find(|(l, _)| *l == *learner_id).map(|(_, s)| *s)
+        self.attendance
+            .iter()
+            .find(|(l, _)| *l == *learner_id)
+            .map(|(_, s)| *s)
     }
 
     /// Whether the current slot shares time with `[starts_at, ends_at)`.
-    pub fn overlaps(&self, starts_at: DateTime<FixedOffset>, ends_at: DateTime<FixedOffset>) -> bool {
+    pub fn overlaps(
+        &self,
+        starts_at: DateTime<FixedOffset>,
+        ends_at: DateTime<FixedOffset>,
+    ) -> bool {
         self.starts_at < ends_at && starts_at < self.ends_at
     }
 }
@@ -276,14 +287,25 @@ impl Aggregate for Cohort {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            CohortEvent::CohortOpened { cohort_id, programme_id, title, starts_on, ends_on } => {
+            CohortEvent::CohortOpened {
+                cohort_id,
+                programme_id,
+                title,
+                starts_on,
+                ends_on,
+            } => {
                 self.cohort_id = Some(cohort_id);
                 self.programme_id = Some(programme_id);
                 self.title = title;
                 self.starts_on = Some(starts_on);
                 self.ends_on = Some(ends_on);
             }
-            CohortEvent::LearnerEnrolled { learner_id, name, deis_pathway, .. } => {
+            CohortEvent::LearnerEnrolled {
+                learner_id,
+                name,
+                deis_pathway,
+                ..
+            } => {
                 if self.learner(learner_id.as_str()).is_none() {
                     self.learners.push(LearnerRecord {
                         learner_id,
@@ -326,7 +348,12 @@ impl Aggregate for Cohort {
                     });
                 }
             }
-            CohortEvent::SessionRescheduled { session_id, starts_at, ends_at, .. } => {
+            CohortEvent::SessionRescheduled {
+                session_id,
+                starts_at,
+                ends_at,
+                ..
+            } => {
                 if let Some(s) = self.session_mut(&session_id) {
                     s.starts_at = starts_at;
                     s.ends_at = ends_at;
@@ -337,7 +364,13 @@ impl Aggregate for Cohort {
                     s.status = SessionStatus::Cancelled;
                 }
             }
-            CohortEvent::SessionHeld { session_id, present, excused, absent, .. } => {
+            CohortEvent::SessionHeld {
+                session_id,
+                present,
+                excused,
+                absent,
+                ..
+            } => {
                 if let Some(s) = self.session_mut(&session_id) {
                     s.status = SessionStatus::Held;
                     let marked = |ids: Vec<Id>, status| ids.into_iter().map(move |l| (l, status));
@@ -347,7 +380,12 @@ impl Aggregate for Cohort {
                         .collect();
                 }
             }
-            CohortEvent::AttendanceCorrected { session_id, learner_id, status, .. } => {
+            CohortEvent::AttendanceCorrected {
+                session_id,
+                learner_id,
+                status,
+                ..
+            } => {
                 if let Some(s) = self.session_mut(&session_id) {
                     if let Some(entry) = s.attendance.iter_mut().find(|(l, _)| *l == learner_id) {
                         entry.1 = status;

@@ -59,7 +59,9 @@ impl FieldStudy {
                 }
             }
             C::RenegotiateCommission(c) => {
-                let latest = self.commission_version().ok_or_else(|| no_commission("renegotiate"))?;
+                let latest = self
+                    .commission_version()
+                    .ok_or_else(|| no_commission("renegotiate"))?;
                 E::CommissionRenegotiated {
                     field_study_id: c.field_study_id,
                     version: next_version(latest, "commission")?,
@@ -69,14 +71,19 @@ impl FieldStudy {
                 }
             }
             C::AgreeCommission(c) => {
-                let latest = self.commission_version().ok_or_else(|| no_commission("agree"))?;
+                let latest = self
+                    .commission_version()
+                    .ok_or_else(|| no_commission("agree"))?;
                 if c.version != latest {
                     return Err(conflict(format!(
                         "data.version: commission version {} is not the latest ({latest})",
                         c.version
                     )));
                 }
-                E::CommissionAgreed { field_study_id: c.field_study_id, version: c.version }
+                E::CommissionAgreed {
+                    field_study_id: c.field_study_id,
+                    version: c.version,
+                }
             }
             C::StateHypothesis(c) => {
                 if self.hypothesis(&c.hypothesis_id).is_some() {
@@ -86,7 +93,11 @@ impl FieldStudy {
                     ))
                     .into());
                 }
-                E::HypothesisStated { field_study_id: c.field_study_id, hypothesis_id: c.hypothesis_id, text: c.text }
+                E::HypothesisStated {
+                    field_study_id: c.field_study_id,
+                    hypothesis_id: c.hypothesis_id,
+                    text: c.text,
+                }
             }
             C::ReviseHypothesis(c) => {
                 self.open_hypothesis(&c.hypothesis_id, "revised")?;
@@ -99,7 +110,11 @@ impl FieldStudy {
             }
             C::AbandonHypothesis(c) => {
                 self.open_hypothesis(&c.hypothesis_id, "abandoned again")?;
-                E::HypothesisAbandoned { field_study_id: c.field_study_id, hypothesis_id: c.hypothesis_id, reason: c.reason }
+                E::HypothesisAbandoned {
+                    field_study_id: c.field_study_id,
+                    hypothesis_id: c.hypothesis_id,
+                    reason: c.reason,
+                }
             }
             C::LogIntervention(c) => {
                 if self.interventions.contains(&c.intervention_id) {
@@ -119,7 +134,9 @@ impl FieldStudy {
             }
             C::RecordReflexiveNote(c) => self.note(c, lookups).await?,
             C::SubmitProduction(c) => {
-                let latest = self.commission_version().ok_or_else(|| no_commission("submit a production to"))?;
+                let latest = self
+                    .commission_version()
+                    .ok_or_else(|| no_commission("submit a production to"))?;
                 if self.agreed_version != Some(latest) {
                     return Err(conflict(format!(
                         "commission version {latest} is not agreed: a production answers an agreed commission"
@@ -138,7 +155,11 @@ impl FieldStudy {
         Ok(vec![event])
     }
 
-    async fn form(&self, c: FormFieldStudy, lookups: &dyn Lookups) -> Result<FieldStudyEvent, DecideError> {
+    async fn form(
+        &self,
+        c: FormFieldStudy,
+        lookups: &dyn Lookups,
+    ) -> Result<FieldStudyEvent, DecideError> {
         let cohort = active_cohort(lookups, c.cohort_id.as_str()).await?;
         if !(3..=4).contains(&c.members.len()) {
             return Err(Rejection::invalid(format!(
@@ -150,13 +171,23 @@ impl FieldStudy {
         let mut seen = HashSet::new();
         for (i, learner_id) in c.members.iter().enumerate() {
             if !seen.insert(learner_id) {
-                return Err(Rejection::invalid(format!("data.members[{i}]: learner {learner_id} is listed twice")).into());
+                return Err(Rejection::invalid(format!(
+                    "data.members[{i}]: learner {learner_id} is listed twice"
+                ))
+                .into());
             }
             check_active(&cohort, learner_id, &format!("data.members[{i}]"))?;
         }
-        let studies = lookups.field_studies_of_cohort(c.cohort_id.as_str()).await?;
+        let studies = lookups
+            .field_studies_of_cohort(c.cohort_id.as_str())
+            .await?;
         for (i, learner_id) in c.members.iter().enumerate() {
-            check_not_elsewhere(&studies, &c.field_study_id, learner_id, &format!("data.members[{i}]"))?;
+            check_not_elsewhere(
+                &studies,
+                &c.field_study_id,
+                learner_id,
+                &format!("data.members[{i}]"),
+            )?;
         }
         Ok(FieldStudyEvent::FieldStudyFormed {
             field_study_id: c.field_study_id,
@@ -166,14 +197,21 @@ impl FieldStudy {
         })
     }
 
-    async fn change_members(&self, c: ChangeMembers, lookups: &dyn Lookups) -> Result<FieldStudyEvent, DecideError> {
+    async fn change_members(
+        &self,
+        c: ChangeMembers,
+        lookups: &dyn Lookups,
+    ) -> Result<FieldStudyEvent, DecideError> {
         let cohort_id = self.cohort_id.as_ref().map_or("", Id::as_str);
         let cohort = active_cohort(lookups, cohort_id).await?;
         let mut seen = HashSet::new();
         for (i, learner_id) in c.join.iter().enumerate() {
             let field = format!("data.join[{i}]");
             if !seen.insert(learner_id) {
-                return Err(Rejection::invalid(format!("{field}: learner {learner_id} is listed twice")).into());
+                return Err(Rejection::invalid(format!(
+                    "{field}: learner {learner_id} is listed twice"
+                ))
+                .into());
             }
             check_active(&cohort, learner_id, &field)?;
             if self.is_member(learner_id.as_str()) {
@@ -187,7 +225,10 @@ impl FieldStudy {
         let mut leaving = HashSet::new();
         for (i, learner_id) in c.leave.iter().enumerate() {
             if !leaving.insert(learner_id) {
-                return Err(Rejection::invalid(format!("data.leave[{i}]: learner {learner_id} is listed twice")).into());
+                return Err(Rejection::invalid(format!(
+                    "data.leave[{i}]: learner {learner_id} is listed twice"
+                ))
+                .into());
             }
             if !self.is_member(learner_id.as_str()) {
                 return Err(Rejection::invalid(format!(
@@ -197,18 +238,29 @@ impl FieldStudy {
                 .into());
             }
         }
-        let members: Vec<Id> =
-            self.members.iter().filter(|m| !leaving.contains(m)).chain(c.join.iter()).cloned().collect();
+        let members: Vec<Id> = self
+            .members
+            .iter()
+            .filter(|m| !leaving.contains(m))
+            .chain(c.join.iter())
+            .cloned()
+            .collect();
         if !(2..=4).contains(&members.len()) {
+            let n = members.len();
+            let noun = if n == 1 { "member" } else { "members" };
             return Err(Rejection::invalid(format!(
-                "data: the field study would have {} members; a field study keeps 2 to 4",
-                members.len()
+                "data: the field study would have {n} {noun}; a field study keeps 2 to 4 members"
             ))
             .into());
         }
         let studies = lookups.field_studies_of_cohort(cohort_id).await?;
         for (i, learner_id) in c.join.iter().enumerate() {
-            check_not_elsewhere(&studies, &c.field_study_id, learner_id, &format!("data.join[{i}]"))?;
+            check_not_elsewhere(
+                &studies,
+                &c.field_study_id,
+                learner_id,
+                &format!("data.join[{i}]"),
+            )?;
         }
         Ok(FieldStudyEvent::MembersChanged {
             field_study_id: c.field_study_id,
@@ -219,13 +271,24 @@ impl FieldStudy {
         })
     }
 
-    async fn note(&self, c: RecordReflexiveNote, lookups: &dyn Lookups) -> Result<FieldStudyEvent, DecideError> {
+    async fn note(
+        &self,
+        c: RecordReflexiveNote,
+        lookups: &dyn Lookups,
+    ) -> Result<FieldStudyEvent, DecideError> {
         if self.notes.contains(&c.note_id) {
-            return Err(Rejection::already_exists(format!("data.note_id: note {} already exists", c.note_id)).into());
+            return Err(Rejection::already_exists(format!(
+                "data.note_id: note {} already exists",
+                c.note_id
+            ))
+            .into());
         }
         if let Some(session_id) = &c.session_id {
             let cohort_id = self.cohort_id.as_ref().map_or("", Id::as_str);
-            let known = lookups.cohort(cohort_id).await?.is_some_and(|cohort| cohort.session(session_id.as_str()).is_some());
+            let known = lookups
+                .cohort(cohort_id)
+                .await?
+                .is_some_and(|cohort| cohort.session(session_id.as_str()).is_some());
             if !known {
                 return Err(Rejection::not_found(format!(
                     "data.session_id: session {session_id} does not exist in cohort {cohort_id}"
@@ -243,9 +306,16 @@ impl FieldStudy {
 
     fn schedule_defence(&self, c: ScheduleDefence) -> Result<FieldStudyEvent, DecideError> {
         if self.defence(&c.defence_id).is_some() {
-            return Err(Rejection::already_exists(format!("data.defence_id: defence {} already exists", c.defence_id)).into());
+            return Err(Rejection::already_exists(format!(
+                "data.defence_id: defence {} already exists",
+                c.defence_id
+            ))
+            .into());
         }
-        for (role, name) in [(JuryRole::Professional, "professional"), (JuryRole::TrainingCentre, "training_centre")] {
+        for (role, name) in [
+            (JuryRole::Professional, "professional"),
+            (JuryRole::TrainingCentre, "training_centre"),
+        ] {
             if !c.jury.iter().any(|m| m.role == role) {
                 return Err(Rejection::invalid(format!(
                     "data.jury: a jury needs at least one {name} member"
@@ -254,11 +324,16 @@ impl FieldStudy {
             }
         }
         if self.production_version == 0 {
-            return Err(conflict("no production has been submitted yet: there is nothing to defend".to_owned()));
+            return Err(conflict(
+                "no production has been submitted yet: there is nothing to defend".to_owned(),
+            ));
         }
         if let Some(previous) = self.defences.last() {
             if !previous.is_recorded() {
-                return Err(conflict(format!("defence {} is still without outcome", previous.defence_id)));
+                return Err(conflict(format!(
+                    "defence {} is still without outcome",
+                    previous.defence_id
+                )));
             }
             if previous.deferred().next().is_none() {
                 return Err(conflict(format!(
@@ -275,7 +350,11 @@ impl FieldStudy {
         })
     }
 
-    fn record_defence(&self, c: RecordDefence, at: DateTime<FixedOffset>) -> Result<Vec<FieldStudyEvent>, Rejection> {
+    fn record_defence(
+        &self,
+        c: RecordDefence,
+        at: DateTime<FixedOffset>,
+    ) -> Result<Vec<FieldStudyEvent>, Rejection> {
         let Some((index, defence)) = self.defence(&c.defence_id) else {
             return Err(Rejection::not_found(format!(
                 "data.defence_id: defence {} does not exist in field study {}",
@@ -283,7 +362,10 @@ impl FieldStudy {
             )));
         };
         if defence.is_recorded() {
-            return Err(Rejection::conflict(format!("defence {} is already recorded", c.defence_id)));
+            return Err(Rejection::conflict(format!(
+                "defence {} is already recorded",
+                c.defence_id
+            )));
         }
         let due: Vec<&Id> = match index.checked_sub(1).and_then(|i| self.defences.get(i)) {
             None => self.members.iter().collect(),
@@ -325,9 +407,24 @@ impl FieldStudy {
                 let (field_study_id, defence_id) = (c.field_study_id.clone(), c.defence_id.clone());
                 let (learner_id, remarks) = (o.learner_id, o.remarks);
                 match o.result {
-                    R::Passed => FieldStudyEvent::DefencePassed { field_study_id, defence_id, learner_id, remarks },
-                    R::Deferred => FieldStudyEvent::DefenceDeferred { field_study_id, defence_id, learner_id, remarks },
-                    R::Failed => FieldStudyEvent::DefenceFailed { field_study_id, defence_id, learner_id, remarks },
+                    R::Passed => FieldStudyEvent::DefencePassed {
+                        field_study_id,
+                        defence_id,
+                        learner_id,
+                        remarks,
+                    },
+                    R::Deferred => FieldStudyEvent::DefenceDeferred {
+                        field_study_id,
+                        defence_id,
+                        learner_id,
+                        remarks,
+                    },
+                    R::Failed => FieldStudyEvent::DefenceFailed {
+                        field_study_id,
+                        defence_id,
+                        learner_id,
+                        remarks,
+                    },
                 }
             })
             .collect())
@@ -340,9 +437,9 @@ impl FieldStudy {
                 "data.hypothesis_id: hypothesis {hypothesis_id} does not exist"
             ))
             .into()),
-            Some(h) if h.abandoned => {
-                Err(conflict(format!("hypothesis {hypothesis_id} is abandoned: it cannot be {what}")))
-            }
+            Some(h) if h.abandoned => Err(conflict(format!(
+                "hypothesis {hypothesis_id} is abandoned: it cannot be {what}"
+            ))),
             Some(_) => Ok(()),
         }
     }
@@ -353,19 +450,26 @@ fn conflict(message: String) -> DecideError {
 }
 
 fn no_commission(what: &str) -> DecideError {
-    conflict(format!("there is no commission yet to {what}: negotiate one first"))
+    conflict(format!(
+        "there is no commission yet to {what}: negotiate one first"
+    ))
 }
 
 /// `latest + 1`, or `conflict` in the (absurd) case that it does not fit.
 fn next_version(latest: u32, what: &str) -> Result<u32, DecideError> {
-    latest.checked_add(1).ok_or_else(|| conflict(format!("the {what} has no version left after {latest}")))
+    latest
+        .checked_add(1)
+        .ok_or_else(|| conflict(format!("the {what} has no version left after {latest}")))
 }
 
 /// The cohort `cohort_id`, or `not_found`.
 async fn active_cohort(lookups: &dyn Lookups, cohort_id: &str) -> Result<Cohort, DecideError> {
     match lookups.cohort(cohort_id).await? {
         Some(cohort) if cohort.exists() => Ok(cohort),
-        _ => Err(Rejection::not_found(format!("data.cohort_id: cohort {cohort_id} does not exist")).into()),
+        _ => Err(Rejection::not_found(format!(
+            "data.cohort_id: cohort {cohort_id} does not exist"
+        ))
+        .into()),
     }
 }
 
@@ -373,16 +477,23 @@ async fn active_cohort(lookups: &dyn Lookups, cohort_id: &str) -> Result<Cohort,
 fn check_active(cohort: &Cohort, learner_id: &Id, field: &str) -> Result<(), Rejection> {
     let cohort_id = cohort.cohort_id().map_or("", Id::as_str);
     match cohort.learner(learner_id.as_str()) {
-        None => Err(Rejection::invalid(format!("{field}: learner {learner_id} is not enrolled in cohort {cohort_id}"))),
-        Some(l) if l.is_withdrawn() => {
-            Err(Rejection::invalid(format!("{field}: learner {learner_id} has withdrawn from cohort {cohort_id}")))
-        }
+        None => Err(Rejection::invalid(format!(
+            "{field}: learner {learner_id} is not enrolled in cohort {cohort_id}"
+        ))),
+        Some(l) if l.is_withdrawn() => Err(Rejection::invalid(format!(
+            "{field}: learner {learner_id} has withdrawn from cohort {cohort_id}"
+        ))),
         Some(_) => Ok(()),
     }
 }
 
 /// `conflict` when `learner_id` is a member of a field study of the cohort other than `this`.
-fn check_not_elsewhere(studies: &[FieldStudy], this: &Id, learner_id: &Id, field: &str) -> Result<(), Rejection> {
+fn check_not_elsewhere(
+    studies: &[FieldStudy],
+    this: &Id,
+    learner_id: &Id,
+    field: &str,
+) -> Result<(), Rejection> {
     let elsewhere = studies
         .iter()
         .find(|s| s.field_study_id() != Some(this) && s.is_member(learner_id.as_str()));

@@ -59,7 +59,10 @@ impl Defence {
     }
 
     fn deferred(&self) -> impl Iterator<Item = &Id> {
-        self.outcomes.iter().filter(|(_, r)| *r == DefenceResult::Deferred).map(|(l, _)| l)
+        self.outcomes
+            .iter()
+            .filter(|(_, r)| *r == DefenceResult::Deferred)
+            .map(|(l, _)| l)
     }
 }
 
@@ -118,7 +121,8 @@ impl FieldStudy {
     /// The result of the last defence outcome recorded for `learner_id` in this study; `None`
     /// when none was recorded for them.
     pub fn latest_defence_result(&self, learner_id: &str) -> Option<DefenceResult> {
-        self.latest_defence_outcome(learner_id).map(|(_, result)| result)
+        self.latest_defence_outcome(learner_id)
+            .map(|(_, result)| result)
     }
 
     /// A learner's latest defence result among the field studies of their cohort, as the
@@ -138,22 +142,38 @@ impl FieldStudy {
     }
 
     /// The scheduled time and result of the last defence that recorded an outcome for `learner_id`.
-    fn latest_defence_outcome(&self, learner_id: &str) -> Option<(DateTime<FixedOffset>, DefenceResult)> {
+    fn latest_defence_outcome(
+        &self,
+        learner_id: &str,
+    ) -> Option<(DateTime<FixedOffset>, DefenceResult)> {
         self.defences.iter().rev().find_map(|d| {
-            d.outcomes.iter().rev().find(|(l, _)| *l == *learner_id).map(|(_, r)| (d.at, *r))
+            d.outcomes
+                .iter()
+                .rev()
+                .find(|(l, _)| *l == *learner_id)
+                .map(|(_, r)| (d.at, *r))
         })
     }
 
     fn hypothesis(&self, hypothesis_id: &Id) -> Option<&Hypothesis> {
-        self.hypotheses.iter().find(|h| h.hypothesis_id == *hypothesis_id)
+        self.hypotheses
+            .iter()
+            .find(|h| h.hypothesis_id == *hypothesis_id)
     }
 
     fn defence(&self, defence_id: &Id) -> Option<(usize, &Defence)> {
-        self.defences.iter().enumerate().find(|(_, d)| d.defence_id == *defence_id)
+        self.defences
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.defence_id == *defence_id)
     }
 
     fn record_outcome(&mut self, defence_id: &Id, learner_id: Id, result: DefenceResult) {
-        if let Some(d) = self.defences.iter_mut().find(|d| d.defence_id == *defence_id) {
+        if let Some(d) = self
+            .defences
+            .iter_mut()
+            .find(|d| d.defence_id == *defence_id)
+        {
             d.outcomes.push((learner_id, result));
         }
     }
@@ -195,7 +215,12 @@ impl Aggregate for FieldStudy {
     fn apply(&mut self, event: Self::Event) {
         use FieldStudyEvent as E;
         match event {
-            E::FieldStudyFormed { field_study_id, cohort_id, members, organisation } => {
+            E::FieldStudyFormed {
+                field_study_id,
+                cohort_id,
+                members,
+                organisation,
+            } => {
                 self.field_study_id = Some(field_study_id);
                 self.cohort_id = Some(cohort_id);
                 self.organisation = Some(organisation);
@@ -211,27 +236,52 @@ impl Aggregate for FieldStudy {
             }
             E::CommissionAgreed { version, .. } => self.agreed_version = Some(version),
             E::HypothesisStated { hypothesis_id, .. } => {
-                self.hypotheses.push(Hypothesis { hypothesis_id, abandoned: false });
+                self.hypotheses.push(Hypothesis {
+                    hypothesis_id,
+                    abandoned: false,
+                });
             }
             E::HypothesisRevised { .. } => {}
             E::HypothesisAbandoned { hypothesis_id, .. } => {
-                if let Some(h) = self.hypotheses.iter_mut().find(|h| h.hypothesis_id == hypothesis_id) {
+                if let Some(h) = self
+                    .hypotheses
+                    .iter_mut()
+                    .find(|h| h.hypothesis_id == hypothesis_id)
+                {
                     h.abandoned = true;
                 }
             }
-            E::InterventionLogged { intervention_id, .. } => self.interventions.push(intervention_id),
+            E::InterventionLogged {
+                intervention_id, ..
+            } => self.interventions.push(intervention_id),
             E::ReflexiveNoteRecorded { note_id, .. } => self.notes.push(note_id),
             E::ProductionSubmitted { version, .. } => self.production_version = version,
             E::DefenceScheduled { defence_id, at, .. } => {
-                self.defences.push(Defence { defence_id, at, outcomes: Vec::new() });
+                self.defences.push(Defence {
+                    defence_id,
+                    at,
+                    outcomes: Vec::new(),
+                });
             }
-            E::DefencePassed { defence_id, learner_id, .. } => {
+            E::DefencePassed {
+                defence_id,
+                learner_id,
+                ..
+            } => {
                 self.record_outcome(&defence_id, learner_id, DefenceResult::Passed);
             }
-            E::DefenceDeferred { defence_id, learner_id, .. } => {
+            E::DefenceDeferred {
+                defence_id,
+                learner_id,
+                ..
+            } => {
                 self.record_outcome(&defence_id, learner_id, DefenceResult::Deferred);
             }
-            E::DefenceFailed { defence_id, learner_id, .. } => {
+            E::DefenceFailed {
+                defence_id,
+                learner_id,
+                ..
+            } => {
                 self.record_outcome(&defence_id, learner_id, DefenceResult::Failed);
             }
         }
