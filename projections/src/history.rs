@@ -119,12 +119,23 @@ impl History {
             E::MembersChanged { members, .. } => {
                 self.members = members.iter().map(ToString::to_string).collect();
             }
-            E::CommissionNegotiated { version, brief, .. } => self.add_version(*version, brief, None, recorded),
-            E::CommissionRenegotiated { version, brief, reason, .. } => {
+            E::CommissionNegotiated { version, brief, .. } => {
+                self.add_version(*version, brief, None, recorded)
+            }
+            E::CommissionRenegotiated {
+                version,
+                brief,
+                reason,
+                ..
+            } => {
                 self.add_version(*version, brief, Some(reason.as_str().to_owned()), recorded);
             }
             E::CommissionAgreed { version, .. } => self.commission.agreed_version = Some(*version),
-            E::HypothesisStated { hypothesis_id, text, .. } => {
+            E::HypothesisStated {
+                hypothesis_id,
+                text,
+                ..
+            } => {
                 if self.hypothesis(hypothesis_id.as_str()).is_none() {
                     self.hypotheses.push(HypothesisTrail {
                         hypothesis_id: hypothesis_id.to_string(),
@@ -133,7 +144,11 @@ impl History {
                     });
                 }
             }
-            E::HypothesisRevised { hypothesis_id, text, .. } => {
+            E::HypothesisRevised {
+                hypothesis_id,
+                text,
+                ..
+            } => {
                 if let Some(h) = self.hypothesis(hypothesis_id.as_str()) {
                     h.texts.push(text.clone());
                 }
@@ -144,7 +159,10 @@ impl History {
                 }
             }
             E::ProductionSubmitted { version, title, .. } => {
-                self.productions.push(Production { version: *version, title: title.clone() });
+                self.productions.push(Production {
+                    version: *version,
+                    title: title.clone(),
+                });
             }
             E::FieldStudyFormed { .. }
             | E::InterventionLogged { .. }
@@ -164,8 +182,18 @@ impl History {
         });
     }
 
-    fn add_version(&mut self, version: u32, brief: &str, reason: Option<String>, recorded: &RecordedEvent) {
-        self.commission.latest_version = Some(self.commission.latest_version.map_or(version, |v| v.max(version)));
+    fn add_version(
+        &mut self,
+        version: u32,
+        brief: &str,
+        reason: Option<String>,
+        recorded: &RecordedEvent,
+    ) {
+        self.commission.latest_version = Some(
+            self.commission
+                .latest_version
+                .map_or(version, |v| v.max(version)),
+        );
         self.commission.versions.push(CommissionVersion {
             version,
             brief: brief.to_owned(),
@@ -175,6 +203,8 @@ impl History {
     }
 
     fn hypothesis(&mut self, hypothesis_id: &str) -> Option<&mut HypothesisTrail> {
-        self.hypotheses.iter_mut().find(|h| h.hypothesis_id == hypothesis_id)
+        self.hypotheses
+            .iter_mut()
+            .find(|h| h.hypothesis_id == hypothesis_id)
     }
 }

@@ -34,7 +34,8 @@ mod transcript;
 mod tests;
 
 pub use history::{
-    Commission, CommissionVersion, History, HistoryEntry, HypothesisStatus, HypothesisTrail, Production,
+    Commission, CommissionVersion, History, HistoryEntry, HypothesisStatus, HypothesisTrail,
+    Production,
 };
 pub use models::{DocKey, DocKind, ReadModels};
 

@@ -55,17 +55,26 @@ pub struct DocKey {
 impl DocKey {
     /// The timetable of `cohort_id`.
     pub fn timetable(cohort_id: &str) -> Self {
-        Self { kind: DocKind::Timetable, key: cohort_id.to_owned() }
+        Self {
+            kind: DocKind::Timetable,
+            key: cohort_id.to_owned(),
+        }
     }
 
     /// The transcript of `learner_id` in `cohort_id` (key `cohort_id/learner_id`).
     pub fn transcript(cohort_id: &str, learner_id: &str) -> Self {
-        Self { kind: DocKind::Transcript, key: format!("{cohort_id}/{learner_id}") }
+        Self {
+            kind: DocKind::Transcript,
+            key: format!("{cohort_id}/{learner_id}"),
+        }
     }
 
     /// The history of `field_study_id`.
     pub fn history(field_study_id: &str) -> Self {
-        Self { kind: DocKind::History, key: field_study_id.to_owned() }
+        Self {
+            kind: DocKind::History,
+            key: field_study_id.to_owned(),
+        }
     }
 }
 
@@ -111,18 +120,36 @@ impl ReadModels {
     /// have changed (those that exist after it; see [`ReadModels::touched`]). An event about
     /// something unknown changes nothing but `last_position`.
     pub fn apply(&mut self, e: &RecordedEvent) -> Vec<DocKey> {
-        self.last_position = Some(self.last_position.map_or(e.position, |last| last.max(e.position)));
+        self.last_position = Some(
+            self.last_position
+                .map_or(e.position, |last| last.max(e.position)),
+        );
         match &e.event {
-            AnyEvent::Programme(ProgrammeEvent::ProgrammeDefined { programme_id, modules, .. }) => {
-                self.programmes.entry(programme_id.to_string()).or_insert_with(|| {
-                    modules
-                        .iter()
-                        .map(|m| PlannedModule { module_id: m.module_id.to_string(), half_days: m.half_days })
-                        .collect()
-                });
+            AnyEvent::Programme(ProgrammeEvent::ProgrammeDefined {
+                programme_id,
+                modules,
+                ..
+            }) => {
+                self.programmes
+                    .entry(programme_id.to_string())
+                    .or_insert_with(|| {
+                        modules
+                            .iter()
+                            .map(|m| PlannedModule {
+                                module_id: m.module_id.to_string(),
+                                half_days: m.half_days,
+                            })
+                            .collect()
+                    });
             }
-            AnyEvent::Cohort(CohortEvent::CohortOpened { cohort_id, programme_id, .. }) => {
-                self.cohorts.entry(cohort_id.to_string()).or_insert_with(|| CohortState::opened(programme_id));
+            AnyEvent::Cohort(CohortEvent::CohortOpened {
+                cohort_id,
+                programme_id,
+                ..
+            }) => {
+                self.cohorts
+                    .entry(cohort_id.to_string())
+                    .or_insert_with(|| CohortState::opened(programme_id));
             }
             AnyEvent::Cohort(event) => {
                 if let Some(cohort) = self.cohorts.get_mut(cohort_of(event).as_str()) {
@@ -137,16 +164,26 @@ impl ReadModels {
     fn apply_field_study(&mut self, event: &FieldStudyEvent, e: &RecordedEvent) {
         use FieldStudyEvent as E;
         let field_study_id = field_study_of(event).to_string();
-        if let E::FieldStudyFormed { cohort_id, members, .. } = event {
+        if let E::FieldStudyFormed {
+            cohort_id, members, ..
+        } = event
+        {
             if self.field_studies.contains_key(&field_study_id) {
                 return;
             }
             let members = members.iter().map(ToString::to_string).collect();
-            self.field_studies.insert(field_study_id.clone(), History::formed(&field_study_id, cohort_id.as_str(), members));
+            self.field_studies.insert(
+                field_study_id.clone(),
+                History::formed(&field_study_id, cohort_id.as_str(), members),
+            );
         }
-        let Some(history) = self.field_studies.get_mut(&field_study_id) else { return };
+        let Some(history) = self.field_studies.get_mut(&field_study_id) else {
+            return;
+        };
         history.apply(event, e);
-        let Some(cohort) = self.cohorts.get_mut(&history.cohort_id) else { return };
+        let Some(cohort) = self.cohorts.get_mut(&history.cohort_id) else {
+            return;
+        };
         let joined: &[Id] = match event {
             E::FieldStudyFormed { members, .. } => members,
             E::MembersChanged { join, .. } => join,
@@ -159,7 +196,10 @@ impl ReadModels {
         }
         if let Some((defence_id, learner_id, result)) = event.defence_result() {
             if let Some(learner) = cohort.learners.get_mut(learner_id.as_str()) {
-                learner.defences.push(DefenceEntry { defence_id: defence_id.to_string(), result });
+                learner.defences.push(DefenceEntry {
+                    defence_id: defence_id.to_string(),
+                    result,
+                });
             }
         }
     }
@@ -173,7 +213,12 @@ impl ReadModels {
                 for (cohort_id, cohort) in &self.cohorts {
                     if cohort.programme_id == programme_id.as_str() {
                         keys.push(DocKey::timetable(cohort_id));
-                        keys.extend(cohort.learners.keys().map(|l| DocKey::transcript(cohort_id, l)));
+                        keys.extend(
+                            cohort
+                                .learners
+                                .keys()
+                                .map(|l| DocKey::transcript(cohort_id, l)),
+                        );
                     }
                 }
             }
@@ -186,9 +231,17 @@ impl ReadModels {
                     let learners: Vec<&Id> = match event {
                         E::FieldStudyFormed { members, .. } => members.iter().collect(),
                         E::MembersChanged { join, leave, .. } => join.iter().chain(leave).collect(),
-                        _ => event.defence_result().map(|(_, learner_id, _)| learner_id).into_iter().collect(),
+                        _ => event
+                            .defence_result()
+                            .map(|(_, learner_id, _)| learner_id)
+                            .into_iter()
+                            .collect(),
                     };
-                    keys.extend(learners.into_iter().map(|l| DocKey::transcript(&history.cohort_id, l.as_str())));
+                    keys.extend(
+                        learners
+                            .into_iter()
+                            .map(|l| DocKey::transcript(&history.cohort_id, l.as_str())),
+                    );
                 }
             }
         }
@@ -209,14 +262,21 @@ impl ReadModels {
             E::SessionHeld { session_id, .. } => {
                 keys.push(DocKey::timetable(cohort_id));
                 if let Some(cohort) = self.cohorts.get(cohort_id) {
-                    keys.extend(cohort.counted_in(session_id).iter().map(|l| DocKey::transcript(cohort_id, l)));
+                    keys.extend(
+                        cohort
+                            .counted_in(session_id)
+                            .iter()
+                            .map(|l| DocKey::transcript(cohort_id, l)),
+                    );
                 }
             }
             E::LearnerEnrolled { learner_id, .. }
             | E::LearnerWithdrew { learner_id, .. }
             | E::AttendanceCorrected { learner_id, .. }
             | E::CertificateAwarded { learner_id, .. }
-            | E::DeisCreditRecorded { learner_id, .. } => keys.push(DocKey::transcript(cohort_id, learner_id.as_str())),
+            | E::DeisCreditRecorded { learner_id, .. } => {
+                keys.push(DocKey::transcript(cohort_id, learner_id.as_str()))
+            }
             E::CohortClosed { .. } => {}
         }
     }
@@ -228,20 +288,30 @@ impl ReadModels {
             DocKind::Transcript => key
                 .key
                 .split_once('/')
-                .and_then(|(c, l)| self.cohorts.get(c).map(|cohort| cohort.learners.contains_key(l)))
+                .and_then(|(c, l)| {
+                    self.cohorts
+                        .get(c)
+                        .map(|cohort| cohort.learners.contains_key(l))
+                })
                 .unwrap_or(false),
             DocKind::History => self.field_studies.contains_key(&key.key),
         }
     }
 
     fn modules_of(&self, cohort: &CohortState) -> &[PlannedModule] {
-        self.programmes.get(&cohort.programme_id).map_or(&[], Vec::as_slice)
+        self.programmes
+            .get(&cohort.programme_id)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The timetable of a cohort, `None` for a cohort not opened.
     pub fn timetable(&self, cohort_id: &str) -> Option<Timetable> {
         let cohort = self.cohorts.get(cohort_id)?;
-        Some(timetable::render(cohort_id, self.modules_of(cohort), &cohort.sessions))
+        Some(timetable::render(
+            cohort_id,
+            self.modules_of(cohort),
+            &cohort.sessions,
+        ))
     }
 
     /// The transcript of a learner in a cohort, `None` unless the learner enrolled in it.
@@ -280,12 +350,20 @@ impl ReadModels {
         for (cohort_id, cohort) in &self.cohorts {
             for learner_id in cohort.learners.keys() {
                 if let Some(d) = self.transcript(cohort_id, learner_id) {
-                    docs.push((DocKind::Transcript.as_str(), format!("{cohort_id}/{learner_id}"), to_json(&d)));
+                    docs.push((
+                        DocKind::Transcript.as_str(),
+                        format!("{cohort_id}/{learner_id}"),
+                        to_json(&d),
+                    ));
                 }
             }
         }
         for (field_study_id, history) in &self.field_studies {
-            docs.push((DocKind::History.as_str(), field_study_id.clone(), to_json(history)));
+            docs.push((
+                DocKind::History.as_str(),
+                field_study_id.clone(),
+                to_json(history),
+            ));
         }
         docs
     }

@@ -34,7 +34,12 @@ impl Projector {
     /// # Errors
     /// When PostgreSQL fails, or an event before the checkpoint cannot be read.
     pub async fn start(pool: Pool) -> Result<Self, JournalError> {
-        let mut projector = Self { log: GlobalLog::new(pool.clone()), pool, models: ReadModels::new(), cursor: Cursor::default() };
+        let mut projector = Self {
+            log: GlobalLog::new(pool.clone()),
+            pool,
+            models: ReadModels::new(),
+            cursor: Cursor::default(),
+        };
         let stored = projector.stored_checkpoint().await?;
         projector.fold_until(stored).await?;
         Ok(projector)
@@ -102,7 +107,8 @@ impl Projector {
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTOR_LOCK]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTOR_LOCK])
+            .await?;
         let stored = checkpoint::load(&tx, PROJECTOR).await?;
         if stored != self.cursor {
             // Another projector moved the checkpoint: catch our state up without writing.
@@ -168,7 +174,8 @@ pub async fn rebuild(pool: &Pool) -> Result<usize, JournalError> {
     }
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTOR_LOCK]).await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTOR_LOCK])
+        .await?;
     let stored = checkpoint::load(&tx, PROJECTOR).await?;
     if stored > cursor {
         // A live projector went further while we folded: fold the rest under the lock.

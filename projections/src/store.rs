@@ -2,8 +2,8 @@
 //! the projector's checkpoint in one transaction.
 
 use crate::{DocKey, ReadModels, RecordedEvent};
-use fieldtrail_journal::{JournalError, StoredEvent};
 use deadpool_postgres::GenericClient;
+use fieldtrail_journal::{JournalError, StoredEvent};
 
 /// Reads a journal row as a projection input.
 ///
@@ -37,7 +37,12 @@ pub fn recorded(event: &StoredEvent) -> Result<RecordedEvent, JournalError> {
 ///
 /// # Errors
 /// [`JournalError::Postgres`].
-pub async fn write_documents<C: GenericClient>(client: &C, models: &ReadModels, keys: &[DocKey], position: i64) -> Result<(), JournalError> {
+pub async fn write_documents<C: GenericClient>(
+    client: &C,
+    models: &ReadModels,
+    keys: &[DocKey],
+    position: i64,
+) -> Result<(), JournalError> {
     let statement = client
         .prepare(
             "INSERT INTO read_models (kind, key, document, position) VALUES ($1, $2, $3, $4)
@@ -46,7 +51,12 @@ pub async fn write_documents<C: GenericClient>(client: &C, models: &ReadModels, 
         .await?;
     for key in keys {
         if let Some(document) = models.document(key) {
-            client.execute(&statement, &[&key.kind.as_str(), &key.key, &document, &position]).await?;
+            client
+                .execute(
+                    &statement,
+                    &[&key.kind.as_str(), &key.key, &document, &position],
+                )
+                .await?;
         }
     }
     Ok(())

@@ -16,41 +16,118 @@ fn list(ids: &[Id]) -> String {
 pub(crate) fn summary(event: &FieldStudyEvent) -> String {
     use FieldStudyEvent as E;
     match event {
-        E::FieldStudyFormed { members, organisation, .. } => {
-            format!("field study formed with {} for {} ({})", list(members), organisation.name, organisation.sector)
+        E::FieldStudyFormed {
+            members,
+            organisation,
+            ..
+        } => {
+            format!(
+                "field study formed with {} for {} ({})",
+                list(members),
+                organisation.name,
+                organisation.sector
+            )
         }
-        E::MembersChanged { join, leave, reason, .. } => {
-            format!("members changed, joined: {}; left: {}: {}", list(join), list(leave), reason.as_str())
+        E::MembersChanged {
+            join,
+            leave,
+            reason,
+            ..
+        } => {
+            format!(
+                "members changed, joined: {}; left: {}: {}",
+                list(join),
+                list(leave),
+                reason.as_str()
+            )
         }
-        E::CommissionNegotiated { version, negotiated_with, .. } => {
+        E::CommissionNegotiated {
+            version,
+            negotiated_with,
+            ..
+        } => {
             format!("commission version {version} negotiated with {negotiated_with}")
         }
-        E::CommissionRenegotiated { version, reason, .. } => {
-            format!("commission renegotiated to version {version}: {}", reason.as_str())
+        E::CommissionRenegotiated {
+            version, reason, ..
+        } => {
+            format!(
+                "commission renegotiated to version {version}: {}",
+                reason.as_str()
+            )
         }
         E::CommissionAgreed { version, .. } => format!("commission version {version} agreed"),
-        E::HypothesisStated { hypothesis_id, text, .. } => format!("hypothesis {hypothesis_id} stated: {text}"),
-        E::HypothesisRevised { hypothesis_id, reason, .. } => {
+        E::HypothesisStated {
+            hypothesis_id,
+            text,
+            ..
+        } => format!("hypothesis {hypothesis_id} stated: {text}"),
+        E::HypothesisRevised {
+            hypothesis_id,
+            reason,
+            ..
+        } => {
             format!("hypothesis {hypothesis_id} revised: {}", reason.as_str())
         }
-        E::HypothesisAbandoned { hypothesis_id, reason, .. } => {
+        E::HypothesisAbandoned {
+            hypothesis_id,
+            reason,
+            ..
+        } => {
             format!("hypothesis {hypothesis_id} abandoned: {}", reason.as_str())
         }
-        E::InterventionLogged { intervention_id, kind, participants, .. } => {
+        E::InterventionLogged {
+            intervention_id,
+            kind,
+            participants,
+            ..
+        } => {
             format!("intervention {intervention_id} logged: {kind}, {participants} participants")
         }
-        E::ReflexiveNoteRecorded { note_id, session_id, .. } => match session_id {
-            Some(session_id) => format!("reflexive note {note_id} recorded for session {session_id}"),
+        E::ReflexiveNoteRecorded {
+            note_id,
+            session_id,
+            ..
+        } => match session_id {
+            Some(session_id) => {
+                format!("reflexive note {note_id} recorded for session {session_id}")
+            }
             None => format!("reflexive note {note_id} recorded"),
         },
-        E::ProductionSubmitted { version, title, pages, .. } => {
+        E::ProductionSubmitted {
+            version,
+            title,
+            pages,
+            ..
+        } => {
             format!("production version {version} submitted: \"{title}\" ({pages} pages)")
         }
-        E::DefenceScheduled { defence_id, at, jury, .. } => {
-            format!("defence {defence_id} scheduled at {} before a jury of {}", utc(at), jury.len())
+        E::DefenceScheduled {
+            defence_id,
+            at,
+            jury,
+            ..
+        } => {
+            format!(
+                "defence {defence_id} scheduled at {} before a jury of {}",
+                utc(at),
+                jury.len()
+            )
         }
-        E::DefencePassed { defence_id, learner_id, .. } => format!("{learner_id} passed defence {defence_id}"),
-        E::DefenceDeferred { defence_id, learner_id, .. } => format!("{learner_id} deferred at defence {defence_id}"),
-        E::DefenceFailed { defence_id, learner_id, .. } => format!("{learner_id} failed defence {defence_id}"),
+        E::DefencePassed {
+            defence_id,
+            learner_id,
+            ..
+        } => format!("{learner_id} passed defence {defence_id}"),
+        E::DefenceDeferred {
+            defence_id,
+            learner_id,
+            ..
+        } => format!("{learner_id} deferred at defence {defence_id}"),
+        E::DefenceFailed {
+            defence_id,
+            learner_id,
+            ..
+        } => format!("{learner_id} failed defence {defence_id}"),
     }
 }

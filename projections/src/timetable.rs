@@ -137,7 +137,11 @@ pub(crate) struct PlannedModule {
 }
 
 /// Builds the timetable of a cohort from its sessions and its programme's modules.
-pub(crate) fn render(cohort_id: &str, modules: &[PlannedModule], sessions: &BTreeMap<String, SessionState>) -> Timetable {
+pub(crate) fn render(
+    cohort_id: &str,
+    modules: &[PlannedModule],
+    sessions: &BTreeMap<String, SessionState>,
+) -> Timetable {
     let mut scheduled: BTreeMap<&str, u32> = BTreeMap::new();
     let mut held: BTreeMap<&str, u32> = BTreeMap::new();
     for session in sessions.values() {
@@ -160,7 +164,8 @@ pub(crate) fn render(cohort_id: &str, modules: &[PlannedModule], sessions: &BTre
         })
         .collect();
     let mut ordered: Vec<(&String, &SessionState)> = sessions.iter().collect();
-    ordered.sort_by(|(a_id, a), (b_id, b)| a.starts_at.cmp(&b.starts_at).then_with(|| a_id.cmp(b_id)));
+    ordered
+        .sort_by(|(a_id, a), (b_id, b)| a.starts_at.cmp(&b.starts_at).then_with(|| a_id.cmp(b_id)));
     Timetable {
         cohort_id: cohort_id.to_owned(),
         modules,

@@ -117,7 +117,13 @@ impl LearnerState {
     }
 
     /// Moves a held session's half-days from the bucket of `from` to the bucket of `to`.
-    pub fn correct(&mut self, module_id: &str, half_days: u32, from: AttendanceStatus, to: AttendanceStatus) {
+    pub fn correct(
+        &mut self,
+        module_id: &str,
+        half_days: u32,
+        from: AttendanceStatus,
+        to: AttendanceStatus,
+    ) {
         if from == to {
             return;
         }
@@ -129,7 +135,12 @@ impl LearnerState {
     }
 
     /// Builds the transcript document.
-    pub fn render(&self, cohort_id: &str, learner_id: &str, modules: &[PlannedModule]) -> Transcript {
+    pub fn render(
+        &self,
+        cohort_id: &str,
+        learner_id: &str,
+        modules: &[PlannedModule],
+    ) -> Transcript {
         Transcript {
             cohort_id: cohort_id.to_owned(),
             learner_id: learner_id.to_owned(),

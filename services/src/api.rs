@@ -40,7 +40,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/commands", post(post_command))
         .route("/cohorts/{id}/timetable", get(timetable))
-        .route("/cohorts/{id}/learners/{learner}/transcript", get(transcript))
+        .route(
+            "/cohorts/{id}/learners/{learner}/transcript",
+            get(transcript),
+        )
         .route("/field-studies/{id}/history", get(history))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -68,18 +71,34 @@ async fn post_command(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(outcome) => (status_of(&outcome), Json(outcome)).into_response(),
         Err(HandleError::Unavailable(m)) => {
             tracing::warn!(error = %m, "command refused: journal unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"outcome": "unavailable", "message": m}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"outcome": "unavailable", "message": m})),
+            )
+                .into_response()
         }
         Err(HandleError::Internal(m)) => {
             tracing::error!(error = %m, "command failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"outcome": "error", "message": "internal error; see the server log"}))).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"outcome": "error", "message": "internal error; see the server log"})),
+            )
+                .into_response()
         }
     }
 }
 
 fn rejected(code: Code, message: &str) -> Response {
-    let status = status_of(&Outcome::Rejected { command_id: None, code, message: String::new() });
-    (status, Json(json!({"outcome": "rejected", "code": code, "message": message}))).into_response()
+    let status = status_of(&Outcome::Rejected {
+        command_id: None,
+        code,
+        message: String::new(),
+    });
+    (
+        status,
+        Json(json!({"outcome": "rejected", "code": code, "message": message})),
+    )
+        .into_response()
 }
 
 async fn document(state: &AppState, kind: &str, key: String, what: String) -> Response {
@@ -88,7 +107,11 @@ async fn document(state: &AppState, kind: &str, key: String, what: String) -> Re
         Ok(None) => rejected(Code::NotFound, &format!("no {what}")),
         Err(e) => {
             tracing::warn!(error = %e, "read model unavailable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"outcome": "unavailable", "message": e.to_string()}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+            )
+                .into_response()
         }
     }
 }
@@ -98,9 +121,18 @@ async fn timetable(State(state): State<AppState>, Path(id): Path<String>) -> Res
     document(&state, read::TIMETABLE, id, what).await
 }
 
-async fn transcript(State(state): State<AppState>, Path((id, learner)): Path<(String, String)>) -> Response {
+async fn transcript(
+    State(state): State<AppState>,
+    Path((id, learner)): Path<(String, String)>,
+) -> Response {
     let what = format!("transcript for learner {learner:?} in cohort {id:?}");
-    document(&state, read::TRANSCRIPT, read::transcript_key(&id, &learner), what).await
+    document(
+        &state,
+        read::TRANSCRIPT,
+        read::transcript_key(&id, &learner),
+        what,
+    )
+    .await
 }
 
 async fn history(State(state): State<AppState>, Path(id): Path<String>) -> Response {
@@ -113,7 +145,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
         Err(_) => false,
     };
-    let nats = state.nats.as_ref().map(|c| c.connection_state() == async_nats::connection::State::Connected);
+    let nats = state
+        .nats
+        .as_ref()
+        .map(|c| c.connection_state() == async_nats::connection::State::Connected);
     let body = json!({
         "status": "alive",
         "postgres": if postgres { "up" } else { "down" },

@@ -6,26 +6,56 @@ use clap::Args;
 #[derive(Clone, Debug, Args)]
 pub struct Settings {
     /// PostgreSQL URL; the database is created if missing.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/fieldtrail", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/fieldtrail",
+        global = true
+    )]
     pub database_url: String,
     /// NATS URL (JetStream must be enabled on the server).
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
     pub nats_url: String,
     /// JetStream stream the relay publishes to (created if absent).
-    #[arg(long, env = "FIELDTRAIL_NATS_STREAM", default_value = "FIELDTRAIL", global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_NATS_STREAM",
+        default_value = "FIELDTRAIL",
+        global = true
+    )]
     pub nats_stream: String,
     /// First token of every subject: `<prefix>.<stream type>.<stream id>.<event type>`.
-    #[arg(long, env = "FIELDTRAIL_SUBJECT_PREFIX", default_value = "fieldtrail", global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_SUBJECT_PREFIX",
+        default_value = "fieldtrail",
+        global = true
+    )]
     pub subject_prefix: String,
     /// Size of the PostgreSQL connection pool.
-    #[arg(long, env = "FIELDTRAIL_POOL_SIZE", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
     pub pool_size: usize,
 }
 
 impl Settings {
     /// Settings for a test or an embedding program: the given database and NATS, with the
     /// stream and subject prefix given (each test uses its own).
-    pub fn new(database_url: &str, nats_url: &str, nats_stream: &str, subject_prefix: &str) -> Self {
+    pub fn new(
+        database_url: &str,
+        nats_url: &str,
+        nats_stream: &str,
+        subject_prefix: &str,
+    ) -> Self {
         Self {
             database_url: database_url.to_owned(),
             nats_url: nats_url.to_owned(),

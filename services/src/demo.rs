@@ -17,7 +17,10 @@ fn text<'a>(v: &'a Value, k: &str) -> &'a str {
 }
 
 fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// A readable summary of every cohort's timetable, its learners' transcripts and its field
@@ -29,17 +32,43 @@ pub async fn summary(pool: &Pool) -> anyhow::Result<String> {
     let docs = read::all_documents(pool).await?;
     let mut out = String::new();
     for (_, key, timetable) in docs.iter().filter(|d| d.0 == read::TIMETABLE) {
-        let _ = writeln!(out, "Cohort {key}: half-days per module (planned / scheduled / held)");
+        let _ = writeln!(
+            out,
+            "Cohort {key}: half-days per module (planned / scheduled / held)"
+        );
         for m in list(timetable, "modules") {
-            let _ = writeln!(out, "  {:<6} {:>4} / {:>4} / {:>4}", text(m, "module_id"), num(m, "planned_half_days"), num(m, "scheduled_half_days"), num(m, "held_half_days"));
+            let _ = writeln!(
+                out,
+                "  {:<6} {:>4} / {:>4} / {:>4}",
+                text(m, "module_id"),
+                num(m, "planned_half_days"),
+                num(m, "scheduled_half_days"),
+                num(m, "held_half_days")
+            );
         }
         let sessions = list(timetable, "sessions");
-        let held = sessions.iter().filter(|s| text(s, "status") == "held").count();
-        let cancelled = sessions.iter().filter(|s| text(s, "status") == "cancelled").count();
-        let moved = sessions.iter().filter(|s| !list(s, "previous_slots").is_empty()).count();
-        let _ = writeln!(out, "  {} sessions: {held} held, {cancelled} cancelled, {moved} rescheduled", sessions.len());
+        let held = sessions
+            .iter()
+            .filter(|s| text(s, "status") == "held")
+            .count();
+        let cancelled = sessions
+            .iter()
+            .filter(|s| text(s, "status") == "cancelled")
+            .count();
+        let moved = sessions
+            .iter()
+            .filter(|s| !list(s, "previous_slots").is_empty())
+            .count();
+        let _ = writeln!(
+            out,
+            "  {} sessions: {held} held, {cancelled} cancelled, {moved} rescheduled",
+            sessions.len()
+        );
         let _ = writeln!(out, "\n  Learners: attended / held half-days (excused, absent); field study; defences; certificate");
-        for (_, _, t) in docs.iter().filter(|d| d.0 == read::TRANSCRIPT && d.1.starts_with(&format!("{key}/"))) {
+        for (_, _, t) in docs
+            .iter()
+            .filter(|d| d.0 == read::TRANSCRIPT && d.1.starts_with(&format!("{key}/")))
+        {
             let (mut held, mut attended, mut excused, mut absent) = (0, 0, 0, 0);
             for m in list(t, "modules") {
                 held += num(m, "held_half_days");
@@ -47,8 +76,19 @@ pub async fn summary(pool: &Pool) -> anyhow::Result<String> {
                 excused += num(m, "excused_half_days");
                 absent += num(m, "absent_half_days");
             }
-            let defences: Vec<String> = list(t, "defences").iter().map(|d| format!("{} {}", text(d, "defence_id"), text(d, "result"))).collect();
-            let deis = if t.get("deis_credit").and_then(Value::as_bool).unwrap_or(false) { " + DEIS credit" } else { "" };
+            let defences: Vec<String> = list(t, "defences")
+                .iter()
+                .map(|d| format!("{} {}", text(d, "defence_id"), text(d, "result")))
+                .collect();
+            let deis = if t
+                .get("deis_credit")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+            {
+                " + DEIS credit"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
                 "  {:<8} {:<9} {:>3} / {:>3} ({excused}, {absent})  {:<8} {:<28} {}{deis}",
@@ -57,24 +97,65 @@ pub async fn summary(pool: &Pool) -> anyhow::Result<String> {
                 attended,
                 held,
                 text(t, "field_study_id"),
-                if defences.is_empty() { "-".to_owned() } else { defences.join(", ") },
+                if defences.is_empty() {
+                    "-".to_owned()
+                } else {
+                    defences.join(", ")
+                },
                 text(t, "certificate_awarded_on"),
             );
         }
         let _ = writeln!(out);
     }
     for (_, key, h) in docs.iter().filter(|d| d.0 == read::HISTORY) {
-        let members: Vec<&str> = list(h, "members").iter().filter_map(Value::as_str).collect();
-        let _ = writeln!(out, "Field study {key} ({}): members {}", text(h, "cohort_id"), members.join(", "));
+        let members: Vec<&str> = list(h, "members")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let _ = writeln!(
+            out,
+            "Field study {key} ({}): members {}",
+            text(h, "cohort_id"),
+            members.join(", ")
+        );
         let commission = h.get("commission").cloned().unwrap_or(Value::Null);
-        let _ = writeln!(out, "  commission: latest version {}, agreed version {}", commission.get("latest_version").map_or("-".to_owned(), Value::to_string), commission.get("agreed_version").map_or("-".to_owned(), Value::to_string));
+        let _ = writeln!(
+            out,
+            "  commission: latest version {}, agreed version {}",
+            commission
+                .get("latest_version")
+                .map_or("-".to_owned(), Value::to_string),
+            commission
+                .get("agreed_version")
+                .map_or("-".to_owned(), Value::to_string)
+        );
         for v in list(&commission, "versions") {
-            let _ = writeln!(out, "    v{} {}", num(v, "version"), v.get("reason").and_then(Value::as_str).map_or("(first negotiation)".to_owned(), |r| format!("renegotiated: {r}")));
+            let _ = writeln!(
+                out,
+                "    v{} {}",
+                num(v, "version"),
+                v.get("reason")
+                    .and_then(Value::as_str)
+                    .map_or("(first negotiation)".to_owned(), |r| format!(
+                        "renegotiated: {r}"
+                    ))
+            );
         }
         for hy in list(h, "hypotheses") {
-            let _ = writeln!(out, "  hypothesis {}: {} ({} text(s))", text(hy, "hypothesis_id"), text(hy, "status"), list(hy, "texts").len());
+            let _ = writeln!(
+                out,
+                "  hypothesis {}: {} ({} text(s))",
+                text(hy, "hypothesis_id"),
+                text(hy, "status"),
+                list(hy, "texts").len()
+            );
         }
-        let _ = writeln!(out, "  productions: {}; journal entries: {}", list(h, "productions").len(), list(h, "entries").len());
+        let _ = writeln!(
+            out,
+            "  productions: {}; journal entries: {}",
+            list(h, "productions").len(),
+            list(h, "entries").len()
+        );
     }
     Ok(out)
 }

@@ -9,8 +9,13 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use fieldtrail_domain::command::{CohortCommand, FieldStudyCommand, ProgrammeCommand};
-use fieldtrail_domain::{Cohort, Command, CommandEnvelope, DecideError, FieldStudy, Lookups, Programme, Rejection, Stamped};
-use fieldtrail_journal::{AppendedCommand, CommandMetadata, JournalError, JournalLookups, PgJournal};
+use fieldtrail_domain::{
+    Cohort, Command, CommandEnvelope, DecideError, FieldStudy, Lookups, Programme, Rejection,
+    Stamped,
+};
+use fieldtrail_journal::{
+    AppendedCommand, CommandMetadata, JournalError, JournalLookups, PgJournal,
+};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -54,15 +59,27 @@ pub enum Outcome {
 
 impl Outcome {
     fn rejected(command_id: Option<&str>, r: Rejection) -> Self {
-        Outcome::Rejected { command_id: command_id.map(str::to_owned), code: r.code, message: r.message }
+        Outcome::Rejected {
+            command_id: command_id.map(str::to_owned),
+            code: r.code,
+            message: r.message,
+        }
     }
 
     fn from_ledger(a: AppendedCommand, applied: bool) -> Self {
         let positions = [a.first_position, a.last_position];
         if applied {
-            Outcome::Applied { command_id: a.command_id, stream: a.stream, positions }
+            Outcome::Applied {
+                command_id: a.command_id,
+                stream: a.stream,
+                positions,
+            }
         } else {
-            Outcome::Duplicate { command_id: a.command_id, stream: a.stream, positions }
+            Outcome::Duplicate {
+                command_id: a.command_id,
+                stream: a.stream,
+                positions,
+            }
         }
     }
 }
@@ -87,8 +104,15 @@ pub struct CommandHandler {
     retries: u32,
 }
 
-fn framework<A: Aggregate<Services = Arc<dyn Lookups>>>(journal: &PgJournal, lookups: &Arc<dyn Lookups>) -> Framework<A> {
-    CqrsFramework::new(PersistedEventStore::new_event_store(journal.clone()), vec![], lookups.clone())
+fn framework<A: Aggregate<Services = Arc<dyn Lookups>>>(
+    journal: &PgJournal,
+    lookups: &Arc<dyn Lookups>,
+) -> Framework<A> {
+    CqrsFramework::new(
+        PersistedEventStore::new_event_store(journal.clone()),
+        vec![],
+        lookups.clone(),
+    )
 }
 
 impl CommandHandler {
@@ -121,7 +145,11 @@ impl CommandHandler {
     /// # Errors
     /// [`HandleError`] when the journal cannot be used; rule violations are
     /// `Ok(Outcome::Rejected)`.
-    pub async fn handle_json(&self, json: &str, now: DateTime<Utc>) -> Result<Outcome, HandleError> {
+    pub async fn handle_json(
+        &self,
+        json: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, HandleError> {
         match CommandEnvelope::parse_line(json) {
             Ok(envelope) => self.handle(&envelope, now).await,
             Err(r) => Ok(Outcome::rejected(None, r)),
@@ -133,15 +161,26 @@ impl CommandHandler {
     /// # Errors
     /// As [`CommandHandler::handle_json`].
     #[tracing::instrument(name = "command", skip_all, fields(command_id = %envelope.command_id, command = %envelope.command))]
-    pub async fn handle(&self, envelope: &CommandEnvelope, now: DateTime<Utc>) -> Result<Outcome, HandleError> {
+    pub async fn handle(
+        &self,
+        envelope: &CommandEnvelope,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, HandleError> {
         let id = Some(envelope.command_id.as_str());
         if let Err(r) = envelope.check() {
             return Ok(Outcome::rejected(id, r));
         }
-        if let Some(done) = self.journal.applied(&envelope.command_id).await.map_err(journal_error)? {
+        if let Some(done) = self
+            .journal
+            .applied(&envelope.command_id)
+            .await
+            .map_err(journal_error)?
+        {
             return Ok(Outcome::from_ledger(done, false));
         }
-        let command = match Command::parse(&envelope.command, &envelope.data).and_then(|c| envelope.check_clock(now).map(|()| c)) {
+        let command = match Command::parse(&envelope.command, &envelope.data)
+            .and_then(|c| envelope.check_clock(now).map(|()| c))
+        {
             Ok(c) => c,
             Err(r) => return Ok(Outcome::rejected(id, r)),
         };
@@ -159,9 +198,36 @@ impl CommandHandler {
         let mut attempt = 0;
         loop {
             let result = match command.clone() {
-                Command::Programme(c) => execute::<Programme, ProgrammeCommand>(&self.programme, &aggregate_id, envelope, c, &metadata).await,
-                Command::Cohort(c) => execute::<Cohort, CohortCommand>(&self.cohort, &aggregate_id, envelope, c, &metadata).await,
-                Command::FieldStudy(c) => execute::<FieldStudy, FieldStudyCommand>(&self.field_study, &aggregate_id, envelope, c, &metadata).await,
+                Command::Programme(c) => {
+                    execute::<Programme, ProgrammeCommand>(
+                        &self.programme,
+                        &aggregate_id,
+                        envelope,
+                        c,
+                        &metadata,
+                    )
+                    .await
+                }
+                Command::Cohort(c) => {
+                    execute::<Cohort, CohortCommand>(
+                        &self.cohort,
+                        &aggregate_id,
+                        envelope,
+                        c,
+                        &metadata,
+                    )
+                    .await
+                }
+                Command::FieldStudy(c) => {
+                    execute::<FieldStudy, FieldStudyCommand>(
+                        &self.field_study,
+                        &aggregate_id,
+                        envelope,
+                        c,
+                        &metadata,
+                    )
+                    .await
+                }
             };
             match result {
                 Ok(()) => {
@@ -213,16 +279,25 @@ async fn execute<A, C>(
 where
     A: Aggregate<Command = Stamped<C>, Error = DecideError, Services = Arc<dyn Lookups>>,
 {
-    let stamped = Stamped { at: envelope.at, command };
+    let stamped = Stamped {
+        at: envelope.at,
+        command,
+    };
     framework
         .execute_with_metadata(aggregate_id, stamped, metadata.clone())
         .await
         .map_err(|e| match e {
             AggregateError::UserError(DecideError::Rejected(r)) => Decision::Rejected(r),
-            AggregateError::UserError(DecideError::Lookup(m)) => Decision::Failed(HandleError::Unavailable(m)),
+            AggregateError::UserError(DecideError::Lookup(m)) => {
+                Decision::Failed(HandleError::Unavailable(m))
+            }
             AggregateError::AggregateConflict => Decision::Conflict,
-            AggregateError::DatabaseConnectionError(e) => Decision::Failed(HandleError::Unavailable(e.to_string())),
-            AggregateError::DeserializationError(e) => Decision::Failed(HandleError::Internal(format!("unreadable event in the journal: {e}"))),
+            AggregateError::DatabaseConnectionError(e) => {
+                Decision::Failed(HandleError::Unavailable(e.to_string()))
+            }
+            AggregateError::DeserializationError(e) => Decision::Failed(HandleError::Internal(
+                format!("unreadable event in the journal: {e}"),
+            )),
             AggregateError::UnexpectedError(e) => match e.downcast::<JournalError>() {
                 Ok(j) => match *j {
                     JournalError::DuplicateCommand(_) => Decision::Duplicate,

@@ -49,15 +49,37 @@ pub async fn import_text(handler: &CommandHandler, text: &str) -> anyhow::Result
         let entry = match outcome {
             Outcome::Applied { command_id, .. } => {
                 report.applied += 1;
-                LineReport { line: index + 1, command_id: Some(command_id), outcome: "applied", code: None, message: None }
+                LineReport {
+                    line: index + 1,
+                    command_id: Some(command_id),
+                    outcome: "applied",
+                    code: None,
+                    message: None,
+                }
             }
             Outcome::Duplicate { command_id, .. } => {
                 report.duplicate += 1;
-                LineReport { line: index + 1, command_id: Some(command_id), outcome: "duplicate", code: None, message: None }
+                LineReport {
+                    line: index + 1,
+                    command_id: Some(command_id),
+                    outcome: "duplicate",
+                    code: None,
+                    message: None,
+                }
             }
-            Outcome::Rejected { command_id, code, message } => {
+            Outcome::Rejected {
+                command_id,
+                code,
+                message,
+            } => {
                 report.rejected += 1;
-                LineReport { line: index + 1, command_id, outcome: "rejected", code: Some(code), message: Some(message) }
+                LineReport {
+                    line: index + 1,
+                    command_id,
+                    outcome: "rejected",
+                    code: Some(code),
+                    message: Some(message),
+                }
             }
         };
         report.lines.push(entry);

@@ -102,7 +102,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("migrated {}", settings.database_url);
         }
         Job::Import { file, report_json } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             let (report, _) = import_and_project(&settings, &text).await?;
             for line in report.lines.iter().filter(|l| l.outcome == "rejected") {
                 println!(
@@ -113,9 +114,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     line.message.as_deref().unwrap_or("")
                 );
             }
-            println!("applied {}, duplicate {}, rejected {}", report.applied, report.duplicate, report.rejected);
+            println!(
+                "applied {}, duplicate {}, rejected {}",
+                report.applied, report.duplicate, report.rejected
+            );
             if let Some(path) = report_json {
-                std::fs::write(&path, serde_json::to_vec_pretty(&report.lines)?).with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(&path, serde_json::to_vec_pretty(&report.lines)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
             }
             if report.rejected > 0 {
                 return Ok(ExitCode::from(SOME_REJECTED));
@@ -125,7 +130,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = database::open(&settings.database_url, 2).await?;
             let (kind, key) = match &document {
                 Document::Timetable { cohort } => (read::TIMETABLE, cohort.clone()),
-                Document::Transcript { cohort, learner } => (read::TRANSCRIPT, read::transcript_key(cohort, learner)),
+                Document::Transcript { cohort, learner } => {
+                    (read::TRANSCRIPT, read::transcript_key(cohort, learner))
+                }
                 Document::History { field_study } => (read::HISTORY, field_study.clone()),
             };
             match read::document(&pool, kind, &key).await? {
@@ -141,7 +148,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Job::Serve { listen } => serve::serve(settings, listen).await?,
         Job::Demo { file } => {
             let text = match &file {
-                Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
                 None => demo::COHORT_2025.to_owned(),
             };
             let started = std::time::Instant::now();
@@ -164,7 +172,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn import_and_project(settings: &Settings, text: &str) -> anyhow::Result<(import::ImportReport, deadpool_postgres::Pool)> {
+async fn import_and_project(
+    settings: &Settings,
+    text: &str,
+) -> anyhow::Result<(import::ImportReport, deadpool_postgres::Pool)> {
     let pool = database::open(&settings.database_url, settings.pool_size).await?;
     let handler = CommandHandler::new(PgJournal::new(pool.clone()));
     let report = import::import_text(&handler, text).await?;

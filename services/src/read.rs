@@ -22,7 +22,10 @@ pub fn transcript_key(cohort_id: &str, learner_id: &str) -> String {
 pub async fn document(pool: &Pool, kind: &str, key: &str) -> anyhow::Result<Option<Value>> {
     let client = pool.get().await?;
     let row = client
-        .query_opt("SELECT document FROM read_models WHERE kind = $1 AND key = $2", &[&kind, &key])
+        .query_opt(
+            "SELECT document FROM read_models WHERE kind = $1 AND key = $2",
+            &[&kind, &key],
+        )
         .await?;
     Ok(row.map(|r| r.get(0)))
 }
@@ -33,6 +36,14 @@ pub async fn document(pool: &Pool, kind: &str, key: &str) -> anyhow::Result<Opti
 /// When PostgreSQL cannot be read.
 pub async fn all_documents(pool: &Pool) -> anyhow::Result<Vec<(String, String, Value)>> {
     let client = pool.get().await?;
-    let rows = client.query("SELECT kind, key, document FROM read_models ORDER BY kind, key", &[]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    let rows = client
+        .query(
+            "SELECT kind, key, document FROM read_models ORDER BY kind, key",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }

@@ -5,12 +5,12 @@
 //! duplicate window; consumers deduplicate by event id beyond it). The checkpoint advances
 //! only after JetStream acknowledged every message of the batch (DESIGN.md decision 5).
 
-use fieldtrail_journal::checkpoint;
 use crate::config::Settings;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, message::PublishMessage};
-use fieldtrail_journal::{Cursor, GlobalLog, StoredEvent};
 use deadpool_postgres::Pool;
+use fieldtrail_journal::checkpoint;
+use fieldtrail_journal::{Cursor, GlobalLog, StoredEvent};
 use std::time::Duration;
 
 /// Events published per batch (acks are awaited together).
@@ -35,7 +35,10 @@ pub async fn connect(nats_url: &str) -> anyhow::Result<async_nats::Client> {
 ///
 /// # Errors
 /// When JetStream refuses (e.g. it is not enabled).
-pub async fn ensure_stream(js: &jetstream::Context, settings: &Settings) -> anyhow::Result<jetstream::stream::Stream> {
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    settings: &Settings,
+) -> anyhow::Result<jetstream::stream::Stream> {
     js.get_or_create_stream(jetstream::stream::Config {
         name: settings.nats_stream.clone(),
         subjects: vec![format!("{}.>", settings.subject_prefix)],
@@ -43,12 +46,20 @@ pub async fn ensure_stream(js: &jetstream::Context, settings: &Settings) -> anyh
         ..Default::default()
     })
     .await
-    .with_context(|| format!("cannot create JetStream stream {} (is JetStream enabled?)", settings.nats_stream))
+    .with_context(|| {
+        format!(
+            "cannot create JetStream stream {} (is JetStream enabled?)",
+            settings.nats_stream
+        )
+    })
 }
 
 /// The subject of `event` under `prefix`.
 pub fn subject(prefix: &str, event: &StoredEvent) -> String {
-    format!("{prefix}.{}.{}.{}", event.stream_type, event.stream_id, event.event_type)
+    format!(
+        "{prefix}.{}.{}.{}",
+        event.stream_type, event.stream_id, event.event_type
+    )
 }
 
 /// The message body: the event envelope as JSON.
@@ -109,7 +120,9 @@ impl Relay {
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let cursor = self.position().await?;
         let events = self.log.read(cursor, BATCH).await?;
-        let Some(last) = events.last() else { return Ok(0) };
+        let Some(last) = events.last() else {
+            return Ok(0);
+        };
         let mut acks = Vec::with_capacity(events.len());
         for event in &events {
             let message = PublishMessage::build()
@@ -118,13 +131,23 @@ impl Relay {
                 .header("Fieldtrail-Event-Type", event.event_type.as_str())
                 .header("Fieldtrail-Event-Version", event.event_version.as_str())
                 .header("Fieldtrail-Position", event.position.to_string().as_str())
-                .header("Fieldtrail-Stream-Version", event.stream_version.to_string().as_str());
-            acks.push(self.js.send_publish(subject(&self.prefix, event), message).await?);
+                .header(
+                    "Fieldtrail-Stream-Version",
+                    event.stream_version.to_string().as_str(),
+                );
+            acks.push(
+                self.js
+                    .send_publish(subject(&self.prefix, event), message)
+                    .await?,
+            );
         }
         for ack in acks {
             let ack = ack.await?;
             if ack.duplicate {
-                tracing::debug!(sequence = ack.sequence, "JetStream acknowledged a duplicate");
+                tracing::debug!(
+                    sequence = ack.sequence,
+                    "JetStream acknowledged a duplicate"
+                );
             }
         }
         let client = self.pool.get().await?;

@@ -33,21 +33,39 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Pool, async_nats::C
 ///
 /// # Errors
 /// When PostgreSQL or NATS cannot be reached at start, or the JetStream stream cannot be created.
-pub async fn run(settings: Settings, listener: tokio::net::TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let (pool, nats) = connect(&settings).await?;
     let js = async_nats::jetstream::new(nats.clone());
     relay::ensure_stream(&js, &settings).await?;
     let notify = Arc::new(Notify::new());
     let listen_task = spawn_listener(settings.database_url.clone(), notify.clone());
 
-    let projector = tokio::spawn(project_forever(pool.clone(), notify.clone(), shutdown.clone()));
-    let relay_task = tokio::spawn(relay_forever(Relay::new(pool.clone(), nats.clone(), &settings), notify.clone(), shutdown.clone()));
+    let projector = tokio::spawn(project_forever(
+        pool.clone(),
+        notify.clone(),
+        shutdown.clone(),
+    ));
+    let relay_task = tokio::spawn(relay_forever(
+        Relay::new(pool.clone(), nats.clone(), &settings),
+        notify.clone(),
+        shutdown.clone(),
+    ));
 
     let handler = Arc::new(CommandHandler::new(PgJournal::new(pool.clone())));
-    let app = api::router(AppState { handler, pool: pool.clone(), nats: Some(nats) });
+    let app = api::router(AppState {
+        handler,
+        pool: pool.clone(),
+        nats: Some(nats),
+    });
     tracing::info!(address = %listener.local_addr()?, "serving");
     let token = shutdown.clone();
-    axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .await?;
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         let _ = projector.await;
         let _ = relay_task.await;
@@ -63,7 +81,9 @@ pub async fn run(settings: Settings, listener: tokio::net::TcpListener, shutdown
 /// # Errors
 /// As [`run`], or when the address cannot be bound.
 pub async fn serve(settings: Settings, address: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     tokio::spawn(async move {
@@ -77,13 +97,14 @@ pub async fn serve(settings: Settings, address: SocketAddr) -> anyhow::Result<()
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},

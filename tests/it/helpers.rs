@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The server's base URL without a database name.
 fn server_url() -> String {
-    std::env::var("FIELDTRAIL_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("FIELDTRAIL_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 /// The NATS server tests use.
@@ -46,12 +47,26 @@ impl TestEnv {
     /// Creates a fresh database `ft_<name>_<random>` and a stream `FT_<NAME>_<RANDOM>` on
     /// subjects `ft_<name>_<random>.>`.
     pub async fn new(name: &str) -> Self {
-        let unique = format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let unique = format!(
+            "{name}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
         let db_name = format!("ft_{unique}");
         let url = format!("{}/{db_name}", server_url());
-        let settings = Settings::new(&url, &nats_url(), &format!("FT_{}", unique.to_uppercase()), &format!("ft_{unique}"));
-        let pool = database::open(&url, 16).await.expect("PostgreSQL must be running for the integration tests");
-        Self { settings, pool, db_name }
+        let settings = Settings::new(
+            &url,
+            &nats_url(),
+            &format!("FT_{}", unique.to_uppercase()),
+            &format!("ft_{unique}"),
+        );
+        let pool = database::open(&url, 16)
+            .await
+            .expect("PostgreSQL must be running for the integration tests");
+        Self {
+            settings,
+            pool,
+            db_name,
+        }
     }
 
     /// A command handler on the test's journal.
@@ -68,38 +83,66 @@ impl TestEnv {
 
     /// Runs the projector until caught up.
     pub async fn project(&self) {
-        let mut projector = Projector::start(self.pool.clone()).await.expect("projector start");
+        let mut projector = Projector::start(self.pool.clone())
+            .await
+            .expect("projector start");
         projector.catch_up().await.expect("projector");
     }
 
     /// Publishes every event to the test's stream; returns how many.
     pub async fn relay(&self) -> usize {
-        let client = relay::connect(&self.settings.nats_url).await.expect("NATS must be running for the integration tests");
-        relay::ensure_stream(&async_nats::jetstream::new(client.clone()), &self.settings).await.expect("stream");
-        Relay::new(self.pool.clone(), client, &self.settings).catch_up().await.expect("relay")
+        let client = relay::connect(&self.settings.nats_url)
+            .await
+            .expect("NATS must be running for the integration tests");
+        relay::ensure_stream(&async_nats::jetstream::new(client.clone()), &self.settings)
+            .await
+            .expect("stream");
+        Relay::new(self.pool.clone(), client, &self.settings)
+            .catch_up()
+            .await
+            .expect("relay")
     }
 
     /// Number of rows in the events table.
     pub async fn event_count(&self) -> i64 {
-        GlobalLog::new(self.pool.clone()).count().await.expect("count")
+        GlobalLog::new(self.pool.clone())
+            .count()
+            .await
+            .expect("count")
     }
 
     /// A stored read-model document.
     pub async fn document(&self, kind: &str, key: &str) -> Option<Value> {
-        fieldtrail::read::document(&self.pool, kind, key).await.expect("read model")
+        fieldtrail::read::document(&self.pool, kind, key)
+            .await
+            .expect("read model")
     }
 
     /// Every stored document.
     pub async fn documents(&self) -> Vec<(String, String, Value)> {
-        fieldtrail::read::all_documents(&self.pool).await.expect("read models")
+        fieldtrail::read::all_documents(&self.pool)
+            .await
+            .expect("read models")
     }
 
     /// Starts `serve` on a free port; returns its address and the token that stops it.
-    pub async fn serve(&self) -> (SocketAddr, CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    pub async fn serve(
+        &self,
+    ) -> (
+        SocketAddr,
+        CancellationToken,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let address = listener.local_addr().expect("address");
         let token = CancellationToken::new();
-        let task = tokio::spawn(fieldtrail::serve::run(self.settings.clone(), listener, token.clone()));
+        let task = tokio::spawn(fieldtrail::serve::run(
+            self.settings.clone(),
+            listener,
+            token.clone(),
+        ));
         (address, token, task)
     }
 
@@ -107,11 +150,18 @@ impl TestEnv {
     pub async fn cleanup(self) {
         self.pool.close();
         if let Ok(client) = relay::connect(&self.settings.nats_url).await {
-            let _ = async_nats::jetstream::new(client).delete_stream(&self.settings.nats_stream).await;
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&self.settings.nats_stream)
+                .await;
         }
         let admin = database::pool(&format!("{}/postgres", server_url()), 1).expect("admin pool");
         if let Ok(client) = admin.get().await {
-            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db_name)).await;
+            let _ = client
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.db_name
+                ))
+                .await;
         }
     }
 }

@@ -37,8 +37,18 @@ async fn commands_over_http_answer_with_the_format_codes_and_documents_follow() 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let health: Value = client.get(format!("{base}/healthz")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(health, json!({"status": "alive", "postgres": "up", "nats": "up"}));
+    let health: Value = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health,
+        json!({"status": "alive", "postgres": "up", "nats": "up"})
+    );
 
     let programme = json!({"command_id": "h1", "command": "define_programme", "at": "2025-01-01T10:00:00+01:00", "actor": "staff:a",
         "data": {"programme_id": "p", "title": "P", "modules": [{"module_id": "m1", "title": "M1", "half_days": 4, "units": []}]}});
@@ -59,13 +69,33 @@ async fn commands_over_http_answer_with_the_format_codes_and_documents_follow() 
     let (status, body) = post(json!({"command_id": "h5", "command": "enrol_learner", "at": "2025-01-01T10:00:00+01:00", "actor": "staff:a",
         "data": {"cohort_id": "c", "learner_id": "Bad Id!", "name": "x", "deis_pathway": false}})).await;
     assert_eq!(status, 422);
-    assert!(body["message"].as_str().unwrap().contains("learner_id"), "{body}");
-    let response = client.post(format!("{base}/commands")).body("{not json").send().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("learner_id"),
+        "{body}"
+    );
+    let response = client
+        .post(format!("{base}/commands"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 422);
 
     let timetable = wait_for_document(&client, &format!("{base}/cohorts/c/timetable")).await;
-    assert_eq!(timetable["modules"], json!([{"module_id": "m1", "planned_half_days": 4, "scheduled_half_days": 0, "held_half_days": 0}]));
-    assert_eq!(client.get(format!("{base}/cohorts/none/timetable")).send().await.unwrap().status().as_u16(), 404);
+    assert_eq!(
+        timetable["modules"],
+        json!([{"module_id": "m1", "planned_half_days": 4, "scheduled_half_days": 0, "held_half_days": 0}])
+    );
+    assert_eq!(
+        client
+            .get(format!("{base}/cohorts/none/timetable"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
 
     stop.cancel();
     task.await.unwrap().unwrap();

@@ -8,9 +8,16 @@ async fn update_and_delete_on_events_are_refused_and_rows_are_complete() {
     let env = TestEnv::new("append_only").await;
     env.import(COHORT).await;
     let client = env.pool.get().await.unwrap();
-    for statement in ["UPDATE events SET actor = 'someone:else' WHERE position = 1", "DELETE FROM events WHERE position = 1", "TRUNCATE events"] {
+    for statement in [
+        "UPDATE events SET actor = 'someone:else' WHERE position = 1",
+        "DELETE FROM events WHERE position = 1",
+        "TRUNCATE events",
+    ] {
         let err = client.execute(statement, &[]).await.expect_err(statement);
-        assert!(err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"), "{statement}: {err:?}");
+        assert!(
+            err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"),
+            "{statement}: {err:?}"
+        );
     }
     let row = client
         .query_one(
@@ -53,16 +60,44 @@ fn metadata(command_id: &str) -> CommandMetadata {
 async fn an_append_at_a_wrong_expected_version_is_refused_even_without_a_key_clash() {
     let env = TestEnv::new("expected_version").await;
     let journal = PgJournal::new(env.pool.clone());
-    let event = || vec![("cohort_closed".to_owned(), "1".to_owned(), serde_json::json!({"cohort_id": "c1"}))];
-    assert_eq!(journal.append("cohort", "c1", 0, &event(), &metadata("a1")).await.unwrap().len(), 1);
+    let event = || {
+        vec![(
+            "cohort_closed".to_owned(),
+            "1".to_owned(),
+            serde_json::json!({"cohort_id": "c1"}),
+        )]
+    };
+    assert_eq!(
+        journal
+            .append("cohort", "c1", 0, &event(), &metadata("a1"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // Version 5 is free, but the stream is at 1, not 4: refused.
-    let err = journal.append("cohort", "c1", 4, &event(), &metadata("a2")).await.unwrap_err();
-    assert!(matches!(err, JournalError::VersionConflict { expected: 4, .. }), "{err:?}");
+    let err = journal
+        .append("cohort", "c1", 4, &event(), &metadata("a2"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, JournalError::VersionConflict { expected: 4, .. }),
+        "{err:?}"
+    );
     // Behind: refused as well.
-    let err = journal.append("cohort", "c1", 0, &event(), &metadata("a3")).await.unwrap_err();
-    assert!(matches!(err, JournalError::VersionConflict { .. }), "{err:?}");
+    let err = journal
+        .append("cohort", "c1", 0, &event(), &metadata("a3"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, JournalError::VersionConflict { .. }),
+        "{err:?}"
+    );
     // Same command id again at the right version: a duplicate, nothing appended.
-    let err = journal.append("cohort", "c1", 1, &event(), &metadata("a1")).await.unwrap_err();
+    let err = journal
+        .append("cohort", "c1", 1, &event(), &metadata("a1"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, JournalError::DuplicateCommand(_)), "{err:?}");
     assert_eq!(env.event_count().await, 1);
     assert!(journal.applied("a2").await.unwrap().is_none());

@@ -1,8 +1,9 @@
 //! End-to-end tests against a real PostgreSQL and a real NATS JetStream server.
 //! One binary (modules below) so that it links once.
 
+mod cli;
 mod helpers;
+mod http;
 mod journal;
 mod relay;
 mod scenario;
-mod http;

@@ -7,20 +7,37 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 async fn consume_all(env: &TestEnv, durable: &str) -> Vec<(String, serde_json::Value)> {
-    let client = fieldtrail::relay::connect(&env.settings.nats_url).await.unwrap();
+    let client = fieldtrail::relay::connect(&env.settings.nats_url)
+        .await
+        .unwrap();
     let js = jetstream::new(client);
     let stream = js.get_stream(&env.settings.nats_stream).await.unwrap();
     let consumer = stream
-        .create_consumer(pull::Config { durable_name: Some(durable.to_owned()), ack_policy: jetstream::consumer::AckPolicy::Explicit, ..Default::default() })
+        .create_consumer(pull::Config {
+            durable_name: Some(durable.to_owned()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mut seen = Vec::new();
     loop {
-        let mut batch = consumer.fetch().max_messages(500).expires(Duration::from_millis(500)).messages().await.unwrap();
+        let mut batch = consumer
+            .fetch()
+            .max_messages(500)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .unwrap();
         let mut got = 0;
         while let Some(message) = batch.next().await {
             let message = message.unwrap();
-            let id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_owned()).expect("Nats-Msg-Id");
+            let id = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .map(|v| v.as_str().to_owned())
+                .expect("Nats-Msg-Id");
             seen.push((id, serde_json::from_slice(&message.payload).unwrap()));
             message.ack().await.unwrap();
             got += 1;
@@ -32,8 +49,13 @@ async fn consume_all(env: &TestEnv, durable: &str) -> Vec<(String, serde_json::V
 }
 
 async fn stream_messages(env: &TestEnv) -> u64 {
-    let client = fieldtrail::relay::connect(&env.settings.nats_url).await.unwrap();
-    let mut stream = jetstream::new(client).get_stream(&env.settings.nats_stream).await.unwrap();
+    let client = fieldtrail::relay::connect(&env.settings.nats_url)
+        .await
+        .unwrap();
+    let mut stream = jetstream::new(client)
+        .get_stream(&env.settings.nats_stream)
+        .await
+        .unwrap();
     stream.info().await.unwrap().state.messages
 }
 
@@ -50,13 +72,22 @@ async fn a_subscriber_receives_every_event_once_and_the_stream_matches_the_journ
     assert_eq!(seen.len() as i64, rows);
     assert_eq!(ids.len(), seen.len(), "an event id arrived twice");
     let client = env.pool.get().await.unwrap();
-    let journal_ids: HashSet<String> =
-        client.query("SELECT event_id::text FROM events", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    let journal_ids: HashSet<String> = client
+        .query("SELECT event_id::text FROM events", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(ids, journal_ids.iter().map(String::as_str).collect());
     // Per stream, messages arrive in stream-version order.
     let mut last = std::collections::HashMap::<String, i64>::new();
     for (_, body) in &seen {
-        let key = format!("{}/{}", body["stream_type"].as_str().unwrap(), body["stream_id"].as_str().unwrap());
+        let key = format!(
+            "{}/{}",
+            body["stream_type"].as_str().unwrap(),
+            body["stream_id"].as_str().unwrap()
+        );
         let version = body["stream_version"].as_i64().unwrap();
         assert_eq!(version, last.get(&key).copied().unwrap_or(0) + 1, "{key}");
         last.insert(key, version);
@@ -64,7 +95,10 @@ async fn a_subscriber_receives_every_event_once_and_the_stream_matches_the_journ
 
     // A relay that lost its checkpoint after the acks publishes again: JetStream takes each
     // re-publish as a duplicate, so the stream does not grow.
-    client.execute("DELETE FROM checkpoints WHERE name LIKE 'relay:%'", &[]).await.unwrap();
+    client
+        .execute("DELETE FROM checkpoints WHERE name LIKE 'relay:%'", &[])
+        .await
+        .unwrap();
     assert_eq!(env.relay().await as i64, rows);
     assert_eq!(stream_messages(&env).await as i64, rows);
     drop(client);

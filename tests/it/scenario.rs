@@ -12,7 +12,10 @@ async fn cohort_2025_read_models_equal_the_expected_answers() {
     let env = TestEnv::new("cohort").await;
     let report = env.import(COHORT).await;
     let expected: Value = serde_json::from_str(COHORT_EXPECTED).unwrap();
-    assert_eq!(report.applied as u64, expected["commands"].as_u64().unwrap());
+    assert_eq!(
+        report.applied as u64,
+        expected["commands"].as_u64().unwrap()
+    );
     assert_eq!((report.duplicate, report.rejected), (0, 0));
     let cohort = expected["cohort_id"].as_str().unwrap();
 
@@ -35,8 +38,18 @@ async fn cohort_2025_read_models_equal_the_expected_answers() {
     let transcripts = expected["transcripts"].as_object().unwrap();
     assert_eq!(transcripts.len(), 11);
     for (learner, want) in transcripts {
-        let got = env.document("transcript", &format!("{cohort}/{learner}")).await.expect("transcript");
-        for field in ["status", "modules", "field_study_id", "defences", "certificate_awarded_on", "deis_credit"] {
+        let got = env
+            .document("transcript", &format!("{cohort}/{learner}"))
+            .await
+            .expect("transcript");
+        for field in [
+            "status",
+            "modules",
+            "field_study_id",
+            "defences",
+            "certificate_awarded_on",
+            "deis_credit",
+        ] {
             assert_eq!(got[field], want[field], "{learner}: {field}");
         }
     }
@@ -45,17 +58,47 @@ async fn cohort_2025_read_models_equal_the_expected_answers() {
     for (study, want) in expected["histories"].as_object().unwrap() {
         let got = env.document("history", study).await.expect("history");
         assert_eq!(got["members"], want["members"], "{study}: members");
-        assert_eq!(got["commission"]["latest_version"], want["commission"]["latest_version"], "{study}");
-        assert_eq!(got["commission"]["agreed_version"], want["commission"]["agreed_version"], "{study}");
-        let reasons: Vec<Value> = doc_list(&got["commission"], "versions").iter().map(|v| v["reason"].clone()).collect();
-        assert_eq!(Value::Array(reasons), want["commission"]["reasons"], "{study}: reasons");
+        assert_eq!(
+            got["commission"]["latest_version"], want["commission"]["latest_version"],
+            "{study}"
+        );
+        assert_eq!(
+            got["commission"]["agreed_version"], want["commission"]["agreed_version"],
+            "{study}"
+        );
+        let reasons: Vec<Value> = doc_list(&got["commission"], "versions")
+            .iter()
+            .map(|v| v["reason"].clone())
+            .collect();
+        assert_eq!(
+            Value::Array(reasons),
+            want["commission"]["reasons"],
+            "{study}: reasons"
+        );
         let hypotheses: serde_json::Map<String, Value> = doc_list(&got, "hypotheses")
             .iter()
-            .map(|h| (h["hypothesis_id"].as_str().unwrap().to_owned(), json!({"status": h["status"], "texts": doc_list(h, "texts").len()})))
+            .map(|h| {
+                (
+                    h["hypothesis_id"].as_str().unwrap().to_owned(),
+                    json!({"status": h["status"], "texts": doc_list(h, "texts").len()}),
+                )
+            })
             .collect();
-        assert_eq!(Value::Object(hypotheses), want["hypotheses"], "{study}: hypotheses");
-        assert_eq!(doc_list(&got, "productions").len() as u64, want["productions"].as_u64().unwrap(), "{study}: productions");
-        assert_eq!(doc_list(&got, "entries").len() as u64, want["entries"].as_u64().unwrap(), "{study}: entries");
+        assert_eq!(
+            Value::Object(hypotheses),
+            want["hypotheses"],
+            "{study}: hypotheses"
+        );
+        assert_eq!(
+            doc_list(&got, "productions").len() as u64,
+            want["productions"].as_u64().unwrap(),
+            "{study}: productions"
+        );
+        assert_eq!(
+            doc_list(&got, "entries").len() as u64,
+            want["entries"].as_u64().unwrap(),
+            "{study}: entries"
+        );
     }
     env.cleanup().await;
 }
@@ -69,18 +112,34 @@ async fn rule_probes_get_the_expected_codes_and_rejections_append_nothing() {
     assert_eq!(lines.len(), expected.len());
     for (line, want) in lines.iter().zip(&expected) {
         let before = env.event_count().await;
-        let outcome = serde_json::to_value(handler.handle_json(line, chrono::Utc::now()).await.unwrap()).unwrap();
+        let outcome =
+            serde_json::to_value(handler.handle_json(line, chrono::Utc::now()).await.unwrap())
+                .unwrap();
         let after = env.event_count().await;
         let got = match outcome["outcome"].as_str().unwrap() {
             "applied" => "ok".to_owned(),
             "duplicate" => "duplicate".to_owned(),
             _ => outcome["code"].as_str().unwrap().to_owned(),
         };
-        assert_eq!(got, want["expect"].as_str().unwrap(), "line {} ({}): {outcome}", want["line"], want["command_id"]);
+        assert_eq!(
+            got,
+            want["expect"].as_str().unwrap(),
+            "line {} ({}): {outcome}",
+            want["line"],
+            want["command_id"]
+        );
         if got == "ok" {
-            assert!(after > before, "line {}: applied but appended nothing", want["line"]);
+            assert!(
+                after > before,
+                "line {}: applied but appended nothing",
+                want["line"]
+            );
         } else {
-            assert_eq!(after, before, "line {}: {got} but appended events", want["line"]);
+            assert_eq!(
+                after, before,
+                "line {}: {got} but appended events",
+                want["line"]
+            );
             if got != "duplicate" {
                 assert!(!outcome["message"].as_str().unwrap().is_empty());
             }
@@ -96,7 +155,10 @@ async fn importing_twice_appends_nothing_and_reports_duplicates() {
     let events = env.event_count().await;
     let documents = env.documents().await;
     let again = env.import(COHORT).await;
-    assert_eq!((again.applied, again.duplicate, again.rejected), (0, 203, 0));
+    assert_eq!(
+        (again.applied, again.duplicate, again.rejected),
+        (0, 203, 0)
+    );
     assert!(again.lines.iter().all(|l| l.outcome == "duplicate"));
     assert_eq!(env.event_count().await, events);
     assert_eq!(env.documents().await, documents);
@@ -117,7 +179,9 @@ async fn replay_rebuilds_documents_identical_to_live_ones() {
     env.project().await;
     let live = env.documents().await;
     assert_eq!(live.len(), 1 + 11 + 3);
-    let n = fieldtrail_projections::runner::rebuild(&env.pool).await.unwrap();
+    let n = fieldtrail_projections::runner::rebuild(&env.pool)
+        .await
+        .unwrap();
     assert_eq!(n as i64, env.event_count().await);
     assert_eq!(env.documents().await, live);
     env.cleanup().await;

@@ -50,12 +50,26 @@ impl CommandEnvelope {
     /// # Errors
     /// As [`CommandEnvelope::parse_line`].
     pub fn check(&self) -> Result<(), Rejection> {
-        if self.command_id.trim().is_empty() || self.command_id.chars().count() > 128 || self.command_id.chars().any(char::is_control) {
-            return Err(Rejection::invalid("command_id: must be 1 to 128 printable characters"));
+        if self.command_id.trim().is_empty()
+            || self.command_id.chars().count() > 128
+            || self.command_id.chars().any(char::is_control)
+        {
+            return Err(Rejection::invalid(
+                "command_id: must be 1 to 128 printable characters",
+            ));
         }
         match self.actor.split_once(':') {
-            Some((role, name)) if !role.is_empty() && !name.is_empty() && !self.actor.chars().any(char::is_control) => Ok(()),
-            _ => Err(Rejection::invalid(format!("actor: {:?} is not of the form role:name", self.actor))),
+            Some((role, name))
+                if !role.is_empty()
+                    && !name.is_empty()
+                    && !self.actor.chars().any(char::is_control) =>
+            {
+                Ok(())
+            }
+            _ => Err(Rejection::invalid(format!(
+                "actor: {:?} is not of the form role:name",
+                self.actor
+            ))),
         }
     }
 
@@ -146,12 +160,31 @@ pub enum Command {
 
 /// The command names of FORMAT.md, in its order.
 pub const COMMAND_NAMES: [&str; 25] = [
-    "define_programme", "open_cohort", "enrol_learner", "withdraw_learner", "schedule_session",
-    "reschedule_session", "cancel_session", "record_session", "correct_attendance", "close_cohort",
-    "form_field_study", "change_members", "negotiate_commission", "renegotiate_commission",
-    "agree_commission", "state_hypothesis", "revise_hypothesis", "abandon_hypothesis",
-    "log_intervention", "record_reflexive_note", "submit_production", "schedule_defence",
-    "record_defence", "award_certificate", "record_deis_credit",
+    "define_programme",
+    "open_cohort",
+    "enrol_learner",
+    "withdraw_learner",
+    "schedule_session",
+    "reschedule_session",
+    "cancel_session",
+    "record_session",
+    "correct_attendance",
+    "close_cohort",
+    "form_field_study",
+    "change_members",
+    "negotiate_commission",
+    "renegotiate_commission",
+    "agree_commission",
+    "state_hypothesis",
+    "revise_hypothesis",
+    "abandon_hypothesis",
+    "log_intervention",
+    "record_reflexive_note",
+    "submit_production",
+    "schedule_defence",
+    "record_defence",
+    "award_certificate",
+    "record_deis_credit",
 ];
 
 impl Command {
@@ -163,7 +196,9 @@ impl Command {
         use CohortCommand as C;
         use FieldStudyCommand as F;
         Ok(match name {
-            "define_programme" => Command::Programme(ProgrammeCommand::DefineProgramme(from_data(data)?)),
+            "define_programme" => {
+                Command::Programme(ProgrammeCommand::DefineProgramme(from_data(data)?))
+            }
             "open_cohort" => Command::Cohort(C::OpenCohort(from_data(data)?)),
             "enrol_learner" => Command::Cohort(C::EnrolLearner(from_data(data)?)),
             "withdraw_learner" => Command::Cohort(C::WithdrawLearner(from_data(data)?)),
@@ -178,19 +213,25 @@ impl Command {
             "form_field_study" => Command::FieldStudy(F::FormFieldStudy(from_data(data)?)),
             "change_members" => Command::FieldStudy(F::ChangeMembers(from_data(data)?)),
             "negotiate_commission" => Command::FieldStudy(F::NegotiateCommission(from_data(data)?)),
-            "renegotiate_commission" => Command::FieldStudy(F::RenegotiateCommission(from_data(data)?)),
+            "renegotiate_commission" => {
+                Command::FieldStudy(F::RenegotiateCommission(from_data(data)?))
+            }
             "agree_commission" => Command::FieldStudy(F::AgreeCommission(from_data(data)?)),
             "state_hypothesis" => Command::FieldStudy(F::StateHypothesis(from_data(data)?)),
             "revise_hypothesis" => Command::FieldStudy(F::ReviseHypothesis(from_data(data)?)),
             "abandon_hypothesis" => Command::FieldStudy(F::AbandonHypothesis(from_data(data)?)),
             "log_intervention" => Command::FieldStudy(F::LogIntervention(from_data(data)?)),
-            "record_reflexive_note" => Command::FieldStudy(F::RecordReflexiveNote(from_data(data)?)),
+            "record_reflexive_note" => {
+                Command::FieldStudy(F::RecordReflexiveNote(from_data(data)?))
+            }
             "submit_production" => Command::FieldStudy(F::SubmitProduction(from_data(data)?)),
             "schedule_defence" => Command::FieldStudy(F::ScheduleDefence(from_data(data)?)),
             "record_defence" => Command::FieldStudy(F::RecordDefence(from_data(data)?)),
             other => {
                 let shown: String = other.chars().take(64).collect();
-                return Err(Rejection::invalid(format!("command: unknown command {shown:?}")));
+                return Err(Rejection::invalid(format!(
+                    "command: unknown command {shown:?}"
+                )));
             }
         })
     }
@@ -198,7 +239,9 @@ impl Command {
     /// The stream the command is decided on: its aggregate type and id.
     pub fn target(&self) -> (StreamType, &Id) {
         match self {
-            Command::Programme(ProgrammeCommand::DefineProgramme(c)) => (StreamType::Programme, &c.programme_id),
+            Command::Programme(ProgrammeCommand::DefineProgramme(c)) => {
+                (StreamType::Programme, &c.programme_id)
+            }
             Command::Cohort(c) => (StreamType::Cohort, c.cohort_id()),
             Command::FieldStudy(c) => (StreamType::FieldStudy, c.field_study_id()),
         }
@@ -430,21 +473,52 @@ mod tests {
     #[test]
     fn bad_input_is_invalid_and_names_the_field() {
         let cases = [
-            (r#"{"command_id":"c1","command":"enrol_learner","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","learner_id":"Bad Id!","name":"x","deis_pathway":false}}"#, "data.learner_id"),
-            (r#"{"command_id":"c1","command":"enrol_learner","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","learner_id":"l"}}"#, "name"),
-            (r#"{"command_id":"c1","command":"enrol_learner","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","learner_id":"l","name":"x","deis_pathway":"yes"}}"#, "data.deis_pathway"),
-            (r#"{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","extra":1}}"#, "extra"),
-            (r#"{"command_id":"c1","command":"nope","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{}}"#, "unknown command"),
-            (r#"{"command_id":"c1","command":"close_cohort","at":"yesterday","actor":"staff:x","data":{"cohort_id":"c"}}"#, "at"),
-            (r#"{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"nobody","data":{"cohort_id":"c"}}"#, "actor"),
-            (r#"{"command_id":"c1","command":"cancel_session","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","session_id":"s","reason":""}}"#, "data.reason"),
-            (r#"{"command_id":"c1","command":"schedule_session","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","session_id":"s","module_id":"m","kind":"séminaire","starts_at":"2025-01-01T09:00:00Z","ends_at":"2025-01-01T12:00:00Z","half_days":1,"facilitator":"f"}}"#, "data.kind"),
+            (
+                r#"{"command_id":"c1","command":"enrol_learner","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","learner_id":"Bad Id!","name":"x","deis_pathway":false}}"#,
+                "data.learner_id",
+            ),
+            (
+                r#"{"command_id":"c1","command":"enrol_learner","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","learner_id":"l"}}"#,
+                "name",
+            ),
+            (
+                r#"{"command_id":"c1","command":"enrol_learner","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","learner_id":"l","name":"x","deis_pathway":"yes"}}"#,
+                "data.deis_pathway",
+            ),
+            (
+                r#"{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","extra":1}}"#,
+                "extra",
+            ),
+            (
+                r#"{"command_id":"c1","command":"nope","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{}}"#,
+                "unknown command",
+            ),
+            (
+                r#"{"command_id":"c1","command":"close_cohort","at":"yesterday","actor":"staff:x","data":{"cohort_id":"c"}}"#,
+                "at",
+            ),
+            (
+                r#"{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"nobody","data":{"cohort_id":"c"}}"#,
+                "actor",
+            ),
+            (
+                r#"{"command_id":"c1","command":"cancel_session","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","session_id":"s","reason":""}}"#,
+                "data.reason",
+            ),
+            (
+                r#"{"command_id":"c1","command":"schedule_session","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","session_id":"s","module_id":"m","kind":"séminaire","starts_at":"2025-01-01T09:00:00Z","ends_at":"2025-01-01T12:00:00Z","half_days":1,"facilitator":"f"}}"#,
+                "data.kind",
+            ),
             ("not json", "expected"),
         ];
         for (line, needle) in cases {
             let err = parse(line).unwrap_err();
             assert_eq!(err.code, Code::Invalid, "{line}");
-            assert!(err.message.contains(needle), "{:?} lacks {needle:?}", err.message);
+            assert!(
+                err.message.contains(needle),
+                "{:?} lacks {needle:?}",
+                err.message
+            );
         }
     }
 

@@ -49,19 +49,31 @@ pub struct Rejection {
 impl Rejection {
     /// `invalid` with `message`.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { code: Code::Invalid, message: message.into() }
+        Self {
+            code: Code::Invalid,
+            message: message.into(),
+        }
     }
     /// `not_found` with `message`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { code: Code::NotFound, message: message.into() }
+        Self {
+            code: Code::NotFound,
+            message: message.into(),
+        }
     }
     /// `already_exists` with `message`.
     pub fn already_exists(message: impl Into<String>) -> Self {
-        Self { code: Code::AlreadyExists, message: message.into() }
+        Self {
+            code: Code::AlreadyExists,
+            message: message.into(),
+        }
     }
     /// `conflict` with `message`.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self { code: Code::Conflict, message: message.into() }
+        Self {
+            code: Code::Conflict,
+            message: message.into(),
+        }
     }
 }
 

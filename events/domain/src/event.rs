@@ -6,7 +6,9 @@
 //! The serde form of the enums below carries the tag in a `type` field; [`AnyEvent::decode`] and
 //! [`AnyEvent::payload`] convert between the two.
 
-use crate::command::{AttendanceStatus, DefenceResult, JuryMember, ModulePlan, Organisation, SessionKind};
+use crate::command::{
+    AttendanceStatus, DefenceResult, JuryMember, ModulePlan, Organisation, SessionKind,
+};
 use crate::ids::{Id, Reason};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use cqrs_es::DomainEvent;
@@ -344,9 +346,21 @@ impl FieldStudyEvent {
     /// The defence outcome this event records, if it is one.
     pub fn defence_result(&self) -> Option<(&Id, &Id, DefenceResult)> {
         match self {
-            Self::DefencePassed { defence_id, learner_id, .. } => Some((defence_id, learner_id, DefenceResult::Passed)),
-            Self::DefenceDeferred { defence_id, learner_id, .. } => Some((defence_id, learner_id, DefenceResult::Deferred)),
-            Self::DefenceFailed { defence_id, learner_id, .. } => Some((defence_id, learner_id, DefenceResult::Failed)),
+            Self::DefencePassed {
+                defence_id,
+                learner_id,
+                ..
+            } => Some((defence_id, learner_id, DefenceResult::Passed)),
+            Self::DefenceDeferred {
+                defence_id,
+                learner_id,
+                ..
+            } => Some((defence_id, learner_id, DefenceResult::Deferred)),
+            Self::DefenceFailed {
+                defence_id,
+                learner_id,
+                ..
+            } => Some((defence_id, learner_id, DefenceResult::Failed)),
             _ => None,
         }
     }
@@ -354,7 +368,11 @@ impl FieldStudyEvent {
 
 fn type_tag<T: Serialize>(event: &T) -> String {
     match serde_json::to_value(event) {
-        Ok(Value::Object(map)) => map.get("type").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        Ok(Value::Object(map)) => map
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         _ => String::new(),
     }
 }
@@ -408,7 +426,12 @@ impl AnyEvent {
     /// [`DecodeError`] for a stream type other than `programme`, `cohort`, `field_study`, an
     /// event type unknown to that stream, a version other than [`EVENT_VERSION`], or a payload
     /// that does not fit.
-    pub fn decode(stream_type: &str, event_type: &str, event_version: &str, payload: &Value) -> Result<Self, DecodeError> {
+    pub fn decode(
+        stream_type: &str,
+        event_type: &str,
+        event_version: &str,
+        payload: &Value,
+    ) -> Result<Self, DecodeError> {
         let fail = |reason: String| DecodeError {
             stream_type: stream_type.to_owned(),
             event_type: event_type.to_owned(),
@@ -416,7 +439,9 @@ impl AnyEvent {
             reason,
         };
         if event_version != EVENT_VERSION {
-            return Err(fail(format!("unknown version (this build reads version {EVENT_VERSION})")));
+            return Err(fail(format!(
+                "unknown version (this build reads version {EVENT_VERSION})"
+            )));
         }
         let mut tagged = match payload {
             Value::Object(map) => map.clone(),
@@ -482,18 +507,36 @@ mod tests {
 
     #[test]
     fn payload_round_trips_without_its_tag() {
-        let event = AnyEvent::Cohort(CohortEvent::CohortClosed { cohort_id: Id::parse("c1").unwrap() });
+        let event = AnyEvent::Cohort(CohortEvent::CohortClosed {
+            cohort_id: Id::parse("c1").unwrap(),
+        });
         assert_eq!(event.event_type(), "cohort_closed");
         let payload = event.payload();
         assert_eq!(payload, serde_json::json!({"cohort_id": "c1"}));
-        assert_eq!(AnyEvent::decode("cohort", "cohort_closed", "1", &payload).unwrap(), event);
+        assert_eq!(
+            AnyEvent::decode("cohort", "cohort_closed", "1", &payload).unwrap(),
+            event
+        );
     }
 
     #[test]
     fn unknown_types_are_refused_by_name() {
-        let err = AnyEvent::decode("cohort", "cohort_merged", "1", &serde_json::json!({})).unwrap_err();
+        let err =
+            AnyEvent::decode("cohort", "cohort_merged", "1", &serde_json::json!({})).unwrap_err();
         assert_eq!(err.event_type, "cohort_merged");
-        assert!(AnyEvent::decode("cohort", "cohort_closed", "2", &serde_json::json!({"cohort_id": "c1"})).is_err());
-        assert!(AnyEvent::decode("invoice", "cohort_closed", "1", &serde_json::json!({"cohort_id": "c1"})).is_err());
+        assert!(AnyEvent::decode(
+            "cohort",
+            "cohort_closed",
+            "2",
+            &serde_json::json!({"cohort_id": "c1"})
+        )
+        .is_err());
+        assert!(AnyEvent::decode(
+            "invoice",
+            "cohort_closed",
+            "1",
+            &serde_json::json!({"cohort_id": "c1"})
+        )
+        .is_err());
     }
 }

@@ -21,9 +21,9 @@ impl Id {
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = !s.is_empty()
             && s.len() <= 63
-            && s.bytes().enumerate().all(|(i, b)| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || (b == b'-' && i > 0)
-            });
+            && s.bytes()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_lowercase() || b.is_ascii_digit() || (b == b'-' && i > 0));
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -111,6 +111,9 @@ mod tests {
     #[test]
     fn empty_reasons_are_refused() {
         assert!(Reason::try_from("  ".to_owned()).is_err());
-        assert_eq!(Reason::try_from("Grève".to_owned()).unwrap().as_str(), "Grève");
+        assert_eq!(
+            Reason::try_from("Grève".to_owned()).unwrap().as_str(),
+            "Grève"
+        );
     }
 }

@@ -24,7 +24,7 @@ mod testing;
 pub use cohort::{Cohort, LearnerRecord, SessionRecord, SessionStatus};
 pub use command::{Command, CommandEnvelope, Stamped, StreamType};
 pub use error::{Code, DecideError, Rejection};
-pub use event::{StreamKind, AnyEvent, CohortEvent, DecodeError, FieldStudyEvent, ProgrammeEvent};
+pub use event::{AnyEvent, CohortEvent, DecodeError, FieldStudyEvent, ProgrammeEvent, StreamKind};
 pub use field_study::FieldStudy;
 pub use ids::Id;
 pub use lookups::{LookupError, Lookups};

@@ -18,6 +18,8 @@ pub trait Lookups: Send + Sync {
     /// The cohort `cohort_id`, as folded from its stream.
     async fn cohort(&self, cohort_id: &str) -> Result<Option<Cohort>, LookupError>;
     /// Every field study formed in `cohort_id`, as folded from their streams.
-    async fn field_studies_of_cohort(&self, cohort_id: &str)
-        -> Result<Vec<FieldStudy>, LookupError>;
+    async fn field_studies_of_cohort(
+        &self,
+        cohort_id: &str,
+    ) -> Result<Vec<FieldStudy>, LookupError>;
 }

@@ -17,10 +17,16 @@ pub fn relay(stream: &str) -> String {
 /// [`JournalError::Postgres`].
 pub async fn load<C: GenericClient>(client: &C, name: &str) -> Result<Cursor, JournalError> {
     let row = client
-        .query_opt("SELECT tx_id::text, position FROM checkpoints WHERE name = $1", &[&name])
+        .query_opt(
+            "SELECT tx_id::text, position FROM checkpoints WHERE name = $1",
+            &[&name],
+        )
         .await?;
     Ok(row
-        .map(|r| Cursor { tx_id: r.get::<_, String>(0).parse().unwrap_or_default(), position: r.get(1) })
+        .map(|r| Cursor {
+            tx_id: r.get::<_, String>(0).parse().unwrap_or_default(),
+            position: r.get(1),
+        })
         .unwrap_or_default())
 }
 
@@ -28,7 +34,11 @@ pub async fn load<C: GenericClient>(client: &C, name: &str) -> Result<Cursor, Jo
 ///
 /// # Errors
 /// [`JournalError::Postgres`].
-pub async fn save<C: GenericClient>(client: &C, name: &str, cursor: Cursor) -> Result<(), JournalError> {
+pub async fn save<C: GenericClient>(
+    client: &C,
+    name: &str,
+    cursor: Cursor,
+) -> Result<(), JournalError> {
     client
         .execute(
             "INSERT INTO checkpoints (name, tx_id, position) VALUES ($1, $2::text::xid8, $3)

@@ -18,7 +18,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Errors
 /// [`JournalError::Other`] naming the URL when it does not parse.
 pub fn parse_url(url: &str) -> Result<Config, JournalError> {
-    let mut config = Config::from_str(url).map_err(|e| JournalError::Other(format!("DATABASE_URL {url}: {e}")))?;
+    let mut config = Config::from_str(url)
+        .map_err(|e| JournalError::Other(format!("DATABASE_URL {url}: {e}")))?;
     config.connect_timeout(CONNECT_TIMEOUT);
     Ok(config)
 }
@@ -45,7 +46,10 @@ pub async fn ensure_database(url: &str) -> Result<(), JournalError> {
         .is_some();
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        if let Err(e) = client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+        if let Err(e) = client
+            .batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await
+        {
             if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
                 && e.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
             {
@@ -70,12 +74,16 @@ pub async fn migrate(url: &str) -> Result<(), JournalError> {
         .map_err(|e| JournalError::Other(format!("cannot reach PostgreSQL at {url}: {e}")))?;
     let task = tokio::spawn(connection);
     // Two processes migrating at once would race on refinery's history table: serialize them.
-    client.batch_execute("SELECT pg_advisory_lock(7461001)").await?;
+    client
+        .batch_execute("SELECT pg_advisory_lock(7461001)")
+        .await?;
     let result = embedded::migrations::runner()
         .run_async(&mut client)
         .await
         .map_err(|e| JournalError::Other(format!("migration failed: {e}")));
-    client.batch_execute("SELECT pg_advisory_unlock(7461001)").await?;
+    client
+        .batch_execute("SELECT pg_advisory_unlock(7461001)")
+        .await?;
     drop(client);
     task.abort();
     result.map(|_| ())
@@ -87,7 +95,13 @@ pub async fn migrate(url: &str) -> Result<(), JournalError> {
 /// [`JournalError::Other`] naming the URL when it does not parse.
 pub fn pool(url: &str, max_size: usize) -> Result<Pool, JournalError> {
     let config = parse_url(url)?;
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(CONNECT_TIMEOUT))

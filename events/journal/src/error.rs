@@ -8,7 +8,9 @@ pub enum JournalError {
     DuplicateCommand(String),
     /// The stream's version was not the expected one: another command on the same aggregate
     /// committed first. Nothing was appended.
-    #[error("stream {stream} moved on concurrently (expected version {expected}): nothing was appended")]
+    #[error(
+        "stream {stream} moved on concurrently (expected version {expected}): nothing was appended"
+    )]
     VersionConflict {
         /// `type/id`
         stream: String,

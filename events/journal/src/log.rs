@@ -13,10 +13,10 @@ use crate::stored::{StoredEvent, COLUMNS};
 use crate::JournalError;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
-use std::sync::Arc;
 
 /// The channel the events table's trigger notifies on each insert (delivered at commit).
 pub const NOTIFY_CHANNEL: &str = "fieldtrail_events";
@@ -34,7 +34,10 @@ pub struct Cursor {
 impl Cursor {
     /// The cursor just after `event`.
     pub fn after(event: &StoredEvent) -> Self {
-        Self { tx_id: event.tx_id, position: event.position }
+        Self {
+            tx_id: event.tx_id,
+            position: event.position,
+        }
     }
 }
 
@@ -64,7 +67,12 @@ impl GlobalLog {
     ///
     /// # Errors
     /// As [`GlobalLog::read`].
-    pub async fn read_until(&self, cursor: Cursor, limit: i64, max_position: i64) -> Result<Vec<StoredEvent>, JournalError> {
+    pub async fn read_until(
+        &self,
+        cursor: Cursor,
+        limit: i64,
+        max_position: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
@@ -76,10 +84,17 @@ impl GlobalLog {
                      ORDER BY tx_id, position
                      LIMIT $3"
                 ),
-                &[&cursor.tx_id.to_string(), &cursor.position, &limit, &max_position],
+                &[
+                    &cursor.tx_id.to_string(),
+                    &cursor.position,
+                    &limit,
+                    &max_position,
+                ],
             )
             .await?;
-        rows.iter().map(|r| StoredEvent::from_row(r).map_err(JournalError::from)).collect()
+        rows.iter()
+            .map(|r| StoredEvent::from_row(r).map_err(JournalError::from))
+            .collect()
     }
 
     /// The highest global position committed so far (0 when the journal is empty).
@@ -88,7 +103,9 @@ impl GlobalLog {
     /// [`JournalError::Postgres`] / [`JournalError::Pool`].
     pub async fn head(&self) -> Result<i64, JournalError> {
         let client = self.pool.get().await?;
-        let row = client.query_one("SELECT coalesce(max(position), 0) FROM events", &[]).await?;
+        let row = client
+            .query_one("SELECT coalesce(max(position), 0) FROM events", &[])
+            .await?;
         Ok(row.get(0))
     }
 
@@ -134,7 +151,9 @@ async fn listen_once(database_url: &str, notify: &Notify) -> Result<(), JournalE
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}")).await?;
+    client
+        .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+        .await?;
     notify.notify_waiters();
     while rx.next().await.is_some() {
         notify.notify_waiters();

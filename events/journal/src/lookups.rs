@@ -28,7 +28,10 @@ impl JournalLookups {
         let mut aggregate = A::default();
         for stored in events {
             let event: A::Event = serde_json::from_value(stored.tagged_payload()).map_err(|e| {
-                JournalError::Other(format!("{}/{} v{}: {e}", stored.stream_type, stored.stream_id, stored.stream_version))
+                JournalError::Other(format!(
+                    "{}/{} v{}: {e}",
+                    stored.stream_type, stored.stream_id, stored.stream_version
+                ))
             })?;
             aggregate.apply(event);
         }
@@ -50,9 +53,17 @@ impl Lookups for JournalLookups {
         self.fold(cohort_id).await.map_err(lookup_error)
     }
 
-    async fn field_studies_of_cohort(&self, cohort_id: &str) -> Result<Vec<FieldStudy>, LookupError> {
+    async fn field_studies_of_cohort(
+        &self,
+        cohort_id: &str,
+    ) -> Result<Vec<FieldStudy>, LookupError> {
         let ids: Vec<String> = {
-            let client = self.journal.pool().get().await.map_err(|e| lookup_error(e.into()))?;
+            let client = self
+                .journal
+                .pool()
+                .get()
+                .await
+                .map_err(|e| lookup_error(e.into()))?;
             client
                 .query(
                     "SELECT stream_id FROM events

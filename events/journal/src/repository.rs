@@ -8,7 +8,9 @@
 use crate::stored::{StoredEvent, COLUMNS};
 use crate::{CommandMetadata, JournalError};
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::{PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot};
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
 use cqrs_es::Aggregate;
 use deadpool_postgres::Pool;
 use serde_json::Value;
@@ -80,7 +82,12 @@ impl PgJournal {
     ///
     /// # Errors
     /// [`JournalError::Postgres`] / [`JournalError::Pool`].
-    pub async fn stream(&self, stream_type: &str, stream_id: &str, after: i64) -> Result<Vec<StoredEvent>, JournalError> {
+    pub async fn stream(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
@@ -88,7 +95,9 @@ impl PgJournal {
                 &[&stream_type, &stream_id, &after],
             )
             .await?;
-        rows.iter().map(|r| StoredEvent::from_row(r).map_err(JournalError::from)).collect()
+        rows.iter()
+            .map(|r| StoredEvent::from_row(r).map_err(JournalError::from))
+            .collect()
     }
 
     /// Appends `events` (type, version, payload without tag) to a stream whose current version
@@ -115,13 +124,25 @@ impl PgJournal {
         let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
         let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
         let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc);
-        let conflict = || JournalError::VersionConflict { stream: format!("{stream_type}/{stream_id}"), expected };
+        let conflict = || JournalError::VersionConflict {
+            stream: format!("{stream_type}/{stream_id}"),
+            expected,
+        };
         let rows = match tx
             .query(
                 APPEND,
                 &[
-                    &stream_type, &stream_id, &expected, &ids, &types, &versions, &payloads,
-                    &occurred_at, &metadata.actor, &metadata.command_id, &metadata.correlation_id,
+                    &stream_type,
+                    &stream_id,
+                    &expected,
+                    &ids,
+                    &types,
+                    &versions,
+                    &payloads,
+                    &occurred_at,
+                    &metadata.actor,
+                    &metadata.command_id,
+                    &metadata.correlation_id,
                     &metadata.causation_id,
                 ],
             )
@@ -135,7 +156,10 @@ impl PgJournal {
             return Err(conflict());
         }
         let positions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-        let (first, last) = (positions.first().copied().unwrap_or(0), positions.last().copied().unwrap_or(0));
+        let (first, last) = (
+            positions.first().copied().unwrap_or(0),
+            positions.last().copied().unwrap_or(0),
+        );
         let inserted = tx
             .execute(
                 "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
@@ -181,29 +205,54 @@ fn serialized(event: StoredEvent) -> SerializedEvent {
 }
 
 impl PersistedEventRepository for PgJournal {
-    async fn get_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<Vec<SerializedEvent>, PersistenceError> {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         self.get_last_events::<A>(aggregate_id, 0).await
     }
 
-    async fn get_last_events<A: Aggregate>(&self, aggregate_id: &str, last_sequence: usize) -> Result<Vec<SerializedEvent>, PersistenceError> {
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         let after = i64::try_from(last_sequence).unwrap_or(i64::MAX);
-        let events = self.stream(A::TYPE, aggregate_id, after).await.map_err(to_persistence)?;
+        let events = self
+            .stream(A::TYPE, aggregate_id, after)
+            .await
+            .map_err(to_persistence)?;
         Ok(events.into_iter().map(serialized).collect())
     }
 
-    async fn get_snapshot<A: Aggregate>(&self, _aggregate_id: &str) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        _aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
         // Aggregates are folded from their events; no snapshots are kept.
         Ok(None)
     }
 
-    async fn persist<A: Aggregate>(&self, events: &[SerializedEvent], _snapshot: Option<(String, Value, usize)>) -> Result<(), PersistenceError> {
-        let Some(first) = events.first() else { return Ok(()) };
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        _snapshot: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
         let metadata = CommandMetadata::from_json(&first.metadata)
             .map_err(|m| PersistenceError::UnknownError(Box::new(JournalError::Other(m))))?;
         let expected = i64::try_from(first.sequence).unwrap_or(1) - 1;
         let rows: Vec<(String, String, Value)> = events
             .iter()
-            .map(|e| (e.event_type.clone(), e.event_version.clone(), fieldtrail_domain::event::strip_tag(e.payload.clone())))
+            .map(|e| {
+                (
+                    e.event_type.clone(),
+                    e.event_version.clone(),
+                    fieldtrail_domain::event::strip_tag(e.payload.clone()),
+                )
+            })
             .collect();
         self.append(A::TYPE, &first.aggregate_id, expected, &rows, &metadata)
             .await
@@ -211,20 +260,34 @@ impl PersistedEventRepository for PgJournal {
             .map_err(to_persistence)
     }
 
-    async fn stream_events<A: Aggregate>(&self, aggregate_id: &str) -> Result<ReplayStream, PersistenceError> {
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
         let events = self.get_events::<A>(aggregate_id).await?;
         Ok(replay(events).await)
     }
 
     async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        let client = self.pool.get().await.map_err(|e| to_persistence(e.into()))?;
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| to_persistence(e.into()))?;
         let rows = client
-            .query(&format!("SELECT {COLUMNS} FROM events WHERE stream_type = $1 ORDER BY tx_id, position"), &[&A::TYPE])
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE stream_type = $1 ORDER BY tx_id, position"
+                ),
+                &[&A::TYPE],
+            )
             .await
             .map_err(|e| to_persistence(e.into()))?;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            events.push(serialized(StoredEvent::from_row(row).map_err(|e| to_persistence(e.into()))?));
+            events.push(serialized(
+                StoredEvent::from_row(row).map_err(|e| to_persistence(e.into()))?,
+            ));
         }
         Ok(replay(events).await)
     }

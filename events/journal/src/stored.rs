@@ -73,7 +73,12 @@ impl StoredEvent {
     /// # Errors
     /// [`DecodeError`] when this build does not know the stream type, event type or version.
     pub fn decode(&self) -> Result<AnyEvent, DecodeError> {
-        AnyEvent::decode(&self.stream_type, &self.event_type, &self.event_version, &self.payload)
+        AnyEvent::decode(
+            &self.stream_type,
+            &self.event_type,
+            &self.event_version,
+            &self.payload,
+        )
     }
 
     /// The payload with its `type` tag, as cqrs-es deserializes it.

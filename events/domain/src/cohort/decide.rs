@@ -1,18 +1,18 @@
-//! The cohort's rules: each command either yields its one event or is refused with the code of
-//! FORMAT.md. Checks run in the order the rules list them: existence (`not_found`,
-//! `already_exists`), then the data (`invalid`), then the state (`conflict`).
+//! The rules of enrolment and the timetable (the learners' outcomes are in `outcome.rs`): each
+//! command either yields its one event or is refused with the code of FORMAT.md. Checks run in
+//! the order the rules list them: existence (`not_found`, `already_exists`), then the data
+//! (`invalid`), then the state (`conflict`).
 
 use super::{Cohort, SessionStatus};
-use crate::command::DefenceResult;
 use crate::command::{
-    AwardCertificate, CancelSession, CohortCommand, CorrectAttendance, EnrolLearner, OpenCohort,
-    RecordDeisCredit, RecordSession, RescheduleSession, ScheduleSession, WithdrawLearner,
+    CancelSession, CohortCommand, CorrectAttendance, EnrolLearner, OpenCohort, RecordSession,
+    RescheduleSession, ScheduleSession, WithdrawLearner,
 };
 use crate::error::{DecideError, Rejection};
 use crate::event::CohortEvent;
 use crate::ids::Id;
 use crate::lookups::Lookups;
-use crate::{FieldStudy, LearnerRecord, SessionRecord};
+use crate::{LearnerRecord, SessionRecord};
 use chrono::{DateTime, FixedOffset};
 use std::collections::HashSet;
 
@@ -286,80 +286,12 @@ impl Cohort {
         })
     }
 
-    async fn award(
-        &self,
-        c: AwardCertificate,
-        lookups: &dyn Lookups,
-    ) -> Result<CohortEvent, DecideError> {
-        let learner = self.enrolled(&c.learner_id, &c.cohort_id)?;
-        if learner.certificate_awarded {
-            return Err(Rejection::already_exists(format!(
-                "the certificate is already awarded to learner {}",
-                c.learner_id
-            ))
-            .into());
-        }
-        if learner.withdrawn {
-            return Err(Rejection::conflict(format!(
-                "learner {} has withdrawn from cohort {}",
-                c.learner_id, c.cohort_id
-            ))
-            .into());
-        }
-        let studies = lookups
-            .field_studies_of_cohort(c.cohort_id.as_str())
-            .await?;
-        match FieldStudy::latest_result_among(&studies, c.learner_id.as_str()) {
-            Some(DefenceResult::Passed) => {}
-            Some(other) => return Err(Rejection::conflict(format!(
-                "learner {}'s latest defence result is {}: the certificate needs a passed defence",
-                c.learner_id,
-                other.as_str()
-            ))
-            .into()),
-            None => {
-                return Err(Rejection::conflict(format!(
-                    "learner {} has no defence result: the certificate needs a passed defence",
-                    c.learner_id
-                ))
-                .into())
-            }
-        }
-        Ok(CohortEvent::CertificateAwarded {
-            cohort_id: c.cohort_id,
-            learner_id: c.learner_id,
-        })
-    }
-
-    fn credit(&self, c: RecordDeisCredit) -> Result<CohortEvent, Rejection> {
-        let learner = self.enrolled(&c.learner_id, &c.cohort_id)?;
-        if learner.deis_credit {
-            return Err(Rejection::already_exists(format!(
-                "the DEIS credit of learner {} is already recorded",
-                c.learner_id
-            )));
-        }
-        if !learner.certificate_awarded {
-            return Err(Rejection::conflict(format!(
-                "learner {} has no certificate to credit toward the DEIS",
-                c.learner_id
-            )));
-        }
-        if !learner.deis_pathway {
-            return Err(Rejection::conflict(format!(
-                "learner {} is not on the DEIS pathway",
-                c.learner_id
-            )));
-        }
-        Ok(CohortEvent::DeisCreditRecorded {
-            cohort_id: c.cohort_id,
-            learner_id: c.learner_id,
-            note: c.note,
-        })
-    }
-
     /// The learner acted on, or `not_found`.
-    fn enrolled(&self, learner_id: &Id, cohort_id: &Id) -> Result<&LearnerRecord, Rejection> {
+    pub(super) fn enrolled(
+        &self,
+        learner_id: &Id,
+        cohort_id: &Id,
+    ) -> Result<&LearnerRecord, Rejection> {
         self.learner(learner_id.as_str()).ok_or_else(|| {
             Rejection::not_found(format!(
                 "data.learner_id: learner {learner_id} is not enrolled in cohort {cohort_id}"

@@ -1,9 +1,11 @@
 //! The cohort aggregate (stream `cohort/<cohort_id>`): enrolment, the timetable, attendance and
 //! the learners' outcomes (certificate, DEIS credit).
 //!
-//! `mod.rs` holds the state and how events fold into it; `decide.rs` holds the rules.
+//! `mod.rs` holds the state and how events fold into it; `decide.rs` holds the rules of
+//! enrolment and the timetable, `outcome.rs` those of the certificate and the DEIS credit.
 
 mod decide;
+mod outcome;
 #[cfg(test)]
 mod tests;
 
@@ -270,7 +272,8 @@ impl Aggregate for Cohort {
     type Error = DecideError;
     type Services = Arc<dyn Lookups>;
 
-    /// Decides a cohort command (the rules are in `decide.rs`); emits nothing when it is refused.
+    /// Decides a cohort command (the rules are in `decide.rs` and `outcome.rs`); emits nothing
+    /// when it is refused.
     ///
     /// Errors: [`DecideError::Rejected`] with the FORMAT.md code; [`DecideError::Lookup`] when the
     /// programme or the field studies could not be read.

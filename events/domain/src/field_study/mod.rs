@@ -1,9 +1,13 @@
 //! The field study aggregate (stream `field_study/<field_study_id>`): a group of 3 to 4 learners
 //! answering an organisation's commission, from the commission to the defence.
 //!
-//! `mod.rs` holds the state and how events fold into it; `decide.rs` holds the rules.
+//! `mod.rs` holds the state and how events fold into it; `decide.rs` dispatches the commands and
+//! holds the rules of the commission, hypotheses, notes and productions; `members.rs` those of
+//! the group, `defence.rs` those of the defences.
 
 mod decide;
+mod defence;
+mod members;
 #[cfg(test)]
 mod tests;
 
@@ -194,8 +198,8 @@ impl Aggregate for FieldStudy {
     type Error = DecideError;
     type Services = Arc<dyn Lookups>;
 
-    /// Decides a field study command (the rules are in `decide.rs`); emits nothing when it is
-    /// refused, and one event per outcome for `record_defence`.
+    /// Decides a field study command (see `decide.rs`); emits nothing when it is refused, and one
+    /// event per outcome for `record_defence`.
     ///
     /// Errors: [`DecideError::Rejected`] with the FORMAT.md code; [`DecideError::Lookup`] when the
     /// cohort or its field studies could not be read.

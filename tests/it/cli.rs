@@ -1,0 +1,142 @@
+//! The `fieldtrail` binary as a user runs it.
+
+use crate::helpers::TestEnv;
+use serde_json::Value;
+use std::process::Command;
+
+fn fieldtrail(env: &TestEnv) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    command
+        .env("DATABASE_URL", &env.settings.database_url)
+        .env("NATS_URL", &env.settings.nats_url)
+        .env("FIELDTRAIL_NATS_STREAM", &env.settings.nats_stream)
+        .env("FIELDTRAIL_SUBJECT_PREFIX", &env.settings.subject_prefix)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+fn data(name: &str) -> String {
+    format!("{}/../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test]
+async fn import_reports_every_line_and_exits_3_when_some_were_rejected() {
+    let env = TestEnv::new("cli_import").await;
+    let report_path = std::env::temp_dir().join(format!("{}.json", env.db_name));
+    let output = fieldtrail(&env)
+        .arg("import")
+        .arg(data("rules.jsonl"))
+        .arg("--report-json")
+        .arg(&report_path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("line 2: t-x002 rejected: already_exists:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("applied 33, duplicate 1, rejected 63"),
+        "{stdout}"
+    );
+    let report: Vec<Value> = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(report.len(), 97);
+    assert_eq!(report[1]["line"], 2);
+    assert_eq!(report[1]["command_id"], "t-x002");
+    assert_eq!(report[1]["outcome"], "rejected");
+    assert_eq!(report[1]["code"], "already_exists");
+    assert_eq!(report[96]["outcome"], "duplicate");
+    std::fs::remove_file(&report_path).ok();
+
+    let output = fieldtrail(&env)
+        .args([
+            "report",
+            "transcript",
+            "--cohort",
+            "t-cohort",
+            "--learner",
+            "t-l4",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let transcript: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(transcript["certificate_awarded_on"], "2025-06-26");
+    assert_eq!(transcript["deis_credit"], true);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn import_of_a_clean_file_exits_0_and_again_reports_duplicates() {
+    let env = TestEnv::new("cli_clean").await;
+    let cohort = format!("{}/../data/cohort-2025.jsonl", env!("CARGO_MANIFEST_DIR"));
+    let first = fieldtrail(&env)
+        .arg("import")
+        .arg(&cohort)
+        .output()
+        .unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied 203, duplicate 0, rejected 0"));
+    let second = fieldtrail(&env)
+        .arg("import")
+        .arg(&cohort)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("applied 0, duplicate 203, rejected 0")
+    );
+    let timetable = fieldtrail(&env)
+        .args(["report", "timetable", "--cohort", "cohort-2025"])
+        .output()
+        .unwrap();
+    let timetable: Value = serde_json::from_slice(&timetable.stdout).unwrap();
+    assert_eq!(timetable["sessions"].as_array().unwrap().len(), 56);
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn unusable_files_and_servers_get_a_one_line_error_naming_them() {
+    let env = TestEnv::new("cli_errors").await;
+    let missing = fieldtrail(&env)
+        .args(["import", "/nonexistent/commands.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr)
+        .contains("cannot read /nonexistent/commands.jsonl"));
+
+    let down = fieldtrail(&env)
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        stderr.contains("postgres://postgres@127.0.0.1:1/nowhere"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let nats_down = fieldtrail(&env)
+        .env("NATS_URL", "nats://127.0.0.1:1")
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert_eq!(nats_down.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&nats_down.stderr);
+    assert!(stderr.contains("nats://127.0.0.1:1"), "{stderr}");
+    env.cleanup().await;
+}

@@ -1,1 +1,0 @@
-//! Helpers live in `it/`; this crate exists only to host the `it` test binary.
