@@ -21,9 +21,7 @@ pub const BATCH: i64 = 256;
 /// # Errors
 /// A one-line error naming the URL.
 pub async fn connect(nats_url: &str) -> anyhow::Result<async_nats::Client> {
-    let options = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .retry_on_initial_connect();
+    let options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5));
     let client = tokio::time::timeout(Duration::from_secs(5), options.connect(nats_url))
         .await
         .map_err(|_| anyhow::anyhow!("cannot reach NATS at {nats_url}: timed out"))?
