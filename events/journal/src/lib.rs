@@ -23,5 +23,5 @@ pub use error::JournalError;
 pub use log::{spawn_listener, Cursor, GlobalLog, NOTIFY_CHANNEL};
 pub use lookups::JournalLookups;
 pub use metadata::CommandMetadata;
-pub use repository::{AppendedCommand, PgJournal};
+pub use repository::{append_in, AppendedCommand, PgJournal};
 pub use stored::StoredEvent;

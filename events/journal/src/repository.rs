@@ -119,61 +119,80 @@ impl PgJournal {
     ) -> Result<Vec<i64>, JournalError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
-        let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
-        let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
-        let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc);
-        let conflict = || JournalError::VersionConflict {
-            stream: format!("{stream_type}/{stream_id}"),
-            expected,
-        };
-        let rows = match tx
-            .query(
-                APPEND,
-                &[
-                    &stream_type,
-                    &stream_id,
-                    &expected,
-                    &ids,
-                    &types,
-                    &versions,
-                    &payloads,
-                    &occurred_at,
-                    &metadata.actor,
-                    &metadata.command_id,
-                    &metadata.correlation_id,
-                    &metadata.causation_id,
-                ],
-            )
-            .await
-        {
-            Ok(rows) => rows,
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Err(conflict()),
-            Err(e) => return Err(e.into()),
-        };
-        if rows.len() != events.len() {
-            return Err(conflict());
+        match append_in(&tx, stream_type, stream_id, expected, events, metadata).await {
+            Ok(positions) => {
+                tx.commit().await?;
+                Ok(positions)
+            }
+            Err(e) => {
+                // Dropping the transaction rolls it back; say so explicitly when we can.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
         }
-        let positions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-        let (first, last) = (
-            positions.first().copied().unwrap_or(0),
-            positions.last().copied().unwrap_or(0),
-        );
-        let inserted = tx
-            .execute(
-                "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING",
-                &[&metadata.command_id, &metadata.command, &stream_type, &stream_id, &first, &last],
-            )
-            .await?;
-        if inserted == 0 {
-            tx.rollback().await?;
-            return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
-        }
-        tx.commit().await?;
-        Ok(positions)
     }
+}
+
+/// The append's statements inside a transaction the caller owns (and commits or rolls back):
+/// first the version-checked events insert, then the ledger row. [`PgJournal::append`] wraps it
+/// in its own transaction; tests use it to hold a transaction open.
+///
+/// # Errors
+/// As [`PgJournal::append`]; after an error the caller must roll the transaction back.
+pub async fn append_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    stream_type: &str,
+    stream_id: &str,
+    expected: i64,
+    events: &[(String, String, Value)],
+    metadata: &CommandMetadata,
+) -> Result<Vec<i64>, JournalError> {
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+    let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
+    let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc);
+    let conflict = || JournalError::VersionConflict { stream: format!("{stream_type}/{stream_id}"), expected };
+    let rows = match tx
+        .query(
+            APPEND,
+            &[
+                &stream_type,
+                &stream_id,
+                &expected,
+                &ids,
+                &types,
+                &versions,
+                &payloads,
+                &occurred_at,
+                &metadata.actor,
+                &metadata.command_id,
+                &metadata.correlation_id,
+                &metadata.causation_id,
+            ],
+        )
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Err(conflict()),
+        Err(e) => return Err(e.into()),
+    };
+    if rows.len() != events.len() {
+        return Err(conflict());
+    }
+    let positions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let (first, last) = (positions.first().copied().unwrap_or(0), positions.last().copied().unwrap_or(0));
+    let inserted = tx
+        .execute(
+            "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING",
+            &[&metadata.command_id, &metadata.command, &stream_type, &stream_id, &first, &last],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
+    }
+    Ok(positions)
 }
 
 fn to_persistence(e: JournalError) -> PersistenceError {
