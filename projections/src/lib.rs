@@ -39,6 +39,7 @@ pub use history::{
 };
 pub use models::{DocKey, DocKind, ReadModels};
 
+pub mod formats;
 pub mod runner;
 pub mod store;
 pub use recorded::RecordedEvent;

@@ -9,6 +9,7 @@
 //! | `GET /healthz` | process alive; says whether PostgreSQL and NATS answer |
 
 use crate::handler::{CommandHandler, HandleError, Outcome};
+use crate::leader::Roles;
 use crate::read;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub pool: Pool,
     /// The NATS connection, if the relay runs in this process.
     pub nats: Option<async_nats::Client>,
+    /// What this process leads (projector, relay).
+    pub roles: Arc<crate::leader::Roles>,
 }
 
 /// The router with every route.
@@ -63,7 +66,19 @@ pub fn status_of(outcome: &Outcome) -> StatusCode {
     }
 }
 
-async fn post_command(State(state): State<AppState>, body: Bytes) -> Response {
+async fn post_command(
+    State(state): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            return rejected(
+                Code::Invalid,
+                &format!("body: not readable or larger than the limit of {BODY_LIMIT} bytes ({e})"),
+            )
+        }
+    };
     let Ok(text) = std::str::from_utf8(&body) else {
         return rejected(Code::Invalid, "the body is not UTF-8 text");
     };
@@ -153,6 +168,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "status": "alive",
         "postgres": if postgres { "up" } else { "down" },
         "nats": match nats { Some(true) => "up", Some(false) => "down", None => "disabled" },
+        "projector": Roles::name(&state.roles.projector),
+        "relay": Roles::name(&state.roles.relay),
     });
     Json(body).into_response()
 }

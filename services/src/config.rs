@@ -37,6 +37,11 @@ pub struct Settings {
         global = true
     )]
     pub subject_prefix: String,
+    /// JetStream's duplicate window for the stream, in seconds (used when the relay creates
+    /// the stream): a re-publish of an event id within it is acknowledged as a duplicate and
+    /// not stored again. Consumers deduplicate by event id beyond it.
+    #[arg(long, env = "FIELDTRAIL_DEDUP_WINDOW_SECS", default_value_t = 120, global = true)]
+    pub dedup_window_secs: u64,
     /// Size of the PostgreSQL connection pool.
     #[arg(
         long,
@@ -61,6 +66,7 @@ impl Settings {
             nats_url: nats_url.to_owned(),
             nats_stream: nats_stream.to_owned(),
             subject_prefix: subject_prefix.to_owned(),
+            dedup_window_secs: 120,
             pool_size: 16,
         }
     }

@@ -22,7 +22,19 @@ use std::sync::Arc;
 type Framework<A> = CqrsFramework<A, PersistedEventStore<PgJournal, A>>;
 
 /// How many times a command that lost a race on its aggregate is decided again by default.
-pub const DEFAULT_RETRIES: u32 = 5;
+/// Between attempts it waits a random 0..(5 ms × 2^attempt) (capped at 320 ms), so that
+/// contenders spread out; 20 concurrent commands on one cohort all pass (tested).
+pub const DEFAULT_RETRIES: u32 = 12;
+
+/// Largest `data` of one command, in bytes of JSON. An event must fit in one NATS message
+/// (1 MiB by default on the server, `max_payload`) with its envelope; a command's data is kept
+/// well under that.
+pub const MAX_DATA_BYTES: usize = 256 * 1024;
+
+/// The environment variable naming a failpoint, for fault-injection tests only:
+/// `crash_after_commit:<command_id>` kills the process with SIGKILL right after that command's
+/// transaction commits, before anything else (projector, relay, HTTP answer) can see it.
+pub const FAILPOINT_ENV: &str = "FIELDTRAIL_FAILPOINT";
 
 /// The answer to a command that could be judged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -178,6 +190,16 @@ impl CommandHandler {
         {
             return Ok(Outcome::from_ledger(done, false));
         }
+        let size = envelope.data.to_string().len();
+        if size > MAX_DATA_BYTES {
+            return Ok(Outcome::rejected(
+                id,
+                Rejection::invalid(format!(
+                    "data: {size} bytes exceeds the limit of {MAX_DATA_BYTES} bytes for one command \
+                     (an event must fit in one NATS message)"
+                )),
+            ));
+        }
         let command = match Command::parse(&envelope.command, &envelope.data)
             .and_then(|c| envelope.check_clock(now).map(|()| c))
         {
@@ -231,6 +253,7 @@ impl CommandHandler {
             };
             match result {
                 Ok(()) => {
+                    failpoint_after_commit(&envelope.command_id);
                     let done = self.journal.applied(&envelope.command_id).await.map_err(journal_error)?;
                     return done
                         .map(|a| Outcome::from_ledger(a, true))
@@ -246,6 +269,7 @@ impl CommandHandler {
                 Err(Decision::Conflict) if attempt < self.retries => {
                     attempt += 1;
                     tracing::debug!(attempt, "version conflict; deciding again");
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(Decision::Conflict) => {
                     return Ok(Outcome::rejected(
@@ -259,6 +283,29 @@ impl CommandHandler {
                 Err(Decision::Failed(e)) => return Err(e),
             }
         }
+    }
+}
+
+/// A random pause before retry `attempt` (1, 2, ...): uniform in 0..min(5 ms × 2^attempt, 320 ms).
+fn backoff(attempt: u32) -> std::time::Duration {
+    let ceiling_us = 5_000u64 << attempt.min(6);
+    let random = u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(ceiling_us)).unwrap_or(0);
+    std::time::Duration::from_micros(random)
+}
+
+/// Set by the `crash_after_commit` failpoint just before the process kills itself, so that the
+/// projector and relay of this process do nothing in between.
+pub static FROZEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn failpoint_after_commit(command_id: &str) {
+    let Ok(spec) = std::env::var(FAILPOINT_ENV) else { return };
+    if spec.strip_prefix("crash_after_commit:") == Some(command_id) {
+        FROZEN.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::warn!(command_id, "failpoint crash_after_commit: killing the process");
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        // `kill` cannot fail on our own pid; if it is missing, abort is the next best thing.
+        std::process::abort();
     }
 }
 

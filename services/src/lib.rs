@@ -4,8 +4,10 @@
 pub mod api;
 pub mod config;
 pub mod demo;
+pub mod generate;
 pub mod handler;
 pub mod import;
+pub mod leader;
 pub mod read;
 pub mod relay;
 pub mod serve;

@@ -157,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (report, pool) = import_and_project(&settings, &text).await?;
             let relay = relay::Relay::new(pool.clone(), nats.clone(), &settings);
             relay::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
-            let published = relay.catch_up().await?;
+            let published = relay.catch_up().await?.events;
             print!("{}", demo::summary(&pool).await?);
             println!(
                 "\nimport: applied {}, duplicate {}, rejected {}; relay published {published} events to {}; {:.2} s",

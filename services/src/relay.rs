@@ -40,7 +40,7 @@ pub async fn ensure_stream(
     js.get_or_create_stream(jetstream::stream::Config {
         name: settings.nats_stream.clone(),
         subjects: vec![format!("{}.>", settings.subject_prefix)],
-        duplicate_window: Duration::from_secs(120),
+        duplicate_window: Duration::from_secs(settings.dedup_window_secs),
         ..Default::default()
     })
     .await
@@ -80,6 +80,33 @@ pub fn body(event: &StoredEvent) -> serde_json::Value {
     })
 }
 
+/// Room left for headers and subject when checking a body against the server's `max_payload`.
+pub const HEADER_ALLOWANCE: usize = 1024;
+
+/// What the relay did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Published {
+    /// Events published and acknowledged.
+    pub events: usize,
+    /// Of those, how many JetStream acknowledged as duplicates (already stored under that
+    /// `Nats-Msg-Id`).
+    pub duplicates: usize,
+}
+
+/// The body published instead of an event too large for one NATS message: the envelope
+/// without `payload`, and `payload_omitted` saying why.
+pub fn reference(event: &StoredEvent, bytes: usize, max_payload: usize) -> serde_json::Value {
+    let mut body = body(event);
+    if let Some(map) = body.as_object_mut() {
+        map.remove("payload");
+        map.insert(
+            "payload_omitted".to_owned(),
+            serde_json::json!({"bytes": bytes, "max_payload": max_payload, "reason": "larger than the NATS server's max_payload; read it from the journal"}),
+        );
+    }
+    body
+}
+
 /// Publishes the journal to one JetStream stream.
 pub struct Relay {
     pool: Pool,
@@ -110,21 +137,33 @@ impl Relay {
         Ok(checkpoint::load(&client, &self.checkpoint).await?)
     }
 
-    /// Publishes one batch after the checkpoint and advances it. Returns how many events were
-    /// published (0: caught up).
+    /// Publishes one batch after the checkpoint and advances it (0 published: caught up).
     ///
     /// # Errors
     /// When PostgreSQL or NATS fails; the checkpoint then stays where it was.
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
+    pub async fn run_once(&self) -> anyhow::Result<Published> {
         let cursor = self.position().await?;
         let events = self.log.read(cursor, BATCH).await?;
         let Some(last) = events.last() else {
-            return Ok(0);
+            return Ok(Published::default());
         };
+        let max_payload = self.js.client().server_info().max_payload;
         let mut acks = Vec::with_capacity(events.len());
         for event in &events {
+            let mut bytes = serde_json::to_vec(&body(event))?;
+            if bytes.len() + HEADER_ALLOWANCE > max_payload {
+                // Too large for one NATS message: publish a reference; the payload stays in
+                // the journal.
+                tracing::warn!(
+                    position = event.position,
+                    bytes = bytes.len(),
+                    max_payload,
+                    "event too large for NATS; publishing a reference"
+                );
+                bytes = serde_json::to_vec(&reference(event, bytes.len(), max_payload))?;
+            }
             let message = PublishMessage::build()
-                .payload(serde_json::to_vec(&body(event))?.into())
+                .payload(bytes.into())
                 .message_id(event.event_id.to_string())
                 .header("Fieldtrail-Event-Type", event.event_type.as_str())
                 .header("Fieldtrail-Event-Version", event.event_version.as_str())
@@ -139,32 +178,33 @@ impl Relay {
                     .await?,
             );
         }
+        let mut published = Published {
+            events: events.len(),
+            duplicates: 0,
+        };
         for ack in acks {
-            let ack = ack.await?;
-            if ack.duplicate {
-                tracing::debug!(
-                    sequence = ack.sequence,
-                    "JetStream acknowledged a duplicate"
-                );
+            if ack.await?.duplicate {
+                published.duplicates += 1;
             }
         }
         let client = self.pool.get().await?;
         checkpoint::save(&client, &self.checkpoint, Cursor::after(last)).await?;
-        Ok(events.len())
+        Ok(published)
     }
 
     /// Publishes until nothing is left.
     ///
     /// # Errors
     /// As [`Relay::run_once`].
-    pub async fn catch_up(&self) -> anyhow::Result<usize> {
-        let mut total = 0;
+    pub async fn catch_up(&self) -> anyhow::Result<Published> {
+        let mut total = Published::default();
         loop {
-            let n = self.run_once().await?;
-            if n == 0 {
+            let batch = self.run_once().await?;
+            if batch.events == 0 {
                 return Ok(total);
             }
-            total += n;
+            total.events += batch.events;
+            total.duplicates += batch.duplicates;
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::api::{self, AppState};
 use crate::config::Settings;
-use crate::handler::CommandHandler;
+use crate::handler::{CommandHandler, FROZEN};
+use crate::leader::{Leadership, Roles, PROJECTOR_KEY, RELAY_CLASS};
 use crate::relay::{self, Relay};
 use anyhow::Context as _;
 use deadpool_postgres::Pool;
@@ -44,13 +45,30 @@ pub async fn run(
     let notify = Arc::new(Notify::new());
     let listen_task = spawn_listener(settings.database_url.clone(), notify.clone());
 
+    let roles = Arc::new(Roles::default());
+    let projector_lead = Leadership::new(
+        &settings.database_url,
+        PROJECTOR_KEY.0,
+        PROJECTOR_KEY.1,
+        roles.clone(),
+        |r| &r.projector,
+    );
+    let relay_lead = Leadership::new(
+        &settings.database_url,
+        RELAY_CLASS,
+        &settings.nats_stream,
+        roles.clone(),
+        |r| &r.relay,
+    );
     let projector = tokio::spawn(project_forever(
         pool.clone(),
+        projector_lead,
         notify.clone(),
         shutdown.clone(),
     ));
     let relay_task = tokio::spawn(relay_forever(
         Relay::new(pool.clone(), nats.clone(), &settings),
+        relay_lead,
         notify.clone(),
         shutdown.clone(),
     ));
@@ -60,6 +78,7 @@ pub async fn run(
         handler,
         pool: pool.clone(),
         nats: Some(nats),
+        roles,
     });
     tracing::info!(address = %listener.local_addr()?, "serving");
     let token = shutdown.clone();
@@ -124,42 +143,57 @@ async fn wait(notify: &Notify, shutdown: &CancellationToken, pause: Duration) ->
     }
 }
 
-async fn project_forever(pool: Pool, notify: Arc<Notify>, shutdown: CancellationToken) {
+fn frozen() -> bool {
+    FROZEN.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+async fn project_forever(pool: Pool, mut lead: Leadership, notify: Arc<Notify>, shutdown: CancellationToken) {
     let mut projector: Option<Projector> = None;
     loop {
         let mut pause = POLL_INTERVAL;
-        match projector.as_mut() {
-            None => match Projector::start(pool.clone()).await {
-                Ok(p) => {
-                    projector = Some(p);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "projector cannot start; retrying");
-                    pause = Duration::from_secs(1);
-                }
-            },
-            Some(p) => {
-                if let Err(e) = p.catch_up().await {
-                    tracing::error!(error = %e, "projector stopped; retrying");
-                    pause = Duration::from_secs(1);
+        if frozen() {
+            // A failpoint is killing the process: touch nothing.
+        } else if !lead.hold().await {
+            // Another process runs the projector; our in-memory state would go stale.
+            projector = None;
+        } else {
+            match projector.as_mut() {
+                None => match Projector::start(pool.clone()).await {
+                    Ok(p) => {
+                        projector = Some(p);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "projector cannot start; retrying");
+                        pause = Duration::from_secs(1);
+                    }
+                },
+                Some(p) => {
+                    if let Err(e) = p.catch_up().await {
+                        tracing::error!(error = %e, "projector stopped; retrying");
+                        pause = Duration::from_secs(1);
+                    }
                 }
             }
         }
         if !wait(&notify, &shutdown, pause).await {
+            lead.release();
             return;
         }
     }
 }
 
-async fn relay_forever(relay: Relay, notify: Arc<Notify>, shutdown: CancellationToken) {
+async fn relay_forever(relay: Relay, mut lead: Leadership, notify: Arc<Notify>, shutdown: CancellationToken) {
     loop {
         let mut pause = POLL_INTERVAL;
-        if let Err(e) = relay.catch_up().await {
-            tracing::warn!(error = %e, "relay could not publish; retrying");
-            pause = Duration::from_secs(1);
+        if !frozen() && lead.hold().await {
+            if let Err(e) = relay.catch_up().await {
+                tracing::warn!(error = %e, "relay could not publish; retrying");
+                pause = Duration::from_secs(1);
+            }
         }
         if !wait(&notify, &shutdown, pause).await {
+            lead.release();
             return;
         }
     }

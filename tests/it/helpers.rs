@@ -89,8 +89,8 @@ impl TestEnv {
         projector.catch_up().await.expect("projector");
     }
 
-    /// Publishes every event to the test's stream; returns how many.
-    pub async fn relay(&self) -> usize {
+    /// Publishes every event to the test's stream; returns how many (and how many duplicates).
+    pub async fn relay(&self) -> fieldtrail::relay::Published {
         let client = relay::connect(&self.settings.nats_url)
             .await
             .expect("NATS must be running for the integration tests");

@@ -2,6 +2,7 @@
 //! One binary (modules below) so that it links once.
 
 mod cli;
+mod faults;
 mod helpers;
 mod http;
 mod journal;

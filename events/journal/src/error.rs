@@ -32,11 +32,16 @@ pub enum JournalError {
 }
 
 impl JournalError {
-    /// Whether the error means the database is unreachable (as opposed to a refused statement).
+    /// Whether the error means the database is unreachable or going away (as opposed to a
+    /// refused statement): no connection, a closed one, an I/O error, or a SQLSTATE of class 08
+    /// (connection exception) or 57 (operator intervention, e.g. `admin_shutdown` while the
+    /// server restarts; PostgreSQL appendix A).
     pub fn is_unavailable(&self) -> bool {
         match self {
             JournalError::Pool(_) => true,
-            JournalError::Postgres(e) => e.is_closed() || e.code().is_none(),
+            JournalError::Postgres(e) => {
+                e.is_closed() || e.code().is_none_or(|c| c.code().starts_with("08") || c.code().starts_with("57"))
+            }
             _ => false,
         }
     }
