@@ -5,6 +5,7 @@ use crate::summary::summary;
 use crate::time::utc;
 use fieldtrail_domain::FieldStudyEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 /// The evaluation history of a field study (FORMAT.md, "Read models"). Document kind
 /// `history`, keyed by the field study id.
@@ -95,6 +96,21 @@ pub struct HistoryEntry {
     pub actor: String,
     /// A short sentence built from the payload.
     pub summary: String,
+    /// For a revision of the path (commission, hypothesis, membership, production): the value
+    /// it replaced (`null` for a first version, a first statement or another event). Shapes:
+    /// commission `{"version", "brief", "deliverables"[, "negotiated_with"]}` or
+    /// `{"agreed_version"}`; hypothesis `{"hypothesis_id", "status", "text"}`; membership
+    /// `{"members"}`; production `{"version", "title", "pages"}`.
+    #[serde(default)]
+    pub previous: Option<Value>,
+    /// For a revision (or a first version): the value from then on, same shapes as
+    /// `previous`; `null` for other events.
+    #[serde(default)]
+    pub new: Option<Value>,
+    /// Why, when the event gives a reason (renegotiation, revision, abandonment, member
+    /// change); `null` otherwise.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl History {
@@ -115,6 +131,7 @@ impl History {
     /// only adds its entry).
     pub(crate) fn apply(&mut self, event: &FieldStudyEvent, recorded: &RecordedEvent) {
         use FieldStudyEvent as E;
+        let (previous, new, reason) = self.revision(event);
         match event {
             E::MembersChanged { members, .. } => {
                 self.members = members.iter().map(ToString::to_string).collect();
@@ -179,7 +196,132 @@ impl History {
             recorded_at: utc(&recorded.recorded_at),
             actor: recorded.actor.clone(),
             summary: summary(event),
+            previous,
+            new,
+            reason,
         });
+    }
+
+    /// The `new` value of the latest entry that `matches`.
+    fn last_new(&self, matches: impl Fn(&HistoryEntry) -> bool) -> Option<Value> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| matches(e))
+            .and_then(|e| e.new.clone())
+    }
+
+    /// `(previous, new, reason)` of an entry, computed before `event` is applied.
+    fn revision(&self, event: &FieldStudyEvent) -> (Option<Value>, Option<Value>, Option<String>) {
+        use FieldStudyEvent as E;
+        let is_commission = |e: &HistoryEntry| {
+            matches!(
+                e.event.as_str(),
+                "commission_negotiated" | "commission_renegotiated"
+            )
+        };
+        fn hypothesis(id: &str) -> impl Fn(&HistoryEntry) -> bool + '_ {
+            move |e: &HistoryEntry| {
+                e.event.starts_with("hypothesis_")
+                    && e.new.as_ref().is_some_and(|n| n["hypothesis_id"] == id)
+            }
+        }
+        match event {
+            E::FieldStudyFormed { members, .. } => (None, Some(json!({"members": members})), None),
+            E::MembersChanged {
+                members, reason, ..
+            } => (
+                Some(json!({"members": self.members})),
+                Some(json!({"members": members})),
+                Some(reason.as_str().to_owned()),
+            ),
+            E::CommissionNegotiated {
+                version,
+                brief,
+                deliverables,
+                negotiated_with,
+                ..
+            } => (
+                self.last_new(is_commission),
+                Some(
+                    json!({"version": version, "brief": brief, "deliverables": deliverables,
+                            "negotiated_with": negotiated_with}),
+                ),
+                None,
+            ),
+            E::CommissionRenegotiated {
+                version,
+                brief,
+                deliverables,
+                reason,
+                ..
+            } => (
+                self.last_new(is_commission),
+                Some(json!({"version": version, "brief": brief, "deliverables": deliverables})),
+                Some(reason.as_str().to_owned()),
+            ),
+            E::CommissionAgreed { version, .. } => (
+                Some(json!({"agreed_version": self.commission.agreed_version})),
+                Some(json!({"agreed_version": version})),
+                None,
+            ),
+            E::HypothesisStated {
+                hypothesis_id,
+                text,
+                ..
+            } => (
+                self.last_new(hypothesis(hypothesis_id.as_str())),
+                Some(json!({"hypothesis_id": hypothesis_id, "status": "open", "text": text})),
+                None,
+            ),
+            E::HypothesisRevised {
+                hypothesis_id,
+                text,
+                reason,
+                ..
+            } => {
+                let previous = self.last_new(hypothesis(hypothesis_id.as_str()));
+                let status = previous
+                    .as_ref()
+                    .map_or(Value::from("open"), |p| p["status"].clone());
+                (
+                    previous,
+                    Some(json!({"hypothesis_id": hypothesis_id, "status": status, "text": text})),
+                    Some(reason.as_str().to_owned()),
+                )
+            }
+            E::HypothesisAbandoned {
+                hypothesis_id,
+                reason,
+                ..
+            } => {
+                let previous = self.last_new(hypothesis(hypothesis_id.as_str()));
+                let text = previous.as_ref().map_or(Value::Null, |p| p["text"].clone());
+                (
+                    previous,
+                    Some(
+                        json!({"hypothesis_id": hypothesis_id, "status": "abandoned", "text": text}),
+                    ),
+                    Some(reason.as_str().to_owned()),
+                )
+            }
+            E::ProductionSubmitted {
+                version,
+                title,
+                pages,
+                ..
+            } => (
+                self.last_new(|e| e.event == "production_submitted"),
+                Some(json!({"version": version, "title": title, "pages": pages})),
+                None,
+            ),
+            E::InterventionLogged { .. }
+            | E::ReflexiveNoteRecorded { .. }
+            | E::DefenceScheduled { .. }
+            | E::DefencePassed { .. }
+            | E::DefenceDeferred { .. }
+            | E::DefenceFailed { .. } => (None, None, None),
+        }
     }
 
     fn add_version(

@@ -23,6 +23,7 @@
 
 mod cohort;
 mod history;
+pub mod holidays;
 mod models;
 mod recorded;
 mod summary;
@@ -39,9 +40,12 @@ pub use history::{
 };
 pub use models::{DocKey, DocKind, ReadModels};
 
+pub mod asof;
+pub mod attendance;
 pub mod formats;
 pub mod runner;
 pub mod store;
+pub mod trajectory;
 pub use recorded::RecordedEvent;
 pub use timetable::{PreviousSlot, SessionStatus, Timetable, TimetableModule, TimetableSession};
 pub use transcript::{DefenceEntry, LearnerStatus, Transcript, TranscriptModule};

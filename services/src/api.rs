@@ -6,8 +6,13 @@
 //! | `GET /cohorts/{id}/timetable` | the timetable document |
 //! | `GET /cohorts/{id}/learners/{learner}/transcript` | the transcript document |
 //! | `GET /field-studies/{id}/history` | the evaluation history document |
+//! | the three above with `?as_of=TIME`, `?as_of_position=N` or `?as_of_occurred=TIME` | the document as it stood then ([`crate::audit_api`]) |
+//! | `GET /audit/…` | the auditor's routes ([`crate::audit_api`]) |
+//! | `GET /cohorts/{id}/timetable.ics`, `.../learners/{learner}/transcript.clr`, `/field-studies/{id}/xapi`, ... | exports: see [`crate::export`] |
 //! | `GET /healthz` | process alive; says whether PostgreSQL and NATS answer |
 
+use crate::auth::{self, Access, Principal, Role};
+use crate::export;
 use crate::handler::{CommandHandler, HandleError, Outcome};
 use crate::leader::Roles;
 use crate::read;
@@ -18,11 +23,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
-use fieldtrail_domain::Code;
+use fieldtrail_domain::{Code, CommandEnvelope};
 use serde_json::json;
 use std::sync::Arc;
 
-/// Largest accepted request body (bytes).
+/// Default largest accepted request body (bytes); `FIELDTRAIL_MAX_BODY_BYTES` changes it.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
 /// What the handlers share.
@@ -36,6 +41,10 @@ pub struct AppState {
     pub nats: Option<async_nats::Client>,
     /// What this process leads (projector, relay).
     pub roles: Arc<crate::leader::Roles>,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Longest request, in seconds.
+    pub request_timeout_secs: u64,
 }
 
 /// The router with every route.
@@ -48,8 +57,35 @@ pub fn router(state: AppState) -> Router {
             get(transcript),
         )
         .route("/field-studies/{id}/history", get(history))
+        .route(
+            "/cohorts/{id}/timetable.ics",
+            get(export::http_cohort_calendar),
+        )
+        .route(
+            "/cohorts/{id}/learners/{learner}/timetable.ics",
+            get(export::http_learner_calendar),
+        )
+        .route(
+            "/cohorts/{id}/learners/{learner}/transcript.clr",
+            get(export::http_clr),
+        )
+        .route(
+            "/cohorts/{id}/learners/{learner}/clr.json",
+            get(export::http_clr),
+        )
+        .route("/field-studies/{id}/xapi", get(export::http_xapi))
         .route("/healthz", get(healthz))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(crate::audit_api::routes())
+        .merge(crate::research::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware::authenticate,
+        ))
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(state.request_timeout_secs),
+        ))
         .with_state(state)
 }
 
@@ -66,23 +102,66 @@ pub fn status_of(outcome: &Outcome) -> StatusCode {
     }
 }
 
+/// Whether `who` may send `envelope` (the role table; for a field study command the cohort is
+/// the field study's).
+async fn may_send(state: &AppState, who: &Principal, envelope: &CommandEnvelope) -> anyhow::Result<bool> {
+    if who.role == Role::Staff {
+        return Ok(true);
+    }
+    let name = envelope.command.as_str();
+    // Ask the table first with the caller's own cohort: a command the role may never send is
+    // refused without any look-up.
+    if !auth::policy::allows(who, &Access::Command { name, cohort: who.cohort.as_deref() }) {
+        return Ok(false);
+    }
+    let cohort = match envelope.data.get("field_study_id").and_then(serde_json::Value::as_str) {
+        Some(study) => auth::middleware::field_study_scope(state, study, who).await?.0,
+        None => envelope.data.get("cohort_id").and_then(serde_json::Value::as_str).map(str::to_owned),
+    };
+    Ok(auth::policy::allows(who, &Access::Command { name, cohort: cohort.as_deref() }))
+}
+
 async fn post_command(
     State(state): State<AppState>,
+    principal: Option<axum::Extension<Principal>>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let Some(axum::Extension(principal)) = principal else {
+        return auth::middleware::unauthenticated("send an API token: Authorization: Bearer ftk_…");
+    };
     let body = match body {
         Ok(body) => body,
         Err(e) => {
             return rejected(
                 Code::Invalid,
-                &format!("body: not readable or larger than the limit of {BODY_LIMIT} bytes ({e})"),
+                &format!("body: not readable or larger than the limit of {} bytes ({e})", state.body_limit),
             )
         }
     };
     let Ok(text) = std::str::from_utf8(&body) else {
         return rejected(Code::Invalid, "the body is not UTF-8 text");
     };
-    match state.handler.handle_json(text, chrono::Utc::now()).await {
+    let envelope = match CommandEnvelope::parse_line(text) {
+        Ok(envelope) => envelope,
+        Err(r) => return rejected(r.code, &r.message),
+    };
+    match may_send(&state, &principal, &envelope).await {
+        Ok(true) => {}
+        Ok(false) => return auth::middleware::forbidden(&principal, &format!("send {}", envelope.command)),
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+            )
+                .into_response()
+        }
+    }
+    let actor = principal.actor();
+    match state
+        .handler
+        .handle_as(&envelope, chrono::Utc::now(), Some(&actor))
+        .await
+    {
         Ok(outcome) => (status_of(&outcome), Json(outcome)).into_response(),
         Err(HandleError::Unavailable(m)) => {
             tracing::warn!(error = %m, "command refused: journal unavailable");
@@ -131,27 +210,43 @@ async fn document(state: &AppState, kind: &str, key: String, what: String) -> Re
     }
 }
 
-async fn timetable(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn timetable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    as_of: crate::audit_api::AsOf,
+) -> Response {
     let what = format!("timetable for cohort {id:?}");
+    if let Some(answer) = as_of.answer(&state.pool, read::TIMETABLE, &id, &what).await {
+        return answer;
+    }
     document(&state, read::TIMETABLE, id, what).await
 }
 
 async fn transcript(
     State(state): State<AppState>,
     Path((id, learner)): Path<(String, String)>,
+    as_of: crate::audit_api::AsOf,
 ) -> Response {
     let what = format!("transcript for learner {learner:?} in cohort {id:?}");
-    document(
-        &state,
-        read::TRANSCRIPT,
-        read::transcript_key(&id, &learner),
-        what,
-    )
-    .await
+    let key = read::transcript_key(&id, &learner);
+    if let Some(answer) = as_of
+        .answer(&state.pool, read::TRANSCRIPT, &key, &what)
+        .await
+    {
+        return answer;
+    }
+    document(&state, read::TRANSCRIPT, key, what).await
 }
 
-async fn history(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    as_of: crate::audit_api::AsOf,
+) -> Response {
     let what = format!("history for field study {id:?}");
+    if let Some(answer) = as_of.answer(&state.pool, read::HISTORY, &id, &what).await {
+        return answer;
+    }
     document(&state, read::HISTORY, id, what).await
 }
 

@@ -162,8 +162,23 @@ impl CommandHandler {
         json: &str,
         now: DateTime<Utc>,
     ) -> Result<Outcome, HandleError> {
+        self.handle_json_as(json, now, None).await
+    }
+
+    /// As [`CommandHandler::handle_json`], recording `actor` (the authenticated principal, or
+    /// the operator of an import) as the events' actor; the envelope's own `actor` is then
+    /// kept as `reported_actor`.
+    ///
+    /// # Errors
+    /// As [`CommandHandler::handle_json`].
+    pub async fn handle_json_as(
+        &self,
+        json: &str,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<Outcome, HandleError> {
         match CommandEnvelope::parse_line(json) {
-            Ok(envelope) => self.handle(&envelope, now).await,
+            Ok(envelope) => self.handle_as(&envelope, now, actor).await,
             Err(r) => Ok(Outcome::rejected(None, r)),
         }
     }
@@ -172,14 +187,27 @@ impl CommandHandler {
     ///
     /// # Errors
     /// As [`CommandHandler::handle_json`].
-    #[tracing::instrument(name = "command", skip_all, fields(command_id = %envelope.command_id, command = %envelope.command))]
     pub async fn handle(
         &self,
         envelope: &CommandEnvelope,
         now: DateTime<Utc>,
     ) -> Result<Outcome, HandleError> {
+        self.handle_as(envelope, now, None).await
+    }
+
+    /// Judges one envelope on behalf of `actor` (see [`CommandHandler::handle_json_as`]).
+    ///
+    /// # Errors
+    /// As [`CommandHandler::handle_json`].
+    #[tracing::instrument(name = "command", skip_all, fields(command_id = %envelope.command_id, command = %envelope.command))]
+    pub async fn handle_as(
+        &self,
+        envelope: &CommandEnvelope,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<Outcome, HandleError> {
         let id = Some(envelope.command_id.as_str());
-        if let Err(r) = envelope.check() {
+        if let Err(r) = envelope.check().and_then(|()| envelope.check_texts()) {
             return Ok(Outcome::rejected(id, r));
         }
         if let Some(done) = self
@@ -211,7 +239,8 @@ impl CommandHandler {
         let metadata = CommandMetadata {
             command_id: envelope.command_id.clone(),
             command: envelope.command.clone(),
-            actor: envelope.actor.clone(),
+            actor: actor.unwrap_or(&envelope.actor).to_owned(),
+            reported_actor: actor.filter(|a| *a != envelope.actor).map(|_| envelope.actor.clone()),
             occurred_at: envelope.at,
             correlation_id: envelope.command_id.clone(),
             causation_id: envelope.command_id.clone(),

@@ -32,18 +32,20 @@ pub struct ImportReport {
     pub lines: Vec<LineReport>,
 }
 
-/// Sends each non-blank line of `text` through `handler`, in order.
+/// Sends each non-blank line of `text` through `handler`, in order, on behalf of `operator`
+/// (`role:name`; the events' actor, each line's own `actor` being kept as `reported_actor`),
+/// or with each line's own actor when `operator` is `None`.
 ///
 /// # Errors
 /// When the journal cannot be used (the import stops at that line; what was applied stays).
-pub async fn import_text(handler: &CommandHandler, text: &str) -> anyhow::Result<ImportReport> {
+pub async fn import_text(handler: &CommandHandler, text: &str, operator: Option<&str>) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let outcome = handler
-            .handle_json(line, chrono::Utc::now())
+            .handle_json_as(line, chrono::Utc::now(), operator)
             .await
             .map_err(|e| anyhow::anyhow!("line {}: {e}", index + 1))?;
         let entry = match outcome {

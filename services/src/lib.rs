@@ -2,14 +2,19 @@
 //! jobs (import, report, replay, demo). `main.rs` only parses the command line and calls these.
 
 pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod audit_api;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod generate;
 pub mod handler;
 pub mod import;
 pub mod leader;
 pub mod read;
 pub mod relay;
+pub mod research;
 pub mod serve;
 pub mod telemetry;
 

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fieldtrail::handler::CommandHandler;
-use fieldtrail::{demo, import, read, relay, serve, telemetry, Settings};
+use fieldtrail::{demo, export, import, read, relay, serve, telemetry, Settings};
 use fieldtrail_journal::{database, PgJournal};
 use fieldtrail_projections::runner::{self, Projector};
 use std::net::SocketAddr;
@@ -31,11 +31,33 @@ enum Job {
         /// Also write every line's outcome as JSON here.
         #[arg(long)]
         report_json: Option<PathBuf>,
+        /// Who runs the import (a staff member's name): the events' actor is `staff:<NAME>`;
+        /// each line's own `actor` is kept as `reported_actor`.
+        #[arg(long, env = "FIELDTRAIL_OPERATOR", default_value = "import")]
+        operator: String,
     },
-    /// Print a read model as JSON.
+    /// Print a read model as JSON (as it stands, or --as-of a time or a position).
     Report {
         #[command(subcommand)]
         document: Document,
+        #[command(flatten)]
+        as_of: fieldtrail::audit::AsOfArgs,
+    },
+    /// The auditor's views: stream and actor histories, the hash chain, attendance evidence.
+    Audit {
+        #[command(subcommand)]
+        job: fieldtrail::audit::AuditJob,
+    },
+    /// Export a timetable (iCalendar), a transcript (CLR 2.0), an evaluation feed (xAPI) or
+    /// pseudonymised cohort trajectories for research (CSV, Parquet, JSON Lines).
+    Export {
+        #[command(subcommand)]
+        what: export::ExportCommand,
+    },
+    /// Create, list and revoke the HTTP API's tokens.
+    Token {
+        #[command(subcommand)]
+        job: fieldtrail::auth::cli::TokenJob,
     },
     /// Rebuild every read model from the journal.
     Replay,
@@ -101,10 +123,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database::open(&settings.database_url, 1).await?;
             println!("migrated {}", settings.database_url);
         }
-        Job::Import { file, report_json } => {
+        Job::Import { file, report_json, operator } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let (report, _) = import_and_project(&settings, &text).await?;
+            let operator = format!("staff:{operator}");
+            let (report, _) = import_and_project(&settings, &text, Some(&operator)).await?;
             for line in report.lines.iter().filter(|l| l.outcome == "rejected") {
                 println!(
                     "line {}: {} rejected: {}: {}",
@@ -126,7 +149,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(SOME_REJECTED));
             }
         }
-        Job::Report { document } => {
+        Job::Audit { job } => return fieldtrail::audit::run(&settings, job).await,
+        Job::Report { document, as_of } => {
             let pool = database::open(&settings.database_url, 2).await?;
             let (kind, key) = match &document {
                 Document::Timetable { cohort } => (read::TIMETABLE, cohort.clone()),
@@ -135,10 +159,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Document::History { field_study } => (read::HISTORY, field_study.clone()),
             };
-            match read::document(&pool, kind, &key).await? {
+            let found = match as_of.cut() {
+                Some(cut) => fieldtrail::audit::document_as_of(&pool, kind, &key, cut)
+                    .await?
+                    .with_context(|| format!("no {kind} for {key:?} {cut}"))
+                    .map(Some)?,
+                None => read::document(&pool, kind, &key).await?,
+            };
+            match found {
                 Some(doc) => println!("{}", serde_json::to_string_pretty(&doc)?),
                 None => anyhow::bail!("no {kind} for {key:?}"),
             }
+        }
+        Job::Export { what } => export::run(&settings, what).await?,
+        Job::Token { job } => {
+            let pool = database::open(&settings.database_url, 2).await?;
+            fieldtrail::auth::cli::run(&pool, job).await?;
         }
         Job::Replay => {
             let pool = database::open(&settings.database_url, 2).await?;
@@ -154,7 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let started = std::time::Instant::now();
             let nats = relay::connect(&settings.nats_url).await?;
-            let (report, pool) = import_and_project(&settings, &text).await?;
+            let (report, pool) = import_and_project(&settings, &text, Some("staff:demo")).await?;
             let relay = relay::Relay::new(pool.clone(), nats.clone(), &settings);
             relay::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
             let published = relay.catch_up().await?.events;
@@ -175,10 +211,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn import_and_project(
     settings: &Settings,
     text: &str,
+    operator: Option<&str>,
 ) -> anyhow::Result<(import::ImportReport, deadpool_postgres::Pool)> {
     let pool = database::open(&settings.database_url, settings.pool_size).await?;
     let handler = CommandHandler::new(PgJournal::new(pool.clone()));
-    let report = import::import_text(&handler, text).await?;
+    let report = import::import_text(&handler, text, operator).await?;
     let mut projector = Projector::start(pool.clone()).await?;
     projector.catch_up().await?;
     Ok((report, pool))

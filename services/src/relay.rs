@@ -16,17 +16,54 @@ use std::time::Duration;
 /// Events published per batch (acks are awaited together).
 pub const BATCH: i64 = 256;
 
-/// Connects to NATS, naming the URL when it cannot.
+/// Splits `nats://user:password@host:port` into the address without credentials and the
+/// credentials (async-nats does not read them from the URL).
+pub fn split_credentials(nats_url: &str) -> (String, Option<(String, String)>) {
+    let (scheme, rest) = nats_url.split_once("://").unwrap_or(("nats", nats_url));
+    match rest.rsplit_once('@') {
+        Some((creds, host)) => {
+            let (user, password) = creds.split_once(':').unwrap_or((creds, ""));
+            (format!("{scheme}://{host}"), Some((user.to_owned(), password.to_owned())))
+        }
+        None => (nats_url.to_owned(), None),
+    }
+}
+
+/// Connects to NATS (with the user and password of the URL, if any), naming the URL (without
+/// its password) when it cannot.
 ///
 /// # Errors
 /// A one-line error naming the URL.
 pub async fn connect(nats_url: &str) -> anyhow::Result<async_nats::Client> {
-    let options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(5));
-    let client = tokio::time::timeout(Duration::from_secs(5), options.connect(nats_url))
+    let (address, credentials) = split_credentials(nats_url);
+    let shown = match &credentials {
+        Some((user, _)) => address.replacen("://", &format!("://{user}:***@"), 1),
+        None => address.clone(),
+    };
+    let options = match credentials {
+        Some((user, password)) => async_nats::ConnectOptions::with_user_and_password(user, password),
+        None => async_nats::ConnectOptions::new(),
+    }
+    .connection_timeout(Duration::from_secs(5));
+    let client = tokio::time::timeout(Duration::from_secs(5), options.connect(address.as_str()))
         .await
-        .map_err(|_| anyhow::anyhow!("cannot reach NATS at {nats_url}: timed out"))?
-        .with_context(|| format!("cannot reach NATS at {nats_url}"))?;
+        .map_err(|_| anyhow::anyhow!("cannot reach NATS at {shown}: timed out"))?
+        .with_context(|| format!("cannot reach NATS at {shown}"))?;
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_credentials;
+
+    #[test]
+    fn credentials_come_out_of_the_url() {
+        assert_eq!(split_credentials("nats://127.0.0.1:4222"), ("nats://127.0.0.1:4222".to_owned(), None));
+        assert_eq!(
+            split_credentials("nats://relay:s3cr@t@host:4222"),
+            ("nats://host:4222".to_owned(), Some(("relay".to_owned(), "s3cr@t".to_owned())))
+        );
+    }
 }
 
 /// Creates the JetStream stream `settings.nats_stream` on `<prefix>.>` if it does not exist.

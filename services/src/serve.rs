@@ -79,6 +79,8 @@ pub async fn run(
         pool: pool.clone(),
         nats: Some(nats),
         roles,
+        body_limit: settings.max_body_bytes,
+        request_timeout_secs: settings.request_timeout_secs,
     });
     tracing::info!(address = %listener.local_addr()?, "serving");
     let token = shutdown.clone();

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
 /// The server's base URL without a database name.
-fn server_url() -> String {
+pub fn server_url() -> String {
     std::env::var("FIELDTRAIL_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
@@ -32,6 +32,10 @@ pub struct TestEnv {
     pub pool: Pool,
     /// Database name (dropped by [`TestEnv::cleanup`]).
     pub db_name: String,
+    /// The server's URL without a database name.
+    pub server: String,
+    /// A `staff` token on the test's database (the HTTP API needs one).
+    pub staff: String,
 }
 
 /// The demo cohort and the rule probes, with their right answers (copied from the scenarios).
@@ -47,25 +51,36 @@ impl TestEnv {
     /// Creates a fresh database `ft_<name>_<random>` and a stream `FT_<NAME>_<RANDOM>` on
     /// subjects `ft_<name>_<random>.>`.
     pub async fn new(name: &str) -> Self {
+        Self::on(&server_url(), &nats_url(), name).await
+    }
+
+    /// As [`TestEnv::new`], on the PostgreSQL server `server` (a URL without database name)
+    /// and the NATS server `nats`.
+    pub async fn on(server: &str, nats: &str, name: &str) -> Self {
         let unique = format!(
             "{name}_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..10]
         );
         let db_name = format!("ft_{unique}");
-        let url = format!("{}/{db_name}", server_url());
+        let url = format!("{server}/{db_name}");
         let settings = Settings::new(
             &url,
-            &nats_url(),
+            nats,
             &format!("FT_{}", unique.to_uppercase()),
             &format!("ft_{unique}"),
         );
         let pool = database::open(&url, 16)
             .await
             .expect("PostgreSQL must be running for the integration tests");
+        let staff = fieldtrail::auth::tokens::create(&pool, "test", fieldtrail::auth::Role::Staff, None, None)
+            .await
+            .expect("staff token");
         Self {
             settings,
             pool,
             db_name,
+            server: server.to_owned(),
+            staff,
         }
     }
 
@@ -76,7 +91,7 @@ impl TestEnv {
 
     /// Imports `text` line by line, then runs the projector until it is caught up.
     pub async fn import(&self, text: &str) -> ImportReport {
-        let report = import_text(&self.handler(), text).await.expect("import");
+        let report = import_text(&self.handler(), text, None).await.expect("import");
         self.project().await;
         report
     }
@@ -125,6 +140,26 @@ impl TestEnv {
             .expect("read models")
     }
 
+    /// An HTTP client that sends the test's `staff` token with every request.
+    pub fn client(&self) -> reqwest::Client {
+        self.client_with(&self.staff)
+    }
+
+    /// An HTTP client that sends `token` with every request.
+    pub fn client_with(&self, token: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("token header");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        reqwest::Client::builder().default_headers(headers).build().expect("client")
+    }
+
+    /// A token of `role` (scoped to `cohort` / `learner`) on the test's database.
+    pub async fn token(&self, role: fieldtrail::auth::Role, cohort: Option<&str>, learner: Option<&str>) -> String {
+        fieldtrail::auth::tokens::create(&self.pool, &format!("{role}-test"), role, cohort, learner)
+            .await
+            .expect("token")
+    }
+
     /// Starts `serve` on a free port; returns its address and the token that stops it.
     pub async fn serve(
         &self,
@@ -146,6 +181,40 @@ impl TestEnv {
         (address, token, task)
     }
 
+    /// Waits (up to `limit`) until the projector's and the relay's checkpoints are at the
+    /// journal's last event; returns how long it took.
+    pub async fn wait_caught_up(&self, limit: std::time::Duration) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let relay = fieldtrail_journal::checkpoint::relay(&self.settings.nats_stream);
+        loop {
+            if let Ok(client) = self.pool.get().await {
+                let row = client
+                    .query_one(
+                        "SELECT (SELECT tx_id::text || '/' || position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1),
+                                (SELECT tx_id::text || '/' || position FROM checkpoints WHERE name = 'projector'),
+                                (SELECT tx_id::text || '/' || position FROM checkpoints WHERE name = $1)",
+                        &[&relay],
+                    )
+                    .await;
+                if let Ok(row) = row {
+                    let (head, projector, relay): (Option<String>, Option<String>, Option<String>) = (row.get(0), row.get(1), row.get(2));
+                    if head.is_some() && head == projector && head == relay {
+                        return started.elapsed();
+                    }
+                }
+            }
+            assert!(started.elapsed() < limit, "projector and relay did not catch up within {limit:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Asserts that the stored read models equal a rebuild from the journal.
+    pub async fn assert_read_models_equal_replay(&self) {
+        let live = self.documents().await;
+        fieldtrail_projections::runner::rebuild(&self.pool).await.expect("rebuild");
+        assert_eq!(self.documents().await, live, "read models differ from a replay");
+    }
+
     /// Drops the test's database and stream (call at the end of a passing test).
     pub async fn cleanup(self) {
         self.pool.close();
@@ -154,7 +223,7 @@ impl TestEnv {
                 .delete_stream(&self.settings.nats_stream)
                 .await;
         }
-        let admin = database::pool(&format!("{}/postgres", server_url()), 1).expect("admin pool");
+        let admin = database::pool(&format!("{}/postgres", self.server), 1).expect("admin pool");
         if let Ok(client) = admin.get().await {
             let _ = client
                 .batch_execute(&format!(

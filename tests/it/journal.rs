@@ -47,6 +47,7 @@ async fn update_and_delete_on_events_are_refused_and_rows_are_complete() {
 
 fn metadata(command_id: &str) -> CommandMetadata {
     CommandMetadata {
+        reported_actor: None,
         command_id: command_id.to_owned(),
         command: "close_cohort".to_owned(),
         actor: "staff:test".to_owned(),

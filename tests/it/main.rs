@@ -1,10 +1,17 @@
 //! End-to-end tests against a real PostgreSQL and a real NATS JetStream server.
 //! One binary (modules below) so that it links once.
 
+mod audit;
+mod auth;
 mod cli;
 mod faults;
+mod faults_process;
+mod formats;
 mod helpers;
 mod http;
 mod journal;
+mod nats_auth;
 mod relay;
+mod research;
 mod scenario;
+mod servers;

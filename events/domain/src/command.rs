@@ -42,6 +42,7 @@ impl CommandEnvelope {
     pub fn parse_line(line: &str) -> Result<Self, Rejection> {
         let envelope: Self = from_json_str(line)?;
         envelope.check()?;
+        envelope.check_texts()?;
         Ok(envelope)
     }
 
@@ -71,6 +72,18 @@ impl CommandEnvelope {
                 self.actor
             ))),
         }
+    }
+
+    /// Checks every text of the envelope and its `data`: no NUL character (PostgreSQL's text
+    /// cannot hold one) and at most [`MAX_TEXT_CHARS`] characters each.
+    ///
+    /// # Errors
+    /// `invalid` naming the field (e.g. `data.members[2]`).
+    pub fn check_texts(&self) -> Result<(), Rejection> {
+        for (name, text) in [("command_id", &self.command_id), ("command", &self.command), ("actor", &self.actor)] {
+            check_text(name, text)?;
+        }
+        walk_texts(&self.data, "data")
     }
 
     /// Checks that `at` is not more than [`MAX_CLOCK_AHEAD`] after `now` (the server's clock).
@@ -113,6 +126,37 @@ fn from_data<T: DeserializeOwned>(data: &Value) -> Result<T, Rejection> {
             Rejection::invalid(format!("data.{path}: {inner}"))
         }
     })
+}
+
+/// Longest text accepted in any field, in characters (a reflexive note of a few pages fits).
+pub const MAX_TEXT_CHARS: usize = 20_000;
+
+fn check_text(path: &str, text: &str) -> Result<(), Rejection> {
+    if text.contains('\0') {
+        return Err(Rejection::invalid(format!("{path}: contains a NUL character")));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(Rejection::invalid(format!(
+            "{path}: {chars} characters exceeds the limit of {MAX_TEXT_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
+fn walk_texts(value: &Value, path: &str) -> Result<(), Rejection> {
+    match value {
+        Value::String(text) => check_text(path, text),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| walk_texts(item, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            check_text(&format!("{path} (a key)"), key)?;
+            walk_texts(item, &format!("{path}.{key}"))
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A command together with the moment it happened in the world (the envelope's `at`).
@@ -520,6 +564,27 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn hostile_texts_are_invalid_and_named() {
+        let nul = r#"{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","note":"a\u0000b"}}"#;
+        let err = parse(nul).unwrap_err();
+        assert!(err.message.contains("data.note") && err.message.contains("NUL"), "{}", err.message);
+        let surrogate = r#"{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"\ud800"}}"#;
+        assert_eq!(parse(surrogate).unwrap_err().code, Code::Invalid);
+        let deep = format!(
+            r#"{{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{}{}}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        assert_eq!(parse(&deep).unwrap_err().code, Code::Invalid);
+        let long = format!(
+            r#"{{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{{"cohort_id":"c","x":["{}"]}}}}"#,
+            "é".repeat(MAX_TEXT_CHARS + 1)
+        );
+        let err = parse(&long).unwrap_err();
+        assert!(err.message.contains("data.x[0]"), "{}", err.message);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub mod event;
 pub mod ids;
 pub mod lookups;
 
+#[cfg(test)]
+mod decoder_props;
+
 mod cohort;
 mod field_study;
 mod programme;

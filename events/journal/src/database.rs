@@ -111,13 +111,16 @@ pub fn pool(url: &str, max_size: usize) -> Result<Pool, JournalError> {
         .map_err(|e| JournalError::Other(format!("pool for {url}: {e}")))
 }
 
-/// Creates the database if missing, migrates it, and returns a pool: what every command of
-/// the CLI does first.
+/// Creates the database if missing, migrates it, seals rows written before the hash chain
+/// ([`crate::audit::seal_unsealed`]), and returns a pool: what every command of the CLI does first.
 ///
 /// # Errors
 /// As [`ensure_database`], [`migrate`] and [`pool`].
 pub async fn open(url: &str, max_size: usize) -> Result<Pool, JournalError> {
     ensure_database(url).await?;
     migrate(url).await?;
-    pool(url, max_size)
+    let pool = pool(url, max_size)?;
+    // Rows written before the hash chain (migration V2) get theirs; nothing to do afterwards.
+    crate::audit::seal_unsealed(&pool).await?;
+    Ok(pool)
 }

@@ -7,9 +7,13 @@
 //!   transaction id, position), never beyond the oldest running transaction, so that a reader
 //!   cannot skip an event that commits out of order (DESIGN.md decision 3).
 //! - [`JournalLookups`] implements the domain's [`fieldtrail_domain::Lookups`] by folding streams.
+//! - [`chain`] is the hash chain (canonical form, SHA-256, checks, journal digest) and
+//!   [`audit`] what auditors read: stream and actor histories, `as_of` cuts, `audit verify`.
 //! - [`database`] creates the database if missing, pools connections and runs the migrations
 //!   of `deploy/migrations`.
 
+pub mod audit;
+pub mod chain;
 pub mod checkpoint;
 pub mod database;
 mod error;

@@ -12,8 +12,12 @@ pub struct CommandMetadata {
     pub command_id: String,
     /// The command's name, e.g. `record_session`.
     pub command: String,
-    /// Who issued it (`role:name`).
+    /// Who issued it (`role:name`): the authenticated principal on the HTTP API, the operator
+    /// on the import.
     pub actor: String,
+    /// The actor the client wrote in the envelope, when it differs from `actor` (kept, never
+    /// trusted: see ARCHITECTURE.md "Actors").
+    pub reported_actor: Option<String>,
     /// When it happened in the world (RFC 3339 with the client's offset).
     pub occurred_at: DateTime<FixedOffset>,
     /// The conversation it belongs to (defaults to the command id).
@@ -33,6 +37,9 @@ impl CommandMetadata {
             ("correlation_id".to_owned(), self.correlation_id.clone()),
             ("causation_id".to_owned(), self.causation_id.clone()),
         ])
+        .into_iter()
+        .chain(self.reported_actor.clone().map(|r| ("reported_actor".to_owned(), r)))
+        .collect()
     }
 
     /// From the string map (as JSON) cqrs-es hands to the repository.
@@ -55,6 +62,7 @@ impl CommandMetadata {
                 .map_err(|e| format!("event metadata occurred_at: {e}"))?,
             correlation_id: get("correlation_id")?,
             causation_id: get("causation_id")?,
+            reported_actor: value.get("reported_actor").and_then(serde_json::Value::as_str).map(str::to_owned),
         })
     }
 }

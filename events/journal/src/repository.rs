@@ -4,10 +4,13 @@
 //! expected-version check inside the statement, so that the transaction id (taken at the first
 //! write) orders appends to one stream the same way as their stream versions (DESIGN.md
 //! decision 3, trap a). The command ledger row follows in the same transaction.
+//! Before the insert, the append only reads: the database clock (`recorded_at`) and the hash of
+//! the stream's previous event, which the new events' hashes chain to ([`crate::chain`]).
 
+use crate::chain::{self, ChainedEvent, Hash, GENESIS};
 use crate::stored::{StoredEvent, COLUMNS};
 use crate::{CommandMetadata, JournalError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
@@ -38,14 +41,24 @@ pub struct AppendedCommand {
 
 const APPEND: &str = "
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
-                    payload, occurred_at, actor, command_id, correlation_id, causation_id)
-SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12
-FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[]) WITH ORDINALITY
-       AS e(event_id, event_type, event_version, payload, n)
+                    payload, occurred_at, actor, command_id, correlation_id, causation_id,
+                    recorded_at, prev_hash, hash, reported_actor)
+SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12,
+       $13, e.prev_hash, e.hash, $16
+FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[]) WITH ORDINALITY
+       AS e(event_id, event_type, event_version, payload, prev_hash, hash, n)
 WHERE (SELECT coalesce(max(stream_version), 0) FROM events
        WHERE stream_type = $1 AND stream_id = $2) = $3
 ORDER BY e.n
 RETURNING position";
+
+/// Read before the insert (a read takes no transaction id): the database clock, which becomes
+/// the events' `recorded_at`, and the hash of the stream's event at the expected version,
+/// which the first new event chains to (see [`crate::chain`]).
+const HEAD: &str = "
+SELECT clock_timestamp(), e.hash, e.position IS NOT NULL
+FROM (SELECT 1) AS one
+LEFT JOIN events e ON e.stream_type = $1 AND e.stream_id = $2 AND e.stream_version = $3";
 
 impl PgJournal {
     /// A journal on `pool` (migrated with [`crate::database::migrate`]).
@@ -151,8 +164,20 @@ pub async fn append_in(
     let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
-    let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc);
+    // Microseconds, as PostgreSQL stores them: the hash covers the stored value.
+    let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc).trunc_subsecs(6);
     let conflict = || JournalError::VersionConflict { stream: format!("{stream_type}/{stream_id}"), expected };
+    let (recorded_at, prev_hashes, hashes) = chain_hashes(
+        tx,
+        stream_type,
+        stream_id,
+        expected,
+        events,
+        &ids,
+        occurred_at,
+        metadata,
+    )
+    .await?;
     let rows = match tx
         .query(
             APPEND,
@@ -169,6 +194,13 @@ pub async fn append_in(
                 &metadata.command_id,
                 &metadata.correlation_id,
                 &metadata.causation_id,
+                &recorded_at,
+                &prev_hashes
+                    .iter()
+                    .map(|h| h.as_slice())
+                    .collect::<Vec<&[u8]>>(),
+                &hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
+                &metadata.reported_actor,
             ],
         )
         .await
@@ -193,6 +225,71 @@ pub async fn append_in(
         return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
     }
     Ok(positions)
+}
+
+/// The hash chain of an append (see [`crate::chain`]): reads the database clock (the events'
+/// `recorded_at`) and the hash of the stream's event at `expected` (reads only: the insert
+/// stays the first write), then hashes each new event chained to the one before. Returns
+/// `(recorded_at, prev_hashes, hashes)`.
+#[allow(clippy::too_many_arguments)]
+async fn chain_hashes(
+    tx: &tokio_postgres::Transaction<'_>,
+    stream_type: &str,
+    stream_id: &str,
+    expected: i64,
+    events: &[(String, String, Value)],
+    ids: &[Uuid],
+    occurred_at: DateTime<Utc>,
+    metadata: &CommandMetadata,
+) -> Result<(DateTime<Utc>, Vec<Hash>, Vec<Hash>), JournalError> {
+    let head = tx
+        .query_one(HEAD, &[&stream_type, &stream_id, &expected])
+        .await?;
+    let recorded_at: DateTime<Utc> = head.get(0);
+    let found: bool = head.get(2);
+    let stored: Option<&[u8]> = head.get(1);
+    let mut prev: Hash = match (expected, found) {
+        (0, _) => GENESIS,
+        // The stream is not at `expected`: the version-checked insert would refuse it.
+        (_, false) => {
+            return Err(JournalError::VersionConflict {
+                stream: format!("{stream_type}/{stream_id}"),
+                expected,
+            })
+        }
+        (_, true) => stored.and_then(chain::hash_from_bytes).ok_or_else(|| {
+            JournalError::Other(format!(
+                "stream {stream_type}/{stream_id} version {expected} has no hash: it was written \
+                 before the hash chain; run `fieldtrail migrate` to seal it"
+            ))
+        })?,
+    };
+    let mut prev_hashes = Vec::with_capacity(events.len());
+    let mut hashes = Vec::with_capacity(events.len());
+    for (n, ((event_type, event_version, payload), event_id)) in events.iter().zip(ids).enumerate()
+    {
+        let hash = chain::event_hash(&ChainedEvent {
+            stream_type,
+            stream_id,
+            stream_version: expected.saturating_add(1 + i64::try_from(n).unwrap_or(i64::MAX)),
+            event_id: *event_id,
+            event_type,
+            event_version,
+            payload,
+            occurred_at,
+            recorded_at,
+            actor: &metadata.actor,
+            command_id: &metadata.command_id,
+            correlation_id: &metadata.correlation_id,
+            causation_id: &metadata.causation_id,
+            prev_hash: &prev,
+            reported_actor: metadata.reported_actor.as_deref(),
+        });
+        prev_hashes.push(prev);
+        hashes.push(hash);
+        prev = hash;
+    }
+    Ok((recorded_at, prev_hashes, hashes))
 }
 
 fn to_persistence(e: JournalError) -> PersistenceError {

@@ -21,6 +21,17 @@ use crate::RecordedEvent;
 use chrono::{DateTime, NaiveDate, Utc};
 use fieldtrail_domain::command::ModulePlan;
 use fieldtrail_domain::{AnyEvent, CohortEvent, ProgrammeEvent};
+use uuid::Uuid;
+
+/// The name space of every UUID the renderers derive (UUID version 5, RFC 9562 5.5): credential
+/// ids of the CLR, statement ids and registrations of xAPI. A constant, so that the same
+/// record always gets the same id.
+pub const UUID_NAMESPACE: Uuid = Uuid::from_u128(0x43c9_61bb_ff32_4429_9fe0_8c93_534a_13a1);
+
+/// The UUID version 5 of `name` in [`UUID_NAMESPACE`].
+pub fn derived_uuid(name: &str) -> Uuid {
+    Uuid::new_v5(&UUID_NAMESPACE, name.as_bytes())
+}
 
 /// The base URL used when none is configured. `.example` is reserved (RFC 2606): it names no
 /// real host, so that nothing published under it can be mistaken for a resolvable address.
@@ -195,7 +206,10 @@ mod tests {
     fn publisher_checks_and_normalises_its_base() {
         let p = Publisher::new("https://training.example.org", "Centre").unwrap();
         assert_eq!(p.base_url, "https://training.example.org/");
-        assert_eq!(p.iri("/cohorts/c1"), "https://training.example.org/cohorts/c1");
+        assert_eq!(
+            p.iri("/cohorts/c1"),
+            "https://training.example.org/cohorts/c1"
+        );
         assert!(Publisher::new("training.example.org", "C").is_err());
         assert!(Publisher::new("https://", "C").is_err());
         assert!(Publisher::new("https://a.example/?q", "C").is_err());

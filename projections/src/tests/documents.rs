@@ -145,7 +145,10 @@ fn the_history_keeps_the_tentative_path() {
         json!({
             "position": 19, "event": "commission_renegotiated",
             "occurred_at": "2025-11-06T09:00:00Z", "recorded_at": "2025-11-06T09:01:30Z",
-            "actor": "staff:coordinator", "summary": "commission renegotiated to version 2: Priorités revues"
+            "actor": "staff:coordinator", "summary": "commission renegotiated to version 2: Priorités revues",
+            "previous": {"version": 1, "brief": "Brief 1", "deliverables": ["rapport"], "negotiated_with": "Directrice"},
+            "new": {"version": 2, "brief": "Brief 2", "deliverables": ["rapport"]},
+            "reason": "Priorités revues"
         })
     );
     assert!(entries

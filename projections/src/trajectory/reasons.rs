@@ -1,0 +1,231 @@
+//! Reason categories: the free text of a reason is never exported; a small, fixed category
+//! derived from the event kind and a keyword classifier is exported instead.
+//!
+//! The text is lower-cased and its French accents removed, then the first rule of the event
+//! kind's list whose keyword occurs in it gives the category; no match gives `other`. Only the
+//! category name (one of [`CATEGORIES`]) leaves this module, never a part of the text.
+//!
+//! | event kind | categories, in the order they are tried |
+//! |---|---|
+//! | withdrawal (`learner_withdrew`) | `health`, `family`, `professional`, `relocation`, `financial`, `other` |
+//! | commission renegotiated | `commissioner_priorities`, `field_findings`, `scope`, `other` |
+//! | hypothesis revised or abandoned | `evidence`, `reframing`, `other` |
+//! | left a field study (`members_changed`) | `withdrawal`, `regrouping`, `other` |
+
+/// The kind of event a reason belongs to: each has its own list of categories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReasonKind {
+    /// `learner_withdrew`.
+    Withdrawal,
+    /// `commission_renegotiated`.
+    Renegotiation,
+    /// `hypothesis_revised` and `hypothesis_abandoned`.
+    Hypothesis,
+    /// A learner leaving a field study (`members_changed`).
+    Leave,
+}
+
+/// Every category name the classifier can give (the dictionary lists them).
+pub const CATEGORIES: &[&str] = &[
+    "health",
+    "family",
+    "professional",
+    "relocation",
+    "financial",
+    "commissioner_priorities",
+    "field_findings",
+    "scope",
+    "evidence",
+    "reframing",
+    "withdrawal",
+    "regrouping",
+    "other",
+];
+
+type Rules = &'static [(&'static str, &'static [&'static str])];
+
+const WITHDRAWAL: Rules = &[
+    (
+        "health",
+        &["sante", "malad", "medic", "hospital", "health", "sick"],
+    ),
+    (
+        "family",
+        &["famil", "enfant", "parental", "family", "child"],
+    ),
+    (
+        "professional",
+        &[
+            "poste",
+            "emploi",
+            "travail",
+            "employeur",
+            "mutation",
+            "professionn",
+            "job",
+            "work",
+        ],
+    ),
+    (
+        "relocation",
+        &["demenag", "region", "relocat", "moving", "move"],
+    ),
+    (
+        "financial",
+        &["financ", "cout", "argent", "funding", "cost", "money"],
+    ),
+];
+
+const RENEGOTIATION: Rules = &[
+    (
+        "commissioner_priorities",
+        &[
+            "direction",
+            "priorit",
+            "conseil",
+            "commanditaire",
+            "financeur",
+            "commissioner",
+            "board",
+        ],
+    ),
+    (
+        "field_findings",
+        &[
+            "entretien",
+            "observation",
+            "terrain",
+            "enquete",
+            "atelier",
+            "diagnostic",
+            "findings",
+            "interview",
+            "field",
+        ],
+    ),
+    (
+        "scope",
+        &[
+            "perimetre",
+            "elarg",
+            "recentr",
+            "calendrier",
+            "delai",
+            "scope",
+            "deadline",
+        ],
+    ),
+];
+
+const HYPOTHESIS: Rules = &[
+    (
+        "evidence",
+        &[
+            "observation",
+            "montre",
+            "confirm",
+            "donnees",
+            "entretien",
+            "atelier",
+            "terrain",
+            "evidence",
+            "data",
+        ],
+    ),
+    (
+        "reframing",
+        &["commande", "question", "recentr", "reformul", "reframe"],
+    ),
+];
+
+const LEAVE: Rules = &[
+    ("withdrawal", &["retrait", "abandon", "withdr", "depart"]),
+    (
+        "regrouping",
+        &["regroup", "reequilibr", "rebalanc", "groupe", "group"],
+    ),
+];
+
+/// Lower case, French accents removed (`é` → `e`, `ç` → `c`, ...).
+fn fold(text: &str) -> String {
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'â' | 'ä' | 'á' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' => 'i',
+            'ô' | 'ö' | 'ó' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ç' => 'c',
+            'œ' => 'o',
+            other => other,
+        })
+        .collect()
+}
+
+/// The category of a reason of `kind` (one of [`CATEGORIES`]; `other` when no keyword
+/// matches).
+pub fn category(kind: ReasonKind, text: &str) -> &'static str {
+    let rules = match kind {
+        ReasonKind::Withdrawal => WITHDRAWAL,
+        ReasonKind::Renegotiation => RENEGOTIATION,
+        ReasonKind::Hypothesis => HYPOTHESIS,
+        ReasonKind::Leave => LEAVE,
+    };
+    let text = fold(text);
+    rules
+        .iter()
+        .find(|(_, keywords)| keywords.iter().any(|k| text.contains(k)))
+        .map_or("other", |(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_reasons_get_their_categories() {
+        use ReasonKind::*;
+        assert_eq!(
+            category(Withdrawal, "Changement de poste, départ de la région"),
+            "professional"
+        );
+        assert_eq!(
+            category(
+                Renegotiation,
+                "La direction a revu ses priorités après le conseil d'administration"
+            ),
+            "commissioner_priorities"
+        );
+        assert_eq!(
+            category(
+                Renegotiation,
+                "Les premiers entretiens ont déplacé la question"
+            ),
+            "field_findings"
+        );
+        assert_eq!(
+            category(
+                Hypothesis,
+                "Les observations montrent le rôle décisif des salariés"
+            ),
+            "evidence"
+        );
+        assert_eq!(
+            category(Hypothesis, "Non confirmée par les trois ateliers"),
+            "evidence"
+        );
+        assert_eq!(category(Leave, "Retrait de la formation"), "withdrawal");
+        assert_eq!(category(Withdrawal, ""), "other");
+        assert_eq!(category(Leave, "ÉÇ\u{0}🙂"), "other");
+    }
+
+    #[test]
+    fn every_rule_names_a_listed_category() {
+        for rules in [WITHDRAWAL, RENEGOTIATION, HYPOTHESIS, LEAVE] {
+            for (name, _) in rules {
+                assert!(CATEGORIES.contains(name), "{name}");
+            }
+        }
+    }
+}
