@@ -10,6 +10,8 @@
 //! | `GET /audit/…` | the auditor's routes ([`crate::audit_api`]) |
 //! | `GET /cohorts/{id}/timetable.ics`, `.../learners/{learner}/transcript.clr`, `/field-studies/{id}/xapi`, ... | exports: see [`crate::export`] |
 //! | `GET /healthz` | process alive; says whether PostgreSQL and NATS answer |
+//! | `GET /readyz` | 200 ready / 503 not, naming what is wrong ([`crate::health`]) |
+//! | `GET /metrics` | Prometheus metrics ([`crate::metrics`]) |
 
 use crate::auth::{self, Access, Principal, Role};
 use crate::export;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// Longest request, in seconds.
     pub request_timeout_secs: u64,
+    /// Readiness and metrics ([`crate::health`], [`crate::metrics`]).
+    pub ops: crate::health::Ops,
 }
 
 /// The router with every route.
@@ -75,6 +79,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/field-studies/{id}/xapi", get(export::http_xapi))
         .route("/healthz", get(healthz))
+        .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
+        .route("/docs", get(|| async { axum::response::Html(crate::openapi::docs_page()) }))
+        .route("/readyz", get(crate::health::readyz))
+        .route("/metrics", get(crate::metrics::scrape))
         .merge(crate::audit_api::routes())
         .merge(crate::research::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -23,6 +23,7 @@ use fieldtrail_projections::asof;
 use fieldtrail_projections::attendance::{self, AttendanceRegister, CohortRecord};
 use fieldtrail_projections::{DocKey, DocKind};
 use serde_json::{json, Value};
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -421,6 +422,15 @@ pub fn verify_text(report: &VerifyReport, seconds: f64) -> String {
     out
 }
 
+/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Runs an audit job; the exit status is [`NOT_VERIFIED`] for a journal that does not verify.
 ///
 /// # Errors
@@ -438,11 +448,11 @@ pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode>
             let doc = stream_history(&pool, &stream_type, &stream_id, &range.filter(actor))
                 .await?
                 .with_context(|| format!("no events in stream {stream_type}/{stream_id}"))?;
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
         AuditJob::Actor { actor, range } => {
             let doc = actor_history(&pool, &actor, &range.filter(None)).await?;
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
         AuditJob::Verify {
             at_position,
@@ -452,8 +462,8 @@ pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode>
             let report = audit::verify(&pool, at_position).await?;
             let seconds = started.elapsed().as_secs_f64();
             match format {
-                TextOrJson::Text => print!("{}", verify_text(&report, seconds)),
-                TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                TextOrJson::Text => emit(&verify_text(&report, seconds))?,
+                TextOrJson::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?,
             }
             if !report.intact() {
                 return Ok(ExitCode::from(NOT_VERIFIED));
@@ -468,8 +478,10 @@ pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode>
                 Granularity::HalfDay => register.by_half_day(),
             };
             match format {
-                RegisterFormat::Json => println!("{}", serde_json::to_string_pretty(&register)?),
-                RegisterFormat::Csv => print!("{}", register.to_csv()),
+                RegisterFormat::Json => {
+                    emit(&format!("{}\n", serde_json::to_string_pretty(&register)?))?
+                }
+                RegisterFormat::Csv => emit(&register.to_csv())?,
             }
         }
     }

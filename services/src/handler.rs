@@ -199,8 +199,36 @@ impl CommandHandler {
     ///
     /// # Errors
     /// As [`CommandHandler::handle_json`].
-    #[tracing::instrument(name = "command", skip_all, fields(command_id = %envelope.command_id, command = %envelope.command))]
+    #[tracing::instrument(
+        name = "command",
+        skip_all,
+        fields(
+            command_id = %envelope.command_id,
+            command = %envelope.command,
+            stream = tracing::field::Empty,
+            outcome = tracing::field::Empty
+        )
+    )]
     pub async fn handle_as(
+        &self,
+        envelope: &CommandEnvelope,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<Outcome, HandleError> {
+        let started = std::time::Instant::now();
+        let result = self.judge(envelope, now, actor).await;
+        let outcome = crate::metrics::outcome_label(&result);
+        crate::metrics::command_judged(&envelope.command, &outcome, started.elapsed());
+        let span = tracing::Span::current();
+        span.record("outcome", outcome.as_str());
+        if let Ok(Outcome::Applied { stream, .. } | Outcome::Duplicate { stream, .. }) = &result {
+            span.record("stream", stream.as_str());
+        }
+        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "command judged");
+        result
+    }
+
+    async fn judge(
         &self,
         envelope: &CommandEnvelope,
         now: DateTime<Utc>,
@@ -236,12 +264,13 @@ impl CommandHandler {
         };
         let (_, aggregate_id) = command.target();
         let aggregate_id = aggregate_id.as_str().to_owned();
+        tracing::Span::current().record("stream", format!("{}/{aggregate_id}", command.target().0.as_str()).as_str());
         let metadata = CommandMetadata {
             command_id: envelope.command_id.clone(),
             command: envelope.command.clone(),
             actor: actor.unwrap_or(&envelope.actor).to_owned(),
             reported_actor: actor.filter(|a| *a != envelope.actor).map(|_| envelope.actor.clone()),
-            occurred_at: envelope.at,
+            occurred_at: fieldtrail_domain::command::to_micros(envelope.at),
             correlation_id: envelope.command_id.clone(),
             causation_id: envelope.command_id.clone(),
         }
@@ -356,7 +385,7 @@ where
     A: Aggregate<Command = Stamped<C>, Error = DecideError, Services = Arc<dyn Lookups>>,
 {
     let stamped = Stamped {
-        at: envelope.at,
+        at: fieldtrail_domain::command::to_micros(envelope.at),
         command,
     };
     framework

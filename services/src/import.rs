@@ -1,6 +1,7 @@
 //! `fieldtrail import FILE`: every line through the same command handler as the API.
 
 use crate::handler::{CommandHandler, Outcome};
+use crate::progress::Progress;
 use fieldtrail_domain::Code;
 use serde::Serialize;
 
@@ -39,6 +40,25 @@ pub struct ImportReport {
 /// # Errors
 /// When the journal cannot be used (the import stops at that line; what was applied stays).
 pub async fn import_text(handler: &CommandHandler, text: &str, operator: Option<&str>) -> anyhow::Result<ImportReport> {
+    import_text_with_progress(handler, text, operator, &Progress::hidden()).await
+}
+
+/// The lines of `text` an import sends (the non-blank ones), for a progress total.
+pub fn line_count(text: &str) -> u64 {
+    text.lines().filter(|l| !l.trim().is_empty()).count() as u64
+}
+
+/// As [`import_text`], advancing `progress` by one for each line sent (see
+/// [`crate::progress`]: a bar on a terminal, plain lines otherwise).
+///
+/// # Errors
+/// As [`import_text`].
+pub async fn import_text_with_progress(
+    handler: &CommandHandler,
+    text: &str,
+    operator: Option<&str>,
+    progress: &Progress,
+) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -85,6 +105,8 @@ pub async fn import_text(handler: &CommandHandler, text: &str, operator: Option<
             }
         };
         report.lines.push(entry);
+        progress.inc(1);
     }
+    progress.finish();
     Ok(report)
 }

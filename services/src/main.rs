@@ -1,12 +1,11 @@
 //! `fieldtrail`: the command line. Parses arguments, sets up logging, calls the library.
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use fieldtrail::handler::CommandHandler;
-use fieldtrail::{demo, export, import, read, relay, serve, telemetry, Settings};
+use fieldtrail::{demo, export, import, read, relay, serve, settings_file, status, telemetry, Settings};
 use fieldtrail_journal::{database, PgJournal};
 use fieldtrail_projections::runner::{self, Projector};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,6 +13,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Configuration file (TOML); default /etc/fieldtrail/fieldtrail.toml when it exists.
+    /// Flags beat environment variables, which beat the file, which beats the defaults.
+    #[arg(long, env = "FIELDTRAIL_CONFIG", global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     settings: Settings,
     #[command(subcommand)]
@@ -59,20 +62,50 @@ enum Job {
         #[command(subcommand)]
         job: fieldtrail::auth::cli::TokenJob,
     },
+    /// The reference dashboard consumer: follow the JetStream stream with a durable consumer
+    /// and keep the attendance rate per cohort and module in a state file.
+    Consume {
+        /// The durable consumer's name.
+        #[arg(long, default_value = "dashboard")]
+        durable: String,
+        /// The state file (view and per-stream versions).
+        #[arg(long, default_value = "dashboard-state.json")]
+        state: PathBuf,
+        /// Stop when nothing more arrives instead of waiting.
+        #[arg(long)]
+        until_idle: bool,
+    },
     /// Rebuild every read model from the journal.
     Replay,
-    /// Run the HTTP API, the projector and the relay.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "FIELDTRAIL_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+    /// Run the HTTP API, the projector and the relay (address: --listen / http.listen).
+    Serve,
+    /// Show the journal head, each read model's and the relay's position and lag, who runs
+    /// them, the JetStream stream, and whether all is ready (exit 2 when not).
+    Status {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
+    /// The effective configuration.
+    Config {
+        #[command(subcommand)]
+        job: ConfigJob,
+    },
+    /// Measure the product against the raw limits of PostgreSQL and JetStream, in a scratch
+    /// database and streams, and print the table (see BENCHMARKS.md).
+    Bench(fieldtrail::bench::BenchArgs),
     /// Import the shipped cohort, wait for projections and relay, print a summary.
     Demo {
         /// Another file instead of the shipped cohort.
         #[arg(long)]
         file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigJob {
+    /// Print the effective configuration (TOML, each value with its source; passwords hidden).
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -103,10 +136,43 @@ enum Document {
 /// Exit status of an import whose lines were partly rejected.
 const SOME_REJECTED: u8 = 3;
 
+/// Exit status of a configuration that cannot be used (as for a command-line error).
+const BAD_CONFIG: u8 = 2;
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    telemetry::init();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let file = match settings_file::locate(&args).map(|p| settings_file::read_file(&p)).transpose() {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("fieldtrail: {e}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    let matches = match settings_file::apply(Cli::command(), file.as_ref()).try_get_matches_from(&args) {
+        Ok(matches) => matches,
+        Err(e) => match settings_file::value_error(&e) {
+            Some(bad) => {
+                eprintln!("fieldtrail: {bad}");
+                return ExitCode::from(BAD_CONFIG);
+            }
+            None => e.exit(),
+        },
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let sources = settings_file::Sources::of(&matches, file.as_ref());
+    if let Err(e) = settings_file::validate(&cli.settings, &sources) {
+        eprintln!("fieldtrail: {e}");
+        return ExitCode::from(BAD_CONFIG);
+    }
+    if let Job::Config { job: ConfigJob::Show } = &cli.command {
+        print!("{}", settings_file::show(&cli.settings, &sources));
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init_with(&cli.settings.log, cli.settings.log_format);
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -119,6 +185,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = cli.settings;
     match cli.command {
+        Job::Bench(args) => fieldtrail::bench::run_cli(&settings, args).await?,
         Job::Migrate => {
             database::open(&settings.database_url, 1).await?;
             println!("migrated {}", settings.database_url);
@@ -127,7 +194,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let operator = format!("staff:{operator}");
-            let (report, _) = import_and_project(&settings, &text, Some(&operator)).await?;
+            let (report, _) = import_and_project(&settings, &text, Some(&operator), true).await?;
             for line in report.lines.iter().filter(|l| l.outcome == "rejected") {
                 println!(
                     "line {}: {} rejected: {}: {}",
@@ -176,12 +243,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = database::open(&settings.database_url, 2).await?;
             fieldtrail::auth::cli::run(&pool, job).await?;
         }
+        Job::Consume { durable, state, until_idle } => {
+            let config = fieldtrail::consumer::ConsumerConfig {
+                nats_url: settings.nats_url.clone(),
+                stream: settings.nats_stream.clone(),
+                durable,
+                state,
+                until_idle,
+            };
+            let state = fieldtrail::consumer::run(&config).await?;
+            for (cohort, modules) in &state.attendance {
+                for (module, rate) in modules {
+                    println!("{cohort} {module}: {:.1}% ({} / {} learner-half-days)", 100.0 * rate.ratio(), rate.attended, rate.held);
+                }
+            }
+            println!("applied {} events, skipped {} re-deliveries", state.applied, state.duplicates);
+        }
         Job::Replay => {
             let pool = database::open(&settings.database_url, 2).await?;
+            let progress = fieldtrail::progress::Spinner::new("replay", "rebuilding the read models (one transaction)");
             let n = runner::rebuild(&pool).await?;
+            progress.finish(&format!("{n} events folded"));
             println!("rebuilt the read models from {n} events");
         }
-        Job::Serve { listen } => serve::serve(settings, listen).await?,
+        Job::Serve => {
+            let listen = settings.listen;
+            serve::serve(settings, listen).await?;
+        }
+        Job::Status { json } => return status::run(&settings, json).await,
+        Job::Config { job: ConfigJob::Show } => {}
         Job::Demo { file } => {
             let text = match &file {
                 Some(path) => std::fs::read_to_string(path)
@@ -190,7 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let started = std::time::Instant::now();
             let nats = relay::connect(&settings.nats_url).await?;
-            let (report, pool) = import_and_project(&settings, &text, Some("staff:demo")).await?;
+            let (report, pool) = import_and_project(&settings, &text, Some("staff:demo"), false).await?;
             let relay = relay::Relay::new(pool.clone(), nats.clone(), &settings);
             relay::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
             let published = relay.catch_up().await?.events;
@@ -212,10 +302,27 @@ async fn import_and_project(
     settings: &Settings,
     text: &str,
     operator: Option<&str>,
+    show_progress: bool,
 ) -> anyhow::Result<(import::ImportReport, deadpool_postgres::Pool)> {
     let pool = database::open(&settings.database_url, settings.pool_size).await?;
     let handler = CommandHandler::new(PgJournal::new(pool.clone()));
-    let report = import::import_text(&handler, text, operator).await?;
+    let progress = if show_progress {
+        fieldtrail::progress::Progress::new(
+            "import",
+            "lines",
+            import::line_count(text),
+            std::time::Duration::from_secs(settings.progress_interval_secs),
+        )
+    } else {
+        fieldtrail::progress::Progress::hidden()
+    };
+    let report = import::import_text_with_progress(&handler, text, operator, &progress).await?;
+    // Everything the import appended is committed; wait until the global log may be read past
+    // it (another long transaction on the server holds the horizon back), then project.
+    let log = fieldtrail_journal::GlobalLog::new(pool.clone());
+    if !log.wait_readable(std::time::Duration::from_secs(60)).await? {
+        anyhow::bail!("a transaction on the PostgreSQL server has held the global log back for 60 s; the read models are not up to date yet");
+    }
     let mut projector = Projector::start(pool.clone()).await?;
     projector.catch_up().await?;
     Ok((report, pool))

@@ -78,6 +78,7 @@ pub async fn ensure_stream(
         name: settings.nats_stream.clone(),
         subjects: vec![format!("{}.>", settings.subject_prefix)],
         duplicate_window: Duration::from_secs(settings.dedup_window_secs),
+        num_replicas: settings.nats_replicas,
         ..Default::default()
     })
     .await
@@ -97,6 +98,40 @@ pub fn subject(prefix: &str, event: &StoredEvent) -> String {
     )
 }
 
+/// The CloudEvents 1.0 binary-mode attributes (NATS protocol binding: headers named `ce-…`)
+/// and fieldtrail's own headers, on a message carrying `event`.
+///
+/// | header | value |
+/// |---|---|
+/// | `Nats-Msg-Id`, `ce-id` | the event id |
+/// | `ce-specversion` | `1.0` |
+/// | `ce-source` | `/fieldtrail/<prefix>` (the publishing deployment) |
+/// | `ce-type` | `org.fieldtrail.<event type>.v<version>` |
+/// | `ce-time` | `occurred_at`, RFC 3339 UTC, microseconds |
+/// | `ce-subject` | `<stream type>/<stream id>` |
+/// | `ce-datacontenttype` | `application/json` |
+/// | `Fieldtrail-Recorded-At` | `recorded_at`, RFC 3339 UTC, microseconds |
+/// | `Fieldtrail-Position` | the global position |
+/// | `Fieldtrail-Stream-Version` | the stream version |
+/// | `Fieldtrail-Event-Type`, `Fieldtrail-Event-Version` | as in the body |
+pub fn headers(message: PublishMessage, event: &StoredEvent, prefix: &str) -> PublishMessage {
+    let micros = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    message
+        .message_id(event.event_id.to_string())
+        .header("ce-specversion", "1.0")
+        .header("ce-id", event.event_id.to_string().as_str())
+        .header("ce-source", format!("/fieldtrail/{prefix}").as_str())
+        .header("ce-type", format!("org.fieldtrail.{}.v{}", event.event_type, event.event_version).as_str())
+        .header("ce-time", micros(&event.occurred_at).as_str())
+        .header("ce-subject", format!("{}/{}", event.stream_type, event.stream_id).as_str())
+        .header("ce-datacontenttype", "application/json")
+        .header("Fieldtrail-Recorded-At", micros(&event.recorded_at).as_str())
+        .header("Fieldtrail-Event-Type", event.event_type.as_str())
+        .header("Fieldtrail-Event-Version", event.event_version.as_str())
+        .header("Fieldtrail-Position", event.position.to_string().as_str())
+        .header("Fieldtrail-Stream-Version", event.stream_version.to_string().as_str())
+}
+
 /// The message body: the event envelope as JSON.
 pub fn body(event: &StoredEvent) -> serde_json::Value {
     serde_json::json!({
@@ -107,9 +142,10 @@ pub fn body(event: &StoredEvent) -> serde_json::Value {
         "position": event.position,
         "event_type": event.event_type,
         "event_version": event.event_version,
-        "occurred_at": event.occurred_at,
-        "recorded_at": event.recorded_at,
+        "occurred_at": event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "recorded_at": event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "actor": event.actor,
+        "reported_actor": event.reported_actor,
         "command_id": event.command_id,
         "correlation_id": event.correlation_id,
         "causation_id": event.causation_id,
@@ -199,16 +235,7 @@ impl Relay {
                 );
                 bytes = serde_json::to_vec(&reference(event, bytes.len(), max_payload))?;
             }
-            let message = PublishMessage::build()
-                .payload(bytes.into())
-                .message_id(event.event_id.to_string())
-                .header("Fieldtrail-Event-Type", event.event_type.as_str())
-                .header("Fieldtrail-Event-Version", event.event_version.as_str())
-                .header("Fieldtrail-Position", event.position.to_string().as_str())
-                .header(
-                    "Fieldtrail-Stream-Version",
-                    event.stream_version.to_string().as_str(),
-                );
+            let message = headers(PublishMessage::build().payload(bytes.into()), event, &self.prefix);
             acks.push(
                 self.js
                     .send_publish(subject(&self.prefix, event), message)

@@ -29,8 +29,10 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Pool, async_nats::C
     Ok((pool, nats))
 }
 
-/// Runs the server on `listener` until `shutdown` is cancelled; then stops accepting,
-/// finishes in-flight requests and lets the projector and relay end their batch.
+/// Runs the server on `listener` until `shutdown` is cancelled; then `/readyz` fails, the
+/// listener closes, in-flight requests finish, the projector ends its batch and the relay its
+/// publishes, and the pool closes, all within `settings.shutdown_timeout_secs` (what still
+/// runs then is dropped: an unfinished transaction rolls back).
 ///
 /// # Errors
 /// When PostgreSQL or NATS cannot be reached at start, or the JetStream stream cannot be created.
@@ -39,9 +41,16 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (pool, nats) = connect(&settings).await?;
-    let js = async_nats::jetstream::new(nats.clone());
-    relay::ensure_stream(&js, &settings).await?;
+    let (pool, nats) = if settings.relay {
+        let (pool, nats) = connect(&settings).await?;
+        let js = async_nats::jetstream::new(nats.clone());
+        relay::ensure_stream(&js, &settings).await?;
+        (pool, Some(nats))
+    } else {
+        tracing::info!("the relay is disabled (nats.relay = false): no NATS connection");
+        (database::open(&settings.database_url, settings.pool_size).await?, None)
+    };
+    let ops = crate::health::Ops::new(&settings);
     let notify = Arc::new(Notify::new());
     let listen_task = spawn_listener(settings.database_url.clone(), notify.clone());
 
@@ -66,34 +75,65 @@ pub async fn run(
         notify.clone(),
         shutdown.clone(),
     ));
-    let relay_task = tokio::spawn(relay_forever(
-        Relay::new(pool.clone(), nats.clone(), &settings),
-        relay_lead,
-        notify.clone(),
-        shutdown.clone(),
-    ));
+    let relay_task = nats.clone().map(|nats| {
+        tokio::spawn(relay_forever(
+            Relay::new(pool.clone(), nats, &settings),
+            relay_lead,
+            notify.clone(),
+            shutdown.clone(),
+            settings.nats_stream.clone(),
+        ))
+    });
 
     let handler = Arc::new(CommandHandler::new(PgJournal::new(pool.clone())));
     let app = api::router(AppState {
         handler,
         pool: pool.clone(),
-        nats: Some(nats),
+        nats,
         roles,
         body_limit: settings.max_body_bytes,
         request_timeout_secs: settings.request_timeout_secs,
+        ops: ops.clone(),
     });
     tracing::info!(address = %listener.local_addr()?, "serving");
     let token = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await?;
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        let _ = projector.await;
-        let _ = relay_task.await;
-    })
-    .await;
+    let draining = ops.draining.clone();
+    let began = Arc::new(std::sync::OnceLock::<tokio::time::Instant>::new());
+    let began_at = began.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        token.cancelled().await;
+        began_at.get_or_init(tokio::time::Instant::now);
+        draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+    });
+    let deadline = Duration::from_secs(settings.shutdown_timeout_secs);
+    let stopping = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(deadline).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = stopping => tracing::warn!(?deadline, "requests still running at the shutdown deadline: their connections are closed"),
+    }
+    let http_done = tokio::time::Instant::now();
+    // The HTTP drain used part of the deadline; the background loops get what is left.
+    let remaining = deadline.saturating_sub(began.get().map_or(Duration::ZERO, |t| t.elapsed()));
+    let mut background = vec![projector];
+    background.extend(relay_task);
+    let aborts: Vec<_> = background.iter().map(tokio::task::JoinHandle::abort_handle).collect();
+    if tokio::time::timeout(remaining, futures::future::join_all(background)).await.is_err() {
+        tracing::warn!("projector or relay still busy at the shutdown deadline: stopped (an unfinished batch rolls back)");
+        for abort in aborts {
+            abort.abort();
+        }
+    }
     listen_task.abort();
     pool.close();
+    tracing::info!(
+        shutdown_ms = began.get().map_or(0, |t| t.elapsed().as_millis() as u64),
+        background_ms = http_done.elapsed().as_millis() as u64,
+        "stopped: requests finished, projector and relay stopped, pool closed"
+    );
     Ok(())
 }
 
@@ -109,8 +149,11 @@ pub async fn serve(settings: Settings, address: SocketAddr) -> anyhow::Result<()
     let token = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!("signal received: shutting down (a second signal stops at once)");
         token.cancel();
+        wait_for_signal().await;
+        tracing::warn!("second signal: stopping now, without waiting");
+        std::process::exit(130);
     });
     run(settings, listener, shutdown).await
 }
@@ -171,7 +214,8 @@ async fn project_forever(pool: Pool, mut lead: Leadership, notify: Arc<Notify>, 
                     }
                 },
                 Some(p) => {
-                    if let Err(e) = p.catch_up().await {
+                    if let Err(e) = project_batches(p, &shutdown).await {
+                        crate::metrics::projector_error();
                         tracing::error!(error = %e, "projector stopped; retrying");
                         pause = Duration::from_secs(1);
                     }
@@ -185,11 +229,18 @@ async fn project_forever(pool: Pool, mut lead: Leadership, notify: Arc<Notify>, 
     }
 }
 
-async fn relay_forever(relay: Relay, mut lead: Leadership, notify: Arc<Notify>, shutdown: CancellationToken) {
+async fn relay_forever(
+    relay: Relay,
+    mut lead: Leadership,
+    notify: Arc<Notify>,
+    shutdown: CancellationToken,
+    stream: String,
+) {
     loop {
         let mut pause = POLL_INTERVAL;
         if !frozen() && lead.hold().await {
-            if let Err(e) = relay.catch_up().await {
+            if let Err(e) = relay_batches(&relay, &shutdown, &stream).await {
+                crate::metrics::relay_error(&stream);
                 tracing::warn!(error = %e, "relay could not publish; retrying");
                 pause = Duration::from_secs(1);
             }
@@ -199,4 +250,30 @@ async fn relay_forever(relay: Relay, mut lead: Leadership, notify: Arc<Notify>, 
             return;
         }
     }
+}
+
+/// Projector batches until caught up or a shutdown begins (the batch under way finishes:
+/// its documents and checkpoint commit together).
+async fn project_batches(projector: &mut Projector, shutdown: &CancellationToken) -> Result<(), fieldtrail_journal::JournalError> {
+    while !shutdown.is_cancelled() {
+        let applied = projector.run_once().await?;
+        crate::metrics::projector_batch(applied);
+        if applied == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Relay batches until caught up or a shutdown begins (the batch under way finishes: every
+/// publish acknowledged, then the checkpoint).
+async fn relay_batches(relay: &Relay, shutdown: &CancellationToken, stream: &str) -> anyhow::Result<()> {
+    while !shutdown.is_cancelled() {
+        let published = relay.run_once().await?;
+        crate::metrics::relay_batch(stream, published);
+        if published.events == 0 {
+            break;
+        }
+    }
+    Ok(())
 }

@@ -78,7 +78,7 @@ async fn case_1_out_of_order_commits_are_read_once_and_rollbacks_never_stall() {
     let a_xid: u64 = tx_a.query_one("SELECT pg_current_xact_id()::text", &[]).await.unwrap().get::<_, String>(0).parse().unwrap();
     // B appends for cohort y and commits (its position is after A's).
     journal.append("cohort", "y", 0, &opened("y"), &meta("b")).await.unwrap();
-    env.project().await;
+    env.project_now().await;
     env.relay().await;
     let cursor = projector_checkpoint(&env).await;
     assert!(cursor.tx_id < a_xid, "the projector's cursor {cursor:?} passed the open transaction {a_xid}");

@@ -96,8 +96,19 @@ impl TestEnv {
         report
     }
 
-    /// Runs the projector until caught up.
+    /// Runs the projector until caught up with every committed event (waiting, if another
+    /// test holds an old transaction open on the server, until the horizon passes them).
     pub async fn project(&self) {
+        let readable = GlobalLog::new(self.pool.clone())
+            .wait_readable(std::time::Duration::from_secs(60))
+            .await
+            .expect("horizon");
+        assert!(readable, "a transaction on the server held the global log back for 60 s");
+        self.project_now().await;
+    }
+
+    /// Runs the projector once until it reads nothing more (without waiting for the horizon).
+    pub async fn project_now(&self) {
         let mut projector = Projector::start(self.pool.clone())
             .await
             .expect("projector start");

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod cli;
+mod contracts;
 mod faults;
 mod faults_process;
 mod formats;
@@ -11,6 +12,7 @@ mod helpers;
 mod http;
 mod journal;
 mod nats_auth;
+mod ops;
 mod relay;
 mod research;
 mod scenario;

@@ -18,7 +18,7 @@ use serde_json::Value;
 pub const MAX_CLOCK_AHEAD: Duration = Duration::hours(24);
 
 /// One command as sent: the line envelope of FORMAT.md.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandEnvelope {
     /// The client's idempotency key; re-sending it applies nothing new.
@@ -40,7 +40,10 @@ impl CommandEnvelope {
     /// `invalid` naming the field when the JSON is malformed, a field is missing or unknown,
     /// `command_id` is empty or longer than 128 characters, or `actor` is not `role:name`.
     pub fn parse_line(line: &str) -> Result<Self, Rejection> {
-        let envelope: Self = from_json_str(line)?;
+        let mut envelope: Self = from_json_str(line)?;
+        // Instants are kept to the microsecond, once, here: the journal (PostgreSQL keeps
+        // microseconds), NATS and the read models then show the same instant.
+        envelope.at = to_micros(envelope.at);
         envelope.check()?;
         envelope.check_texts()?;
         Ok(envelope)
@@ -126,6 +129,12 @@ fn from_data<T: DeserializeOwned>(data: &Value) -> Result<T, Rejection> {
             Rejection::invalid(format!("data.{path}: {inner}"))
         }
     })
+}
+
+/// `t` truncated to whole microseconds (PostgreSQL's `timestamptz` precision).
+pub fn to_micros(t: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
 }
 
 /// Longest text accepted in any field, in characters (a reflexive note of a few pages fits).
@@ -246,8 +255,16 @@ impl Command {
             "open_cohort" => Command::Cohort(C::OpenCohort(from_data(data)?)),
             "enrol_learner" => Command::Cohort(C::EnrolLearner(from_data(data)?)),
             "withdraw_learner" => Command::Cohort(C::WithdrawLearner(from_data(data)?)),
-            "schedule_session" => Command::Cohort(C::ScheduleSession(from_data(data)?)),
-            "reschedule_session" => Command::Cohort(C::RescheduleSession(from_data(data)?)),
+            "schedule_session" => {
+                let mut c: ScheduleSession = from_data(data)?;
+                (c.starts_at, c.ends_at) = (to_micros(c.starts_at), to_micros(c.ends_at));
+                Command::Cohort(C::ScheduleSession(c))
+            }
+            "reschedule_session" => {
+                let mut c: RescheduleSession = from_data(data)?;
+                (c.starts_at, c.ends_at) = (to_micros(c.starts_at), to_micros(c.ends_at));
+                Command::Cohort(C::RescheduleSession(c))
+            }
             "cancel_session" => Command::Cohort(C::CancelSession(from_data(data)?)),
             "record_session" => Command::Cohort(C::RecordSession(from_data(data)?)),
             "correct_attendance" => Command::Cohort(C::CorrectAttendance(from_data(data)?)),
@@ -269,7 +286,11 @@ impl Command {
                 Command::FieldStudy(F::RecordReflexiveNote(from_data(data)?))
             }
             "submit_production" => Command::FieldStudy(F::SubmitProduction(from_data(data)?)),
-            "schedule_defence" => Command::FieldStudy(F::ScheduleDefence(from_data(data)?)),
+            "schedule_defence" => {
+                let mut c: ScheduleDefence = from_data(data)?;
+                c.at = to_micros(c.at);
+                Command::FieldStudy(F::ScheduleDefence(c))
+            }
             "record_defence" => Command::FieldStudy(F::RecordDefence(from_data(data)?)),
             other => {
                 let shown: String = other.chars().take(64).collect();
@@ -378,7 +399,7 @@ impl FieldStudyCommand {
 // ---- enumerations ----
 
 /// Kind of session (FORMAT.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum SessionKind {
@@ -390,7 +411,7 @@ pub enum SessionKind {
 }
 
 /// A learner's attendance at a held session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum AttendanceStatus {
@@ -400,7 +421,7 @@ pub enum AttendanceStatus {
 }
 
 /// A jury member's role: the programme requires at least one of each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum JuryRole {
@@ -409,7 +430,7 @@ pub enum JuryRole {
 }
 
 /// One learner's result at a defence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum DefenceResult {
@@ -434,7 +455,7 @@ impl DefenceResult {
 macro_rules! data {
     ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         #[allow(missing_docs)]
         pub struct $name { $($(#[$fm])* pub $field: $ty),* }
@@ -462,7 +483,8 @@ data!(/// `withdraw_learner`
     WithdrawLearner { cohort_id: Id, learner_id: Id, reason: Reason });
 data!(/// `schedule_session`
     ScheduleSession { cohort_id: Id, session_id: Id, module_id: Id, #[serde(default)] unit_id: Option<Id>, kind: SessionKind,
-        starts_at: DateTime<FixedOffset>, ends_at: DateTime<FixedOffset>, half_days: u8, facilitator: String });
+        starts_at: DateTime<FixedOffset>, ends_at: DateTime<FixedOffset>, half_days: u8, facilitator: String,
+        #[serde(default)] room: Option<String> });
 data!(/// `reschedule_session`
     RescheduleSession { cohort_id: Id, session_id: Id, starts_at: DateTime<FixedOffset>, ends_at: DateTime<FixedOffset>, reason: Reason });
 data!(/// `cancel_session`

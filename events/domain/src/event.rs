@@ -15,11 +15,20 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The version every event type has today.
+/// The first version of every event type.
 pub const EVENT_VERSION: &str = "1";
 
+/// The version of `event_type` this build writes and reads (older rows are upcast to it by
+/// [`crate::upcast::upcast`]). Changes: `session_scheduled` 2 (gains `room`).
+pub fn current_version(event_type: &str) -> &'static str {
+    match event_type {
+        "session_scheduled" => "2",
+        _ => EVENT_VERSION,
+    }
+}
+
 /// Events of a programme's stream (`programme/<programme_id>`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProgrammeEvent {
     /// The programme and its modules and units, with their budgets in half-days.
@@ -35,7 +44,7 @@ pub enum ProgrammeEvent {
 
 /// Events of a cohort's stream (`cohort/<cohort_id>`): enrolment, the timetable, attendance and
 /// the learners' outcomes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CohortEvent {
     /// A cohort opened on a programme.
@@ -91,6 +100,9 @@ pub enum CohortEvent {
         half_days: u8,
         /// Who leads it.
         facilitator: String,
+        /// Where it takes place, if known (added in version 2; version 1 rows read as `null`).
+        #[serde(default)]
+        room: Option<String>,
     },
     /// A session moved to a new slot; the old slot stays in the history.
     SessionRescheduled {
@@ -172,7 +184,7 @@ pub enum CohortEvent {
 
 /// Events of a field study's stream (`field_study/<field_study_id>`): the tentative path of a
 /// group's study, from the commission to the defence.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FieldStudyEvent {
     /// A group of 3 or 4 learners formed to answer an organisation.
@@ -384,7 +396,7 @@ macro_rules! domain_event {
                 type_tag(self)
             }
             fn event_version(&self) -> String {
-                EVENT_VERSION.to_owned()
+                current_version(&self.event_type()).to_owned()
             }
         }
     };
@@ -438,11 +450,13 @@ impl AnyEvent {
             event_version: event_version.to_owned(),
             reason,
         };
-        if event_version != EVENT_VERSION {
-            return Err(fail(format!(
-                "unknown version (this build reads version {EVENT_VERSION})"
-            )));
-        }
+        let upcast;
+        let payload = if event_version == current_version(event_type) {
+            payload
+        } else {
+            upcast = crate::upcast::upcast(event_type, event_version, payload.clone()).map_err(fail)?;
+            &upcast.1
+        };
         let mut tagged = match payload {
             Value::Object(map) => map.clone(),
             _ => return Err(fail("payload is not a JSON object".to_owned())),

@@ -40,6 +40,33 @@ impl Id {
     }
 }
 
+impl schemars::JsonSchema for Id {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Id".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+            "description": "A client-chosen identifier."
+        })
+    }
+}
+
+impl schemars::JsonSchema for Reason {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Reason".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "pattern": "\\S",
+            "description": "Why; never empty."
+        })
+    }
+}
+
 impl TryFrom<String> for Id {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {

@@ -14,6 +14,8 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod lookups;
+pub mod schema;
+pub mod upcast;
 
 #[cfg(test)]
 mod decoder_props;

@@ -109,6 +109,35 @@ impl GlobalLog {
         Ok(row.get(0))
     }
 
+    /// Waits until every event committed so far is readable from the global log, that is
+    /// until no transaction older than the newest committed event is still running anywhere on
+    /// the server (the horizon is cluster-wide: DESIGN.md decision 3, trap b). Returns `false`
+    /// if that did not happen within `limit`.
+    ///
+    /// # Errors
+    /// [`JournalError::Postgres`] / [`JournalError::Pool`].
+    pub async fn wait_readable(&self, limit: Duration) -> Result<bool, JournalError> {
+        let started = std::time::Instant::now();
+        loop {
+            let client = self.pool.get().await?;
+            let held: bool = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot()))",
+                    &[],
+                )
+                .await?
+                .get(0);
+            if !held {
+                return Ok(true);
+            }
+            drop(client);
+            if started.elapsed() >= limit {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Number of rows in the journal.
     ///
     /// # Errors

@@ -135,6 +135,7 @@ impl PgJournal {
         match append_in(&tx, stream_type, stream_id, expected, events, metadata).await {
             Ok(positions) => {
                 tx.commit().await?;
+                metrics::histogram!("fieldtrail_append_batch_events").record(positions.len() as f64);
                 Ok(positions)
             }
             Err(e) => {

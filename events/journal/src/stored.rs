@@ -9,7 +9,7 @@ use uuid::Uuid;
 /// The columns every read selects, in the order [`StoredEvent::from_row`] expects.
 pub(crate) const COLUMNS: &str = "position, event_id, stream_type, stream_id, stream_version, \
     tx_id::text AS tx_id, event_type, event_version, payload, occurred_at, recorded_at, actor, \
-    command_id, correlation_id, causation_id";
+    command_id, correlation_id, causation_id, reported_actor";
 
 /// An event as stored: the envelope (ids, positions, times, actor, causality) and the payload.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,10 +44,26 @@ pub struct StoredEvent {
     pub correlation_id: String,
     /// What caused it (the command id).
     pub causation_id: String,
+    /// What the client claimed as actor, when it differed from `actor`.
+    pub reported_actor: Option<String>,
 }
 
 impl StoredEvent {
+    /// Reads a row selected with the journal's column list, upcasting the payload to the
+    /// current version of its event type (the stored row is unchanged; a version this build
+    /// cannot upcast is left as it is, and [`StoredEvent::decode`] names it).
     pub(crate) fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
+        let mut event = Self::from_row_as_stored(row)?;
+        if let Ok((version, payload)) =
+            fieldtrail_domain::upcast::upcast(&event.event_type, &event.event_version, event.payload.clone())
+        {
+            event.event_version = version;
+            event.payload = payload;
+        }
+        Ok(event)
+    }
+
+    fn from_row_as_stored(row: &Row) -> Result<Self, tokio_postgres::Error> {
         let tx: String = row.try_get("tx_id")?;
         Ok(Self {
             position: row.try_get("position")?,
@@ -65,6 +81,7 @@ impl StoredEvent {
             command_id: row.try_get("command_id")?,
             correlation_id: row.try_get("correlation_id")?,
             causation_id: row.try_get("causation_id")?,
+            reported_actor: row.try_get("reported_actor")?,
         })
     }
 

@@ -1,4 +1,4 @@
-//! The axum layer: authenticate every request but `/healthz`, then apply the policy to reads.
+//! The axum layer: authenticate every request but [`PUBLIC_PATHS`], then apply the policy to reads.
 //! Commands are authorized in the command route, which knows the command's name and cohort.
 
 use super::policy::{allows, Access};
@@ -11,8 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-/// Paths served without a token.
-pub const PUBLIC_PATHS: [&str; 1] = ["/healthz"];
+/// Paths served without a token: the probes (`/healthz`, `/readyz`) and the Prometheus scrape
+/// (`/metrics`: counts and lags only, no id in any label), as probes and scrapers carry no token;
+/// and the API's description (`/openapi.json`, `/docs`), which holds no data.
+pub const PUBLIC_PATHS: [&str; 5] = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
 
 /// 401 with `WWW-Authenticate: Bearer` (RFC 6750 section 3).
 pub fn unauthenticated(message: &str) -> Response {

@@ -189,6 +189,7 @@ impl Cohort {
             ends_at: c.ends_at,
             half_days: c.half_days,
             facilitator: c.facilitator,
+            room: c.room,
         })
     }
 

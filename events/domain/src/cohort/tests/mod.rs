@@ -93,6 +93,7 @@ fn scheduled(s: &str, module: &str, day: u32) -> CohortEvent {
         ends_at,
         half_days: 2,
         facilitator: "f".to_owned(),
+        room: None,
     }
 }
 fn held(s: &str, present: &[&str], excused: &[&str], absent: &[&str]) -> CohortEvent {
@@ -202,6 +203,7 @@ fn schedule(
         ends_at,
         half_days,
         facilitator: "f".to_owned(),
+        room: None,
     })
 }
 fn reschedule(

@@ -150,6 +150,7 @@ async fn schedule_session_rules() {
             ends_at,
             half_days,
             facilitator: "f".to_owned(),
+            room: None,
         }])
     };
     case(

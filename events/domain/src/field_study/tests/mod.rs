@@ -55,6 +55,7 @@ fn cohort() -> Vec<CohortEvent> {
         ends_at: at("2024-10-01T12:00:00+02:00"),
         half_days: 1,
         facilitator: "f".to_owned(),
+        room: None,
     });
     events
 }

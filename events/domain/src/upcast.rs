@@ -1,0 +1,65 @@
+//! Upcasters: old event versions read as the current shape.
+//!
+//! The journal keeps every row as it was written (its hash covers that form); readers
+//! upcast when they read. Every read path goes through [`upcast`]: `StoredEvent` rows (aggregate
+//! load, projections, relay re-publication) and the audit history. A step takes one version to
+//! the next; [`upcast`] chains the steps up to [`crate::event::current_version`].
+
+use crate::event::current_version;
+use serde_json::Value;
+
+/// One step: (event type, from version) → (to version, payload transformation).
+type Step = (&'static str, &'static str, &'static str, fn(Value) -> Value);
+
+/// Every step, oldest first.
+const STEPS: [Step; 1] = [
+    // session_scheduled v1 → v2: the room became known; old sessions have none.
+    ("session_scheduled", "1", "2", |mut payload| {
+        if let Value::Object(map) = &mut payload {
+            map.entry("room").or_insert(Value::Null);
+        }
+        payload
+    }),
+];
+
+/// `payload` of `event_type` at `version`, brought to the current version. Returns the new
+/// version and payload (unchanged when already current).
+///
+/// # Errors
+/// A sentence naming the version when no chain of steps reaches the current version (a row
+/// from a newer writer, or a version this build never knew).
+pub fn upcast(event_type: &str, version: &str, mut payload: Value) -> Result<(String, Value), String> {
+    let target = current_version(event_type);
+    let mut version = version.to_owned();
+    while version != target {
+        let Some((_, _, to, step)) = STEPS.iter().find(|(t, from, _, _)| *t == event_type && *from == version) else {
+            return Err(format!(
+                "no upcaster from version {version} of {event_type} (this build reads version {target})"
+            ));
+        };
+        payload = step(payload);
+        version = (*to).to_owned();
+    }
+    Ok((version, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn session_scheduled_v1_gains_an_empty_room() {
+        let (v, p) = upcast("session_scheduled", "1", json!({"session_id": "s1"})).unwrap();
+        assert_eq!((v.as_str(), p), ("2", json!({"session_id": "s1", "room": null})));
+        let (v, p) = upcast("session_scheduled", "2", json!({"room": "B12"})).unwrap();
+        assert_eq!((v.as_str(), p), ("2", json!({"room": "B12"})));
+    }
+
+    #[test]
+    fn unknown_versions_are_refused() {
+        assert!(upcast("session_scheduled", "3", json!({})).is_err());
+        assert!(upcast("cohort_closed", "0", json!({})).is_err());
+        assert_eq!(upcast("cohort_closed", "1", json!({"cohort_id": "c"})).unwrap().0, "1");
+    }
+}
