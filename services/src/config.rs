@@ -59,33 +59,80 @@ pub struct Settings {
     )]
     pub pool_size: usize,
     /// Address `fieldtrail serve` listens on (HTTP API, `/healthz`, `/readyz`, `/metrics`).
-    #[arg(long, env = "FIELDTRAIL_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: SocketAddr,
     /// Whether `serve` runs the NATS relay (`false`: no NATS connection at all; `/readyz` then
     /// does not ask for NATS).
-    #[arg(long, env = "FIELDTRAIL_RELAY", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_RELAY",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
     pub relay: bool,
     /// Replicas of the JetStream stream when the relay creates it (3 on a 3-node cluster).
-    #[arg(long, env = "FIELDTRAIL_NATS_REPLICAS", default_value_t = 1, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_NATS_REPLICAS",
+        default_value_t = 1,
+        global = true
+    )]
     pub nats_replicas: usize,
     /// `/readyz` fails when a read model is more than this many events behind the journal.
-    #[arg(long, env = "FIELDTRAIL_READY_MAX_LAG_EVENTS", default_value_t = 1000, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_READY_MAX_LAG_EVENTS",
+        default_value_t = 1000,
+        global = true
+    )]
     pub ready_max_lag_events: u64,
     /// `/readyz` fails when a read model's oldest unprojected event is older than this (seconds).
-    #[arg(long, env = "FIELDTRAIL_READY_MAX_LAG_SECS", default_value_t = 60, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_READY_MAX_LAG_SECS",
+        default_value_t = 60,
+        global = true
+    )]
     pub ready_max_lag_secs: u64,
     /// Longest a graceful shutdown (SIGTERM, Ctrl-C) may take, in seconds: in-flight requests,
     /// the projector's batch and the relay's publishes; what is still running then is dropped.
-    #[arg(long, env = "FIELDTRAIL_SHUTDOWN_TIMEOUT_SECS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 20,
+        global = true
+    )]
     pub shutdown_timeout_secs: u64,
     /// Log filter, `RUST_LOG` syntax (`info`, `warn,fieldtrail=debug`, ...).
-    #[arg(long, env = "RUST_LOG", default_value = DEFAULT_LOG_FILTER, global = true)]
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = DEFAULT_LOG_FILTER,
+        global = true
+    )]
     pub log: String,
     /// Log format: `auto` (readable on a terminal, JSON otherwise), `json` or `text`.
-    #[arg(long, env = "FIELDTRAIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Auto,
+        global = true
+    )]
     pub log_format: LogFormat,
     /// Seconds between two plain progress lines of a long job when stderr is not a terminal.
-    #[arg(long, env = "FIELDTRAIL_PROGRESS_INTERVAL_SECS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_PROGRESS_INTERVAL_SECS",
+        default_value_t = 10,
+        global = true
+    )]
     pub progress_interval_secs: u64,
 }
 

@@ -224,7 +224,10 @@ impl CommandHandler {
         if let Ok(Outcome::Applied { stream, .. } | Outcome::Duplicate { stream, .. }) = &result {
             span.record("stream", stream.as_str());
         }
-        tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "command judged");
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "command judged"
+        );
         result
     }
 
@@ -264,7 +267,10 @@ impl CommandHandler {
         };
         let (_, aggregate_id) = command.target();
         let aggregate_id = aggregate_id.as_str().to_owned();
-        tracing::Span::current().record("stream", format!("{}/{aggregate_id}", command.target().0.as_str()).as_str());
+        tracing::Span::current().record(
+            "stream",
+            format!("{}/{aggregate_id}", command.target().0.as_str()).as_str(),
+        );
         let metadata = CommandMetadata {
             command_id: envelope.command_id.clone(),
             command: envelope.command.clone(),

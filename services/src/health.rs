@@ -88,7 +88,11 @@ pub async fn snapshot(pool: &Pool, stream: &str) -> anyhow::Result<Snapshot> {
             .get(0);
         let projector = lag(&client, checkpoint::PROJECTOR).await?;
         let relay = lag(&client, &checkpoint::relay(stream)).await?;
-        anyhow::Ok(Snapshot { head, projector, relay })
+        anyhow::Ok(Snapshot {
+            head,
+            projector,
+            relay,
+        })
     };
     tokio::time::timeout(PROBE_TIMEOUT, read)
         .await
@@ -168,7 +172,9 @@ pub fn judge(
         }
     };
     let nats_check = match &nats {
-        None => json!({"ok": true, "state": "disabled", "note": "the relay is disabled in this server"}),
+        None => {
+            json!({"ok": true, "state": "disabled", "note": "the relay is disabled in this server"})
+        }
         Some(Ok("connected")) => json!({"ok": true, "state": "connected", "url": nats_shown}),
         Some(Ok(state)) => {
             problems.push(format!(
@@ -229,7 +235,9 @@ pub fn judge(
 /// `GET /readyz`: 200 when ready, else 503; the body says what is wrong.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let ops = &state.ops;
-    let postgres = snapshot(&state.pool, &ops.stream).await.map_err(|e| format!("{e:#}"));
+    let postgres = snapshot(&state.pool, &ops.stream)
+        .await
+        .map_err(|e| format!("{e:#}"));
     let nats = if ops.relay_enabled {
         Some(match &state.nats {
             Some(client) => Ok(nats_state(client)),
@@ -240,7 +248,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     };
     let draining = ops.draining.load(Ordering::SeqCst);
     let (ready, body) = judge(&postgres, nats, &ops.nats_shown, &ops.bounds, draining);
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -249,25 +261,49 @@ mod tests {
     use super::*;
 
     fn bounds() -> Bounds {
-        Bounds { max_lag_events: 10, max_lag_secs: 5 }
+        Bounds {
+            max_lag_events: 10,
+            max_lag_secs: 5,
+        }
     }
 
     #[test]
     fn readiness_names_what_is_wrong() {
-        let caught_up = Ok(Snapshot { head: 7, ..Snapshot::default() });
-        let (ready, body) = judge(&caught_up, Some(Ok("connected")), "nats://h:4222", &bounds(), false);
+        let caught_up = Ok(Snapshot {
+            head: 7,
+            ..Snapshot::default()
+        });
+        let (ready, body) = judge(
+            &caught_up,
+            Some(Ok("connected")),
+            "nats://h:4222",
+            &bounds(),
+            false,
+        );
         assert!(ready, "{body}");
         assert_eq!(body["checks"]["read_models"]["timetable"]["lag_events"], 0);
 
-        let (ready, body) = judge(&caught_up, Some(Ok("disconnected")), "nats://h:4222", &bounds(), false);
+        let (ready, body) = judge(
+            &caught_up,
+            Some(Ok("disconnected")),
+            "nats://h:4222",
+            &bounds(),
+            false,
+        );
         assert!(!ready);
-        assert!(body["problems"][0].as_str().unwrap().starts_with("nats: not connected to nats://h:4222"));
+        assert!(body["problems"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("nats: not connected to nats://h:4222"));
 
         let (ready, _) = judge(&caught_up, None, "", &bounds(), false);
         assert!(ready, "the relay disabled: NATS is not asked for");
 
         let behind = Ok(Snapshot {
-            projector: Lag { lag_events: 11, ..Lag::default() },
+            projector: Lag {
+                lag_events: 11,
+                ..Lag::default()
+            },
             ..Snapshot::default()
         });
         let (ready, body) = judge(&behind, None, "", &bounds(), false);

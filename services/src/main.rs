@@ -3,7 +3,9 @@
 use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use fieldtrail::handler::CommandHandler;
-use fieldtrail::{demo, export, import, read, relay, serve, settings_file, status, telemetry, Settings};
+use fieldtrail::{
+    demo, export, import, read, relay, serve, settings_file, status, telemetry, Settings,
+};
 use fieldtrail_journal::{database, PgJournal};
 use fieldtrail_projections::runner::{self, Projector};
 use std::path::PathBuf;
@@ -142,23 +144,27 @@ const BAD_CONFIG: u8 = 2;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let file = match settings_file::locate(&args).map(|p| settings_file::read_file(&p)).transpose() {
+    let file = match settings_file::locate(&args)
+        .map(|p| settings_file::read_file(&p))
+        .transpose()
+    {
         Ok(file) => file,
         Err(e) => {
             eprintln!("fieldtrail: {e}");
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    let matches = match settings_file::apply(Cli::command(), file.as_ref()).try_get_matches_from(&args) {
-        Ok(matches) => matches,
-        Err(e) => match settings_file::value_error(&e) {
-            Some(bad) => {
-                eprintln!("fieldtrail: {bad}");
-                return ExitCode::from(BAD_CONFIG);
-            }
-            None => e.exit(),
-        },
-    };
+    let matches =
+        match settings_file::apply(Cli::command(), file.as_ref()).try_get_matches_from(&args) {
+            Ok(matches) => matches,
+            Err(e) => match settings_file::value_error(&e) {
+                Some(bad) => {
+                    eprintln!("fieldtrail: {bad}");
+                    return ExitCode::from(BAD_CONFIG);
+                }
+                None => e.exit(),
+            },
+        };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -168,7 +174,10 @@ async fn main() -> ExitCode {
         eprintln!("fieldtrail: {e}");
         return ExitCode::from(BAD_CONFIG);
     }
-    if let Job::Config { job: ConfigJob::Show } = &cli.command {
+    if let Job::Config {
+        job: ConfigJob::Show,
+    } = &cli.command
+    {
         print!("{}", settings_file::show(&cli.settings, &sources));
         return ExitCode::SUCCESS;
     }
@@ -261,7 +270,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Job::Replay => {
             let pool = database::open(&settings.database_url, 2).await?;
-            let progress = fieldtrail::progress::Spinner::new("replay", "rebuilding the read models (one transaction)");
+            let progress = fieldtrail::progress::Spinner::new(
+                "replay",
+                "rebuilding the read models (one transaction)",
+            );
             let n = runner::rebuild(&pool).await?;
             progress.finish(&format!("{n} events folded"));
             println!("rebuilt the read models from {n} events");
@@ -271,7 +283,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::serve(settings, listen).await?;
         }
         Job::Status { json } => return status::run(&settings, json).await,
-        Job::Config { job: ConfigJob::Show } => {}
+        Job::Config {
+            job: ConfigJob::Show,
+        } => {}
         Job::Demo { file } => {
             let text = match &file {
                 Some(path) => std::fs::read_to_string(path)
@@ -280,7 +294,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let started = std::time::Instant::now();
             let nats = relay::connect(&settings.nats_url).await?;
-            let (report, pool) = import_and_project(&settings, &text, Some("staff:demo"), false).await?;
+            let (report, pool) =
+                import_and_project(&settings, &text, Some("staff:demo"), false).await?;
             let relay = relay::Relay::new(pool.clone(), nats.clone(), &settings);
             relay::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
             let published = relay.catch_up().await?.events;

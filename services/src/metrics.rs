@@ -19,7 +19,9 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fieldtrail_domain::command::COMMAND_NAMES;
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -89,9 +91,24 @@ pub fn install() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(COMMAND_SECONDS.to_owned()), &SECONDS_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(APPEND_BATCH.to_owned()), &SMALL_BATCH_BUCKETS))
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(PROJECTOR_BATCH.to_owned()), &LARGE_BATCH_BUCKETS))
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(RELAY_BATCH.to_owned()), &LARGE_BATCH_BUCKETS));
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(APPEND_BATCH.to_owned()),
+                        &SMALL_BATCH_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(PROJECTOR_BATCH.to_owned()),
+                        &LARGE_BATCH_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(RELAY_BATCH.to_owned()),
+                        &LARGE_BATCH_BUCKETS,
+                    )
+                });
             let builder = match builder {
                 Ok(b) => b,
                 Err(e) => {
@@ -113,35 +130,123 @@ pub fn install() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
-    describe_counter!(COMMANDS_TOTAL, Unit::Count, "Commands judged, by command and outcome (applied, duplicate, rejected:<code>, error).");
-    describe_histogram!(COMMAND_SECONDS, Unit::Seconds, "Time to judge a command, by command.");
-    describe_histogram!(APPEND_BATCH, Unit::Count, "Events appended per command (one transaction).");
-    describe_histogram!(PROJECTOR_BATCH, Unit::Count, "Events folded and stored per projector batch.");
-    describe_counter!(PROJECTOR_ERRORS, Unit::Count, "Projector batches that failed and will be retried.");
-    describe_gauge!(JOURNAL_HEAD, Unit::Count, "Highest global position committed to the journal.");
-    describe_gauge!(READ_MODEL_POSITION, Unit::Count, "Global position of the last event applied to the read model.");
-    describe_gauge!(READ_MODEL_LAG_EVENTS, Unit::Count, "Committed events not yet applied to the read model.");
-    describe_gauge!(READ_MODEL_LAG_SECONDS, Unit::Seconds, "Age of the oldest event not yet applied to the read model (0: caught up).");
-    describe_gauge!(RELAY_POSITION, Unit::Count, "Global position of the last event JetStream acknowledged.");
-    describe_gauge!(RELAY_LAG_EVENTS, Unit::Count, "Committed events not yet published to JetStream.");
-    describe_gauge!(RELAY_LAG_SECONDS, Unit::Seconds, "Age of the oldest event not yet published (0: caught up).");
-    describe_counter!(RELAY_PUBLISHED, Unit::Count, "Events published and acknowledged by JetStream.");
-    describe_counter!(RELAY_DUPLICATES, Unit::Count, "Publishes JetStream acknowledged as duplicates.");
-    describe_counter!(RELAY_ERRORS, Unit::Count, "Relay batches that failed (NATS or PostgreSQL) and will be retried.");
+    describe_counter!(
+        COMMANDS_TOTAL,
+        Unit::Count,
+        "Commands judged, by command and outcome (applied, duplicate, rejected:<code>, error)."
+    );
+    describe_histogram!(
+        COMMAND_SECONDS,
+        Unit::Seconds,
+        "Time to judge a command, by command."
+    );
+    describe_histogram!(
+        APPEND_BATCH,
+        Unit::Count,
+        "Events appended per command (one transaction)."
+    );
+    describe_histogram!(
+        PROJECTOR_BATCH,
+        Unit::Count,
+        "Events folded and stored per projector batch."
+    );
+    describe_counter!(
+        PROJECTOR_ERRORS,
+        Unit::Count,
+        "Projector batches that failed and will be retried."
+    );
+    describe_gauge!(
+        JOURNAL_HEAD,
+        Unit::Count,
+        "Highest global position committed to the journal."
+    );
+    describe_gauge!(
+        READ_MODEL_POSITION,
+        Unit::Count,
+        "Global position of the last event applied to the read model."
+    );
+    describe_gauge!(
+        READ_MODEL_LAG_EVENTS,
+        Unit::Count,
+        "Committed events not yet applied to the read model."
+    );
+    describe_gauge!(
+        READ_MODEL_LAG_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest event not yet applied to the read model (0: caught up)."
+    );
+    describe_gauge!(
+        RELAY_POSITION,
+        Unit::Count,
+        "Global position of the last event JetStream acknowledged."
+    );
+    describe_gauge!(
+        RELAY_LAG_EVENTS,
+        Unit::Count,
+        "Committed events not yet published to JetStream."
+    );
+    describe_gauge!(
+        RELAY_LAG_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest event not yet published (0: caught up)."
+    );
+    describe_counter!(
+        RELAY_PUBLISHED,
+        Unit::Count,
+        "Events published and acknowledged by JetStream."
+    );
+    describe_counter!(
+        RELAY_DUPLICATES,
+        Unit::Count,
+        "Publishes JetStream acknowledged as duplicates."
+    );
+    describe_counter!(
+        RELAY_ERRORS,
+        Unit::Count,
+        "Relay batches that failed (NATS or PostgreSQL) and will be retried."
+    );
     describe_histogram!(RELAY_BATCH, Unit::Count, "Events per relay batch.");
-    describe_gauge!(POOL_MAX, Unit::Count, "Connections the PostgreSQL pool may open.");
-    describe_gauge!(POOL_SIZE, Unit::Count, "Connections the PostgreSQL pool holds.");
-    describe_gauge!(POOL_AVAILABLE, Unit::Count, "Idle connections in the PostgreSQL pool.");
-    describe_gauge!(POOL_WAITING, Unit::Count, "Requests waiting for a PostgreSQL connection.");
-    describe_gauge!(LEADER, Unit::Count, "1 when this process runs the role (projector, relay), 0 on standby.");
-    describe_gauge!(POSTGRES_UP, Unit::Count, "1 when the last scrape could read PostgreSQL.");
+    describe_gauge!(
+        POOL_MAX,
+        Unit::Count,
+        "Connections the PostgreSQL pool may open."
+    );
+    describe_gauge!(
+        POOL_SIZE,
+        Unit::Count,
+        "Connections the PostgreSQL pool holds."
+    );
+    describe_gauge!(
+        POOL_AVAILABLE,
+        Unit::Count,
+        "Idle connections in the PostgreSQL pool."
+    );
+    describe_gauge!(
+        POOL_WAITING,
+        Unit::Count,
+        "Requests waiting for a PostgreSQL connection."
+    );
+    describe_gauge!(
+        LEADER,
+        Unit::Count,
+        "1 when this process runs the role (projector, relay), 0 on standby."
+    );
+    describe_gauge!(
+        POSTGRES_UP,
+        Unit::Count,
+        "1 when the last scrape could read PostgreSQL."
+    );
     describe_gauge!(NATS_UP, Unit::Count, "1 when the NATS connection is up.");
     describe_gauge!(BUILD_INFO, Unit::Count, "Always 1; the version is a label.");
 }
 
 /// The `command` label: the name when it is one of [`COMMAND_NAMES`], else `unknown`.
 pub fn command_label(name: &str) -> &'static str {
-    COMMAND_NAMES.iter().find(|n| **n == name).copied().unwrap_or("unknown")
+    COMMAND_NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// The `outcome` label of a command's result.
@@ -211,7 +316,8 @@ pub async fn refresh(state: &AppState) {
             for kind in health::READ_MODELS {
                 let model = kind.as_str();
                 gauge!(READ_MODEL_POSITION, "read_model" => model).set(s.projector.position as f64);
-                gauge!(READ_MODEL_LAG_EVENTS, "read_model" => model).set(s.projector.lag_events as f64);
+                gauge!(READ_MODEL_LAG_EVENTS, "read_model" => model)
+                    .set(s.projector.lag_events as f64);
                 gauge!(READ_MODEL_LAG_SECONDS, "read_model" => model).set(s.projector.lag_seconds);
             }
             if state.ops.relay_enabled {
@@ -240,7 +346,10 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     refresh(&state).await;
     handle.run_upkeep();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         handle.render(),
     )
         .into_response()
@@ -260,6 +369,9 @@ mod tests {
             message: "no cohort c25".to_owned(),
         });
         assert_eq!(outcome_label(&rejected), "rejected:not_found");
-        assert_eq!(outcome_label(&Err(HandleError::Unavailable("x".to_owned()))), "error");
+        assert_eq!(
+            outcome_label(&Err(HandleError::Unavailable("x".to_owned()))),
+            "error"
+        );
     }
 }

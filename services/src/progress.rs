@@ -40,7 +40,9 @@ struct Lines {
 impl Progress {
     /// No output at all.
     pub fn hidden() -> Self {
-        Self { inner: Inner::Hidden }
+        Self {
+            inner: Inner::Hidden,
+        }
     }
 
     /// A bar on a terminal, plain lines every `interval` (and at each tenth) otherwise.
@@ -63,7 +65,9 @@ impl Progress {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.enable_steady_tick(Duration::from_millis(200));
-        Self { inner: Inner::Bar(bar) }
+        Self {
+            inner: Inner::Bar(bar),
+        }
     }
 
     /// Always plain lines.
@@ -121,7 +125,11 @@ impl Progress {
             Inner::Lines(lines) => {
                 if let Ok(l) = lines.lock() {
                     let secs = l.started.elapsed().as_secs_f64();
-                    let rate = if secs > 0.0 { l.done as f64 / secs } else { 0.0 };
+                    let rate = if secs > 0.0 {
+                        l.done as f64 / secs
+                    } else {
+                        0.0
+                    };
                     write_line(&format!(
                         "{}: {}/{} {} ({}%) in {secs:.1} s, {rate:.1}/s",
                         l.job,
@@ -138,12 +146,19 @@ impl Progress {
 
 impl Lines {
     fn percent(&self) -> u64 {
-        self.done.saturating_mul(100).checked_div(self.total).unwrap_or(100)
+        self.done
+            .saturating_mul(100)
+            .checked_div(self.total)
+            .unwrap_or(100)
     }
 
     fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { self.done as f64 / secs } else { 0.0 };
+        let rate = if secs > 0.0 {
+            self.done as f64 / secs
+        } else {
+            0.0
+        };
         let eta = if rate > 0.0 {
             format!("{:.0}s", self.total.saturating_sub(self.done) as f64 / rate)
         } else {
@@ -173,7 +188,9 @@ impl Spinner {
     pub fn new(job: &str, what: &str) -> Self {
         let bar = if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template(&format!("{{spinner}} {job}: {what} ({{elapsed}})")) {
+            if let Ok(style) =
+                ProgressStyle::with_template(&format!("{{spinner}} {job}: {what} ({{elapsed}})"))
+            {
                 bar.set_style(style);
             }
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -182,7 +199,11 @@ impl Spinner {
             write_line(&format!("{job}: {what}"));
             None
         };
-        Self { job: job.to_owned(), bar, started: Instant::now() }
+        Self {
+            job: job.to_owned(),
+            bar,
+            started: Instant::now(),
+        }
     }
 
     /// The job is over: `summary` says what it did.
@@ -190,7 +211,11 @@ impl Spinner {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        write_line(&format!("{}: {summary} in {:.1} s", self.job, self.started.elapsed().as_secs_f64()));
+        write_line(&format!(
+            "{}: {summary} in {:.1} s",
+            self.job,
+            self.started.elapsed().as_secs_f64()
+        ));
     }
 }
 

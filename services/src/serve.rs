@@ -48,7 +48,10 @@ pub async fn run(
         (pool, Some(nats))
     } else {
         tracing::info!("the relay is disabled (nats.relay = false): no NATS connection");
-        (database::open(&settings.database_url, settings.pool_size).await?, None)
+        (
+            database::open(&settings.database_url, settings.pool_size).await?,
+            None,
+        )
     };
     let ops = crate::health::Ops::new(&settings);
     let notify = Arc::new(Notify::new());
@@ -120,8 +123,14 @@ pub async fn run(
     let remaining = deadline.saturating_sub(began.get().map_or(Duration::ZERO, |t| t.elapsed()));
     let mut background = vec![projector];
     background.extend(relay_task);
-    let aborts: Vec<_> = background.iter().map(tokio::task::JoinHandle::abort_handle).collect();
-    if tokio::time::timeout(remaining, futures::future::join_all(background)).await.is_err() {
+    let aborts: Vec<_> = background
+        .iter()
+        .map(tokio::task::JoinHandle::abort_handle)
+        .collect();
+    if tokio::time::timeout(remaining, futures::future::join_all(background))
+        .await
+        .is_err()
+    {
         tracing::warn!("projector or relay still busy at the shutdown deadline: stopped (an unfinished batch rolls back)");
         for abort in aborts {
             abort.abort();
@@ -254,7 +263,10 @@ async fn relay_forever(
 
 /// Projector batches until caught up or a shutdown begins (the batch under way finishes:
 /// its documents and checkpoint commit together).
-async fn project_batches(projector: &mut Projector, shutdown: &CancellationToken) -> Result<(), fieldtrail_journal::JournalError> {
+async fn project_batches(
+    projector: &mut Projector,
+    shutdown: &CancellationToken,
+) -> Result<(), fieldtrail_journal::JournalError> {
     while !shutdown.is_cancelled() {
         let applied = projector.run_once().await?;
         crate::metrics::projector_batch(applied);
@@ -267,7 +279,11 @@ async fn project_batches(projector: &mut Projector, shutdown: &CancellationToken
 
 /// Relay batches until caught up or a shutdown begins (the batch under way finishes: every
 /// publish acknowledged, then the checkpoint).
-async fn relay_batches(relay: &Relay, shutdown: &CancellationToken, stream: &str) -> anyhow::Result<()> {
+async fn relay_batches(
+    relay: &Relay,
+    shutdown: &CancellationToken,
+    stream: &str,
+) -> anyhow::Result<()> {
     while !shutdown.is_cancelled() {
         let published = relay.run_once().await?;
         crate::metrics::relay_batch(stream, published);

@@ -55,30 +55,128 @@ pub struct Entry {
     pub kind: Kind,
 }
 
-const fn entry(section: &'static str, key: &'static str, id: &'static str, env: &'static str, kind: Kind) -> Entry {
-    Entry { section, key, id, env, alias: None, secret: false, kind }
+const fn entry(
+    section: &'static str,
+    key: &'static str,
+    id: &'static str,
+    env: &'static str,
+    kind: Kind,
+) -> Entry {
+    Entry {
+        section,
+        key,
+        id,
+        env,
+        alias: None,
+        secret: false,
+        kind,
+    }
 }
 
-const fn url(section: &'static str, id: &'static str, env: &'static str, alias: &'static str) -> Entry {
-    Entry { section, key: "url", id, env, alias: Some(alias), secret: true, kind: Kind::Text }
+const fn url(
+    section: &'static str,
+    id: &'static str,
+    env: &'static str,
+    alias: &'static str,
+) -> Entry {
+    Entry {
+        section,
+        key: "url",
+        id,
+        env,
+        alias: Some(alias),
+        secret: true,
+        kind: Kind::Text,
+    }
 }
 
 /// Every setting, in the order `config show` and the sample file use.
 pub const ENTRIES: [Entry; 18] = [
-    url("database", "database_url", "DATABASE_URL", "FIELDTRAIL_DATABASE_URL"),
-    entry("database", "pool_size", "pool_size", "FIELDTRAIL_POOL_SIZE", Kind::Count),
+    url(
+        "database",
+        "database_url",
+        "DATABASE_URL",
+        "FIELDTRAIL_DATABASE_URL",
+    ),
+    entry(
+        "database",
+        "pool_size",
+        "pool_size",
+        "FIELDTRAIL_POOL_SIZE",
+        Kind::Count,
+    ),
     url("nats", "nats_url", "NATS_URL", "FIELDTRAIL_NATS_URL"),
-    entry("nats", "stream", "nats_stream", "FIELDTRAIL_NATS_STREAM", Kind::Text),
-    entry("nats", "subject_prefix", "subject_prefix", "FIELDTRAIL_SUBJECT_PREFIX", Kind::Text),
-    entry("nats", "dedup_window_secs", "dedup_window_secs", "FIELDTRAIL_DEDUP_WINDOW_SECS", Kind::Count),
-    entry("nats", "replicas", "nats_replicas", "FIELDTRAIL_NATS_REPLICAS", Kind::Count),
+    entry(
+        "nats",
+        "stream",
+        "nats_stream",
+        "FIELDTRAIL_NATS_STREAM",
+        Kind::Text,
+    ),
+    entry(
+        "nats",
+        "subject_prefix",
+        "subject_prefix",
+        "FIELDTRAIL_SUBJECT_PREFIX",
+        Kind::Text,
+    ),
+    entry(
+        "nats",
+        "dedup_window_secs",
+        "dedup_window_secs",
+        "FIELDTRAIL_DEDUP_WINDOW_SECS",
+        Kind::Count,
+    ),
+    entry(
+        "nats",
+        "replicas",
+        "nats_replicas",
+        "FIELDTRAIL_NATS_REPLICAS",
+        Kind::Count,
+    ),
     entry("nats", "relay", "relay", "FIELDTRAIL_RELAY", Kind::Bool),
-    entry("http", "listen", "listen", "FIELDTRAIL_LISTEN", Kind::Address),
-    entry("http", "max_body_bytes", "max_body_bytes", "FIELDTRAIL_MAX_BODY_BYTES", Kind::Count),
-    entry("http", "request_timeout_secs", "request_timeout_secs", "FIELDTRAIL_REQUEST_TIMEOUT_SECS", Kind::Count),
-    entry("health", "ready_max_lag_events", "ready_max_lag_events", "FIELDTRAIL_READY_MAX_LAG_EVENTS", Kind::Count),
-    entry("health", "ready_max_lag_secs", "ready_max_lag_secs", "FIELDTRAIL_READY_MAX_LAG_SECS", Kind::Count),
-    entry("shutdown", "timeout_secs", "shutdown_timeout_secs", "FIELDTRAIL_SHUTDOWN_TIMEOUT_SECS", Kind::Count),
+    entry(
+        "http",
+        "listen",
+        "listen",
+        "FIELDTRAIL_LISTEN",
+        Kind::Address,
+    ),
+    entry(
+        "http",
+        "max_body_bytes",
+        "max_body_bytes",
+        "FIELDTRAIL_MAX_BODY_BYTES",
+        Kind::Count,
+    ),
+    entry(
+        "http",
+        "request_timeout_secs",
+        "request_timeout_secs",
+        "FIELDTRAIL_REQUEST_TIMEOUT_SECS",
+        Kind::Count,
+    ),
+    entry(
+        "health",
+        "ready_max_lag_events",
+        "ready_max_lag_events",
+        "FIELDTRAIL_READY_MAX_LAG_EVENTS",
+        Kind::Count,
+    ),
+    entry(
+        "health",
+        "ready_max_lag_secs",
+        "ready_max_lag_secs",
+        "FIELDTRAIL_READY_MAX_LAG_SECS",
+        Kind::Count,
+    ),
+    entry(
+        "shutdown",
+        "timeout_secs",
+        "shutdown_timeout_secs",
+        "FIELDTRAIL_SHUTDOWN_TIMEOUT_SECS",
+        Kind::Count,
+    ),
     Entry {
         section: "log",
         key: "filter",
@@ -88,10 +186,28 @@ pub const ENTRIES: [Entry; 18] = [
         secret: false,
         kind: Kind::Text,
     },
-    entry("log", "format", "log_format", "FIELDTRAIL_LOG_FORMAT", Kind::Choice(&["auto", "json", "text"])),
-    entry("progress", "interval_secs", "progress_interval_secs", "FIELDTRAIL_PROGRESS_INTERVAL_SECS", Kind::Count),
+    entry(
+        "log",
+        "format",
+        "log_format",
+        "FIELDTRAIL_LOG_FORMAT",
+        Kind::Choice(&["auto", "json", "text"]),
+    ),
+    entry(
+        "progress",
+        "interval_secs",
+        "progress_interval_secs",
+        "FIELDTRAIL_PROGRESS_INTERVAL_SECS",
+        Kind::Count,
+    ),
     // Kept last: not part of `Settings` but an argument of `fieldtrail import`.
-    entry("import", "operator", "operator", "FIELDTRAIL_OPERATOR", Kind::Text),
+    entry(
+        "import",
+        "operator",
+        "operator",
+        "FIELDTRAIL_OPERATOR",
+        Kind::Text,
+    ),
 ];
 
 /// The settings that are fields of [`Settings`] (every entry but the last).
@@ -166,8 +282,12 @@ pub fn locate(args: &[OsString]) -> Option<PathBuf> {
 /// # Errors
 /// A one-line [`ConfigError`] naming the file and the setting.
 pub fn read_file(path: &Path) -> Result<FileLayer, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("configuration file {}: cannot read it: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "configuration file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
     parse_file(path, &text)
 }
 
@@ -178,12 +298,25 @@ pub fn read_file(path: &Path) -> Result<FileLayer, ConfigError> {
 pub fn parse_file(path: &Path, text: &str) -> Result<FileLayer, ConfigError> {
     let shown = path.display();
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
         let at = line.map(|l| format!(" line {l}")).unwrap_or_default();
-        let message: Vec<&str> = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        ConfigError(format!("configuration file {shown}{at}: {}", message.join("; ")))
+        let message: Vec<&str> = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        ConfigError(format!(
+            "configuration file {shown}{at}: {}",
+            message.join("; ")
+        ))
     })?;
-    let mut layer = FileLayer { path: path.to_owned(), values: BTreeMap::new() };
+    let mut layer = FileLayer {
+        path: path.to_owned(),
+        values: BTreeMap::new(),
+    };
     let sections: Vec<&str> = ENTRIES
         .iter()
         .map(|e| e.section)
@@ -207,15 +340,25 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileLayer, ConfigError> {
             )));
         }
         for (key, value) in keys {
-            let Some(entry) = ENTRIES.iter().find(|e| e.section == section && e.key == key) else {
-                let known: Vec<&str> = ENTRIES.iter().filter(|e| e.section == section).map(|e| e.key).collect();
+            let Some(entry) = ENTRIES
+                .iter()
+                .find(|e| e.section == section && e.key == key)
+            else {
+                let known: Vec<&str> = ENTRIES
+                    .iter()
+                    .filter(|e| e.section == section)
+                    .map(|e| e.key)
+                    .collect();
                 return Err(ConfigError(format!(
                     "configuration file {shown}: unknown setting {section}.{key} (known in [{section}]: {})",
                     known.join(", ")
                 )));
             };
             let text = file_value(entry, value).map_err(|why| {
-                ConfigError(format!("configuration file {shown}: {}: {why}", entry.name()))
+                ConfigError(format!(
+                    "configuration file {shown}: {}: {why}",
+                    entry.name()
+                ))
             })?;
             layer.values.insert(entry.id, text);
         }
@@ -226,18 +369,26 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileLayer, ConfigError> {
 fn file_value(entry: &Entry, value: &toml::Value) -> Result<String, String> {
     let found = || format!("found {} {value}", value.type_str());
     match entry.kind {
-        Kind::Text => value.as_str().map(str::to_owned).ok_or_else(|| format!("must be a string, {}", found())),
+        Kind::Text => value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("must be a string, {}", found())),
         Kind::Count => match value.as_integer() {
             Some(n) if n >= 0 => Ok(n.to_string()),
             _ => Err(format!("must be a whole number, zero or more, {}", found())),
         },
-        Kind::Bool => value.as_bool().map(|b| b.to_string()).ok_or_else(|| format!("must be true or false, {}", found())),
+        Kind::Bool => value
+            .as_bool()
+            .map(|b| b.to_string())
+            .ok_or_else(|| format!("must be true or false, {}", found())),
         Kind::Address => match value.as_str() {
-            Some(s) => s
-                .parse::<SocketAddr>()
-                .map(|a| a.to_string())
-                .map_err(|e| format!("must be an address such as \"127.0.0.1:8080\" ({e}), found {s:?}")),
-            None => Err(format!("must be a string such as \"127.0.0.1:8080\", {}", found())),
+            Some(s) => s.parse::<SocketAddr>().map(|a| a.to_string()).map_err(|e| {
+                format!("must be an address such as \"127.0.0.1:8080\" ({e}), found {s:?}")
+            }),
+            None => Err(format!(
+                "must be a string such as \"127.0.0.1:8080\", {}",
+                found()
+            )),
         },
         Kind::Choice(words) => match value.as_str() {
             Some(s) if words.contains(&s) => Ok(s.to_owned()),
@@ -249,8 +400,14 @@ fn file_value(entry: &Entry, value: &toml::Value) -> Result<String, String> {
 /// The command line with the file's values as the flags' defaults, and each setting reading
 /// its alias environment variable when that is set.
 pub fn apply(mut command: clap::Command, file: Option<&FileLayer>) -> clap::Command {
-    let known: Vec<String> = command.get_arguments().map(|a| a.get_id().to_string()).collect();
-    let subcommands: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    let known: Vec<String> = command
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    let subcommands: Vec<String> = command
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
     for entry in &ENTRIES {
         let value = file.and_then(|f| f.values.get(entry.id)).cloned();
         let alias = entry.alias.filter(|_| entry.env_in_force() != entry.env);
@@ -288,16 +445,25 @@ pub fn apply(mut command: clap::Command, file: Option<&FileLayer>) -> clap::Comm
 /// line naming the setting; `None` for other errors (help, usage), which clap prints itself.
 pub fn value_error(error: &clap::Error) -> Option<ConfigError> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if !matches!(error.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue) {
+    if !matches!(
+        error.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
         return None;
     }
     let arg = match error.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(arg)) => arg.clone(),
         _ => return None,
     };
-    let entry = ENTRIES.iter().find(|e| arg == e.flag() || arg.starts_with(&format!("{} ", e.flag())))?;
+    let entry = ENTRIES
+        .iter()
+        .find(|e| arg == e.flag() || arg.starts_with(&format!("{} ", e.flag())))?;
     let rendered = error.render().to_string();
-    let first = rendered.lines().next().unwrap_or("").trim_start_matches("error: ");
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ");
     let valid = match error.get(ContextKind::ValidValue) {
         Some(ContextValue::Strings(values)) => format!(" (possible values: {})", values.join(", ")),
         _ => String::new(),
@@ -358,7 +524,10 @@ impl Sources {
             };
             by_id.insert(entry.id, source);
         }
-        Self { file: file.map(|f| f.path.clone()), by_id }
+        Self {
+            file: file.map(|f| f.path.clone()),
+            by_id,
+        }
     }
 
     /// Where the setting `id` came from.
@@ -369,7 +538,11 @@ impl Sources {
 
 /// The value source of a global argument, looked for at the top and in the subcommand given.
 fn find_source(matches: &clap::ArgMatches, id: &str) -> Option<ValueSource> {
-    let mut best = matches.try_get_raw(id).ok().flatten().and(matches.value_source(id));
+    let mut best = matches
+        .try_get_raw(id)
+        .ok()
+        .flatten()
+        .and(matches.value_source(id));
     let mut current = matches;
     while let Some((_, sub)) = current.subcommand() {
         if let Some(source) = sub.try_get_raw(id).ok().flatten().and(sub.value_source(id)) {
@@ -415,7 +588,9 @@ pub fn validate(settings: &Settings, sources: &Sources) -> Result<(), ConfigErro
     for entry in settings_entries() {
         if let Err(why) = check(settings, entry.id) {
             let shown = match value(settings, entry.id) {
-                toml::Value::String(s) if entry.secret => toml::Value::String(hide_secrets(&s)).to_string(),
+                toml::Value::String(s) if entry.secret => {
+                    toml::Value::String(hide_secrets(&s)).to_string()
+                }
                 v => v.to_string(),
             };
             return Err(ConfigError(format!(
@@ -441,10 +616,17 @@ fn check(s: &Settings, id: &str) -> Result<(), String> {
                 .map(|_| ())
                 .map_err(|e| format!("does not parse: {}", hide_secrets(&e.to_string())))
         }
-        "pool_size" if s.pool_size < 2 => Err("must be at least 2 (a server uses several connections)".to_owned()),
+        "pool_size" if s.pool_size < 2 => {
+            Err("must be at least 2 (a server uses several connections)".to_owned())
+        }
         "nats_url" => {
-            let scheme_ok = ["nats://", "tls://", "ws://", "wss://"].iter().any(|p| s.nats_url.starts_with(p));
-            let host = s.nats_url.split_once("://").map_or("", |(_, rest)| rest.rsplit('@').next().unwrap_or(""));
+            let scheme_ok = ["nats://", "tls://", "ws://", "wss://"]
+                .iter()
+                .any(|p| s.nats_url.starts_with(p));
+            let host = s
+                .nats_url
+                .split_once("://")
+                .map_or("", |(_, rest)| rest.rsplit('@').next().unwrap_or(""));
             if !scheme_ok || host.is_empty() {
                 Err("must be a URL such as nats://host:4222 (nats, tls, ws or wss)".to_owned())
             } else {
@@ -452,7 +634,10 @@ fn check(s: &Settings, id: &str) -> Result<(), String> {
             }
         }
         "nats_stream" => {
-            let bad = s.nats_stream.chars().find(|c| c.is_whitespace() || ".*>/\\".contains(*c));
+            let bad = s
+                .nats_stream
+                .chars()
+                .find(|c| c.is_whitespace() || ".*>/\\".contains(*c));
             match bad {
                 _ if s.nats_stream.is_empty() => Err("must not be empty".to_owned()),
                 Some(c) => Err(format!("a JetStream stream name cannot contain {c:?}")),
@@ -469,11 +654,21 @@ fn check(s: &Settings, id: &str) -> Result<(), String> {
                 Ok(())
             }
         }
-        "nats_replicas" if !(1..=5).contains(&s.nats_replicas) => Err("must be between 1 and 5 (JetStream's limit)".to_owned()),
-        "max_body_bytes" if s.max_body_bytes < 1024 => Err("must be at least 1024 bytes".to_owned()),
-        "request_timeout_secs" if s.request_timeout_secs == 0 => Err("must be at least 1 second".to_owned()),
-        "shutdown_timeout_secs" if s.shutdown_timeout_secs == 0 => Err("must be at least 1 second".to_owned()),
-        "progress_interval_secs" if s.progress_interval_secs == 0 => Err("must be at least 1 second".to_owned()),
+        "nats_replicas" if !(1..=5).contains(&s.nats_replicas) => {
+            Err("must be between 1 and 5 (JetStream's limit)".to_owned())
+        }
+        "max_body_bytes" if s.max_body_bytes < 1024 => {
+            Err("must be at least 1024 bytes".to_owned())
+        }
+        "request_timeout_secs" if s.request_timeout_secs == 0 => {
+            Err("must be at least 1 second".to_owned())
+        }
+        "shutdown_timeout_secs" if s.shutdown_timeout_secs == 0 => {
+            Err("must be at least 1 second".to_owned())
+        }
+        "progress_interval_secs" if s.progress_interval_secs == 0 => {
+            Err("must be at least 1 second".to_owned())
+        }
         "log" => tracing_subscriber::EnvFilter::try_new(&s.log)
             .map(|_| ())
             .map_err(|e| format!("not a RUST_LOG filter: {e}")),
@@ -512,7 +707,10 @@ pub fn show(settings: &Settings, sources: &Sources) -> String {
     let _ = writeln!(
         out,
         "# layers: defaults < file ({}) < environment < flags",
-        sources.file.as_ref().map_or_else(|| format!("none; default path {DEFAULT_PATH}"), |p| p.display().to_string())
+        sources.file.as_ref().map_or_else(
+            || format!("none; default path {DEFAULT_PATH}"),
+            |p| p.display().to_string()
+        )
     );
     let mut section = "";
     for entry in settings_entries() {
@@ -535,33 +733,69 @@ mod tests {
 
     #[test]
     fn passwords_are_hidden() {
-        assert_eq!(hide_secrets("postgres://ft:s3cr/t@db:5432/fieldtrail"), "postgres://ft:***@db:5432/fieldtrail");
-        assert_eq!(hide_secrets("nats://relay:p@ss@nats-1:4222"), "nats://relay:***@nats-1:4222");
-        assert_eq!(hide_secrets("postgres://postgres@127.0.0.1/x"), "postgres://postgres@127.0.0.1/x");
-        assert_eq!(hide_secrets("postgres://db/x?user=a&password=b&sslmode=disable"), "postgres://db/x?user=a&password=***&sslmode=disable");
-        assert_eq!(hide_secrets("host=db password=xyz user=a"), "host=db password=*** user=a");
+        assert_eq!(
+            hide_secrets("postgres://ft:s3cr/t@db:5432/fieldtrail"),
+            "postgres://ft:***@db:5432/fieldtrail"
+        );
+        assert_eq!(
+            hide_secrets("nats://relay:p@ss@nats-1:4222"),
+            "nats://relay:***@nats-1:4222"
+        );
+        assert_eq!(
+            hide_secrets("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(
+            hide_secrets("postgres://db/x?user=a&password=b&sslmode=disable"),
+            "postgres://db/x?user=a&password=***&sslmode=disable"
+        );
+        assert_eq!(
+            hide_secrets("host=db password=xyz user=a"),
+            "host=db password=*** user=a"
+        );
     }
 
     #[test]
     fn the_file_is_checked_key_by_key() {
         let path = Path::new("f.toml");
-        let layer = parse_file(path, "[database]\npool_size = 4\n[http]\nlisten = \"0.0.0.0:80\"\n").unwrap();
+        let layer = parse_file(
+            path,
+            "[database]\npool_size = 4\n[http]\nlisten = \"0.0.0.0:80\"\n",
+        )
+        .unwrap();
         assert!(layer.gives("pool_size") && layer.gives("listen") && !layer.gives("database_url"));
-        let e = parse_file(path, "[database]\npol_size = 4\n").unwrap_err().0;
+        let e = parse_file(path, "[database]\npol_size = 4\n")
+            .unwrap_err()
+            .0;
         assert!(e.contains("unknown setting database.pol_size"), "{e}");
-        let e = parse_file(path, "[database]\npool_size = \"4\"\n").unwrap_err().0;
-        assert!(e.contains("database.pool_size: must be a whole number"), "{e}");
-        let e = parse_file(path, "[http]\nlisten = \"localhost\"\n").unwrap_err().0;
+        let e = parse_file(path, "[database]\npool_size = \"4\"\n")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("database.pool_size: must be a whole number"),
+            "{e}"
+        );
+        let e = parse_file(path, "[http]\nlisten = \"localhost\"\n")
+            .unwrap_err()
+            .0;
         assert!(e.contains("http.listen"), "{e}");
         let e = parse_file(path, "[nats\nurl = 1").unwrap_err().0;
         assert!(e.starts_with("configuration file f.toml line 1:"), "{e}");
         let e = parse_file(path, "[log]\nformat = \"xml\"\n").unwrap_err().0;
-        assert!(e.contains("log.format: must be one of auto, json, text"), "{e}");
+        assert!(
+            e.contains("log.format: must be one of auto, json, text"),
+            "{e}"
+        );
     }
 
     #[test]
     fn every_setting_is_checked_by_name() {
-        let mut s = Settings::new("postgres://postgres@127.0.0.1/x", "nats://127.0.0.1:4222", "S", "p");
+        let mut s = Settings::new(
+            "postgres://postgres@127.0.0.1/x",
+            "nats://127.0.0.1:4222",
+            "S",
+            "p",
+        );
         let sources = Sources::default();
         assert!(validate(&s, &sources).is_ok());
         s.pool_size = 1;
@@ -570,9 +804,15 @@ mod tests {
         s.pool_size = 4;
         s.database_url = "mysql://u:pw@h/x".to_owned();
         let e = validate(&s, &sources).unwrap_err().0;
-        assert!(e.contains("database.url = \"mysql://u:***@h/x\"") && !e.contains("pw"), "{e}");
+        assert!(
+            e.contains("database.url = \"mysql://u:***@h/x\"") && !e.contains("pw"),
+            "{e}"
+        );
         s.database_url = "postgres://h/x".to_owned();
         s.nats_stream = "A.B".to_owned();
-        assert!(validate(&s, &sources).unwrap_err().0.contains("nats.stream"));
+        assert!(validate(&s, &sources)
+            .unwrap_err()
+            .0
+            .contains("nats.stream"));
     }
 }

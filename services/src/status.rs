@@ -39,7 +39,9 @@ async fn leader(pool: &Pool, class: i32, name: &str) -> anyhow::Result<Option<St
 /// The stream's message count (`None`: the stream does not exist yet; `serve` creates it), or
 /// why NATS could not be asked.
 async fn stream_messages(settings: &Settings) -> Result<Option<u64>, String> {
-    let client = crate::relay::connect(&settings.nats_url).await.map_err(|e| format!("{e:#}"))?;
+    let client = crate::relay::connect(&settings.nats_url)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
     let js = async_nats::jetstream::new(client);
     let ask = async {
         use async_nats::jetstream::context::GetStreamErrorKind;
@@ -76,7 +78,9 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
         None
     };
     let nats_shown = crate::settings_file::hide_secrets(&settings.nats_url);
-    let nats_state = nats.as_ref().map(|r| r.as_ref().map(|_| "connected").map_err(Clone::clone));
+    let nats_state = nats
+        .as_ref()
+        .map(|r| r.as_ref().map(|_| "connected").map_err(Clone::clone));
     let bounds = Bounds {
         max_lag_events: settings.ready_max_lag_events,
         max_lag_secs: settings.ready_max_lag_secs,
@@ -84,7 +88,12 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
     let (ready, mut body) = health::judge(&postgres, nats_state, &nats_shown, &bounds, false);
     if postgres.is_ok() {
         let (projector, relay) = (
-            leader(&pool, crate::leader::PROJECTOR_KEY.0, crate::leader::PROJECTOR_KEY.1).await,
+            leader(
+                &pool,
+                crate::leader::PROJECTOR_KEY.0,
+                crate::leader::PROJECTOR_KEY.1,
+            )
+            .await,
             leader(&pool, crate::leader::RELAY_CLASS, &settings.nats_stream).await,
         );
         let client = pool.get().await?;
@@ -94,8 +103,14 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
                 &[],
             )
             .await?;
-        let events: i64 = client.query_one("SELECT count(*) FROM events", &[]).await?.get(0);
-        let commands: i64 = client.query_one("SELECT count(*) FROM command_ledger", &[]).await?.get(0);
+        let events: i64 = client
+            .query_one("SELECT count(*) FROM events", &[])
+            .await?
+            .get(0);
+        let commands: i64 = client
+            .query_one("SELECT count(*) FROM command_ledger", &[])
+            .await?
+            .get(0);
         let documents: serde_json::Map<String, Value> = counts
             .iter()
             .map(|r| (r.get::<_, String>(0), json!(r.get::<_, i64>(1))))
@@ -122,15 +137,28 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
 /// The report as an operator reads it.
 pub fn render(settings: &Settings, ready: bool, body: &Value) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "database     {}", body["database"].as_str().unwrap_or("?"));
+    let _ = writeln!(
+        out,
+        "database     {}",
+        body["database"].as_str().unwrap_or("?")
+    );
     if body["checks"]["postgres"]["ok"] == true {
         let _ = writeln!(
             out,
             "journal      head position {}, {} events, {} commands",
             body["journal_head"], body["journal"]["events"], body["journal"]["commands"]
         );
-        let run_by = |who: &Value| who.as_str().map_or_else(|| "nobody (no serve process runs it)".to_owned(), str::to_owned);
-        let _ = writeln!(out, "projector    run by {}", run_by(&body["leaders"]["projector"]));
+        let run_by = |who: &Value| {
+            who.as_str().map_or_else(
+                || "nobody (no serve process runs it)".to_owned(),
+                str::to_owned,
+            )
+        };
+        let _ = writeln!(
+            out,
+            "projector    run by {}",
+            run_by(&body["leaders"]["projector"])
+        );
         for kind in health::READ_MODELS {
             let name = kind.as_str();
             let m = &body["checks"]["read_models"][name];
@@ -141,7 +169,11 @@ pub fn render(settings: &Settings, ready: bool, body: &Value) -> String {
                 m["lag_events"],
                 m["lag_seconds"].as_f64().unwrap_or(0.0),
                 body["documents"][name].as_i64().unwrap_or(0),
-                if m["ok"] == true { "" } else { "  [over the bound]" }
+                if m["ok"] == true {
+                    ""
+                } else {
+                    "  [over the bound]"
+                }
             );
         }
         let r = &body["relay"];
@@ -201,5 +233,9 @@ pub async fn run(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", render(settings, ready, &body));
     }
-    Ok(if ready { ExitCode::SUCCESS } else { ExitCode::from(NOT_READY) })
+    Ok(if ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NOT_READY)
+    })
 }

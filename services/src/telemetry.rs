@@ -24,7 +24,8 @@ pub fn init() {
 /// Each command runs in a `command` span carrying `command_id`, `command`, `stream` and
 /// `outcome`. Calling it twice is harmless.
 pub fn init_with(filter: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new(crate::config::DEFAULT_LOG_FILTER));
+    let filter = EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| EnvFilter::new(crate::config::DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -758,7 +758,8 @@ async fn stream_and_actor_histories_show_every_envelope_field_with_filters() {
     ));
     let mine = by_actor["events"].as_array().unwrap();
     assert!(!mine.is_empty() && mine.len() < events.len());
-    assert!(mine.iter().all(|e| e["actor"] == "facilitator:coordinator"));
+    assert!(mine.iter().all(|e| e["actor"] == "facilitator:coordinator"
+        || e["reported_actor"] == "facilitator:coordinator"));
     let ranged = json_of(&run(
         &env,
         &[
@@ -788,7 +789,9 @@ async fn stream_and_actor_histories_show_every_envelope_field_with_filters() {
     let actor = json_of(&run(&env, &["audit", "actor", "jury:president"]));
     let acts = actor["events"].as_array().unwrap();
     assert!(!acts.is_empty());
-    assert!(acts.iter().all(|e| e["actor"] == "jury:president"));
+    assert!(acts
+        .iter()
+        .all(|e| e["actor"] == "jury:president" || e["reported_actor"] == "jury:president"));
     let positions: Vec<i64> = acts
         .iter()
         .map(|e| e["position"].as_i64().unwrap())
@@ -866,6 +869,41 @@ async fn stream_and_actor_histories_show_every_envelope_field_with_filters() {
     }
     stop.cancel();
     task.await.unwrap().unwrap();
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_imported_lines_actor_is_found_beside_the_operator_and_covered_by_the_hash() {
+    let env = TestEnv::new("audit_reported").await;
+    let cohort = format!("{}/../data/cohort-2025.jsonl", env!("CARGO_MANIFEST_DIR"));
+    let import = run(&env, &["import", &cohort, "--operator", "alice"]);
+    assert_eq!(import.status.code(), Some(0), "{}", stdout(&import));
+    // The operator is the events' actor; each line's actor is kept as reported_actor.
+    let by_operator = json_of(&run(&env, &["audit", "actor", "staff:alice"]));
+    assert_eq!(by_operator["count"], 210);
+    let jury = json_of(&run(&env, &["audit", "actor", "jury:president"]));
+    let acts = jury["events"].as_array().unwrap();
+    assert!(!acts.is_empty());
+    assert!(acts
+        .iter()
+        .all(|e| e["actor"] == "staff:alice" && e["reported_actor"] == "jury:president"));
+    let (code, _, text) = verify(&env, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    // reported_actor is covered by the hash.
+    let position = acts[0]["position"].as_i64().unwrap();
+    as_superuser(
+        &env,
+        &format!(
+            "UPDATE events SET reported_actor = 'jury:someone-else' WHERE position = {position}"
+        ),
+    )
+    .await;
+    let (code, report, text) = verify(&env, &[]);
+    assert_eq!(code, Some(2), "{text}");
+    assert_eq!(
+        only_break(&report).1,
+        acts[0]["stream_version"].as_i64().unwrap()
+    );
     env.cleanup().await;
 }
 

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod bench;
 mod cli;
 mod contracts;
 mod faults;

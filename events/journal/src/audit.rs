@@ -217,7 +217,7 @@ pub struct EventFilter {
     pub to: Option<DateTime<Utc>>,
     /// The clock `from` and `to` apply to.
     pub clock: Clock,
-    /// Only this actor's events (`role:name`, exact).
+    /// Only this actor's events (`role:name`, exact; as `actor` or as `reported_actor`).
     pub actor: Option<String>,
 }
 
@@ -242,8 +242,11 @@ pub struct AuditRecord {
     /// When the journal recorded it, RFC 3339 UTC.
     #[serde(serialize_with = "time")]
     pub recorded_at: DateTime<Utc>,
-    /// Who issued the command, `role:name`.
+    /// Who issued the command, `role:name` (the authenticated caller).
     pub actor: String,
+    /// The actor the client wrote in the envelope when it differs from `actor` (e.g. each
+    /// line's actor in an import); `null` otherwise.
+    pub reported_actor: Option<String>,
     /// The command's idempotency key.
     pub command_id: String,
     /// The conversation it belongs to.
@@ -279,7 +282,7 @@ fn opt_time<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::
 
 const AUDIT_COLUMNS: &str = "stream_type, stream_id, stream_version, position, event_type, \
     event_version, occurred_at, recorded_at, actor, command_id, correlation_id, causation_id, \
-    event_id, payload, hash, prev_hash";
+    event_id, payload, hash, prev_hash, reported_actor";
 
 fn audit_record(row: &Row) -> Result<AuditRecord, tokio_postgres::Error> {
     let hex_of = |v: Option<Vec<u8>>| v.map(hex::encode);
@@ -300,6 +303,7 @@ fn audit_record(row: &Row) -> Result<AuditRecord, tokio_postgres::Error> {
         payload: row.try_get(13)?,
         hash: hex_of(row.try_get(14)?),
         prev_hash: hex_of(row.try_get(15)?),
+        reported_actor: row.try_get(16)?,
     })
 }
 
@@ -322,7 +326,7 @@ pub async fn stream_events(
                  WHERE stream_type = $1 AND stream_id = $2
                    AND ($3::timestamptz IS NULL OR {column} >= $3)
                    AND ($4::timestamptz IS NULL OR {column} < $4)
-                   AND ($5::text IS NULL OR actor = $5)
+                   AND ($5::text IS NULL OR actor = $5 OR reported_actor = $5)
                  ORDER BY stream_version"
             ),
             &[
@@ -339,8 +343,8 @@ pub async fn stream_events(
         .collect()
 }
 
-/// Every event issued by `actor` that passes `filter` (its `actor` field is ignored), in
-/// global-log order.
+/// Every event issued by `actor` (as `actor` or as `reported_actor`) that passes `filter`
+/// (its `actor` field is ignored), in global-log order.
 ///
 /// # Errors
 /// [`JournalError::Postgres`] / [`JournalError::Pool`].
@@ -355,7 +359,7 @@ pub async fn actor_events(
         .query(
             &format!(
                 "SELECT {AUDIT_COLUMNS} FROM events
-                 WHERE actor = $1
+                 WHERE (actor = $1 OR reported_actor = $1)
                    AND ($2::timestamptz IS NULL OR {column} >= $2)
                    AND ($3::timestamptz IS NULL OR {column} < $3)
                  ORDER BY tx_id, position"

@@ -22,11 +22,15 @@ pub fn event(cohort: &str, version: i64) -> (String, String, Value) {
         "session_held"
     };
     let payload = match kind {
-        "cohort_opened" => json!({"cohort_id": cohort, "programme_id": "cisdcp", "title": format!("Promotion {cohort}"),
-                                  "starts_on": "2025-09-14", "ends_on": "2026-06-30"}),
-        "session_scheduled" => json!({"cohort_id": cohort, "session_id": session, "module_id": "m1", "unit_id": "m1-1",
+        "cohort_opened" => {
+            json!({"cohort_id": cohort, "programme_id": "cisdcp", "title": format!("Promotion {cohort}"),
+                                  "starts_on": "2025-09-14", "ends_on": "2026-06-30"})
+        }
+        "session_scheduled" => {
+            json!({"cohort_id": cohort, "session_id": session, "module_id": "m1", "unit_id": "m1-1",
                    "kind": "course", "starts_at": "2025-09-15T09:00:00+02:00", "ends_at": "2025-09-15T17:00:00+02:00",
-                   "half_days": 2, "facilitator": "facilitator:intervenant-a"}),
+                   "half_days": 2, "facilitator": "facilitator:intervenant-a"})
+        }
         _ => payload(cohort, version),
     };
     (kind.to_owned(), "1".to_owned(), payload)
@@ -45,7 +49,12 @@ pub fn payload(cohort: &str, version: i64) -> Value {
 ///
 /// # Errors
 /// When the journal refuses an append.
-pub async fn fill(journal: &PgJournal, events: u64, writers: u64, per_command: i64) -> anyhow::Result<f64> {
+pub async fn fill(
+    journal: &PgJournal,
+    events: u64,
+    writers: u64,
+    per_command: i64,
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
@@ -59,18 +68,24 @@ pub async fn fill(journal: &PgJournal, events: u64, writers: u64, per_command: i
                     let mut version = 0;
                     while version < STREAM_LEN && written < share {
                         let n = per_command.min(STREAM_LEN - version).min(share - written);
-                        let batch: Vec<_> = (version + 1..=version + n).map(|v| event(&cohort, v)).collect();
+                        let batch: Vec<_> = (version + 1..=version + n)
+                            .map(|v| event(&cohort, v))
+                            .collect();
                         let command_id = format!("{cohort}-v{}", version + 1);
                         let metadata = CommandMetadata {
                             reported_actor: None,
                             command_id: command_id.clone(),
                             command: "generated".to_owned(),
                             actor: "staff:bench".to_owned(),
-                            occurred_at: chrono::DateTime::parse_from_rfc3339("2025-09-15T17:30:00+02:00")?,
+                            occurred_at: chrono::DateTime::parse_from_rfc3339(
+                                "2025-09-15T17:30:00+02:00",
+                            )?,
                             correlation_id: command_id.clone(),
                             causation_id: command_id,
                         };
-                        journal.append("cohort", &cohort, version, &batch, &metadata).await?;
+                        journal
+                            .append("cohort", &cohort, version, &batch, &metadata)
+                            .await?;
                         version += n;
                         written += n;
                     }
@@ -108,7 +123,11 @@ impl Copies {
     pub fn take(&mut self, count: usize) -> Vec<String> {
         let mut lines = Vec::with_capacity(count * 203);
         for _ in 0..count {
-            lines.extend(crate::generate::cohort(self.next).lines().map(str::to_owned));
+            lines.extend(
+                crate::generate::cohort(self.next)
+                    .lines()
+                    .map(str::to_owned),
+            );
             self.next += 1;
         }
         lines
@@ -147,8 +166,15 @@ impl Server {
     ///
     /// # Errors
     /// When the process cannot start or is not ready within `limit`.
-    pub async fn start(binary: &Path, settings: &crate::Settings, token: &str, limit: Duration) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    pub async fn start(
+        binary: &Path,
+        settings: &crate::Settings,
+        token: &str,
+        limit: Duration,
+    ) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = tokio::process::Command::new(binary)
             .arg("serve")
             .args(["--database-url", &settings.database_url])
@@ -162,16 +188,27 @@ impl Server {
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()?;
-        let server = Self { child, base: format!("http://127.0.0.1:{port}") };
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let http = reqwest::Client::new();
         let started = Instant::now();
         loop {
-            if let Ok(r) = http.get(format!("{}/readyz", server.base)).bearer_auth(token).send().await {
+            if let Ok(r) = http
+                .get(format!("{}/readyz", server.base))
+                .bearer_auth(token)
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return Ok(server);
                 }
             }
-            anyhow::ensure!(started.elapsed() < limit, "the server was not ready within {limit:?}");
+            anyhow::ensure!(
+                started.elapsed() < limit,
+                "the server was not ready within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

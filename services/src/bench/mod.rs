@@ -52,7 +52,8 @@ impl BenchArgs {
 
     /// Events to fill the journal with.
     pub fn events(&self) -> u64 {
-        self.events.unwrap_or(if self.quick { 2_000 } else { 100_000 })
+        self.events
+            .unwrap_or(if self.quick { 2_000 } else { 100_000 })
     }
 
     /// How long each raw baseline runs.
@@ -70,6 +71,15 @@ impl BenchArgs {
             1
         } else {
             2
+        }
+    }
+
+    /// Commands each client sends in the HTTP and import figures (a prefix of its copies).
+    pub fn commands_per_client(&self) -> usize {
+        if self.quick {
+            40
+        } else {
+            self.cohorts_per_client() * 203
         }
     }
 
@@ -145,15 +155,27 @@ impl Report {
         target: impl Into<String>,
         met: Option<bool>,
     ) {
-        self.rows.push(Row { figure: figure.into(), product, raw, unit, better, target: target.into(), met });
+        self.rows.push(Row {
+            figure: figure.into(),
+            product,
+            raw,
+            unit,
+            better,
+            target: target.into(),
+            met,
+        });
     }
 
     /// The table as Markdown: figure | product | raw baseline | ratio | target | met?
     pub fn table(&self) -> String {
         let mut out = String::from("| figure | product | raw baseline | ratio | target | met? |\n|---|---:|---:|---:|---|---|\n");
         for r in &self.rows {
-            let raw = r.raw.map_or("-".to_owned(), |v| format!("{} {}", number(v), r.unit));
-            let ratio = r.ratio().map_or("-".to_owned(), |v| format!("{:.0}%", v * 100.0));
+            let raw = r
+                .raw
+                .map_or("-".to_owned(), |v| format!("{} {}", number(v), r.unit));
+            let ratio = r
+                .ratio()
+                .map_or("-".to_owned(), |v| format!("{:.0}%", v * 100.0));
             let met = match r.met {
                 Some(true) => "yes",
                 Some(false) => "NO",
@@ -171,8 +193,11 @@ impl Report {
                 met
             );
         }
+        if !self.notes.is_empty() {
+            out.push('\n');
+        }
         for n in &self.notes {
-            let _ = writeln!(out, "\n- {n}");
+            let _ = writeln!(out, "- {n}");
         }
         out
     }
@@ -221,12 +246,25 @@ impl Scratch {
         let db_name = format!("ft_bench_{unique}");
         let server = server_of(&base.database_url);
         let url = format!("{server}/{db_name}");
-        let mut settings = Settings::new(&url, &base.nats_url, &format!("FT_BENCH_{}", unique.to_uppercase()), &format!("ft_bench_{unique}"));
+        let mut settings = Settings::new(
+            &url,
+            &base.nats_url,
+            &format!("FT_BENCH_{}", unique.to_uppercase()),
+            &format!("ft_bench_{unique}"),
+        );
         settings.pool_size = 16;
         settings.log = "warn".to_owned();
-        let pool = database::open(&url, 16).await.with_context(|| format!("cannot create {db_name}"))?;
+        let pool = database::open(&url, 16)
+            .await
+            .with_context(|| format!("cannot create {db_name}"))?;
         let nats = crate::relay::connect(&base.nats_url).await?;
-        Ok(Self { db_name, server, settings, pool, nats })
+        Ok(Self {
+            db_name,
+            server,
+            settings,
+            pool,
+            nats,
+        })
     }
 
     /// Deletes the scratch streams and drops the scratch database.
@@ -235,13 +273,23 @@ impl Scratch {
     /// When the database cannot be dropped.
     pub async fn drop_all(self) -> anyhow::Result<()> {
         let js = async_nats::jetstream::new(self.nats.clone());
-        for name in [self.settings.nats_stream.clone(), raw::raw_stream_name(&self.settings)] {
+        for name in [
+            self.settings.nats_stream.clone(),
+            raw::raw_stream_name(&self.settings),
+        ] {
             let _ = js.delete_stream(&name).await;
         }
         self.pool.close();
-        let (client, connection) = tokio_postgres::connect(&format!("{}/postgres", self.server), tokio_postgres::NoTls).await?;
+        let (client, connection) =
+            tokio_postgres::connect(&format!("{}/postgres", self.server), tokio_postgres::NoTls)
+                .await?;
         let conn = tokio::spawn(connection);
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name)).await?;
+        client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.db_name
+            ))
+            .await?;
         drop(client);
         let _ = conn.await;
         Ok(())

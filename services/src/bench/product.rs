@@ -5,8 +5,8 @@ use super::load::{self, Copies, Server};
 use super::{raw, BenchArgs, Better, Report, Scratch};
 use crate::handler::{CommandHandler, Outcome};
 use crate::relay::{self, Relay};
-use cqrs_es::EventStore as _;
 use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::EventStore as _;
 use fieldtrail_domain::Cohort;
 use fieldtrail_journal::{Cursor, GlobalLog, PgJournal};
 use futures::StreamExt as _;
@@ -45,7 +45,9 @@ pub async fn import(handler: &Arc<CommandHandler>, work: Vec<Vec<String>>) -> an
             tokio::spawn(async move {
                 let mut sent = Sent::default();
                 for line in &lines {
-                    let outcome = handler.handle_json_as(line, chrono::Utc::now(), Some(OPERATOR)).await?;
+                    let outcome = handler
+                        .handle_json_as(line, chrono::Utc::now(), Some(OPERATOR))
+                        .await?;
                     sent.commands += 1;
                     if !matches!(outcome, Outcome::Applied { .. } | Outcome::Duplicate { .. }) {
                         sent.rejected += 1;
@@ -58,7 +60,10 @@ pub async fn import(handler: &Arc<CommandHandler>, work: Vec<Vec<String>>) -> an
     finish(started, tasks).await
 }
 
-async fn finish(started: Instant, tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Sent>>>) -> anyhow::Result<Sent> {
+async fn finish(
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Sent>>>,
+) -> anyhow::Result<Sent> {
     let mut total = Sent::default();
     for t in tasks {
         let s = t.await??;
@@ -165,7 +170,12 @@ pub async fn latency(
         .map(|c| {
             let mut lines = copies.take(per_client.div_ceil(203));
             lines.truncate(per_client);
-            let (client, base, token, sent_at) = (client.clone(), base.to_owned(), token.to_owned(), sent_at.clone());
+            let (client, base, token, sent_at) = (
+                client.clone(),
+                base.to_owned(),
+                token.to_owned(),
+                sent_at.clone(),
+            );
             tokio::spawn(async move {
                 // Spread the clients' ticks over one period.
                 let offset = period.mul_f64(c as f64 / CLIENTS as f64);
@@ -174,7 +184,11 @@ pub async fn latency(
                     tokio::time::sleep_until((started + offset + period * i as u32).into()).await;
                     let id = serde_json::from_str::<serde_json::Value>(line)
                         .ok()
-                        .and_then(|v| v.get("command_id").and_then(|v| v.as_str()).map(str::to_owned))
+                        .and_then(|v| {
+                            v.get("command_id")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_owned)
+                        })
                         .unwrap_or_default();
                     if let Ok(mut m) = sent_at.lock() {
                         m.insert(id, Instant::now());
@@ -215,6 +229,16 @@ where
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(load::quantile(&mut samples, 0.5))
+}
+
+fn client_work(copies: &mut Copies, args: &BenchArgs, clients: usize) -> Vec<Vec<String>> {
+    (0..clients)
+        .map(|_| {
+            let mut lines = copies.take(args.cohorts_per_client());
+            lines.truncate(args.commands_per_client());
+            lines
+        })
+        .collect()
 }
 
 fn clients_label(c: usize) -> String {
@@ -259,10 +283,13 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     let handler = Arc::new(CommandHandler::new(journal.clone()));
     let mut copies = Copies::new();
     for &c in &args.clients {
-        let work: Vec<Vec<String>> = (0..c).map(|_| copies.take(args.cohorts_per_client())).collect();
+        let work = client_work(&mut copies, args, c);
         let sent = import(&handler, work).await?;
         report.push(
-            format!("import commands/s, {} (raw: 100-row INSERT rows/s)", clients_label(c)),
+            format!(
+                "import commands/s, {} (raw: 100-row INSERT rows/s)",
+                clients_label(c)
+            ),
             sent.rate,
             Some(raw_batch),
             "/s",
@@ -270,7 +297,12 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
             ">= 10000 commands/s",
             Some(sent.rate >= 10_000.0),
         );
-        report.notes.push(format!("import, {}: {} commands, {} rejected by the rules", clients_label(c), sent.commands, sent.rejected));
+        report.notes.push(format!(
+            "import, {}: {} commands, {} rejected by the rules",
+            clients_label(c),
+            sent.commands,
+            sent.rejected
+        ));
     }
 
     eprintln!("bench: scan and rebuild");
@@ -287,22 +319,31 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
         ">= 50% of raw",
         Some(rebuild_rate >= 0.5 * scan_rate),
     );
-    report.notes.push(format!("journal at the rebuild: {scanned} events (rebuild folded {rebuilt})"));
+    report.notes.push(format!(
+        "journal at the rebuild: {scanned} events (rebuild folded {rebuilt})"
+    ));
 
     eprintln!("bench: relay and raw publish");
     let js = async_nats::jetstream::new(s.nats.clone());
     relay::ensure_stream(&js, &s.settings).await?;
-    let sample = GlobalLog::new(pool.clone()).read(Cursor::default(), 1000).await?;
+    let sample = GlobalLog::new(pool.clone())
+        .read(Cursor::default(), 1000)
+        .await?;
     let size = if sample.is_empty() {
         512
     } else {
-        sample.iter().map(|e| serde_json::to_vec(&relay::body(e)).map_or(0, |b| b.len())).sum::<usize>() / sample.len()
+        sample
+            .iter()
+            .map(|e| serde_json::to_vec(&relay::body(e)).map_or(0, |b| b.len()))
+            .sum::<usize>()
+            / sample.len()
     };
     let relayer = Relay::new(pool.clone(), s.nats.clone(), &s.settings);
     let t = Instant::now();
     let published = relayer.catch_up().await?;
     let relay_rate = published.events as f64 / t.elapsed().as_secs_f64();
-    let raw_publish = raw::publish(&s.nats, &s.settings, size, relay::BATCH as usize, window).await?;
+    let raw_publish =
+        raw::publish(&s.nats, &s.settings, size, relay::BATCH as usize, window).await?;
     report.push(
         "relay publish events/s (raw: async JetStream publish, 256 acks in flight)",
         relay_rate,
@@ -326,9 +367,13 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     drop(client);
     if let Some(row) = largest {
         let (stream, length): (String, i64) = (row.get(0), row.get(1));
-        let store: PersistedEventStore<PgJournal, Cohort> = PersistedEventStore::new_event_store(journal.clone());
+        let store: PersistedEventStore<PgJournal, Cohort> =
+            PersistedEventStore::new_event_store(journal.clone());
         let product = median_ms(21, || async {
-            store.load_aggregate(&stream).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            store
+                .load_aggregate(&stream)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(())
         })
         .await?;
@@ -341,7 +386,9 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
         })
         .await?;
         report.push(
-            format!("aggregate load, largest cohort stream ({length} events; raw: SELECT of its rows)"),
+            format!(
+                "aggregate load, largest cohort stream ({length} events; raw: SELECT of its rows)"
+            ),
             product,
             Some(raw),
             "ms",
@@ -352,8 +399,12 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     }
 
     eprintln!("bench: serve");
-    let binary = args.server_binary.clone().map_or_else(std::env::current_exe, Ok)?;
-    let token = crate::auth::tokens::create(pool, "bench", crate::auth::Role::Staff, None, None).await?;
+    let binary = args
+        .server_binary
+        .clone()
+        .map_or_else(std::env::current_exe, Ok)?;
+    let token =
+        crate::auth::tokens::create(pool, "bench", crate::auth::Role::Staff, None, None).await?;
     let mut server = Server::start(&binary, &s.settings, &token, Duration::from_secs(600)).await?;
     let pid = server.pid().unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -372,7 +423,7 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
         })
     };
     for &c in &args.clients {
-        let work: Vec<Vec<String>> = (0..c).map(|_| copies.take(args.cohorts_per_client())).collect();
+        let work = client_work(&mut copies, args, c);
         let sent = http(&server.base, &token, work).await?;
         let raw = raw_single.get(&c).copied();
         let met = raw.map(|r| sent.rate >= 0.6 * r);
@@ -395,8 +446,16 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     }
 
     eprintln!("bench: latency at {} commands/s", args.offered_rate);
-    let (offered, mut latencies, applied) =
-        latency(&s.nats, &s.settings.subject_prefix, &server.base, &token, &mut copies, args.offered_rate, args.latency_window()).await?;
+    let (offered, mut latencies, applied) = latency(
+        &s.nats,
+        &s.settings.subject_prefix,
+        &server.base,
+        &token,
+        &mut copies,
+        args.offered_rate,
+        args.latency_window(),
+    )
+    .await?;
     let p50 = load::quantile(&mut latencies, 0.5);
     let p99 = load::quantile(&mut latencies, 0.99);
     report.push(
@@ -417,7 +476,11 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
         "< 20 ms",
         Some(p99 < 20.0),
     );
-    report.notes.push(format!("latency: {} commands applied, {} first events received", applied, latencies.len()));
+    report.notes.push(format!(
+        "latency: {} commands applied, {} first events received",
+        applied,
+        latencies.len()
+    ));
     sampling.cancel();
     let _ = sampler.await;
     let peak = peak.lock().map(|p| *p).unwrap_or(f64::NAN);
@@ -430,7 +493,15 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
         "< 150 MiB",
         Some(idle < 150.0),
     );
-    report.push("serve RSS under load (peak during HTTP and latency runs)", peak, None, "MiB", Better::Lower, "< 150 MiB", Some(peak < 150.0));
+    report.push(
+        "serve RSS under load (peak during HTTP and latency runs)",
+        peak,
+        None,
+        "MiB",
+        Better::Lower,
+        "< 150 MiB",
+        Some(peak < 150.0),
+    );
     let _ = server.child.kill().await;
     Ok(report)
 }

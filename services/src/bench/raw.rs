@@ -65,7 +65,11 @@ pub async fn prepare(pool: &Pool) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// When PostgreSQL fails.
-pub async fn insert_single(pool: &Pool, connections: usize, window: Duration) -> anyhow::Result<f64> {
+pub async fn insert_single(
+    pool: &Pool,
+    connections: usize,
+    window: Duration,
+) -> anyhow::Result<f64> {
     let tag = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
@@ -79,12 +83,20 @@ pub async fn insert_single(pool: &Pool, connections: usize, window: Duration) ->
                 let hash = vec![7u8; 32];
                 let mut written = 0u64;
                 while started.elapsed() < window {
-                    let stream = format!("raw1-{tag}-{connections}-{w}-{}", written / STREAM_LEN as u64);
+                    let stream = format!(
+                        "raw1-{tag}-{connections}-{w}-{}",
+                        written / STREAM_LEN as u64
+                    );
                     let expected = (written % STREAM_LEN as u64) as i64;
                     let tx = client.transaction().await?;
                     let id = uuid::Uuid::now_v7();
                     let command = format!("{stream}-{expected}");
-                    let n = tx.execute(&statement, &[&id, &stream, &expected, &payload, &command, &hash]).await?;
+                    let n = tx
+                        .execute(
+                            &statement,
+                            &[&id, &stream, &expected, &payload, &command, &hash],
+                        )
+                        .await?;
                     anyhow::ensure!(n == 1, "raw insert refused by its version check");
                     tx.commit().await?;
                     written += 1;
@@ -110,7 +122,9 @@ pub async fn insert_batch(pool: &Pool, rows: usize, window: Duration) -> anyhow:
     let mut client = pool.get().await?;
     let statement = client.prepare(INSERT_MANY).await?;
     let hash = vec![7u8; 32];
-    let payloads: Vec<Value> = (0..rows).map(|i| super::load::payload("raw", i as i64 + 3)).collect();
+    let payloads: Vec<Value> = (0..rows)
+        .map(|i| super::load::payload("raw", i as i64 + 3))
+        .collect();
     let started = Instant::now();
     let mut written = 0u64;
     let mut batch = 0u64;
@@ -118,7 +132,11 @@ pub async fn insert_batch(pool: &Pool, rows: usize, window: Duration) -> anyhow:
         let stream = format!("rawb-{tag}-{batch}");
         let ids: Vec<uuid::Uuid> = (0..rows).map(|_| uuid::Uuid::now_v7()).collect();
         let tx = client.transaction().await?;
-        tx.execute(&statement, &[&ids, &stream, &0i64, &payloads, &stream, &hash]).await?;
+        tx.execute(
+            &statement,
+            &[&ids, &stream, &0i64, &payloads, &stream, &hash],
+        )
+        .await?;
         tx.commit().await?;
         written += rows as u64;
         batch += 1;
@@ -204,7 +222,10 @@ pub async fn publish(
         let message = async_nats::jetstream::message::PublishMessage::build()
             .payload(body.clone())
             .message_id(uuid::Uuid::now_v7().to_string());
-        pending.push_back(js.send_publish(format!("{prefix}.cohort.raw.session_held"), message).await?);
+        pending.push_back(
+            js.send_publish(format!("{prefix}.cohort.raw.session_held"), message)
+                .await?,
+        );
         sent += 1;
     }
     for ack in pending {
