@@ -79,8 +79,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/field-studies/{id}/xapi", get(export::http_xapi))
         .route("/healthz", get(healthz))
-        .route("/openapi.json", get(|| async { Json(crate::openapi::document()) }))
-        .route("/docs", get(|| async { axum::response::Html(crate::openapi::docs_page()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
+        .route(
+            "/docs",
+            get(|| async { axum::response::Html(crate::openapi::docs_page()) }),
+        )
         .route("/readyz", get(crate::health::readyz))
         .route("/metrics", get(crate::metrics::scrape))
         .merge(crate::audit_api::routes())
@@ -112,21 +118,49 @@ pub fn status_of(outcome: &Outcome) -> StatusCode {
 
 /// Whether `who` may send `envelope` (the role table; for a field study command the cohort is
 /// the field study's).
-async fn may_send(state: &AppState, who: &Principal, envelope: &CommandEnvelope) -> anyhow::Result<bool> {
+async fn may_send(
+    state: &AppState,
+    who: &Principal,
+    envelope: &CommandEnvelope,
+) -> anyhow::Result<bool> {
     if who.role == Role::Staff {
         return Ok(true);
     }
     let name = envelope.command.as_str();
     // Ask the table first with the caller's own cohort: a command the role may never send is
     // refused without any look-up.
-    if !auth::policy::allows(who, &Access::Command { name, cohort: who.cohort.as_deref() }) {
+    if !auth::policy::allows(
+        who,
+        &Access::Command {
+            name,
+            cohort: who.cohort.as_deref(),
+        },
+    ) {
         return Ok(false);
     }
-    let cohort = match envelope.data.get("field_study_id").and_then(serde_json::Value::as_str) {
-        Some(study) => auth::middleware::field_study_scope(state, study, who).await?.0,
-        None => envelope.data.get("cohort_id").and_then(serde_json::Value::as_str).map(str::to_owned),
+    let cohort = match envelope
+        .data
+        .get("field_study_id")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(study) => {
+            auth::middleware::field_study_scope(state, study, who)
+                .await?
+                .0
+        }
+        None => envelope
+            .data
+            .get("cohort_id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
     };
-    Ok(auth::policy::allows(who, &Access::Command { name, cohort: cohort.as_deref() }))
+    Ok(auth::policy::allows(
+        who,
+        &Access::Command {
+            name,
+            cohort: cohort.as_deref(),
+        },
+    ))
 }
 
 async fn post_command(
@@ -142,7 +176,10 @@ async fn post_command(
         Err(e) => {
             return rejected(
                 Code::Invalid,
-                &format!("body: not readable or larger than the limit of {} bytes ({e})", state.body_limit),
+                &format!(
+                    "body: not readable or larger than the limit of {} bytes ({e})",
+                    state.body_limit
+                ),
             )
         }
     };
@@ -155,7 +192,9 @@ async fn post_command(
     };
     match may_send(&state, &principal, &envelope).await {
         Ok(true) => {}
-        Ok(false) => return auth::middleware::forbidden(&principal, &format!("send {}", envelope.command)),
+        Ok(false) => {
+            return auth::middleware::forbidden(&principal, &format!("send {}", envelope.command))
+        }
         Err(e) => {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,

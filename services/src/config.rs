@@ -42,13 +42,23 @@ pub struct Settings {
     /// JetStream's duplicate window for the stream, in seconds (used when the relay creates
     /// the stream): a re-publish of an event id within it is acknowledged as a duplicate and
     /// not stored again. Consumers deduplicate by event id beyond it.
-    #[arg(long, env = "FIELDTRAIL_DEDUP_WINDOW_SECS", default_value_t = 120, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_DEDUP_WINDOW_SECS",
+        default_value_t = 120,
+        global = true
+    )]
     pub dedup_window_secs: u64,
     /// Largest HTTP request body accepted, in bytes (a larger one is refused with `invalid`).
     #[arg(long, env = "FIELDTRAIL_MAX_BODY_BYTES", default_value_t = 256 * 1024, global = true)]
     pub max_body_bytes: usize,
     /// Longest time one HTTP request may take, in seconds (then 408).
-    #[arg(long, env = "FIELDTRAIL_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "FIELDTRAIL_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
     pub request_timeout_secs: u64,
     /// Size of the PostgreSQL connection pool.
     #[arg(

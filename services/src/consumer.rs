@@ -58,9 +58,17 @@ impl ConsumerState {
     /// Applies one message body (the event envelope, see `events/schema/envelope.json`);
     /// returns whether it was new.
     pub fn apply(&mut self, body: &Value) -> bool {
-        let stream = format!("{}/{}", body["stream_type"].as_str().unwrap_or(""), body["stream_id"].as_str().unwrap_or(""));
+        let stream = format!(
+            "{}/{}",
+            body["stream_type"].as_str().unwrap_or(""),
+            body["stream_id"].as_str().unwrap_or("")
+        );
         let version = body["stream_version"].as_i64().unwrap_or(0);
-        if self.versions.get(&stream).is_some_and(|last| version <= *last) {
+        if self
+            .versions
+            .get(&stream)
+            .is_some_and(|last| version <= *last)
+        {
             self.duplicates += 1;
             return false;
         }
@@ -73,15 +81,32 @@ impl ConsumerState {
             Some("session_held") => {
                 let half_days = p["half_days"].as_i64().unwrap_or(0);
                 let (cohort, module) = (text("cohort_id"), text("module_id"));
-                self.sessions.insert(format!("{cohort}/{}", text("session_id")), (module.clone(), half_days));
-                let rate = self.attendance.entry(cohort).or_default().entry(module).or_default();
+                self.sessions.insert(
+                    format!("{cohort}/{}", text("session_id")),
+                    (module.clone(), half_days),
+                );
+                let rate = self
+                    .attendance
+                    .entry(cohort)
+                    .or_default()
+                    .entry(module)
+                    .or_default();
                 rate.held += half_days * (count("present") + count("excused") + count("absent"));
                 rate.attended += half_days * count("present");
             }
             Some("attendance_corrected") => {
                 let cohort = text("cohort_id");
-                if let Some((module, half_days)) = self.sessions.get(&format!("{cohort}/{}", text("session_id"))).cloned() {
-                    let rate = self.attendance.entry(cohort).or_default().entry(module).or_default();
+                if let Some((module, half_days)) = self
+                    .sessions
+                    .get(&format!("{cohort}/{}", text("session_id")))
+                    .cloned()
+                {
+                    let rate = self
+                        .attendance
+                        .entry(cohort)
+                        .or_default()
+                        .entry(module)
+                        .or_default();
                     let (was, is) = (p["previous_status"] == "present", p["status"] == "present");
                     rate.attended += half_days * (i64::from(is) - i64::from(was));
                 }
@@ -97,7 +122,8 @@ impl ConsumerState {
     /// When the file exists but cannot be read or parsed.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("cannot parse {}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("cannot parse {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
         }
@@ -109,7 +135,8 @@ impl ConsumerState {
     /// When the file cannot be written.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
     }
@@ -144,7 +171,11 @@ pub async fn run(config: &ConsumerConfig) -> anyhow::Result<ConsumerState> {
     let consumer = stream
         .get_or_create_consumer(
             &config.durable,
-            pull::Config { durable_name: Some(config.durable.clone()), ack_policy: jetstream::consumer::AckPolicy::Explicit, ..Default::default() },
+            pull::Config {
+                durable_name: Some(config.durable.clone()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            },
         )
         .await
         .with_context(|| format!("cannot create the durable consumer {}", config.durable))?;
@@ -177,7 +208,10 @@ pub async fn run(config: &ConsumerConfig) -> anyhow::Result<ConsumerState> {
         // Save first, then acknowledge: a crash in between re-delivers, and the versions skip.
         state.save(&config.state)?;
         for message in messages {
-            message.ack_with(AckKind::Ack).await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
+            message
+                .ack_with(AckKind::Ack)
+                .await
+                .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
         }
     }
 }
@@ -197,11 +231,20 @@ mod tests {
     fn each_event_counts_once_and_corrections_move_attendance() {
         let mut state = ConsumerState::default();
         assert!(state.apply(&held(1, &["a", "b"], &["c"])));
-        assert!(!state.apply(&held(1, &["a", "b"], &["c"])), "a re-delivery is skipped");
+        assert!(
+            !state.apply(&held(1, &["a", "b"], &["c"])),
+            "a re-delivery is skipped"
+        );
         let correction = json!({"stream_type": "cohort", "stream_id": "c", "stream_version": 2, "event_type": "attendance_corrected",
             "payload": {"cohort_id": "c", "session_id": "s1", "learner_id": "c", "previous_status": "absent", "status": "present"}});
         assert!(state.apply(&correction));
-        assert_eq!(state.attendance["c"]["m1"], Rate { held: 6, attended: 6 });
+        assert_eq!(
+            state.attendance["c"]["m1"],
+            Rate {
+                held: 6,
+                attended: 6
+            }
+        );
         assert_eq!((state.applied, state.duplicates), (2, 1));
     }
 }

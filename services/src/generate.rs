@@ -36,10 +36,21 @@ mod tests {
     fn copies_rename_every_owned_id() {
         let copy = cohort(7);
         assert_eq!(copy.lines().count(), 203);
-        for old in ["\"cohort-2025\"", "\"l25-01\"", "\"s25-001\"", "\"fs25-a\"", "\"cisdcp\"", "\"cohort-2025-c0001\""] {
+        for old in [
+            "\"cohort-2025\"",
+            "\"l25-01\"",
+            "\"s25-001\"",
+            "\"fs25-a\"",
+            "\"cisdcp\"",
+            "\"cohort-2025-c0001\"",
+        ] {
             assert!(!copy.contains(old), "{old} left in the copy");
         }
-        assert!(copy.contains("\"cohort-g7\"") && copy.contains("\"g7-l25-01\"") && copy.contains("\"g7-c0001\""));
+        assert!(
+            copy.contains("\"cohort-g7\"")
+                && copy.contains("\"g7-l25-01\"")
+                && copy.contains("\"g7-c0001\"")
+        );
         assert_ne!(cohort(1), cohort(2));
     }
 }

@@ -275,7 +275,9 @@ impl CommandHandler {
             command_id: envelope.command_id.clone(),
             command: envelope.command.clone(),
             actor: actor.unwrap_or(&envelope.actor).to_owned(),
-            reported_actor: actor.filter(|a| *a != envelope.actor).map(|_| envelope.actor.clone()),
+            reported_actor: actor
+                .filter(|a| *a != envelope.actor)
+                .map(|_| envelope.actor.clone()),
             occurred_at: fieldtrail_domain::command::to_micros(envelope.at),
             correlation_id: envelope.command_id.clone(),
             causation_id: envelope.command_id.clone(),
@@ -353,7 +355,8 @@ impl CommandHandler {
 /// A random pause before retry `attempt` (1, 2, ...): uniform in 0..min(5 ms × 2^attempt, 320 ms).
 fn backoff(attempt: u32) -> std::time::Duration {
     let ceiling_us = 5_000u64 << attempt.min(6);
-    let random = u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(ceiling_us)).unwrap_or(0);
+    let random =
+        u64::try_from(uuid::Uuid::new_v4().as_u128() % u128::from(ceiling_us)).unwrap_or(0);
     std::time::Duration::from_micros(random)
 }
 
@@ -362,12 +365,19 @@ fn backoff(attempt: u32) -> std::time::Duration {
 pub static FROZEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn failpoint_after_commit(command_id: &str) {
-    let Ok(spec) = std::env::var(FAILPOINT_ENV) else { return };
+    let Ok(spec) = std::env::var(FAILPOINT_ENV) else {
+        return;
+    };
     if spec.strip_prefix("crash_after_commit:") == Some(command_id) {
         FROZEN.store(true, std::sync::atomic::Ordering::SeqCst);
-        tracing::warn!(command_id, "failpoint crash_after_commit: killing the process");
+        tracing::warn!(
+            command_id,
+            "failpoint crash_after_commit: killing the process"
+        );
         let pid = std::process::id().to_string();
-        let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid])
+            .status();
         // `kill` cannot fail on our own pid; if it is missing, abort is the next best thing.
         std::process::abort();
     }

@@ -39,7 +39,11 @@ pub struct ImportReport {
 ///
 /// # Errors
 /// When the journal cannot be used (the import stops at that line; what was applied stays).
-pub async fn import_text(handler: &CommandHandler, text: &str, operator: Option<&str>) -> anyhow::Result<ImportReport> {
+pub async fn import_text(
+    handler: &CommandHandler,
+    text: &str,
+    operator: Option<&str>,
+) -> anyhow::Result<ImportReport> {
     import_text_with_progress(handler, text, operator, &Progress::hidden()).await
 }
 

@@ -48,8 +48,21 @@ pub struct Leadership {
 
 impl Leadership {
     /// A claim on the lock (`class`, `hashtext(name)`), reflected in `which(roles)`.
-    pub fn new(database_url: &str, class: i32, name: &str, roles: Arc<Roles>, which: fn(&Roles) -> &AtomicBool) -> Self {
-        Self { database_url: database_url.to_owned(), class, name: name.to_owned(), flag: roles, which, session: None }
+    pub fn new(
+        database_url: &str,
+        class: i32,
+        name: &str,
+        roles: Arc<Roles>,
+        which: fn(&Roles) -> &AtomicBool,
+    ) -> Self {
+        Self {
+            database_url: database_url.to_owned(),
+            class,
+            name: name.to_owned(),
+            flag: roles,
+            which,
+            session: None,
+        }
     }
 
     fn set(&self, leader: bool) {
@@ -65,13 +78,20 @@ impl Leadership {
             tracing::warn!(lock = %self.name, "lost the leadership connection; standing down");
             self.release();
         }
-        let Ok(config) = database::parse_url(&self.database_url) else { return false };
-        let Ok((client, connection)) = config.connect(tokio_postgres::NoTls).await else { return false };
+        let Ok(config) = database::parse_url(&self.database_url) else {
+            return false;
+        };
+        let Ok((client, connection)) = config.connect(tokio_postgres::NoTls).await else {
+            return false;
+        };
         let task = tokio::spawn(async move {
             let _ = connection.await;
         });
         let taken = client
-            .query_one("SELECT pg_try_advisory_lock($1, hashtext($2))", &[&self.class, &self.name])
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                &[&self.class, &self.name],
+            )
             .await
             .map(|row| row.get::<_, bool>(0))
             .unwrap_or(false);

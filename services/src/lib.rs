@@ -3,8 +3,8 @@
 
 pub mod api;
 pub mod audit;
-pub mod auth;
 pub mod audit_api;
+pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod consumer;

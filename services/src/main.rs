@@ -199,7 +199,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             database::open(&settings.database_url, 1).await?;
             println!("migrated {}", settings.database_url);
         }
-        Job::Import { file, report_json, operator } => {
+        Job::Import {
+            file,
+            report_json,
+            operator,
+        } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let operator = format!("staff:{operator}");
@@ -252,7 +256,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = database::open(&settings.database_url, 2).await?;
             fieldtrail::auth::cli::run(&pool, job).await?;
         }
-        Job::Consume { durable, state, until_idle } => {
+        Job::Consume {
+            durable,
+            state,
+            until_idle,
+        } => {
             let config = fieldtrail::consumer::ConsumerConfig {
                 nats_url: settings.nats_url.clone(),
                 stream: settings.nats_stream.clone(),
@@ -263,10 +271,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = fieldtrail::consumer::run(&config).await?;
             for (cohort, modules) in &state.attendance {
                 for (module, rate) in modules {
-                    println!("{cohort} {module}: {:.1}% ({} / {} learner-half-days)", 100.0 * rate.ratio(), rate.attended, rate.held);
+                    println!(
+                        "{cohort} {module}: {:.1}% ({} / {} learner-half-days)",
+                        100.0 * rate.ratio(),
+                        rate.attended,
+                        rate.held
+                    );
                 }
             }
-            println!("applied {} events, skipped {} re-deliveries", state.applied, state.duplicates);
+            println!(
+                "applied {} events, skipped {} re-deliveries",
+                state.applied, state.duplicates
+            );
         }
         Job::Replay => {
             let pool = database::open(&settings.database_url, 2).await?;
@@ -335,7 +351,10 @@ async fn import_and_project(
     // Everything the import appended is committed; wait until the global log may be read past
     // it (another long transaction on the server holds the horizon back), then project.
     let log = fieldtrail_journal::GlobalLog::new(pool.clone());
-    if !log.wait_readable(std::time::Duration::from_secs(60)).await? {
+    if !log
+        .wait_readable(std::time::Duration::from_secs(60))
+        .await?
+    {
         anyhow::bail!("a transaction on the PostgreSQL server has held the global log back for 60 s; the read models are not up to date yet");
     }
     let mut projector = Projector::start(pool.clone()).await?;

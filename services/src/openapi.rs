@@ -116,9 +116,29 @@ fn metrics() {}
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "fieldtrail", description = "The system of record of a training certificate: commands in, read models, exports and audit out. Every route but /healthz, /readyz and /metrics needs `Authorization: Bearer ftk_…` (README: roles)."),
-    paths(post_commands, timetable, transcript, history, cohort_calendar, learner_calendar, clr, clr_json, xapi,
-          audit_stream, audit_actor, audit_attendance, research, research_dictionary, healthz, readyz, metrics)
+    info(
+        title = "fieldtrail",
+        description = "The system of record of a training certificate: commands in, read models, exports and audit out. Every route but /healthz, /readyz and /metrics needs `Authorization: Bearer ftk_…` (README: roles)."
+    ),
+    paths(
+        post_commands,
+        timetable,
+        transcript,
+        history,
+        cohort_calendar,
+        learner_calendar,
+        clr,
+        clr_json,
+        xapi,
+        audit_stream,
+        audit_actor,
+        audit_attendance,
+        research,
+        research_dictionary,
+        healthz,
+        readyz,
+        metrics
+    )
 )]
 struct Api;
 
@@ -160,23 +180,26 @@ pub fn asyncapi() -> Value {
         let event_type = schema["title"].as_str().unwrap_or_default().to_owned();
         let stream_type = schema["x-stream-type"].as_str().unwrap_or_default();
         let version = schema["x-event-version"].as_str().unwrap_or_default();
-        messages.insert(event_type.clone(), json!({
-            "name": event_type,
-            "title": event_type,
-            "summary": schema["description"],
-            "contentType": "application/json",
-            "headers": {"$ref": "#/components/schemas/headers"},
-            "payload": {"allOf": [
-                {"$ref": "../events/schema/envelope.json"},
-                {"properties": {
-                    "stream_type": {"const": stream_type},
-                    "event_type": {"const": event_type},
-                    "event_version": {"const": version},
-                    "payload": {"$ref": format!("../events/schema/{file}")}
-                }}
-            ]},
-            "x-subject": format!("fieldtrail.{stream_type}.{{stream_id}}.{event_type}")
-        }));
+        messages.insert(
+            event_type.clone(),
+            json!({
+                "name": event_type,
+                "title": event_type,
+                "summary": schema["description"],
+                "contentType": "application/json",
+                "headers": {"$ref": "#/components/schemas/headers"},
+                "payload": {"allOf": [
+                    {"$ref": "../events/schema/envelope.json"},
+                    {"properties": {
+                        "stream_type": {"const": stream_type},
+                        "event_type": {"const": event_type},
+                        "event_version": {"const": version},
+                        "payload": {"$ref": format!("../events/schema/{file}")}
+                    }}
+                ]},
+                "x-subject": format!("fieldtrail.{stream_type}.{{stream_id}}.{event_type}")
+            }),
+        );
         refs.push(json!({"$ref": format!("#/components/messages/{event_type}")}));
     }
     let header = |d: &str| json!({"type": "string", "description": d});
@@ -233,12 +256,22 @@ mod drift {
     use std::path::PathBuf;
 
     fn check(name: &str, generated: serde_json::Value) {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(name);
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy")
+            .join(name);
         if std::env::var("FIELDTRAIL_UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
-            std::fs::write(&path, serde_json::to_string_pretty(&generated).unwrap() + "\n").unwrap();
+            std::fs::write(
+                &path,
+                serde_json::to_string_pretty(&generated).unwrap() + "\n",
+            )
+            .unwrap();
         }
-        let committed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert!(committed == generated, "{name} drifted: regenerate with FIELDTRAIL_UPDATE_SCHEMAS=1");
+        let committed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(
+            committed == generated,
+            "{name} drifted: regenerate with FIELDTRAIL_UPDATE_SCHEMAS=1"
+        );
     }
 
     #[test]
@@ -250,14 +283,23 @@ mod drift {
     fn committed_asyncapi_equals_the_code_and_names_every_event() {
         let doc = super::asyncapi();
         let messages = doc["components"]["messages"].as_object().unwrap();
-        assert_eq!(messages.len(), fieldtrail_domain::schema::event_schemas().len() - 1);
+        assert_eq!(
+            messages.len(),
+            fieldtrail_domain::schema::event_schemas().len() - 1
+        );
         check("asyncapi.json", doc);
     }
 
     #[test]
     fn every_route_is_described() {
         let doc = super::document();
-        for path in ["/commands", "/cohorts/{id}/timetable", "/audit/streams/{type}/{id}", "/research/trajectories", "/metrics"] {
+        for path in [
+            "/commands",
+            "/cohorts/{id}/timetable",
+            "/audit/streams/{type}/{id}",
+            "/research/trajectories",
+            "/metrics",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "{path}");
         }
     }

@@ -23,7 +23,10 @@ pub fn split_credentials(nats_url: &str) -> (String, Option<(String, String)>) {
     match rest.rsplit_once('@') {
         Some((creds, host)) => {
             let (user, password) = creds.split_once(':').unwrap_or((creds, ""));
-            (format!("{scheme}://{host}"), Some((user.to_owned(), password.to_owned())))
+            (
+                format!("{scheme}://{host}"),
+                Some((user.to_owned(), password.to_owned())),
+            )
         }
         None => (nats_url.to_owned(), None),
     }
@@ -41,7 +44,9 @@ pub async fn connect(nats_url: &str) -> anyhow::Result<async_nats::Client> {
         None => address.clone(),
     };
     let options = match credentials {
-        Some((user, password)) => async_nats::ConnectOptions::with_user_and_password(user, password),
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
         None => async_nats::ConnectOptions::new(),
     }
     .connection_timeout(Duration::from_secs(5));
@@ -58,10 +63,16 @@ mod tests {
 
     #[test]
     fn credentials_come_out_of_the_url() {
-        assert_eq!(split_credentials("nats://127.0.0.1:4222"), ("nats://127.0.0.1:4222".to_owned(), None));
+        assert_eq!(
+            split_credentials("nats://127.0.0.1:4222"),
+            ("nats://127.0.0.1:4222".to_owned(), None)
+        );
         assert_eq!(
             split_credentials("nats://relay:s3cr@t@host:4222"),
-            ("nats://host:4222".to_owned(), Some(("relay".to_owned(), "s3cr@t".to_owned())))
+            (
+                "nats://host:4222".to_owned(),
+                Some(("relay".to_owned(), "s3cr@t".to_owned()))
+            )
         );
     }
 }
@@ -115,21 +126,38 @@ pub fn subject(prefix: &str, event: &StoredEvent) -> String {
 /// | `Fieldtrail-Stream-Version` | the stream version |
 /// | `Fieldtrail-Event-Type`, `Fieldtrail-Event-Version` | as in the body |
 pub fn headers(message: PublishMessage, event: &StoredEvent, prefix: &str) -> PublishMessage {
-    let micros = |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let micros =
+        |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     message
         .message_id(event.event_id.to_string())
         .header("ce-specversion", "1.0")
         .header("ce-id", event.event_id.to_string().as_str())
         .header("ce-source", format!("/fieldtrail/{prefix}").as_str())
-        .header("ce-type", format!("org.fieldtrail.{}.v{}", event.event_type, event.event_version).as_str())
+        .header(
+            "ce-type",
+            format!(
+                "org.fieldtrail.{}.v{}",
+                event.event_type, event.event_version
+            )
+            .as_str(),
+        )
         .header("ce-time", micros(&event.occurred_at).as_str())
-        .header("ce-subject", format!("{}/{}", event.stream_type, event.stream_id).as_str())
+        .header(
+            "ce-subject",
+            format!("{}/{}", event.stream_type, event.stream_id).as_str(),
+        )
         .header("ce-datacontenttype", "application/json")
-        .header("Fieldtrail-Recorded-At", micros(&event.recorded_at).as_str())
+        .header(
+            "Fieldtrail-Recorded-At",
+            micros(&event.recorded_at).as_str(),
+        )
         .header("Fieldtrail-Event-Type", event.event_type.as_str())
         .header("Fieldtrail-Event-Version", event.event_version.as_str())
         .header("Fieldtrail-Position", event.position.to_string().as_str())
-        .header("Fieldtrail-Stream-Version", event.stream_version.to_string().as_str())
+        .header(
+            "Fieldtrail-Stream-Version",
+            event.stream_version.to_string().as_str(),
+        )
 }
 
 /// The message body: the event envelope as JSON.
@@ -235,7 +263,11 @@ impl Relay {
                 );
                 bytes = serde_json::to_vec(&reference(event, bytes.len(), max_payload))?;
             }
-            let message = headers(PublishMessage::build().payload(bytes.into()), event, &self.prefix);
+            let message = headers(
+                PublishMessage::build().payload(bytes.into()),
+                event,
+                &self.prefix,
+            );
             acks.push(
                 self.js
                     .send_publish(subject(&self.prefix, event), message)

@@ -201,7 +201,12 @@ fn frozen() -> bool {
     FROZEN.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-async fn project_forever(pool: Pool, mut lead: Leadership, notify: Arc<Notify>, shutdown: CancellationToken) {
+async fn project_forever(
+    pool: Pool,
+    mut lead: Leadership,
+    notify: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
     let mut projector: Option<Projector> = None;
     loop {
         let mut pause = POLL_INTERVAL;

@@ -28,7 +28,9 @@ impl Tokens {
         Self {
             staff: env.staff.clone(),
             facilitator: env.token(Role::Facilitator, Some(C), None).await,
-            facilitator_elsewhere: env.token(Role::Facilitator, Some("cohort-1999"), None).await,
+            facilitator_elsewhere: env
+                .token(Role::Facilitator, Some("cohort-1999"), None)
+                .await,
             jury: env.token(Role::Jury, Some(C), None).await,
             learner: env.token(Role::Learner, Some(C), Some("l25-01")).await,
             other_learner: env.token(Role::Learner, Some(C), Some("l25-05")).await,
@@ -55,7 +57,13 @@ impl Tokens {
     }
 }
 
-async fn start(env: &TestEnv) -> (String, tokio_util::sync::CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
+async fn start(
+    env: &TestEnv,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let (address, stop, task) = env.serve().await;
     let base = format!("http://{address}");
     for _ in 0..200 {
@@ -67,15 +75,27 @@ async fn start(env: &TestEnv) -> (String, tokio_util::sync::CancellationToken, t
     (base, stop, task)
 }
 
-async fn send(base: &str, token: Option<&str>, method: &str, path: &str, body: Option<&str>) -> u16 {
+async fn send(
+    base: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> u16 {
     let client = reqwest::Client::new();
     let url = format!("{base}{path}");
-    let mut request = if method == "POST" { client.post(url) } else { client.get(url) };
+    let mut request = if method == "POST" {
+        client.post(url)
+    } else {
+        client.get(url)
+    };
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
     if let Some(body) = body {
-        request = request.header("content-type", "application/json").body(body.to_owned());
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
     }
     request.send().await.unwrap().status().as_u16()
 }
@@ -94,43 +114,122 @@ async fn every_endpoint_for_every_role_and_refusals_append_nothing() {
     // Reads: (path, expected status per role label in Tokens::all order).
     let reads: Vec<(&str, [u16; 10])> = vec![
         //                                               none staff fac  fac2 jury lrn  lrn2 aud  res  dash
-        ("/cohorts/cohort-2025/timetable", [401, 200, 200, 403, 403, 403, 403, 200, 403, 200]),
-        ("/cohorts/cohort-2025/timetable.ics", [401, 200, 200, 403, 403, 403, 403, 200, 403, 200]),
-        ("/cohorts/cohort-2025/learners/l25-01/transcript", [401, 200, 403, 403, 403, 200, 403, 200, 403, 403]),
-        ("/cohorts/cohort-2025/learners/l25-01/transcript.clr", [401, 200, 403, 403, 403, 200, 403, 200, 403, 403]),
-        ("/field-studies/fs25-a/history", [401, 200, 200, 403, 200, 200, 403, 200, 403, 403]),
-        ("/field-studies/fs25-a/xapi", [401, 200, 200, 403, 200, 200, 403, 200, 403, 403]),
-        ("/audit/streams/cohort/cohort-2025", [401, 200, 403, 403, 403, 403, 403, 200, 403, 403]),
-        ("/healthz", [200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (
+            "/cohorts/cohort-2025/timetable",
+            [401, 200, 200, 403, 403, 403, 403, 200, 403, 200],
+        ),
+        (
+            "/cohorts/cohort-2025/timetable.ics",
+            [401, 200, 200, 403, 403, 403, 403, 200, 403, 200],
+        ),
+        (
+            "/cohorts/cohort-2025/learners/l25-01/transcript",
+            [401, 200, 403, 403, 403, 200, 403, 200, 403, 403],
+        ),
+        (
+            "/cohorts/cohort-2025/learners/l25-01/transcript.clr",
+            [401, 200, 403, 403, 403, 200, 403, 200, 403, 403],
+        ),
+        (
+            "/field-studies/fs25-a/history",
+            [401, 200, 200, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        (
+            "/field-studies/fs25-a/xapi",
+            [401, 200, 200, 403, 200, 200, 403, 200, 403, 403],
+        ),
+        (
+            "/audit/streams/cohort/cohort-2025",
+            [401, 200, 403, 403, 403, 403, 403, 200, 403, 403],
+        ),
+        (
+            "/healthz",
+            [200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
     ];
     for (path, expected) in &reads {
         for ((label, token), want) in t.all().into_iter().zip(expected) {
-            assert_eq!(send(&base, token, "GET", path, None).await, *want, "GET {path} as {label}");
+            assert_eq!(
+                send(&base, token, "GET", path, None).await,
+                *want,
+                "GET {path} as {label}"
+            );
         }
     }
 
     // Commands: each row's allowed roles get the status in the row (409 where the command is
     // refused by a rule: authorization comes first, the rule second); every refusal appends nothing.
-    let held = |id: &str| command(id, "record_session", json!({"cohort_id": C, "session_id": "s25-001", "present": [], "excused": []}));
-    let defended = |id: &str| command(id, "record_defence", json!({"field_study_id": "fs25-a", "defence_id": "fs25-a-d1", "outcomes": []}));
-    let overlap = |id: &str| command(id, "schedule_session", json!({"cohort_id": C, "session_id": format!("x-{}", id.replace('_', "-")), "module_id": "m1", "kind": "course",
-        "starts_at": "2025-09-15T09:00:00+02:00", "ends_at": "2025-09-15T17:00:00+02:00", "half_days": 2, "facilitator": "f"}));
-    let note = |id: &str| command(id, "record_reflexive_note", json!({"field_study_id": "fs25-a", "note_id": format!("n-{}", id.replace('_', "-")), "text": "t"}));
+    let held = |id: &str| {
+        command(
+            id,
+            "record_session",
+            json!({"cohort_id": C, "session_id": "s25-001", "present": [], "excused": []}),
+        )
+    };
+    let defended = |id: &str| {
+        command(
+            id,
+            "record_defence",
+            json!({"field_study_id": "fs25-a", "defence_id": "fs25-a-d1", "outcomes": []}),
+        )
+    };
+    let overlap = |id: &str| {
+        command(
+            id,
+            "schedule_session",
+            json!({"cohort_id": C, "session_id": format!("x-{}", id.replace('_', "-")), "module_id": "m1", "kind": "course",
+        "starts_at": "2025-09-15T09:00:00+02:00", "ends_at": "2025-09-15T17:00:00+02:00", "half_days": 2, "facilitator": "f"}),
+        )
+    };
+    let note = |id: &str| {
+        command(
+            id,
+            "record_reflexive_note",
+            json!({"field_study_id": "fs25-a", "note_id": format!("n-{}", id.replace('_', "-")), "text": "t"}),
+        )
+    };
     type Row<'a> = (&'a str, Box<dyn Fn(&str) -> String + 'a>, [u16; 10]);
     let rows: Vec<Row<'_>> = vec![
         //                                        none staff fac  fac2 jury lrn  lrn2 aud  res  dash
-        ("record_session", Box::new(held), [401, 409, 409, 403, 403, 403, 403, 403, 403, 403]),
-        ("record_defence", Box::new(defended), [401, 409, 403, 403, 409, 403, 403, 403, 403, 403]),
-        ("schedule_session", Box::new(overlap), [401, 409, 403, 403, 403, 403, 403, 403, 403, 403]),
-        ("record_reflexive_note", Box::new(note), [401, 200, 200, 403, 403, 403, 403, 403, 403, 403]),
+        (
+            "record_session",
+            Box::new(held),
+            [401, 409, 409, 403, 403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "record_defence",
+            Box::new(defended),
+            [401, 409, 403, 403, 409, 403, 403, 403, 403, 403],
+        ),
+        (
+            "schedule_session",
+            Box::new(overlap),
+            [401, 409, 403, 403, 403, 403, 403, 403, 403, 403],
+        ),
+        (
+            "record_reflexive_note",
+            Box::new(note),
+            [401, 200, 200, 403, 403, 403, 403, 403, 403, 403],
+        ),
     ];
     for (name, body, expected) in &rows {
         for ((label, token), want) in t.all().into_iter().zip(expected) {
             let before = env.event_count().await;
-            let status = send(&base, token, "POST", "/commands", Some(&body(&format!("{name}-{label}")))).await;
+            let status = send(
+                &base,
+                token,
+                "POST",
+                "/commands",
+                Some(&body(&format!("{name}-{label}"))),
+            )
+            .await;
             assert_eq!(status, *want, "{name} as {label}");
             let appended = env.event_count().await - before;
-            assert_eq!(appended, i64::from(status == 200), "{name} as {label}: {appended} events");
+            assert_eq!(
+                appended,
+                i64::from(status == 200),
+                "{name} as {label}: {appended} events"
+            );
         }
     }
 
@@ -141,14 +240,39 @@ async fn every_endpoint_for_every_role_and_refusals_append_nothing() {
         .await
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "facilitator:facilitator-test");
-    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("someone:claimed"));
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("someone:claimed")
+    );
     drop(db);
 
     // Revoked and malformed tokens are unauthenticated.
     let id = fieldtrail::auth::tokens::parse(&t.dashboard).unwrap().0;
-    assert!(fieldtrail::auth::tokens::revoke(&env.pool, id).await.unwrap());
-    assert_eq!(send(&base, Some(&t.dashboard), "GET", "/cohorts/cohort-2025/timetable", None).await, 401);
-    assert_eq!(send(&base, Some("ftk_x_y"), "GET", "/cohorts/cohort-2025/timetable", None).await, 401);
+    assert!(fieldtrail::auth::tokens::revoke(&env.pool, id)
+        .await
+        .unwrap());
+    assert_eq!(
+        send(
+            &base,
+            Some(&t.dashboard),
+            "GET",
+            "/cohorts/cohort-2025/timetable",
+            None
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        send(
+            &base,
+            Some("ftk_x_y"),
+            "GET",
+            "/cohorts/cohort-2025/timetable",
+            None
+        )
+        .await,
+        401
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
     env.cleanup().await;
@@ -162,14 +286,41 @@ async fn a_learner_reads_only_its_own_transcript_and_an_auditor_sends_nothing() 
     let (base, stop, task) = start(&env).await;
     for learner in ["l25-02", "l25-05", "l25-11"] {
         let path = format!("/cohorts/cohort-2025/learners/{learner}/transcript");
-        assert_eq!(send(&base, Some(&t.learner), "GET", &path, None).await, 403, "{learner}");
+        assert_eq!(
+            send(&base, Some(&t.learner), "GET", &path, None).await,
+            403,
+            "{learner}"
+        );
     }
-    assert_eq!(send(&base, Some(&t.learner), "GET", "/cohorts/cohort-2025/learners/l25-01/transcript", None).await, 200);
+    assert_eq!(
+        send(
+            &base,
+            Some(&t.learner),
+            "GET",
+            "/cohorts/cohort-2025/learners/l25-01/transcript",
+            None
+        )
+        .await,
+        200
+    );
     let before = env.event_count().await;
     for line in COHORT.lines().take(40) {
         let mut envelope: Value = serde_json::from_str(line).unwrap();
-        envelope["command_id"] = json!(format!("auditor-{}", envelope["command_id"].as_str().unwrap()));
-        assert_eq!(send(&base, Some(&t.auditor), "POST", "/commands", Some(&envelope.to_string())).await, 403);
+        envelope["command_id"] = json!(format!(
+            "auditor-{}",
+            envelope["command_id"].as_str().unwrap()
+        ));
+        assert_eq!(
+            send(
+                &base,
+                Some(&t.auditor),
+                "POST",
+                "/commands",
+                Some(&envelope.to_string())
+            )
+            .await,
+            403
+        );
     }
     assert_eq!(env.event_count().await, before);
     stop.cancel();
@@ -187,28 +338,73 @@ async fn hostile_input_is_invalid_naming_the_field_and_never_a_500() {
         let client = client.clone();
         let url = format!("{base}/commands");
         async move {
-            let response = client.post(url).header("content-type", "application/json").body(body).send().await.unwrap();
+            let response = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let envelope = |data: &str| {
-        format!(r#"{{"command_id":"h-1","command":"record_reflexive_note","at":"2026-01-01T10:00:00+01:00","actor":"staff:a","data":{data}}}"#)
+        format!(
+            r#"{{"command_id":"h-1","command":"record_reflexive_note","at":"2026-01-01T10:00:00+01:00","actor":"staff:a","data":{data}}}"#
+        )
     };
     let cases: Vec<(String, &str)> = vec![
-        (envelope(r#"{"field_study_id":"fs25-a","note_id":"n1","text":"a\u0000b"}"#), "data.text"),
-        (envelope(r#"{"field_study_id":"fs25-a","note_id":"n1","text":"\ud800"}"#), "data.text"),
-        (envelope(&format!(r#"{{"field_study_id":"fs25-a","note_id":"n1","text":"t","x":{}{}}}"#, "[".repeat(3000), "]".repeat(3000))), "recursion"),
-        (envelope(&format!(r#"{{"field_study_id":"fs25-a","note_id":"n1","text":"{}"}}"#, "a".repeat(25_000))), "data.text"),
-        (envelope(r#"{"field_study_id":"FS'; DROP TABLE events;--","note_id":"n1","text":"t"}"#), "data.field_study_id"),
-        (envelope(r#"{"field_study_id":"fs25-a","note_id":"n1","text":"t","extra":1}"#), "extra"),
-        (format!(r#"{{"command_id":"h-2","command":"close_cohort","at":"2026-01-01T10:00:00+01:00","actor":"staff:a","data":{{"cohort_id":"c","pad":"{}"}}}}"#, "a".repeat(300 * 1024)), "limit"),
+        (
+            envelope(r#"{"field_study_id":"fs25-a","note_id":"n1","text":"a\u0000b"}"#),
+            "data.text",
+        ),
+        (
+            envelope(r#"{"field_study_id":"fs25-a","note_id":"n1","text":"\ud800"}"#),
+            "data.text",
+        ),
+        (
+            envelope(&format!(
+                r#"{{"field_study_id":"fs25-a","note_id":"n1","text":"t","x":{}{}}}"#,
+                "[".repeat(3000),
+                "]".repeat(3000)
+            )),
+            "recursion",
+        ),
+        (
+            envelope(&format!(
+                r#"{{"field_study_id":"fs25-a","note_id":"n1","text":"{}"}}"#,
+                "a".repeat(25_000)
+            )),
+            "data.text",
+        ),
+        (
+            envelope(r#"{"field_study_id":"FS'; DROP TABLE events;--","note_id":"n1","text":"t"}"#),
+            "data.field_study_id",
+        ),
+        (
+            envelope(r#"{"field_study_id":"fs25-a","note_id":"n1","text":"t","extra":1}"#),
+            "extra",
+        ),
+        (
+            format!(
+                r#"{{"command_id":"h-2","command":"close_cohort","at":"2026-01-01T10:00:00+01:00","actor":"staff:a","data":{{"cohort_id":"c","pad":"{}"}}}}"#,
+                "a".repeat(300 * 1024)
+            ),
+            "limit",
+        ),
     ];
     for (body, needle) in cases {
         let (status, answer) = post(body).await;
         assert_eq!(status, 422, "{needle}: {answer}");
         assert_eq!(answer["code"], "invalid", "{needle}: {answer}");
-        assert!(answer["message"].as_str().unwrap_or("").contains(needle), "{needle}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap_or("").contains(needle),
+            "{needle}: {answer}"
+        );
     }
     assert_eq!(env.event_count().await, 210);
     stop.cancel();
@@ -228,23 +424,40 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,14}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z_]{1,14}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
 /// Bodies: raw text, random JSON, and real commands with one field replaced by junk.
 fn body() -> impl Strategy<Value = String> {
-    let lines: Vec<Value> = COHORT.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let mutated = (0..lines.len(), "[a-z_]{1,14}", json_value(), any::<bool>()).prop_map(move |(i, field, junk, in_data)| {
-        let mut envelope = lines[i].clone();
-        envelope["command_id"] = json!(format!("fuzz-{i}"));
-        let target = if in_data { &mut envelope["data"] } else { &mut envelope };
-        let keys: Vec<String> = target.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
-        let key = keys.iter().find(|k| k.starts_with(&field[..1])).cloned().unwrap_or(field);
-        target[key] = junk;
-        envelope.to_string()
-    });
+    let lines: Vec<Value> = COHORT
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mutated = (0..lines.len(), "[a-z_]{1,14}", json_value(), any::<bool>()).prop_map(
+        move |(i, field, junk, in_data)| {
+            let mut envelope = lines[i].clone();
+            envelope["command_id"] = json!(format!("fuzz-{i}"));
+            let target = if in_data {
+                &mut envelope["data"]
+            } else {
+                &mut envelope
+            };
+            let keys: Vec<String> = target
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            let key = keys
+                .iter()
+                .find(|k| k.starts_with(&field[..1]))
+                .cloned()
+                .unwrap_or(field);
+            target[key] = junk;
+            envelope.to_string()
+        },
+    );
     prop_oneof![
         1 => ".{0,200}",
         1 => json_value().prop_map(|v| v.to_string()),
@@ -254,24 +467,41 @@ fn body() -> impl Strategy<Value = String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_bodies_never_get_a_500_or_drop_the_connection() {
-    let cases: usize = std::env::var("FIELDTRAIL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let cases: usize = std::env::var("FIELDTRAIL_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let env = TestEnv::new("fuzz_api").await;
-    env.import(&COHORT.lines().take(80).collect::<Vec<_>>().join("\n")).await;
+    env.import(&COHORT.lines().take(80).collect::<Vec<_>>().join("\n"))
+        .await;
     let (base, stop, task) = start(&env).await;
     let mut runner = TestRunner::deterministic();
     let strategy = body();
-    let bodies: Vec<String> = (0..cases).map(|_| strategy.new_tree(&mut runner).unwrap().current()).collect();
+    let bodies: Vec<String> = (0..cases)
+        .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+        .collect();
     let client = env.client();
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
-    let chunks: Vec<Vec<String>> = bodies.chunks(cases.div_ceil(4).max(1)).map(<[String]>::to_vec).collect();
+    let chunks: Vec<Vec<String>> = bodies
+        .chunks(cases.div_ceil(4).max(1))
+        .map(<[String]>::to_vec)
+        .collect();
     let mut tasks = Vec::new();
     for chunk in chunks {
         let (client, url) = (client.clone(), format!("{base}/commands"));
         tasks.push(tokio::spawn(async move {
             let mut seen = Vec::new();
             for body in chunk {
-                let response = client.post(&url).header("content-type", "application/json").body(body.clone()).send().await;
-                let status = response.unwrap_or_else(|e| panic!("connection failed for {body:?}: {e}")).status().as_u16();
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let status = response
+                    .unwrap_or_else(|e| panic!("connection failed for {body:?}: {e}"))
+                    .status()
+                    .as_u16();
                 assert!(status != 500 && status < 600, "HTTP {status} for {body:?}");
                 seen.push(status);
             }
@@ -285,7 +515,12 @@ async fn generated_bodies_never_get_a_500_or_drop_the_connection() {
     }
     eprintln!("{cases} generated bodies: statuses {statuses:?}");
     assert_eq!(statuses.values().sum::<usize>(), cases);
-    assert!(statuses.keys().all(|s| [200, 403, 404, 409, 422].contains(s)), "{statuses:?}");
+    assert!(
+        statuses
+            .keys()
+            .all(|s| [200, 403, 404, 409, 422].contains(s)),
+        "{statuses:?}"
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
     env.cleanup().await;

@@ -33,25 +33,51 @@ fn opened(cohort: &str) -> Vec<(String, String, Value)> {
 async fn define_programme(env: &TestEnv) {
     let line = json!({"command_id": "p1", "command": "define_programme", "at": "2025-01-01T10:00:00+01:00", "actor": "staff:a",
         "data": {"programme_id": "p", "title": "P", "modules": [{"module_id": "m1", "title": "M1", "half_days": 40, "units": []}]}});
-    let outcome = env.handler().handle_json(&line.to_string(), chrono::Utc::now()).await.unwrap();
-    assert!(matches!(outcome, fieldtrail::Outcome::Applied { .. }), "{outcome:?}");
+    let outcome = env
+        .handler()
+        .handle_json(&line.to_string(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, fieldtrail::Outcome::Applied { .. }),
+        "{outcome:?}"
+    );
 }
 
 /// Every message on the test's stream: (Nats-Msg-Id, body).
 pub async fn stream_contents(env: &TestEnv) -> Vec<(String, Value)> {
-    let client = fieldtrail::relay::connect(&env.settings.nats_url).await.unwrap();
-    let stream = jetstream::new(client).get_stream(&env.settings.nats_stream).await.unwrap();
+    let client = fieldtrail::relay::connect(&env.settings.nats_url)
+        .await
+        .unwrap();
+    let stream = jetstream::new(client)
+        .get_stream(&env.settings.nats_stream)
+        .await
+        .unwrap();
     let consumer = stream
-        .create_consumer(pull::Config { ack_policy: jetstream::consumer::AckPolicy::None, ..Default::default() })
+        .create_consumer(pull::Config {
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let mut seen = Vec::new();
     loop {
-        let mut batch = consumer.fetch().max_messages(1000).expires(Duration::from_millis(300)).messages().await.unwrap();
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1000)
+            .expires(Duration::from_millis(300))
+            .messages()
+            .await
+            .unwrap();
         let before = seen.len();
         while let Some(message) = batch.next().await {
             let message = message.unwrap();
-            let id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.as_str().to_owned()).unwrap();
+            let id = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .map(|v| v.as_str().to_owned())
+                .unwrap();
             seen.push((id, serde_json::from_slice(&message.payload).unwrap()));
         }
         if seen.len() == before {
@@ -62,7 +88,9 @@ pub async fn stream_contents(env: &TestEnv) -> Vec<(String, Value)> {
 
 async fn projector_checkpoint(env: &TestEnv) -> Cursor {
     let client = env.pool.get().await.unwrap();
-    checkpoint::load(&client, checkpoint::PROJECTOR).await.unwrap()
+    checkpoint::load(&client, checkpoint::PROJECTOR)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -74,36 +102,72 @@ async fn case_1_out_of_order_commits_are_read_once_and_rollbacks_never_stall() {
     // A appends for cohort x and stays open.
     let mut conn_a = env.pool.get().await.unwrap();
     let tx_a = conn_a.transaction().await.unwrap();
-    append_in(&tx_a, "cohort", "x", 0, &opened("x"), &meta("a")).await.unwrap();
-    let a_xid: u64 = tx_a.query_one("SELECT pg_current_xact_id()::text", &[]).await.unwrap().get::<_, String>(0).parse().unwrap();
+    append_in(&tx_a, "cohort", "x", 0, &opened("x"), &meta("a"))
+        .await
+        .unwrap();
+    let a_xid: u64 = tx_a
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap();
     // B appends for cohort y and commits (its position is after A's).
-    journal.append("cohort", "y", 0, &opened("y"), &meta("b")).await.unwrap();
+    journal
+        .append("cohort", "y", 0, &opened("y"), &meta("b"))
+        .await
+        .unwrap();
     env.project_now().await;
     env.relay().await;
     let cursor = projector_checkpoint(&env).await;
-    assert!(cursor.tx_id < a_xid, "the projector's cursor {cursor:?} passed the open transaction {a_xid}");
-    assert!(env.document("timetable", "y").await.is_none(), "B was projected while A was open");
-    assert_eq!(stream_contents(&env).await.len(), 1, "only the programme may be on NATS while A is open");
+    assert!(
+        cursor.tx_id < a_xid,
+        "the projector's cursor {cursor:?} passed the open transaction {a_xid}"
+    );
+    assert!(
+        env.document("timetable", "y").await.is_none(),
+        "B was projected while A was open"
+    );
+    assert_eq!(
+        stream_contents(&env).await.len(),
+        1,
+        "only the programme may be on NATS while A is open"
+    );
 
     tx_a.commit().await.unwrap();
     drop(conn_a);
     // C appends and rolls back; D appends and commits.
     let mut conn_c = env.pool.get().await.unwrap();
     let tx_c = conn_c.transaction().await.unwrap();
-    append_in(&tx_c, "cohort", "c", 0, &opened("c"), &meta("c")).await.unwrap();
+    append_in(&tx_c, "cohort", "c", 0, &opened("c"), &meta("c"))
+        .await
+        .unwrap();
     tx_c.rollback().await.unwrap();
     drop(conn_c);
-    journal.append("cohort", "d", 0, &opened("d"), &meta("d")).await.unwrap();
+    journal
+        .append("cohort", "d", 0, &opened("d"), &meta("d"))
+        .await
+        .unwrap();
     env.project().await;
     env.relay().await;
 
     for cohort in ["x", "y", "d"] {
-        assert!(env.document("timetable", cohort).await.is_some(), "{cohort} missing from the read models");
+        assert!(
+            env.document("timetable", cohort).await.is_some(),
+            "{cohort} missing from the read models"
+        );
     }
     assert!(env.document("timetable", "c").await.is_none());
     let on_nats = stream_contents(&env).await;
-    let streams: Vec<&str> = on_nats.iter().map(|(_, b)| b["stream_id"].as_str().unwrap()).collect();
-    assert_eq!(streams, ["p", "x", "y", "d"], "journal order (tx id, position) on NATS, each once");
+    let streams: Vec<&str> = on_nats
+        .iter()
+        .map(|(_, b)| b["stream_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        streams,
+        ["p", "x", "y", "d"],
+        "journal order (tx id, position) on NATS, each once"
+    );
     let ids: HashSet<&str> = on_nats.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids.len(), 4);
     assert_eq!(env.event_count().await, 4);
@@ -123,7 +187,10 @@ async fn open_cohort_k(env: &TestEnv) {
     define_programme(env).await;
     let line = json!({"command_id": "k1", "command": "open_cohort", "at": "2025-01-01T10:00:00+01:00", "actor": "staff:a",
         "data": {"cohort_id": "k", "programme_id": "p", "title": "K", "starts_on": "2025-01-01", "ends_on": "2025-06-30"}});
-    env.handler().handle_json(&line.to_string(), chrono::Utc::now()).await.unwrap();
+    env.handler()
+        .handle_json(&line.to_string(), chrono::Utc::now())
+        .await
+        .unwrap();
 }
 
 async fn race(handler: Arc<fieldtrail::CommandHandler>) -> Vec<Value> {
@@ -133,7 +200,13 @@ async fn race(handler: Arc<fieldtrail::CommandHandler>) -> Vec<Value> {
             let (handler, barrier) = (handler.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                serde_json::to_value(handler.handle_json(&schedule(i), chrono::Utc::now()).await.unwrap()).unwrap()
+                serde_json::to_value(
+                    handler
+                        .handle_json(&schedule(i), chrono::Utc::now())
+                        .await
+                        .unwrap(),
+                )
+                .unwrap()
             })
         })
         .collect();
@@ -160,7 +233,10 @@ async fn case_2_twenty_writers_on_one_cohort_with_retry_all_succeed() {
     let env = TestEnv::new("race_retry").await;
     open_cohort_k(&env).await;
     let outcomes = race(Arc::new(env.handler())).await;
-    let applied = outcomes.iter().filter(|o| o["outcome"] == "applied").count();
+    let applied = outcomes
+        .iter()
+        .filter(|o| o["outcome"] == "applied")
+        .count();
     assert_eq!(applied, 20, "{outcomes:?}");
     assert_eq!(cohort_versions(&env).await, (1..=21).collect::<Vec<i64>>());
     env.project().await;
@@ -175,17 +251,37 @@ async fn case_2_twenty_writers_without_retry_losers_get_a_concurrent_conflict() 
     open_cohort_k(&env).await;
     let before = env.event_count().await;
     let outcomes = race(Arc::new(env.handler().with_retries(0))).await;
-    let applied = outcomes.iter().filter(|o| o["outcome"] == "applied").count();
-    let losers: Vec<&Value> = outcomes.iter().filter(|o| o["outcome"] != "applied").collect();
-    assert_eq!(applied as i64, env.event_count().await - before, "success answers = new events");
+    let applied = outcomes
+        .iter()
+        .filter(|o| o["outcome"] == "applied")
+        .count();
+    let losers: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["outcome"] != "applied")
+        .collect();
+    assert_eq!(
+        applied as i64,
+        env.event_count().await - before,
+        "success answers = new events"
+    );
     assert!(applied >= 1);
     for loser in &losers {
         assert_eq!(loser["code"], "conflict", "{loser}");
-        assert!(loser["message"].as_str().unwrap().contains("concurrent"), "{loser}");
+        assert!(
+            loser["message"].as_str().unwrap().contains("concurrent"),
+            "{loser}"
+        );
     }
     let versions = cohort_versions(&env).await;
-    assert_eq!(versions, (1..=versions.len() as i64).collect::<Vec<i64>>(), "contiguous, no duplicate");
-    eprintln!("case 2 without retry: {applied} applied, {} conflicts", losers.len());
+    assert_eq!(
+        versions,
+        (1..=versions.len() as i64).collect::<Vec<i64>>(),
+        "contiguous, no duplicate"
+    );
+    eprintln!(
+        "case 2 without retry: {applied} applied, {} conflicts",
+        losers.len()
+    );
     env.cleanup().await;
 }
 
@@ -198,7 +294,10 @@ async fn case_4_a_lost_relay_checkpoint_republishes_as_duplicates_and_a_consumer
     assert_eq!(env.relay().await.events as i64, rows);
     let wipe = || async {
         let client = env.pool.get().await.unwrap();
-        client.execute("DELETE FROM checkpoints WHERE name LIKE 'relay:%'", &[]).await.unwrap();
+        client
+            .execute("DELETE FROM checkpoints WHERE name LIKE 'relay:%'", &[])
+            .await
+            .unwrap();
     };
     // Within the window: the server acknowledges every re-publish as a duplicate.
     wipe().await;
@@ -229,18 +328,43 @@ async fn case_8_an_unknown_event_type_stops_the_projector_at_it() {
     let env = TestEnv::new("unknown_type").await;
     define_programme(&env).await;
     let journal = PgJournal::new(env.pool.clone());
-    journal.append("cohort", "u", 0, &opened("u"), &meta("u1")).await.unwrap();
+    journal
+        .append("cohort", "u", 0, &opened("u"), &meta("u1"))
+        .await
+        .unwrap();
     env.project().await;
     let before = projector_checkpoint(&env).await;
-    let newer = vec![("cohort_merged".to_owned(), "1".to_owned(), json!({"cohort_id": "u", "into": "v"}))];
-    let positions = journal.append("cohort", "u", 1, &newer, &meta("u2")).await.unwrap();
-    journal.append("cohort", "w", 0, &opened("w"), &meta("u3")).await.unwrap();
+    let newer = vec![(
+        "cohort_merged".to_owned(),
+        "1".to_owned(),
+        json!({"cohort_id": "u", "into": "v"}),
+    )];
+    let positions = journal
+        .append("cohort", "u", 1, &newer, &meta("u2"))
+        .await
+        .unwrap();
+    journal
+        .append("cohort", "w", 0, &opened("w"), &meta("u3"))
+        .await
+        .unwrap();
     for _ in 0..2 {
-        let mut projector = fieldtrail_projections::runner::Projector::start(env.pool.clone()).await.unwrap();
+        let mut projector = fieldtrail_projections::runner::Projector::start(env.pool.clone())
+            .await
+            .unwrap();
         let err = projector.catch_up().await.unwrap_err().to_string();
-        assert!(err.contains("cohort_merged") && err.contains(&format!("position {}", positions[0])), "{err}");
-        assert_eq!(projector_checkpoint(&env).await, before, "the cursor moved past the unknown event");
-        assert!(env.document("timetable", "w").await.is_none(), "an event after it was applied");
+        assert!(
+            err.contains("cohort_merged") && err.contains(&format!("position {}", positions[0])),
+            "{err}"
+        );
+        assert_eq!(
+            projector_checkpoint(&env).await,
+            before,
+            "the cursor moved past the unknown event"
+        );
+        assert!(
+            env.document("timetable", "w").await.is_none(),
+            "an event after it was applied"
+        );
     }
     env.cleanup().await;
 }
@@ -252,29 +376,55 @@ async fn case_9_an_oversized_command_is_invalid_and_an_oversized_row_is_publishe
     let note = "x".repeat(2 * 1024 * 1024);
     let line = json!({"command_id": "big-1", "command": "record_reflexive_note", "at": "2026-01-01T10:00:00+01:00", "actor": "facilitator:a",
         "data": {"field_study_id": "fs25-a", "note_id": "big-note", "text": note}});
-    let outcome = serde_json::to_value(env.handler().handle_json(&line.to_string(), chrono::Utc::now()).await.unwrap()).unwrap();
+    let outcome = serde_json::to_value(
+        env.handler()
+            .handle_json(&line.to_string(), chrono::Utc::now())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(outcome["code"], "invalid", "{outcome}");
-    assert!(outcome["message"].as_str().unwrap().contains("limit"), "{outcome}");
+    assert!(
+        outcome["message"].as_str().unwrap().contains("limit"),
+        "{outcome}"
+    );
 
     // A row that is too large anyway (written before the limit existed): the relay publishes
     // a reference and the next event still goes out at once.
     let journal = PgJournal::new(env.pool.clone());
-    let version = journal.stream("field_study", "fs25-c", 0).await.unwrap().len() as i64;
+    let version = journal
+        .stream("field_study", "fs25-c", 0)
+        .await
+        .unwrap()
+        .len() as i64;
     let huge = vec![(
         "reflexive_note_recorded".to_owned(),
         "1".to_owned(),
         json!({"field_study_id": "fs25-c", "note_id": "huge", "session_id": null, "text": note}),
     )];
-    journal.append("field_study", "fs25-c", version, &huge, &meta("huge")).await.unwrap();
+    journal
+        .append("field_study", "fs25-c", version, &huge, &meta("huge"))
+        .await
+        .unwrap();
     let small = json!({"command_id": "after-1", "command": "record_reflexive_note", "at": "2026-01-01T10:00:00+01:00", "actor": "facilitator:a",
         "data": {"field_study_id": "fs25-c", "note_id": "after", "text": "short"}});
-    let outcome = env.handler().handle_json(&small.to_string(), chrono::Utc::now()).await.unwrap();
-    assert!(matches!(outcome, fieldtrail::Outcome::Applied { .. }), "{outcome:?}");
+    let outcome = env
+        .handler()
+        .handle_json(&small.to_string(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, fieldtrail::Outcome::Applied { .. }),
+        "{outcome:?}"
+    );
     let rows = env.event_count().await;
     assert_eq!(env.relay().await.events as i64, rows);
     let messages = stream_contents(&env).await;
     assert_eq!(messages.len() as i64, rows);
-    let reference = messages.iter().find(|(_, b)| b["command_id"] == "huge").unwrap();
+    let reference = messages
+        .iter()
+        .find(|(_, b)| b["command_id"] == "huge")
+        .unwrap();
     assert!(reference.1.get("payload").is_none());
     assert!(reference.1["payload_omitted"]["bytes"].as_u64().unwrap() > 2 * 1024 * 1024);
     assert_eq!(messages.last().unwrap().1["command_id"], "after-1");

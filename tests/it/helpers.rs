@@ -72,9 +72,15 @@ impl TestEnv {
         let pool = database::open(&url, 16)
             .await
             .expect("PostgreSQL must be running for the integration tests");
-        let staff = fieldtrail::auth::tokens::create(&pool, "test", fieldtrail::auth::Role::Staff, None, None)
-            .await
-            .expect("staff token");
+        let staff = fieldtrail::auth::tokens::create(
+            &pool,
+            "test",
+            fieldtrail::auth::Role::Staff,
+            None,
+            None,
+        )
+        .await
+        .expect("staff token");
         Self {
             settings,
             pool,
@@ -91,7 +97,9 @@ impl TestEnv {
 
     /// Imports `text` line by line, then runs the projector until it is caught up.
     pub async fn import(&self, text: &str) -> ImportReport {
-        let report = import_text(&self.handler(), text, None).await.expect("import");
+        let report = import_text(&self.handler(), text, None)
+            .await
+            .expect("import");
         self.project().await;
         report
     }
@@ -103,7 +111,10 @@ impl TestEnv {
             .wait_readable(std::time::Duration::from_secs(60))
             .await
             .expect("horizon");
-        assert!(readable, "a transaction on the server held the global log back for 60 s");
+        assert!(
+            readable,
+            "a transaction on the server held the global log back for 60 s"
+        );
         self.project_now().await;
     }
 
@@ -159,13 +170,22 @@ impl TestEnv {
     /// An HTTP client that sends `token` with every request.
     pub fn client_with(&self, token: &str) -> reqwest::Client {
         let mut headers = reqwest::header::HeaderMap::new();
-        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("token header");
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("token header");
         headers.insert(reqwest::header::AUTHORIZATION, value);
-        reqwest::Client::builder().default_headers(headers).build().expect("client")
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client")
     }
 
     /// A token of `role` (scoped to `cohort` / `learner`) on the test's database.
-    pub async fn token(&self, role: fieldtrail::auth::Role, cohort: Option<&str>, learner: Option<&str>) -> String {
+    pub async fn token(
+        &self,
+        role: fieldtrail::auth::Role,
+        cohort: Option<&str>,
+        learner: Option<&str>,
+    ) -> String {
         fieldtrail::auth::tokens::create(&self.pool, &format!("{role}-test"), role, cohort, learner)
             .await
             .expect("token")
@@ -208,13 +228,17 @@ impl TestEnv {
                     )
                     .await;
                 if let Ok(row) = row {
-                    let (head, projector, relay): (Option<String>, Option<String>, Option<String>) = (row.get(0), row.get(1), row.get(2));
+                    let (head, projector, relay): (Option<String>, Option<String>, Option<String>) =
+                        (row.get(0), row.get(1), row.get(2));
                     if head.is_some() && head == projector && head == relay {
                         return started.elapsed();
                     }
                 }
             }
-            assert!(started.elapsed() < limit, "projector and relay did not catch up within {limit:?}");
+            assert!(
+                started.elapsed() < limit,
+                "projector and relay did not catch up within {limit:?}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
@@ -222,8 +246,14 @@ impl TestEnv {
     /// Asserts that the stored read models equal a rebuild from the journal.
     pub async fn assert_read_models_equal_replay(&self) {
         let live = self.documents().await;
-        fieldtrail_projections::runner::rebuild(&self.pool).await.expect("rebuild");
-        assert_eq!(self.documents().await, live, "read models differ from a replay");
+        fieldtrail_projections::runner::rebuild(&self.pool)
+            .await
+            .expect("rebuild");
+        assert_eq!(
+            self.documents().await,
+            live,
+            "read models differ from a replay"
+        );
     }
 
     /// Drops the test's database and stream (call at the end of a passing test).

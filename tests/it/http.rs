@@ -51,7 +51,10 @@ async fn commands_over_http_answer_with_the_format_codes_and_documents_follow() 
     );
     // This server is alone on its database: it takes both leaderships (within a poll interval).
     for role in ["projector", "relay"] {
-        assert!(health[role] == "leader" || health[role] == "standby", "{health}");
+        assert!(
+            health[role] == "leader" || health[role] == "standby",
+            "{health}"
+        );
     }
 
     let programme = json!({"command_id": "h1", "command": "define_programme", "at": "2025-01-01T10:00:00+01:00", "actor": "staff:a",

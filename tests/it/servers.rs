@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Whether slow variants were asked for (`FIELDTRAIL_SLOW_TESTS=1`).
@@ -29,12 +33,20 @@ pub struct Serve {
 impl Serve {
     /// Starts `fieldtrail serve` for `env` (overriding the database and NATS URLs if given)
     /// with `extra` environment variables, and waits until `/healthz` answers.
-    pub async fn start(env: &TestEnv, database_url: Option<&str>, nats_url: Option<&str>, extra: &[(&str, &str)]) -> Self {
+    pub async fn start(
+        env: &TestEnv,
+        database_url: Option<&str>,
+        nats_url: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
         command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", database_url.unwrap_or(&env.settings.database_url))
+            .env(
+                "DATABASE_URL",
+                database_url.unwrap_or(&env.settings.database_url),
+            )
             .env("NATS_URL", nats_url.unwrap_or(&env.settings.nats_url))
             .env("FIELDTRAIL_NATS_STREAM", &env.settings.nats_stream)
             .env("FIELDTRAIL_SUBJECT_PREFIX", &env.settings.subject_prefix)
@@ -45,7 +57,10 @@ impl Serve {
             command.env(k, v);
         }
         let child = command.spawn().unwrap();
-        let serve = Self { child, base: format!("http://127.0.0.1:{port}") };
+        let serve = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if serve.health().await.is_some() {
@@ -110,7 +125,12 @@ impl OwnNats {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("ft-nats-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut nats = Self { child: None, port, dir, config: None };
+        let mut nats = Self {
+            child: None,
+            port,
+            dir,
+            config: None,
+        };
         nats.resume().await;
         nats
     }
@@ -121,7 +141,12 @@ impl OwnNats {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("ft-nats-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut nats = Self { child: None, port, dir: dir.clone(), config: None };
+        let mut nats = Self {
+            child: None,
+            port,
+            dir: dir.clone(),
+            config: None,
+        };
         let text = make(&nats, &dir.join("store"));
         let path = dir.join("nats.conf");
         std::fs::write(&path, text).unwrap();
@@ -149,7 +174,14 @@ impl OwnNats {
         match &self.config {
             Some(config) => command.arg("-c").arg(config),
             None => command
-                .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-js",
+                    "-sd",
+                ])
                 .arg(&self.dir),
         };
         let child = command
@@ -160,7 +192,10 @@ impl OwnNats {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -202,11 +237,33 @@ impl OwnPostgres {
         let bin = PathBuf::from(format!("/usr/lib/postgresql/{version}/bin"));
         let dir = std::env::temp_dir().join(format!("ft-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
-        Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status().unwrap();
+        Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
         let data = dir.join("data");
-        let out = as_postgres(&bin.join("initdb"), &["-A", "trust", "-U", "postgres", "-D", data.to_str().unwrap()]);
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let pg = Self { port: free_port(), dir, bin };
+        let out = as_postgres(
+            &bin.join("initdb"),
+            &[
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-D",
+                data.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pg = Self {
+            port: free_port(),
+            dir,
+            bin,
+        };
         pg.resume().await;
         pg
     }
@@ -214,27 +271,54 @@ impl OwnPostgres {
     /// `pg_ctl stop -m fast`.
     pub fn stop(&self) {
         let data = self.dir.join("data");
-        let out = as_postgres(&self.bin.join("pg_ctl"), &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"]);
-        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+        let out = as_postgres(
+            &self.bin.join("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `pg_ctl start` on the same port and data.
     pub async fn resume(&self) {
         let data = self.dir.join("data");
-        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.display());
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.display()
+        );
         let log = self.dir.join("log");
         let out = as_postgres(
             &self.bin.join("pg_ctl"),
-            &["-D", data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"],
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
         );
-        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let data = self.dir.join("data");
-        let _ = as_postgres(&self.bin.join("pg_ctl"), &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"]);
+        let _ = as_postgres(
+            &self.bin.join("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -83,7 +83,11 @@ impl CommandEnvelope {
     /// # Errors
     /// `invalid` naming the field (e.g. `data.members[2]`).
     pub fn check_texts(&self) -> Result<(), Rejection> {
-        for (name, text) in [("command_id", &self.command_id), ("command", &self.command), ("actor", &self.actor)] {
+        for (name, text) in [
+            ("command_id", &self.command_id),
+            ("command", &self.command),
+            ("actor", &self.actor),
+        ] {
             check_text(name, text)?;
         }
         walk_texts(&self.data, "data")
@@ -142,7 +146,9 @@ pub const MAX_TEXT_CHARS: usize = 20_000;
 
 fn check_text(path: &str, text: &str) -> Result<(), Rejection> {
     if text.contains('\0') {
-        return Err(Rejection::invalid(format!("{path}: contains a NUL character")));
+        return Err(Rejection::invalid(format!(
+            "{path}: contains a NUL character"
+        )));
     }
     let chars = text.chars().count();
     if chars > MAX_TEXT_CHARS {
@@ -592,7 +598,11 @@ mod tests {
     fn hostile_texts_are_invalid_and_named() {
         let nul = r#"{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","note":"a\u0000b"}}"#;
         let err = parse(nul).unwrap_err();
-        assert!(err.message.contains("data.note") && err.message.contains("NUL"), "{}", err.message);
+        assert!(
+            err.message.contains("data.note") && err.message.contains("NUL"),
+            "{}",
+            err.message
+        );
         let surrogate = r#"{"command_id":"c1","command":"close_cohort","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"\ud800"}}"#;
         assert_eq!(parse(surrogate).unwrap_err().code, Code::Invalid);
         let deep = format!(

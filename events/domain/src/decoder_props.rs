@@ -19,18 +19,39 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 40, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,16}", inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z_]{1,16}", inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
 const NAMES: [&str; 26] = [
-    "define_programme", "open_cohort", "enrol_learner", "withdraw_learner", "schedule_session",
-    "reschedule_session", "cancel_session", "record_session", "correct_attendance", "close_cohort",
-    "form_field_study", "change_members", "negotiate_commission", "renegotiate_commission",
-    "agree_commission", "state_hypothesis", "revise_hypothesis", "abandon_hypothesis",
-    "log_intervention", "record_reflexive_note", "submit_production", "schedule_defence",
-    "record_defence", "award_certificate", "record_deis_credit", "nope",
+    "define_programme",
+    "open_cohort",
+    "enrol_learner",
+    "withdraw_learner",
+    "schedule_session",
+    "reschedule_session",
+    "cancel_session",
+    "record_session",
+    "correct_attendance",
+    "close_cohort",
+    "form_field_study",
+    "change_members",
+    "negotiate_commission",
+    "renegotiate_commission",
+    "agree_commission",
+    "state_hypothesis",
+    "revise_hypothesis",
+    "abandon_hypothesis",
+    "log_intervention",
+    "record_reflexive_note",
+    "submit_production",
+    "schedule_defence",
+    "record_defence",
+    "award_certificate",
+    "record_deis_credit",
+    "nope",
 ];
 
 fn decode(line: &str) -> Result<Command, crate::Rejection> {

@@ -454,7 +454,8 @@ impl AnyEvent {
         let payload = if event_version == current_version(event_type) {
             payload
         } else {
-            upcast = crate::upcast::upcast(event_type, event_version, payload.clone()).map_err(fail)?;
+            upcast =
+                crate::upcast::upcast(event_type, event_version, payload.clone()).map_err(fail)?;
             &upcast.1
         };
         let mut tagged = match payload {

@@ -13,9 +13,16 @@ pub const SCHEMA_BASE: &str = "https://fieldtrail.example/schema/";
 fn variants<T: JsonSchema>(stream_type: &str, out: &mut BTreeMap<String, Value>) {
     let schema = schemars::schema_for!(T).to_value();
     let defs = schema.get("$defs").cloned().unwrap_or_else(|| json!({}));
-    let Some(one_of) = schema.get("oneOf").and_then(Value::as_array) else { return };
+    let Some(one_of) = schema.get("oneOf").and_then(Value::as_array) else {
+        return;
+    };
     for variant in one_of {
-        let Some(event_type) = variant.pointer("/properties/type/const").and_then(Value::as_str) else { continue };
+        let Some(event_type) = variant
+            .pointer("/properties/type/const")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
         let mut payload = variant.as_object().cloned().unwrap_or_default();
         if let Some(Value::Object(properties)) = payload.get_mut("properties") {
             properties.remove("type");
@@ -26,7 +33,10 @@ fn variants<T: JsonSchema>(stream_type: &str, out: &mut BTreeMap<String, Value>)
         let version = current_version(event_type);
         let name = format!("{event_type}.v{version}.json");
         let mut document = Map::new();
-        document.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
+        document.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
         document.insert("$id".into(), json!(format!("{SCHEMA_BASE}{name}")));
         document.insert("title".into(), json!(event_type));
         document.insert("x-stream-type".into(), json!(stream_type));
@@ -140,11 +150,18 @@ mod drift {
             .filter(|n| n.ends_with(".json"))
             .collect();
         committed.sort();
-        assert_eq!(committed, generated.keys().cloned().collect::<Vec<_>>(), "schema files differ from the event types");
+        assert_eq!(
+            committed,
+            generated.keys().cloned().collect::<Vec<_>>(),
+            "schema files differ from the event types"
+        );
         for (name, schema) in &generated {
             let text = std::fs::read_to_string(folder().join(name)).unwrap();
             let on_disk: serde_json::Value = serde_json::from_str(&text).unwrap();
-            assert!(&on_disk == schema, "{name} drifted: regenerate with FIELDTRAIL_UPDATE_SCHEMAS=1");
+            assert!(
+                &on_disk == schema,
+                "{name} drifted: regenerate with FIELDTRAIL_UPDATE_SCHEMAS=1"
+            );
         }
     }
 }

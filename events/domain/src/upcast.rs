@@ -28,11 +28,18 @@ const STEPS: [Step; 1] = [
 /// # Errors
 /// A sentence naming the version when no chain of steps reaches the current version (a row
 /// from a newer writer, or a version this build never knew).
-pub fn upcast(event_type: &str, version: &str, mut payload: Value) -> Result<(String, Value), String> {
+pub fn upcast(
+    event_type: &str,
+    version: &str,
+    mut payload: Value,
+) -> Result<(String, Value), String> {
     let target = current_version(event_type);
     let mut version = version.to_owned();
     while version != target {
-        let Some((_, _, to, step)) = STEPS.iter().find(|(t, from, _, _)| *t == event_type && *from == version) else {
+        let Some((_, _, to, step)) = STEPS
+            .iter()
+            .find(|(t, from, _, _)| *t == event_type && *from == version)
+        else {
             return Err(format!(
                 "no upcaster from version {version} of {event_type} (this build reads version {target})"
             ));
@@ -51,7 +58,10 @@ mod tests {
     #[test]
     fn session_scheduled_v1_gains_an_empty_room() {
         let (v, p) = upcast("session_scheduled", "1", json!({"session_id": "s1"})).unwrap();
-        assert_eq!((v.as_str(), p), ("2", json!({"session_id": "s1", "room": null})));
+        assert_eq!(
+            (v.as_str(), p),
+            ("2", json!({"session_id": "s1", "room": null}))
+        );
         let (v, p) = upcast("session_scheduled", "2", json!({"room": "B12"})).unwrap();
         assert_eq!((v.as_str(), p), ("2", json!({"room": "B12"})));
     }
@@ -60,6 +70,11 @@ mod tests {
     fn unknown_versions_are_refused() {
         assert!(upcast("session_scheduled", "3", json!({})).is_err());
         assert!(upcast("cohort_closed", "0", json!({})).is_err());
-        assert_eq!(upcast("cohort_closed", "1", json!({"cohort_id": "c"})).unwrap().0, "1");
+        assert_eq!(
+            upcast("cohort_closed", "1", json!({"cohort_id": "c"}))
+                .unwrap()
+                .0,
+            "1"
+        );
     }
 }

@@ -284,7 +284,22 @@ const AUDIT_COLUMNS: &str = "stream_type, stream_id, stream_version, position, e
     event_version, occurred_at, recorded_at, actor, command_id, correlation_id, causation_id, \
     event_id, payload, hash, prev_hash, reported_actor";
 
+/// A history row; its payload is upcast to the current version of its event type (the
+/// stored row, which the hash covers, is unchanged).
 fn audit_record(row: &Row) -> Result<AuditRecord, tokio_postgres::Error> {
+    let mut record = audit_record_as_stored(row)?;
+    if let Ok((version, payload)) = fieldtrail_domain::upcast::upcast(
+        &record.event_type,
+        &record.event_version,
+        record.payload.clone(),
+    ) {
+        record.event_version = version;
+        record.payload = payload;
+    }
+    Ok(record)
+}
+
+fn audit_record_as_stored(row: &Row) -> Result<AuditRecord, tokio_postgres::Error> {
     let hex_of = |v: Option<Vec<u8>>| v.map(hex::encode);
     Ok(AuditRecord {
         stream_type: row.try_get(0)?,

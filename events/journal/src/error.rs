@@ -40,7 +40,9 @@ impl JournalError {
         match self {
             JournalError::Pool(_) => true,
             JournalError::Postgres(e) => {
-                e.is_closed() || e.code().is_none_or(|c| c.code().starts_with("08") || c.code().starts_with("57"))
+                e.is_closed()
+                    || e.code()
+                        .is_none_or(|c| c.code().starts_with("08") || c.code().starts_with("57"))
             }
             _ => false,
         }

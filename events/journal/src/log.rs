@@ -81,7 +81,7 @@ impl GlobalLog {
                      WHERE (tx_id, position) > ($1::text::xid8, $2)
                        AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
                        AND position <= $4
-                     ORDER BY tx_id, position
+                     ORDER BY events.tx_id, events.position
                      LIMIT $3"
                 ),
                 &[

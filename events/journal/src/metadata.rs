@@ -38,7 +38,11 @@ impl CommandMetadata {
             ("causation_id".to_owned(), self.causation_id.clone()),
         ])
         .into_iter()
-        .chain(self.reported_actor.clone().map(|r| ("reported_actor".to_owned(), r)))
+        .chain(
+            self.reported_actor
+                .clone()
+                .map(|r| ("reported_actor".to_owned(), r)),
+        )
         .collect()
     }
 
@@ -62,7 +66,10 @@ impl CommandMetadata {
                 .map_err(|e| format!("event metadata occurred_at: {e}"))?,
             correlation_id: get("correlation_id")?,
             causation_id: get("causation_id")?,
-            reported_actor: value.get("reported_actor").and_then(serde_json::Value::as_str).map(str::to_owned),
+            reported_actor: value
+                .get("reported_actor")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
         })
     }
 }

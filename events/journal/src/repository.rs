@@ -135,7 +135,8 @@ impl PgJournal {
         match append_in(&tx, stream_type, stream_id, expected, events, metadata).await {
             Ok(positions) => {
                 tx.commit().await?;
-                metrics::histogram!("fieldtrail_append_batch_events").record(positions.len() as f64);
+                metrics::histogram!("fieldtrail_append_batch_events")
+                    .record(positions.len() as f64);
                 Ok(positions)
             }
             Err(e) => {
@@ -167,7 +168,10 @@ pub async fn append_in(
     let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
     // Microseconds, as PostgreSQL stores them: the hash covers the stored value.
     let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc).trunc_subsecs(6);
-    let conflict = || JournalError::VersionConflict { stream: format!("{stream_type}/{stream_id}"), expected };
+    let conflict = || JournalError::VersionConflict {
+        stream: format!("{stream_type}/{stream_id}"),
+        expected,
+    };
     let (recorded_at, prev_hashes, hashes) = chain_hashes(
         tx,
         stream_type,
@@ -214,7 +218,10 @@ pub async fn append_in(
         return Err(conflict());
     }
     let positions: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    let (first, last) = (positions.first().copied().unwrap_or(0), positions.last().copied().unwrap_or(0));
+    let (first, last) = (
+        positions.first().copied().unwrap_or(0),
+        positions.last().copied().unwrap_or(0),
+    );
     let inserted = tx
         .execute(
             "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
@@ -394,7 +401,7 @@ impl PersistedEventRepository for PgJournal {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {COLUMNS} FROM events WHERE stream_type = $1 ORDER BY tx_id, position"
+                    "SELECT {COLUMNS} FROM events WHERE stream_type = $1 ORDER BY events.tx_id, events.position"
                 ),
                 &[&A::TYPE],
             )

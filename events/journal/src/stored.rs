@@ -54,9 +54,11 @@ impl StoredEvent {
     /// cannot upcast is left as it is, and [`StoredEvent::decode`] names it).
     pub(crate) fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
         let mut event = Self::from_row_as_stored(row)?;
-        if let Ok((version, payload)) =
-            fieldtrail_domain::upcast::upcast(&event.event_type, &event.event_version, event.payload.clone())
-        {
+        if let Ok((version, payload)) = fieldtrail_domain::upcast::upcast(
+            &event.event_type,
+            &event.event_version,
+            event.payload.clone(),
+        ) {
             event.event_version = version;
             event.payload = payload;
         }

@@ -37,8 +37,14 @@ pub enum TokenJob {
 /// A missing scope, an unknown token id, or a database error.
 pub async fn run(pool: &Pool, job: TokenJob) -> anyhow::Result<()> {
     match job {
-        TokenJob::Create { role, name, cohort, learner } => {
-            let token = tokens::create(pool, &name, role, cohort.as_deref(), learner.as_deref()).await?;
+        TokenJob::Create {
+            role,
+            name,
+            cohort,
+            learner,
+        } => {
+            let token =
+                tokens::create(pool, &name, role, cohort.as_deref(), learner.as_deref()).await?;
             println!("{token}");
             eprintln!("This is the only time the token is shown. Send it as: Authorization: Bearer <token>");
         }
@@ -52,12 +58,18 @@ pub async fn run(pool: &Pool, job: TokenJob) -> anyhow::Result<()> {
                     t.cohort_id.as_deref().unwrap_or("-"),
                     t.learner_id.as_deref().unwrap_or("-"),
                     t.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
-                    t.revoked_at.map_or(String::new(), |r| format!("REVOKED {}", r.format("%Y-%m-%dT%H:%M:%SZ"))),
+                    t.revoked_at.map_or(String::new(), |r| format!(
+                        "REVOKED {}",
+                        r.format("%Y-%m-%dT%H:%M:%SZ")
+                    )),
                 );
             }
         }
         TokenJob::Revoke { token_id } => {
-            anyhow::ensure!(tokens::revoke(pool, token_id).await?, "no live token {token_id}");
+            anyhow::ensure!(
+                tokens::revoke(pool, token_id).await?,
+                "no live token {token_id}"
+            );
             println!("revoked {}", token_id.simple());
         }
     }

@@ -40,11 +40,19 @@ pub fn forbidden(who: &Principal, what: &str) -> Response {
 }
 
 fn unavailable(message: String) -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"outcome": "unavailable", "message": message}))).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"outcome": "unavailable", "message": message})),
+    )
+        .into_response()
 }
 
 /// Authenticates the request (bearer token) and, for reads, checks the role table.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path().to_owned();
     if PUBLIC_PATHS.contains(&path.as_str()) {
         return next.run(request).await;
@@ -67,7 +75,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         let segments: Vec<String> = path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| percent_decode(s))
+            .map(percent_decode)
             .collect();
         let allowed = match read_access(&state, &principal, &segments).await {
             Ok(allowed) => allowed,
@@ -86,7 +94,11 @@ fn percent_decode(segment: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() && segment.is_char_boundary(i + 1) && segment.is_char_boundary(i + 3) {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && segment.is_char_boundary(i + 1)
+            && segment.is_char_boundary(i + 3)
+        {
             if let Ok(b) = u8::from_str_radix(&segment[i + 1..i + 3], 16) {
                 out.push(b);
                 i += 3;
@@ -100,17 +112,25 @@ fn percent_decode(segment: &str) -> String {
 }
 
 /// The access a read asks for, from its path segments.
-async fn read_access(state: &AppState, who: &Principal, segments: &[String]) -> anyhow::Result<bool> {
+async fn read_access(
+    state: &AppState,
+    who: &Principal,
+    segments: &[String],
+) -> anyhow::Result<bool> {
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let access = match s.as_slice() {
         ["cohorts", cohort, "timetable" | "timetable.ics"] => Access::Timetable { cohort },
-        ["cohorts", cohort, "learners", learner, rest] if rest.starts_with("transcript") || rest.starts_with("clr") => {
+        ["cohorts", cohort, "learners", learner, rest]
+            if rest.starts_with("transcript") || rest.starts_with("clr") =>
+        {
             Access::Transcript { cohort, learner }
         }
         ["cohorts", _cohort, "learners", _learner, "timetable.ics"] => {
             // A learner's own calendar: the staff's and auditors' business, and the learner's.
             return Ok(match who.role {
-                Role::Learner => who.cohort.as_deref() == Some(s[1]) && who.learner.as_deref() == Some(s[3]),
+                Role::Learner => {
+                    who.cohort.as_deref() == Some(s[1]) && who.learner.as_deref() == Some(s[3])
+                }
                 _ => allows(who, &Access::Timetable { cohort: s[1] }),
             });
         }
@@ -119,7 +139,13 @@ async fn read_access(state: &AppState, who: &Principal, segments: &[String]) -> 
                 return Ok(true);
             }
             let (cohort, member) = field_study_scope(state, study, who).await?;
-            return Ok(allows(who, &Access::History { cohort: cohort.as_deref(), member }));
+            return Ok(allows(
+                who,
+                &Access::History {
+                    cohort: cohort.as_deref(),
+                    member,
+                },
+            ));
         }
         ["audit", ..] => Access::Audit,
         ["research", ..] => Access::Research,
@@ -129,7 +155,11 @@ async fn read_access(state: &AppState, who: &Principal, segments: &[String]) -> 
 }
 
 /// The cohort of a field study, and whether `who` (a learner) is or was one of its members.
-pub async fn field_study_scope(state: &AppState, study: &str, who: &Principal) -> anyhow::Result<(Option<String>, bool)> {
+pub async fn field_study_scope(
+    state: &AppState,
+    study: &str,
+    who: &Principal,
+) -> anyhow::Result<(Option<String>, bool)> {
     let client = state.pool.get().await?;
     let rows = client
         .query(
@@ -146,7 +176,11 @@ pub async fn field_study_scope(state: &AppState, study: &str, who: &Principal) -
         if cohort.is_none() {
             cohort = payload["cohort_id"].as_str().map(str::to_owned);
         }
-        let listed = |key: &str| payload[key].as_array().is_some_and(|a| a.iter().any(|m| m == learner));
+        let listed = |key: &str| {
+            payload[key]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|m| m == learner))
+        };
         member |= listed("members") || listed("join");
     }
     Ok((cohort, member))

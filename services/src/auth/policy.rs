@@ -134,7 +134,11 @@ pub enum Access<'a> {
 }
 
 /// The commands a facilitator may send (for its cohort).
-pub const FACILITATOR_COMMANDS: [&str; 3] = ["record_session", "correct_attendance", "record_reflexive_note"];
+pub const FACILITATOR_COMMANDS: [&str; 3] = [
+    "record_session",
+    "correct_attendance",
+    "record_reflexive_note",
+];
 
 /// Whether `who` may do `what` (the README's role table).
 pub fn allows(who: &Principal, what: &Access<'_>) -> bool {
@@ -143,10 +147,14 @@ pub fn allows(who: &Principal, what: &Access<'_>) -> bool {
         (Role::Staff, _) => true,
         (Role::Auditor, A::Command { .. }) => false,
         (Role::Auditor, _) => true,
-        (Role::Facilitator, A::Command { name, cohort }) => FACILITATOR_COMMANDS.contains(name) && who.in_cohort(*cohort),
+        (Role::Facilitator, A::Command { name, cohort }) => {
+            FACILITATOR_COMMANDS.contains(name) && who.in_cohort(*cohort)
+        }
         (Role::Facilitator, A::Timetable { cohort }) => who.in_cohort(Some(cohort)),
         (Role::Facilitator, A::History { cohort, .. }) => who.in_cohort(*cohort),
-        (Role::Jury, A::Command { name, cohort }) => *name == "record_defence" && who.in_cohort(*cohort),
+        (Role::Jury, A::Command { name, cohort }) => {
+            *name == "record_defence" && who.in_cohort(*cohort)
+        }
         (Role::Jury, A::History { cohort, .. }) => who.in_cohort(*cohort),
         (Role::Learner, A::Transcript { cohort, learner }) => {
             who.in_cohort(Some(cohort)) && who.learner.as_deref() == Some(*learner)
@@ -191,27 +199,97 @@ mod tests {
             (&facilitator, cmd("schedule_session", Some("c1")), false),
             (&facilitator, Access::Timetable { cohort: "c1" }, true),
             (&facilitator, Access::Timetable { cohort: "c2" }, false),
-            (&facilitator, Access::History { cohort: Some("c1"), member: false }, true),
-            (&facilitator, Access::Transcript { cohort: "c1", learner: "l1" }, false),
+            (
+                &facilitator,
+                Access::History {
+                    cohort: Some("c1"),
+                    member: false,
+                },
+                true,
+            ),
+            (
+                &facilitator,
+                Access::Transcript {
+                    cohort: "c1",
+                    learner: "l1",
+                },
+                false,
+            ),
             (&jury, cmd("record_defence", Some("c1")), true),
             (&jury, cmd("record_defence", Some("c2")), false),
             (&jury, cmd("schedule_defence", Some("c1")), false),
-            (&jury, Access::History { cohort: Some("c1"), member: false }, true),
+            (
+                &jury,
+                Access::History {
+                    cohort: Some("c1"),
+                    member: false,
+                },
+                true,
+            ),
             (&jury, Access::Timetable { cohort: "c1" }, false),
-            (&learner, Access::Transcript { cohort: "c1", learner: "l1" }, true),
-            (&learner, Access::Transcript { cohort: "c1", learner: "l2" }, false),
-            (&learner, Access::History { cohort: Some("c1"), member: true }, true),
-            (&learner, Access::History { cohort: Some("c1"), member: false }, false),
+            (
+                &learner,
+                Access::Transcript {
+                    cohort: "c1",
+                    learner: "l1",
+                },
+                true,
+            ),
+            (
+                &learner,
+                Access::Transcript {
+                    cohort: "c1",
+                    learner: "l2",
+                },
+                false,
+            ),
+            (
+                &learner,
+                Access::History {
+                    cohort: Some("c1"),
+                    member: true,
+                },
+                true,
+            ),
+            (
+                &learner,
+                Access::History {
+                    cohort: Some("c1"),
+                    member: false,
+                },
+                false,
+            ),
             (&learner, Access::Timetable { cohort: "c1" }, false),
             (&learner, cmd("record_session", Some("c1")), false),
             (&auditor, Access::Audit, true),
-            (&auditor, Access::Transcript { cohort: "c9", learner: "x" }, true),
+            (
+                &auditor,
+                Access::Transcript {
+                    cohort: "c9",
+                    learner: "x",
+                },
+                true,
+            ),
             (&auditor, cmd("close_cohort", Some("c1")), false),
             (&researcher, Access::Research, true),
             (&researcher, Access::Timetable { cohort: "c1" }, false),
-            (&researcher, Access::Transcript { cohort: "c1", learner: "l1" }, false),
+            (
+                &researcher,
+                Access::Transcript {
+                    cohort: "c1",
+                    learner: "l1",
+                },
+                false,
+            ),
             (&dashboard, Access::Timetable { cohort: "c7" }, true),
-            (&dashboard, Access::History { cohort: Some("c1"), member: false }, false),
+            (
+                &dashboard,
+                Access::History {
+                    cohort: Some("c1"),
+                    member: false,
+                },
+                false,
+            ),
             (&dashboard, Access::Audit, false),
         ];
         for (who, what, expected) in cases {
@@ -221,7 +299,15 @@ mod tests {
 
     #[test]
     fn roles_round_trip_by_name() {
-        for name in ["staff", "facilitator", "jury", "learner", "auditor", "researcher", "dashboard"] {
+        for name in [
+            "staff",
+            "facilitator",
+            "jury",
+            "learner",
+            "auditor",
+            "researcher",
+            "dashboard",
+        ] {
             assert_eq!(Role::parse(name).map(Role::as_str), Some(name));
         }
         assert_eq!(Role::parse("admin"), None);

@@ -52,11 +52,26 @@ pub fn parse(token: &str) -> Option<(Uuid, &str)> {
 /// # Errors
 /// A message naming the missing scope (`--cohort` for facilitator, jury and learner;
 /// `--learner` for learner), an invalid id, or a database error.
-pub async fn create(pool: &Pool, name: &str, role: Role, cohort: Option<&str>, learner: Option<&str>) -> anyhow::Result<String> {
+pub async fn create(
+    pool: &Pool,
+    name: &str,
+    role: Role,
+    cohort: Option<&str>,
+    learner: Option<&str>,
+) -> anyhow::Result<String> {
     let (needs_cohort, needs_learner) = role.scope_required();
-    anyhow::ensure!(!name.trim().is_empty() && name.len() <= 128 && !name.contains(':'), "--name: 1 to 128 characters, no ':'");
-    anyhow::ensure!(!needs_cohort || cohort.is_some(), "a {role} token needs --cohort");
-    anyhow::ensure!(!needs_learner || learner.is_some(), "a {role} token needs --learner");
+    anyhow::ensure!(
+        !name.trim().is_empty() && name.len() <= 128 && !name.contains(':'),
+        "--name: 1 to 128 characters, no ':'"
+    );
+    anyhow::ensure!(
+        !needs_cohort || cohort.is_some(),
+        "a {role} token needs --cohort"
+    );
+    anyhow::ensure!(
+        !needs_learner || learner.is_some(),
+        "a {role} token needs --learner"
+    );
     for id in cohort.iter().chain(learner.iter()) {
         fieldtrail_domain::Id::parse(id).map_err(anyhow::Error::msg)?;
     }
@@ -115,8 +130,13 @@ pub async fn revoke(pool: &Pool, token_id: Uuid) -> anyhow::Result<bool> {
 ///
 /// # Errors
 /// A database error (the caller answers 503).
-pub async fn verify(pool: &Pool, token: &str) -> Result<Option<Principal>, deadpool_postgres::PoolError> {
-    let Some((token_id, secret)) = parse(token) else { return Ok(None) };
+pub async fn verify(
+    pool: &Pool,
+    token: &str,
+) -> Result<Option<Principal>, deadpool_postgres::PoolError> {
+    let Some((token_id, secret)) = parse(token) else {
+        return Ok(None);
+    };
     let client = pool.get().await?;
     let row = client
         .query_opt(
@@ -130,8 +150,16 @@ pub async fn verify(pool: &Pool, token: &str) -> Result<Option<Principal>, deadp
     if !constant_time_eq(stored.as_bytes(), digest(secret).as_bytes()) {
         return Ok(None);
     }
-    let Some(role) = Role::parse(row.get::<_, &str>(1)) else { return Ok(None) };
-    Ok(Some(Principal { token_id, name: row.get(0), role, cohort: row.get(2), learner: row.get(3) }))
+    let Some(role) = Role::parse(row.get::<_, &str>(1)) else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        token_id,
+        name: row.get(0),
+        role,
+        cohort: row.get(2),
+        learner: row.get(3),
+    }))
 }
 
 #[cfg(test)]
@@ -142,8 +170,17 @@ mod tests {
     fn tokens_parse_only_in_their_shape() {
         let id = Uuid::new_v4();
         let secret = "a".repeat(64);
-        assert_eq!(parse(&format!("ftk_{}_{secret}", id.simple())), Some((id, secret.as_str())));
-        for bad in ["", "ftk_", "Bearer x", &format!("ftk_{}_{}", id.simple(), "a".repeat(63)), &format!("ftk_nope_{secret}")] {
+        assert_eq!(
+            parse(&format!("ftk_{}_{secret}", id.simple())),
+            Some((id, secret.as_str()))
+        );
+        for bad in [
+            "",
+            "ftk_",
+            "Bearer x",
+            &format!("ftk_{}_{}", id.simple(), "a".repeat(63)),
+            &format!("ftk_nope_{secret}"),
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }
