@@ -83,7 +83,20 @@ async fn version_1_rows_read_as_version_2_on_every_path() {
         .unwrap()
         .iter()
         .any(|s| s["session_id"] == "old-1"));
-    // 3. Audit history (the auditor's read of the stream).
+    // 3. Audit history (the auditor's read of the stream), and the journal's stream read.
+    let audit = fieldtrail_journal::audit::stream_events(
+        &env.pool,
+        "cohort",
+        "cohort-2025",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let old_row = audit.iter().find(|r| r.command_id == "old-1").unwrap();
+    assert_eq!(
+        (old_row.event_version.as_str(), &old_row.payload["room"]),
+        ("2", &Value::Null)
+    );
     let history = fieldtrail_journal::PgJournal::new(env.pool.clone())
         .stream("cohort", "cohort-2025", version)
         .await
