@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 /// Calling it twice is harmless.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn,refinery_core=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
