@@ -179,7 +179,17 @@ impl CommandHandler {
     ) -> Result<Outcome, HandleError> {
         match CommandEnvelope::parse_line(json) {
             Ok(envelope) => self.handle_as(&envelope, now, actor).await,
-            Err(r) => Ok(Outcome::rejected(None, r)),
+            Err(r) => {
+                // Name the command in the answer when the line carries a readable command_id.
+                let id = serde_json::from_str::<serde_json::Value>(json)
+                    .ok()
+                    .and_then(|v| {
+                        v.get("command_id")
+                            .and_then(|c| c.as_str())
+                            .map(str::to_owned)
+                    });
+                Ok(Outcome::rejected(id.as_deref(), r))
+            }
         }
     }
 

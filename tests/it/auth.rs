@@ -246,6 +246,40 @@ async fn every_endpoint_for_every_role_and_refusals_append_nothing() {
     );
     drop(db);
 
+    // A calendar application subscribes by URL: `?token=` is accepted for `.ics` only.
+    let client = reqwest::Client::new();
+    let ics = |path: &str, token: &str| client.get(format!("{base}{path}?token={token}")).send();
+    assert_eq!(
+        ics(
+            "/cohorts/cohort-2025/learners/l25-01/timetable.ics",
+            &t.learner
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert_eq!(
+        ics(
+            "/cohorts/cohort-2025/learners/l25-02/timetable.ics",
+            &t.learner
+        )
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+    assert_eq!(
+        ics(
+            "/cohorts/cohort-2025/learners/l25-01/transcript",
+            &t.learner
+        )
+        .await
+        .unwrap()
+        .status(),
+        401
+    );
+
     // Revoked and malformed tokens are unauthenticated.
     let id = fieldtrail::auth::tokens::parse(&t.dashboard).unwrap().0;
     assert!(fieldtrail::auth::tokens::revoke(&env.pool, id)

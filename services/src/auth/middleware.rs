@@ -47,6 +47,19 @@ fn unavailable(message: String) -> Response {
         .into_response()
 }
 
+/// For a calendar (`….ics`) only: the token given as `?token=ftk_…`, because calendar
+/// applications subscribing by URL cannot send an `Authorization` header. The URL is then a
+/// secret (as with any calendar subscription link); give learners their own `learner` token.
+fn calendar_token(path: &str, query: Option<&str>) -> Option<String> {
+    if !path.ends_with(".ics") {
+        return None;
+    }
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(str::to_owned)
+}
+
 /// Authenticates the request (bearer token) and, for reads, checks the role table.
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -62,8 +75,10 @@ pub async fn authenticate(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = presented else {
+        .map(str::trim)
+        .map(str::to_owned)
+        .or_else(|| calendar_token(&path, request.uri().query()));
+    let Some(token) = presented.as_deref() else {
         return unauthenticated("send an API token: Authorization: Bearer ftk_…");
     };
     let principal = match tokens::verify(&state.pool, token).await {
