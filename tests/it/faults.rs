@@ -44,8 +44,15 @@ async fn define_programme(env: &TestEnv) {
     );
 }
 
-/// Every message on the test's stream: (Nats-Msg-Id, body).
+/// Every message on the test's stream: (Nats-Msg-Id, body), read by an ephemeral consumer.
 pub async fn stream_contents(env: &TestEnv) -> Vec<(String, Value)> {
+    read_stream(env, None).await
+}
+
+/// Every message on the test's stream, read by a new consumer: ephemeral without
+/// acknowledgements, or the durable `durable` acknowledging each message explicitly (as a
+/// dashboard would).
+pub async fn read_stream(env: &TestEnv, durable: Option<&str>) -> Vec<(String, Value)> {
     let client = fieldtrail::relay::connect(&env.settings.nats_url)
         .await
         .unwrap();
@@ -53,9 +60,15 @@ pub async fn stream_contents(env: &TestEnv) -> Vec<(String, Value)> {
         .get_stream(&env.settings.nats_stream)
         .await
         .unwrap();
+    let ack_policy = if durable.is_some() {
+        jetstream::consumer::AckPolicy::Explicit
+    } else {
+        jetstream::consumer::AckPolicy::None
+    };
     let consumer = stream
         .create_consumer(pull::Config {
-            ack_policy: jetstream::consumer::AckPolicy::None,
+            durable_name: durable.map(str::to_owned),
+            ack_policy,
             ..Default::default()
         })
         .await
@@ -77,8 +90,11 @@ pub async fn stream_contents(env: &TestEnv) -> Vec<(String, Value)> {
                 .as_ref()
                 .and_then(|h| h.get("Nats-Msg-Id"))
                 .map(|v| v.as_str().to_owned())
-                .unwrap();
+                .expect("Nats-Msg-Id");
             seen.push((id, serde_json::from_slice(&message.payload).unwrap()));
+            if durable.is_some() {
+                message.ack().await.unwrap();
+            }
         }
         if seen.len() == before {
             return seen;

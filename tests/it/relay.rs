@@ -1,52 +1,8 @@
 //! The relay against a real JetStream server.
 
 use crate::helpers::{TestEnv, COHORT};
-use async_nats::jetstream::{self, consumer::pull};
-use futures::StreamExt;
+use async_nats::jetstream;
 use std::collections::HashSet;
-use std::time::Duration;
-
-async fn consume_all(env: &TestEnv, durable: &str) -> Vec<(String, serde_json::Value)> {
-    let client = fieldtrail::relay::connect(&env.settings.nats_url)
-        .await
-        .unwrap();
-    let js = jetstream::new(client);
-    let stream = js.get_stream(&env.settings.nats_stream).await.unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            durable_name: Some(durable.to_owned()),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut seen = Vec::new();
-    loop {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(500)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await
-            .unwrap();
-        let mut got = 0;
-        while let Some(message) = batch.next().await {
-            let message = message.unwrap();
-            let id = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get("Nats-Msg-Id"))
-                .map(|v| v.as_str().to_owned())
-                .expect("Nats-Msg-Id");
-            seen.push((id, serde_json::from_slice(&message.payload).unwrap()));
-            message.ack().await.unwrap();
-            got += 1;
-        }
-        if got == 0 {
-            return seen;
-        }
-    }
-}
 
 async fn stream_messages(env: &TestEnv) -> u64 {
     let client = fieldtrail::relay::connect(&env.settings.nats_url)
@@ -67,7 +23,7 @@ async fn a_subscriber_receives_every_event_once_and_the_stream_matches_the_journ
     assert_eq!(env.relay().await.events as i64, rows);
     assert_eq!(stream_messages(&env).await as i64, rows);
 
-    let seen = consume_all(&env, "dashboard").await;
+    let seen = crate::faults::read_stream(&env, Some("dashboard")).await;
     let ids: HashSet<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(seen.len() as i64, rows);
     assert_eq!(ids.len(), seen.len(), "an event id arrived twice");

@@ -56,23 +56,52 @@ pub async fn read_cut(
     after: Cursor,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, JournalError> {
+    read_cut_where(pool, cut, None, after, limit).await
+}
+
+/// The one query behind [`read_cut`] and [`read_cut_of`]: the global log after `after`, cut
+/// at `cut`, optionally narrowed to `streams`.
+async fn read_cut_where(
+    pool: &Pool,
+    cut: Cut,
+    streams: Option<&StreamSet>,
+    after: Cursor,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, JournalError> {
     let (filter, bound): (&str, Box<dyn ToSql + Sync + Send>) = match cut {
         Cut::Position(p) => ("position <= $4", Box::new(p)),
         Cut::Recorded(t) => ("recorded_at <= $4", Box::new(t)),
         Cut::Occurred(t) => ("occurred_at <= $4", Box::new(t)),
     };
+    let in_streams = if streams.is_some() {
+        "((stream_type = 'programme' AND stream_id = ANY($5))
+          OR (stream_type = 'cohort' AND stream_id = ANY($6))
+          OR (stream_type = 'field_study' AND stream_id = ANY($7)))"
+    } else {
+        "TRUE"
+    };
+    let tx_id = after.tx_id.to_string();
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tx_id, &after.position, &limit, &*bound];
+    if let Some(streams) = streams {
+        params.extend([
+            &streams.programmes as &(dyn ToSql + Sync),
+            &streams.cohorts,
+            &streams.field_studies,
+        ]);
+    }
     let client = pool.get().await?;
     let rows = client
         .query(
             &format!(
                 "SELECT {COLUMNS} FROM events
-                 WHERE (tx_id, position) > ($1::text::xid8, $2)
+                 WHERE {in_streams}
+                   AND (tx_id, position) > ($1::text::xid8, $2)
                    AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
                    AND {filter}
                  ORDER BY events.tx_id, events.position
                  LIMIT $3"
             ),
-            &[&after.tx_id.to_string(), &after.position, &limit, &*bound],
+            &params,
         )
         .await?;
     rows.iter()
@@ -104,39 +133,7 @@ pub async fn read_cut_of(
     after: Cursor,
     limit: i64,
 ) -> Result<Vec<StoredEvent>, JournalError> {
-    let (filter, bound): (&str, Box<dyn ToSql + Sync + Send>) = match cut {
-        Cut::Position(p) => ("position <= $4", Box::new(p)),
-        Cut::Recorded(t) => ("recorded_at <= $4", Box::new(t)),
-        Cut::Occurred(t) => ("occurred_at <= $4", Box::new(t)),
-    };
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM events
-                 WHERE ((stream_type = 'programme' AND stream_id = ANY($5))
-                        OR (stream_type = 'cohort' AND stream_id = ANY($6))
-                        OR (stream_type = 'field_study' AND stream_id = ANY($7)))
-                   AND (tx_id, position) > ($1::text::xid8, $2)
-                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                   AND {filter}
-                 ORDER BY events.tx_id, events.position
-                 LIMIT $3"
-            ),
-            &[
-                &after.tx_id.to_string(),
-                &after.position,
-                &limit,
-                &*bound,
-                &streams.programmes,
-                &streams.cohorts,
-                &streams.field_studies,
-            ],
-        )
-        .await?;
-    rows.iter()
-        .map(|r| StoredEvent::from_row(r).map_err(JournalError::from))
-        .collect()
+    read_cut_where(pool, cut, Some(streams), after, limit).await
 }
 
 /// The programme a cohort was opened on (`None`: no such cohort).
