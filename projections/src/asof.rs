@@ -12,11 +12,8 @@
 
 use crate::store::recorded;
 use crate::{DocKey, DocKind, ReadModels};
-use deadpool_postgres::Pool;
-use fieldtrail_journal::audit::{
-    field_studies_of, programme_of, read_cut, read_cut_of, Cut, StreamSet,
-};
-use fieldtrail_journal::{Cursor, JournalError, StoredEvent};
+use fieldtrail_journal::audit::{Cut, StreamSet};
+use fieldtrail_journal::{Cursor, Journal, JournalError, StoredEvent, StreamQuery};
 use serde_json::Value;
 
 /// Events read per query.
@@ -25,18 +22,18 @@ const PAGE: i64 = 10 * crate::runner::BATCH;
 /// The read models folded from every event `cut` keeps (the whole journal up to the cut).
 ///
 /// # Errors
-/// When PostgreSQL fails, or an event of the cut cannot be read (the error names it).
-pub async fn models_as_of(pool: &Pool, cut: Cut) -> Result<ReadModels, JournalError> {
-    fold(|after| read_cut(pool, cut, after, PAGE)).await
+/// When the journal fails, or an event of the cut cannot be read (the error names it).
+pub async fn models_as_of(journal: &Journal, cut: Cut) -> Result<ReadModels, JournalError> {
+    fold(|after| journal.read_log(cut, None, after, PAGE)).await
 }
 
 /// The document named by `key` as it stood at `cut`, `None` when it did not exist then;
 /// folds only the streams it depends on (see the module documentation).
 ///
 /// # Errors
-/// When PostgreSQL fails, or an event of the cut cannot be read (the error names it).
+/// When the journal fails, or an event of the cut cannot be read (the error names it).
 pub async fn document_as_of(
-    pool: &Pool,
+    journal: &Journal,
     key: &DocKey,
     cut: Cut,
 ) -> Result<Option<Value>, JournalError> {
@@ -45,17 +42,27 @@ pub async fn document_as_of(
         DocKind::History => streams.field_studies.push(key.key.clone()),
         DocKind::Timetable | DocKind::Transcript => {
             let cohort_id = key.key.split_once('/').map_or(key.key.as_str(), |(c, _)| c);
-            let Some(programme_id) = programme_of(pool, cohort_id).await? else {
+            let Some(programme_id) = journal
+                .find_streams(StreamQuery::ProgrammeOf { cohort_id })
+                .await?
+                .into_iter()
+                .next()
+            else {
                 return Ok(None);
             };
             streams.programmes.push(programme_id);
             streams.cohorts.push(cohort_id.to_owned());
             if key.kind == DocKind::Transcript {
-                streams.field_studies = field_studies_of(pool, cohort_id).await?;
+                let mut ids = journal
+                    .find_streams(StreamQuery::FieldStudiesOf { cohort_id })
+                    .await?;
+                ids.sort();
+                ids.dedup();
+                streams.field_studies = ids;
             }
         }
     }
-    let models = fold(|after| read_cut_of(pool, cut, &streams, after, PAGE)).await?;
+    let models = fold(|after| journal.read_log(cut, Some(&streams), after, PAGE)).await?;
     Ok(models.document(key))
 }
 

@@ -1,28 +1,27 @@
 //! The projector: folds the global log into [`ReadModels`] and stores the documents.
 //!
 //! Each batch's documents and the checkpoint are written in one transaction, so a crash never
-//! half-applies a batch. Several projectors may run on one database (two `serve` processes, or
-//! an `import` next to a server): each batch takes a transaction-scoped advisory lock and
-//! compares the stored checkpoint with its own cursor; if another projector went further, it
-//! folds the events in between without writing, so no document is written twice or out of order.
+//! half-applies a batch. Several projectors may run on one journal (two `serve` processes, or
+//! an `import` next to a server): each batch's write is serialized with the others (an advisory
+//! lock on PostgreSQL, the write lock on SQLite) and compares the stored checkpoint with its own
+//! cursor ([`fieldtrail_journal::Backend::commit_documents`]); if another projector went
+//! further, it folds the events in between without writing, so no document is written twice or
+//! out of order. The same code runs on both backends.
 
-use crate::store::{recorded, write_documents};
+use crate::store::{documents, recorded};
 use crate::{DocKey, ReadModels};
-use deadpool_postgres::Pool;
-use fieldtrail_journal::checkpoint::{self, PROJECTOR};
-use fieldtrail_journal::{Cursor, GlobalLog, JournalError};
+use fieldtrail_journal::checkpoint::PROJECTOR;
+use fieldtrail_journal::{CommitOutcome, Cursor, DocumentCommit, Journal, JournalError};
 use std::collections::BTreeSet;
 
-/// Advisory lock key serializing projector batches across processes.
-pub const PROJECTOR_LOCK: i64 = 7_461_002;
+pub use fieldtrail_journal::checkpoint::PROJECTOR_LOCK;
 
 /// Events folded per batch.
 pub const BATCH: i64 = 1000;
 
 /// A running projection over one database.
 pub struct Projector {
-    pool: Pool,
-    log: GlobalLog,
+    log: Journal,
     models: ReadModels,
     cursor: Cursor,
 }
@@ -32,11 +31,10 @@ impl Projector {
     /// that the in-memory state matches the stored documents.
     ///
     /// # Errors
-    /// When PostgreSQL fails, or an event before the checkpoint cannot be read.
-    pub async fn start(pool: Pool) -> Result<Self, JournalError> {
+    /// When the journal fails, or an event before the checkpoint cannot be read.
+    pub async fn start(journal: Journal) -> Result<Self, JournalError> {
         let mut projector = Self {
-            log: GlobalLog::new(pool.clone()),
-            pool,
+            log: journal,
             models: ReadModels::new(),
             cursor: Cursor::default(),
         };
@@ -56,8 +54,7 @@ impl Projector {
     }
 
     async fn stored_checkpoint(&self) -> Result<Cursor, JournalError> {
-        let client = self.pool.get().await?;
-        checkpoint::load(&client, PROJECTOR).await
+        self.log.checkpoint(PROJECTOR).await
     }
 
     /// Folds events after the cursor up to and including `target`, writing nothing. Returns
@@ -89,7 +86,7 @@ impl Projector {
     /// Folds and stores one batch. Returns how many events it applied (0: caught up).
     ///
     /// # Errors
-    /// When PostgreSQL fails, or an event cannot be read (the error names its type and
+    /// When the journal fails, or an event cannot be read (the error names its type and
     /// position; the checkpoint does not move past it).
     pub async fn run_once(&mut self) -> Result<usize, JournalError> {
         let events = self.log.read(self.cursor, BATCH).await?;
@@ -105,18 +102,6 @@ impl Projector {
                 Err(_) => break,
             }
         }
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTOR_LOCK])
-            .await?;
-        let stored = checkpoint::load(&tx, PROJECTOR).await?;
-        if stored != self.cursor {
-            // Another projector moved the checkpoint: catch our state up without writing.
-            tx.rollback().await?;
-            let folded = self.fold_until(stored).await?;
-            // Report progress even if the other projector went back (a replay): try again.
-            return Ok(folded.max(1));
-        }
         let mut next = self.models.clone();
         let mut touched = BTreeSet::<DocKey>::new();
         let mut cursor = self.cursor;
@@ -125,13 +110,26 @@ impl Projector {
             cursor = *after;
         }
         let touched: Vec<DocKey> = touched.into_iter().collect();
-        let position = next.last_position().unwrap_or(0);
-        write_documents(&tx, &next, &touched, position).await?;
-        checkpoint::save(&tx, PROJECTOR, cursor).await?;
-        tx.commit().await?;
-        self.models = next;
-        self.cursor = cursor;
-        Ok(inputs.len())
+        let commit = DocumentCommit {
+            checkpoint: PROJECTOR.to_owned(),
+            expected: Some(self.cursor),
+            cursor,
+            documents: documents(&next, &touched),
+            position: next.last_position().unwrap_or(0),
+        };
+        match self.log.commit_documents(commit).await? {
+            CommitOutcome::Written => {
+                self.models = next;
+                self.cursor = cursor;
+                Ok(inputs.len())
+            }
+            CommitOutcome::Moved(stored) => {
+                // Another projector moved the checkpoint: catch our state up without writing.
+                let folded = self.fold_until(stored).await?;
+                // Report progress even if the other projector went back (a replay): try again.
+                Ok(folded.max(1))
+            }
+        }
     }
 
     /// Runs batches until nothing is left. Returns how many events were applied.
@@ -155,32 +153,16 @@ impl Projector {
 /// Readers see the old documents until it commits. Returns the number of events folded.
 ///
 /// # Errors
-/// When PostgreSQL fails or an event cannot be read (nothing is changed then).
-pub async fn rebuild(pool: &Pool) -> Result<usize, JournalError> {
-    let log = GlobalLog::new(pool.clone());
+/// When the journal fails or an event cannot be read (nothing is changed then).
+pub async fn rebuild(journal: &Journal) -> Result<usize, JournalError> {
     let mut models = ReadModels::new();
     let mut cursor = Cursor::default();
     let mut count = 0;
     loop {
-        let events = log.read(cursor, 10 * BATCH).await?;
-        if events.is_empty() {
-            break;
-        }
-        for event in &events {
-            models.apply(&recorded(event)?);
-            cursor = Cursor::after(event);
-        }
-        count += events.len();
-    }
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTOR_LOCK])
-        .await?;
-    let stored = checkpoint::load(&tx, PROJECTOR).await?;
-    if stored > cursor {
-        // A live projector went further while we folded: fold the rest under the lock.
+        // Fold to the end of the log, then try to write; a live projector that went further
+        // meanwhile makes the write refuse ([`CommitOutcome::Moved`]): fold the rest and retry.
         loop {
-            let events = log.read(cursor, 10 * BATCH).await?;
+            let events = journal.read(cursor, 10 * BATCH).await?;
             if events.is_empty() {
                 break;
             }
@@ -190,15 +172,23 @@ pub async fn rebuild(pool: &Pool) -> Result<usize, JournalError> {
             }
             count += events.len();
         }
+        let keys: Vec<DocKey> = models
+            .documents()
+            .into_iter()
+            .filter_map(|(kind, key, _)| {
+                crate::DocKind::parse(kind).map(|kind| DocKey { kind, key })
+            })
+            .collect();
+        let commit = DocumentCommit {
+            checkpoint: PROJECTOR.to_owned(),
+            expected: None,
+            cursor,
+            documents: documents(&models, &keys),
+            position: models.last_position().unwrap_or(0),
+        };
+        match journal.commit_documents(commit).await? {
+            CommitOutcome::Written => return Ok(count),
+            CommitOutcome::Moved(_) => continue,
+        }
     }
-    tx.execute("DELETE FROM read_models", &[]).await?;
-    let keys: Vec<DocKey> = models
-        .documents()
-        .into_iter()
-        .filter_map(|(kind, key, _)| crate::DocKind::parse(kind).map(|kind| DocKey { kind, key }))
-        .collect();
-    write_documents(&tx, &models, &keys, models.last_position().unwrap_or(0)).await?;
-    checkpoint::save(&tx, PROJECTOR, cursor).await?;
-    tx.commit().await?;
-    Ok(count)
 }

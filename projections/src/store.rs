@@ -1,8 +1,8 @@
-//! The read models' store: one JSON document per (kind, key) in `read_models`, written with
-//! the projector's checkpoint in one transaction.
+//! Between the journal and the folds: a stored event as a projection input, and the folded
+//! documents as the rows the read-model store keeps (one JSON document per (kind, key),
+//! written with the projector's checkpoint in one transaction by the backend).
 
 use crate::{DocKey, ReadModels, RecordedEvent};
-use deadpool_postgres::GenericClient;
 use fieldtrail_journal::{JournalError, StoredEvent};
 
 /// Reads a journal row as a projection input.
@@ -32,32 +32,14 @@ pub fn recorded(event: &StoredEvent) -> Result<RecordedEvent, JournalError> {
     })
 }
 
-/// Writes the documents named by `keys` as they stand in `models`, tagged with `position`
-/// (the last global position applied). Call it inside the checkpoint's transaction.
-///
-/// # Errors
-/// [`JournalError::Postgres`].
-pub async fn write_documents<C: GenericClient>(
-    client: &C,
-    models: &ReadModels,
-    keys: &[DocKey],
-    position: i64,
-) -> Result<(), JournalError> {
-    let statement = client
-        .prepare(
-            "INSERT INTO read_models (kind, key, document, position) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (kind, key) DO UPDATE SET document = excluded.document, position = excluded.position",
-        )
-        .await?;
-    for key in keys {
-        if let Some(document) = models.document(key) {
-            client
-                .execute(
-                    &statement,
-                    &[&key.kind.as_str(), &key.key, &document, &position],
-                )
-                .await?;
-        }
-    }
-    Ok(())
+/// The documents named by `keys` as they stand in `models`: `(kind, key, document)`, for a
+/// [`fieldtrail_journal::DocumentCommit`].
+pub fn documents(models: &ReadModels, keys: &[DocKey]) -> Vec<(String, String, serde_json::Value)> {
+    keys.iter()
+        .filter_map(|key| {
+            models
+                .document(key)
+                .map(|document| (key.kind.as_str().to_owned(), key.key.clone(), document))
+        })
+        .collect()
 }

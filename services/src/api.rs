@@ -24,7 +24,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use deadpool_postgres::Pool;
 use fieldtrail_domain::{Code, CommandEnvelope};
 use serde_json::json;
 use std::sync::Arc;
@@ -37,8 +36,8 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 pub struct AppState {
     /// The command handler.
     pub handler: Arc<CommandHandler>,
-    /// The pool read models are read from.
-    pub pool: Pool,
+    /// The journal (either backend): commands are appended to it, read models read from it.
+    pub journal: fieldtrail_journal::Journal,
     /// The NATS connection, if the relay runs in this process.
     pub nats: Option<async_nats::Client>,
     /// What this process leads (projector, relay).
@@ -243,7 +242,7 @@ fn rejected(code: Code, message: &str) -> Response {
 }
 
 async fn document(state: &AppState, kind: &str, key: String, what: String) -> Response {
-    match read::document(&state.pool, kind, &key).await {
+    match read::document(&state.journal, kind, &key).await {
         Ok(Some(doc)) => Json(doc).into_response(),
         Ok(None) => rejected(Code::NotFound, &format!("no {what}")),
         Err(e) => {
@@ -263,7 +262,10 @@ async fn timetable(
     as_of: crate::audit_api::AsOf,
 ) -> Response {
     let what = format!("timetable for cohort {id:?}");
-    if let Some(answer) = as_of.answer(&state.pool, read::TIMETABLE, &id, &what).await {
+    if let Some(answer) = as_of
+        .answer(&state.journal, read::TIMETABLE, &id, &what)
+        .await
+    {
         return answer;
     }
     document(&state, read::TIMETABLE, id, what).await
@@ -277,7 +279,7 @@ async fn transcript(
     let what = format!("transcript for learner {learner:?} in cohort {id:?}");
     let key = read::transcript_key(&id, &learner);
     if let Some(answer) = as_of
-        .answer(&state.pool, read::TRANSCRIPT, &key, &what)
+        .answer(&state.journal, read::TRANSCRIPT, &key, &what)
         .await
     {
         return answer;
@@ -291,23 +293,24 @@ async fn history(
     as_of: crate::audit_api::AsOf,
 ) -> Response {
     let what = format!("history for field study {id:?}");
-    if let Some(answer) = as_of.answer(&state.pool, read::HISTORY, &id, &what).await {
+    if let Some(answer) = as_of
+        .answer(&state.journal, read::HISTORY, &id, &what)
+        .await
+    {
         return answer;
     }
     document(&state, read::HISTORY, id, what).await
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    let postgres = match state.pool.get().await {
-        Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
-        Err(_) => false,
-    };
+    let postgres = state.journal.head().await.is_ok();
     let nats = state
         .nats
         .as_ref()
         .map(|c| c.connection_state() == async_nats::connection::State::Connected);
     let body = json!({
         "status": "alive",
+        "backend": state.journal.kind(),
         "postgres": if postgres { "up" } else { "down" },
         "nats": match nats { Some(true) => "up", Some(false) => "down", None => "disabled" },
         "projector": Roles::name(&state.roles.projector),

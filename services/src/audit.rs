@@ -14,11 +14,10 @@ use crate::config::Settings;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
-use deadpool_postgres::Pool;
 use fieldtrail_domain::{AnyEvent, CohortEvent};
-use fieldtrail_journal::audit::{self, Clock, Cut, EventFilter};
+use fieldtrail_journal::audit::{Clock, Cut, EventFilter};
 use fieldtrail_journal::chain::VerifyReport;
-use fieldtrail_journal::database;
+use fieldtrail_journal::{HistoryOf, Journal, StreamQuery};
 use fieldtrail_projections::asof;
 use fieldtrail_projections::attendance::{self, AttendanceRegister, CohortRecord};
 use fieldtrail_projections::{DocKey, DocKind};
@@ -125,9 +124,9 @@ pub fn cut_from_params(
 /// [`crate::read`] names them) as it stood at `cut`; `None` when it did not exist then.
 ///
 /// # Errors
-/// When PostgreSQL fails or an event cannot be read; an unknown kind.
+/// When the journal fails or an event cannot be read; an unknown kind.
 pub async fn document_as_of(
-    pool: &Pool,
+    journal: &Journal,
     kind: &str,
     key: &str,
     cut: Cut,
@@ -137,7 +136,7 @@ pub async fn document_as_of(
         kind,
         key: key.to_owned(),
     };
-    Ok(asof::document_as_of(pool, &key, cut).await?)
+    Ok(asof::document_as_of(journal, &key, cut).await?)
 }
 
 /// `TYPE/ID` (e.g. `cohort/cohort-2025`, `field_study/fs25-a`) as (type, id).
@@ -172,17 +171,25 @@ pub fn check_stream_type(stream_type: &str) -> Result<(), String> {
 /// the stream has no event at all.
 ///
 /// # Errors
-/// When PostgreSQL fails.
+/// When the journal fails.
 pub async fn stream_history(
-    pool: &Pool,
+    journal: &Journal,
     stream_type: &str,
     stream_id: &str,
     filter: &EventFilter,
 ) -> anyhow::Result<Option<Value>> {
-    if !audit::stream_exists(pool, stream_type, stream_id).await? {
+    if journal.stream(stream_type, stream_id, 0).await?.is_empty() {
         return Ok(None);
     }
-    let events = audit::stream_events(pool, stream_type, stream_id, filter).await?;
+    let events = journal
+        .history(
+            HistoryOf::Stream {
+                stream_type,
+                stream_id,
+            },
+            filter,
+        )
+        .await?;
     Ok(Some(json!({
         "stream": format!("{stream_type}/{stream_id}"),
         "filter": filter,
@@ -194,13 +201,13 @@ pub async fn stream_history(
 /// What one actor did: `{"actor", "filter", "count", "events": [...]}` in global-log order.
 ///
 /// # Errors
-/// When PostgreSQL fails.
+/// When the journal fails.
 pub async fn actor_history(
-    pool: &Pool,
+    journal: &Journal,
     actor: &str,
     filter: &EventFilter,
 ) -> anyhow::Result<Value> {
-    let events = audit::actor_events(pool, actor, filter).await?;
+    let events = journal.history(HistoryOf::Actor(actor), filter).await?;
     Ok(json!({
         "actor": actor,
         "filter": filter,
@@ -209,8 +216,16 @@ pub async fn actor_history(
     }))
 }
 
-async fn cohort_records(pool: &Pool, cohort_id: &str) -> anyhow::Result<Vec<CohortRecord>> {
-    let events = audit::stream_events(pool, "cohort", cohort_id, &EventFilter::default()).await?;
+async fn cohort_records(journal: &Journal, cohort_id: &str) -> anyhow::Result<Vec<CohortRecord>> {
+    let events = journal
+        .history(
+            HistoryOf::Stream {
+                stream_type: "cohort",
+                stream_id: cohort_id,
+            },
+            &EventFilter::default(),
+        )
+        .await?;
     events
         .into_iter()
         .map(|e| {
@@ -239,12 +254,12 @@ async fn cohort_records(pool: &Pool, cohort_id: &str) -> anyhow::Result<Vec<Coho
 /// for an unknown cohort.
 ///
 /// # Errors
-/// When PostgreSQL fails or an event cannot be read.
+/// When the journal fails or an event cannot be read.
 pub async fn attendance_register(
-    pool: &Pool,
+    journal: &Journal,
     cohort_id: &str,
 ) -> anyhow::Result<Option<AttendanceRegister>> {
-    let records = cohort_records(pool, cohort_id).await?;
+    let records = cohort_records(journal, cohort_id).await?;
     if records.is_empty() {
         return Ok(None);
     }
@@ -256,8 +271,14 @@ pub async fn attendance_register(
         })
         .collect();
     let mut elsewhere = Vec::new();
-    for other in audit::cohorts_enrolling(pool, &learners, cohort_id).await? {
-        let theirs = attendance::build(&other, &cohort_records(pool, &other).await?, &[]);
+    let others = journal
+        .find_streams(StreamQuery::CohortsEnrolling {
+            learner_ids: &learners,
+            except: cohort_id,
+        })
+        .await?;
+    for other in others {
+        let theirs = attendance::build(&other, &cohort_records(journal, &other).await?, &[]);
         elsewhere.extend(
             theirs
                 .presences()
@@ -434,9 +455,9 @@ fn emit(text: &str) -> anyhow::Result<()> {
 /// Runs an audit job; the exit status is [`NOT_VERIFIED`] for a journal that does not verify.
 ///
 /// # Errors
-/// When PostgreSQL cannot be used, the stream or cohort is unknown, or an argument is invalid.
+/// When the journal cannot be used, the stream or cohort is unknown, or an argument is invalid.
 pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode> {
-    let pool = database::open(&settings.database_url, 4).await?;
+    let journal = crate::open_journal(settings, 4).await?;
     match job {
         AuditJob::History {
             stream,
@@ -445,13 +466,13 @@ pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode>
         } => {
             let (stream_type, stream_id) =
                 parse_stream(&stream).map_err(|e| anyhow::anyhow!("--stream: {e}"))?;
-            let doc = stream_history(&pool, &stream_type, &stream_id, &range.filter(actor))
+            let doc = stream_history(&journal, &stream_type, &stream_id, &range.filter(actor))
                 .await?
                 .with_context(|| format!("no events in stream {stream_type}/{stream_id}"))?;
             emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
         AuditJob::Actor { actor, range } => {
-            let doc = actor_history(&pool, &actor, &range.filter(None)).await?;
+            let doc = actor_history(&journal, &actor, &range.filter(None)).await?;
             emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
         AuditJob::Verify {
@@ -459,7 +480,7 @@ pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode>
             format,
         } => {
             let started = Instant::now();
-            let report = audit::verify(&pool, at_position).await?;
+            let report = journal.verify(at_position).await?;
             let seconds = started.elapsed().as_secs_f64();
             match format {
                 TextOrJson::Text => emit(&verify_text(&report, seconds))?,
@@ -470,7 +491,7 @@ pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode>
             }
         }
         AuditJob::Attendance { cohort, format, by } => {
-            let register = attendance_register(&pool, &cohort)
+            let register = attendance_register(&journal, &cohort)
                 .await?
                 .with_context(|| format!("no cohort {cohort:?}"))?;
             let register = match by {

@@ -18,8 +18,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use deadpool_postgres::Pool;
 use fieldtrail_journal::audit::{Clock, Cut, EventFilter};
+use fieldtrail_journal::Journal;
 use serde_json::json;
 use std::convert::Infallible;
 
@@ -100,13 +100,19 @@ impl AsOf {
     /// of `kind` under `key` as it stood then (404 naming `what` and the cut when it did not
     /// exist), or 422 for a bad parameter. `None` without `as_of` parameters: answer from the
     /// stored read model.
-    pub async fn answer(&self, pool: &Pool, kind: &str, key: &str, what: &str) -> Option<Response> {
+    pub async fn answer(
+        &self,
+        journal: &Journal,
+        kind: &str,
+        key: &str,
+        what: &str,
+    ) -> Option<Response> {
         let cut = match &self.0 {
             Ok(None) => return None,
             Ok(Some(cut)) => *cut,
             Err(message) => return Some(invalid(message)),
         };
-        Some(match audit::document_as_of(pool, kind, key, cut).await {
+        Some(match audit::document_as_of(journal, kind, key, cut).await {
             Ok(Some(doc)) => Json(doc).into_response(),
             Ok(None) => refused(
                 StatusCode::NOT_FOUND,
@@ -152,7 +158,7 @@ async fn stream_history(
         Ok(f) => f,
         Err(e) => return invalid(&e),
     };
-    match audit::stream_history(&state.pool, &stream_type, &stream_id, &filter).await {
+    match audit::stream_history(&state.journal, &stream_type, &stream_id, &filter).await {
         Ok(Some(doc)) => Json(doc).into_response(),
         Ok(None) => refused(
             StatusCode::NOT_FOUND,
@@ -172,7 +178,7 @@ async fn actor_history(
         Ok(f) => f,
         Err(e) => return invalid(&e),
     };
-    match audit::actor_history(&state.pool, &actor, &filter).await {
+    match audit::actor_history(&state.journal, &actor, &filter).await {
         Ok(doc) => Json(doc).into_response(),
         Err(e) => unavailable(&e),
     }
@@ -201,7 +207,7 @@ async fn attendance(
         Ok(o) => o,
         Err(e) => return invalid(&e),
     };
-    match audit::attendance_register(&state.pool, &cohort_id).await {
+    match audit::attendance_register(&state.journal, &cohort_id).await {
         Ok(Some(register)) => {
             let register = match by {
                 Granularity::Session => register,

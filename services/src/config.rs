@@ -7,21 +7,18 @@ use std::net::SocketAddr;
 /// Connection settings shared by every subcommand.
 #[derive(Clone, Debug, Args)]
 pub struct Settings {
-    /// PostgreSQL URL; the database is created if missing.
+    /// The journal: `sqlite://PATH` (embedded, one file; the default is `fieldtrail.db` in the
+    /// working directory) or `postgres://...` (production; the database is created if missing).
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/fieldtrail",
+        default_value = fieldtrail_journal::DEFAULT_URL,
         global = true
     )]
     pub database_url: String,
-    /// NATS URL (JetStream must be enabled on the server).
-    #[arg(
-        long,
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
-        global = true
-    )]
+    /// NATS URL (JetStream must be enabled on the server); empty (the default): no NATS, the
+    /// events reach subscribers through `GET /events/stream` only.
+    #[arg(long, env = "NATS_URL", default_value = "", global = true)]
     pub nats_url: String,
     /// JetStream stream the relay publishes to (created if absent).
     #[arg(
@@ -172,6 +169,12 @@ impl LogFormat {
 }
 
 impl Settings {
+    /// The NATS URL the relay publishes to, when there is a bus: `nats_url` is set and the
+    /// relay is not disabled.
+    pub fn bus(&self) -> Option<&str> {
+        (self.relay && !self.nats_url.is_empty()).then_some(self.nats_url.as_str())
+    }
+
     /// Settings for a test or an embedding program: the given database and NATS, with the
     /// stream and subject prefix given (each test uses its own).
     pub fn new(

@@ -1,7 +1,7 @@
 //! `fieldtrail demo`: the shipped cohort end to end, with a readable summary.
 
 use crate::read;
-use deadpool_postgres::Pool;
+use fieldtrail_journal::Journal;
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -28,8 +28,8 @@ fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
 ///
 /// # Errors
 /// When PostgreSQL cannot be read.
-pub async fn summary(pool: &Pool) -> anyhow::Result<String> {
-    let docs = read::all_documents(pool).await?;
+pub async fn summary(journal: &Journal) -> anyhow::Result<String> {
+    let docs = read::all_documents(journal).await?;
     let mut out = String::new();
     for (_, key, timetable) in docs.iter().filter(|d| d.0 == read::TIMETABLE) {
         let _ = writeln!(

@@ -25,9 +25,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use clap::{Args, Subcommand};
-use deadpool_postgres::Pool;
 use fieldtrail_domain::StreamKind;
-use fieldtrail_journal::{database, JournalError, PgJournal};
+use fieldtrail_journal::{Journal, JournalError};
 use fieldtrail_projections::formats::{self, clr, ics, xapi, CohortOutline, Publisher};
 use fieldtrail_projections::store::recorded;
 use fieldtrail_projections::{RecordedEvent, Transcript};
@@ -86,7 +85,7 @@ pub fn publisher_from_env() -> Result<Publisher, ExportError> {
 
 /// Every event of one stream, in stream order, decoded.
 async fn stream(
-    journal: &PgJournal,
+    journal: &Journal,
     stream_type: &str,
     stream_id: &str,
 ) -> Result<Vec<RecordedEvent>, ExportError> {
@@ -100,12 +99,12 @@ async fn stream(
 
 /// The learner's transcript document.
 async fn transcript(
-    pool: &Pool,
+    journal: &Journal,
     cohort_id: &str,
     learner_id: &str,
 ) -> Result<Transcript, ExportError> {
     let key = read::transcript_key(cohort_id, learner_id);
-    let doc = read::document(pool, read::TRANSCRIPT, &key)
+    let doc = read::document(journal, read::TRANSCRIPT, &key)
         .await
         .map_err(|e| ExportError::Unavailable(format!("{e:#}")))?
         .ok_or_else(|| {
@@ -118,7 +117,7 @@ async fn transcript(
 /// The cohort's stream and the outline of its opening; [`ExportError::NotFound`] when the
 /// cohort was never opened.
 async fn cohort(
-    journal: &PgJournal,
+    journal: &Journal,
     cohort_id: &str,
 ) -> Result<(Vec<RecordedEvent>, CohortOutline), ExportError> {
     let events = stream(journal, StreamKind::COHORT, cohort_id).await?;
@@ -129,7 +128,7 @@ async fn cohort(
 
 /// The events of the learner's field study (empty when they have none).
 async fn field_study_of(
-    journal: &PgJournal,
+    journal: &Journal,
     transcript: &Transcript,
 ) -> Result<Vec<RecordedEvent>, ExportError> {
     match &transcript.field_study_id {
@@ -144,17 +143,16 @@ async fn field_study_of(
 /// # Errors
 /// [`ExportError::NotFound`] for an unknown cohort, or a learner not enrolled in it.
 pub async fn calendar(
-    pool: &Pool,
+    journal: &Journal,
     cohort_id: &str,
     learner_id: Option<&str>,
 ) -> Result<String, ExportError> {
-    let journal = PgJournal::new(pool.clone());
-    let (cohort_events, outline) = cohort(&journal, cohort_id).await?;
-    let programme = stream(&journal, StreamKind::PROGRAMME, &outline.programme_id).await?;
+    let (cohort_events, outline) = cohort(journal, cohort_id).await?;
+    let programme = stream(journal, StreamKind::PROGRAMME, &outline.programme_id).await?;
     let mut calendar = ics::Calendar::from_streams(cohort_id, &programme, &cohort_events);
     if let Some(learner_id) = learner_id {
-        let transcript = transcript(pool, cohort_id, learner_id).await?;
-        let study = field_study_of(&journal, &transcript).await?;
+        let transcript = transcript(journal, cohort_id, learner_id).await?;
+        let study = field_study_of(journal, &transcript).await?;
         calendar = calendar.for_learner(learner_id, &study);
     }
     Ok(calendar.to_ics())
@@ -165,16 +163,15 @@ pub async fn calendar(
 /// # Errors
 /// [`ExportError::NotFound`] for an unknown cohort or a learner not enrolled in it.
 pub async fn transcript_clr(
-    pool: &Pool,
+    journal: &Journal,
     publisher: &Publisher,
     cohort_id: &str,
     learner_id: &str,
 ) -> Result<Value, ExportError> {
-    let journal = PgJournal::new(pool.clone());
-    let (cohort_events, outline) = cohort(&journal, cohort_id).await?;
-    let transcript = transcript(pool, cohort_id, learner_id).await?;
-    let programme = stream(&journal, StreamKind::PROGRAMME, &outline.programme_id).await?;
-    let study = field_study_of(&journal, &transcript).await?;
+    let (cohort_events, outline) = cohort(journal, cohort_id).await?;
+    let transcript = transcript(journal, cohort_id, learner_id).await?;
+    let programme = stream(journal, StreamKind::PROGRAMME, &outline.programme_id).await?;
+    let study = field_study_of(journal, &transcript).await?;
     Ok(clr::render(
         &clr::ClrSources {
             transcript: &transcript,
@@ -191,12 +188,11 @@ pub async fn transcript_clr(
 /// # Errors
 /// [`ExportError::NotFound`] for an unknown field study.
 pub async fn statements(
-    pool: &Pool,
+    journal: &Journal,
     publisher: &Publisher,
     field_study_id: &str,
 ) -> Result<Value, ExportError> {
-    let journal = PgJournal::new(pool.clone());
-    let events = stream(&journal, StreamKind::FIELD_STUDY, field_study_id).await?;
+    let events = stream(journal, StreamKind::FIELD_STUDY, field_study_id).await?;
     if events.is_empty() {
         return Err(ExportError::NotFound(format!(
             "no field study {field_study_id:?}"
@@ -262,7 +258,7 @@ pub async fn http_cohort_calendar(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    calendar_response(calendar(&state.pool, &id, None).await, safe_name(&id))
+    calendar_response(calendar(&state.journal, &id, None).await, safe_name(&id))
 }
 
 /// `GET /cohorts/{id}/learners/{learner}/timetable.ics`.
@@ -271,7 +267,7 @@ pub async fn http_learner_calendar(
     Path((id, learner)): Path<(String, String)>,
 ) -> Response {
     let name = format!("{}-{}", safe_name(&id), safe_name(&learner));
-    calendar_response(calendar(&state.pool, &id, Some(&learner)).await, name)
+    calendar_response(calendar(&state.journal, &id, Some(&learner)).await, name)
 }
 
 /// `GET /cohorts/{id}/learners/{learner}/transcript.clr` and `.../clr.json`.
@@ -280,7 +276,7 @@ pub async fn http_clr(
     Path((id, learner)): Path<(String, String)>,
 ) -> Response {
     let result = match publisher_from_env() {
-        Ok(publisher) => transcript_clr(&state.pool, &publisher, &id, &learner).await,
+        Ok(publisher) => transcript_clr(&state.journal, &publisher, &id, &learner).await,
         Err(e) => Err(e),
     };
     json_response(result, clr::MEDIA_TYPE)
@@ -289,7 +285,7 @@ pub async fn http_clr(
 /// `GET /field-studies/{id}/xapi`.
 pub async fn http_xapi(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let result = match publisher_from_env() {
-        Ok(publisher) => statements(&state.pool, &publisher, &id).await,
+        Ok(publisher) => statements(&state.journal, &publisher, &id).await,
         Err(e) => Err(e),
     };
     json_response(result, xapi::MEDIA_TYPE)
@@ -379,14 +375,14 @@ fn pretty(value: &Value) -> anyhow::Result<Vec<u8>> {
 /// An unknown cohort, learner or field study ("no cohort \"x\""), an unreachable database, or
 /// a file that cannot be written: the CLI prints the message and exits with status 1.
 pub async fn run(settings: &Settings, command: ExportCommand) -> anyhow::Result<()> {
-    let pool = database::open(&settings.database_url, 2).await?;
+    let journal = crate::open_journal(settings, 2).await?;
     let (bytes, out) = match command {
         ExportCommand::Ics {
             cohort,
             learner,
             out,
         } => (
-            calendar(&pool, &cohort, learner.as_deref())
+            calendar(&journal, &cohort, learner.as_deref())
                 .await?
                 .into_bytes(),
             out,
@@ -397,7 +393,7 @@ pub async fn run(settings: &Settings, command: ExportCommand) -> anyhow::Result<
             out,
             publisher: args,
         } => {
-            let doc = transcript_clr(&pool, &publisher(&args)?, &cohort, &learner).await?;
+            let doc = transcript_clr(&journal, &publisher(&args)?, &cohort, &learner).await?;
             (pretty(&doc)?, out)
         }
         ExportCommand::Xapi {
@@ -405,10 +401,10 @@ pub async fn run(settings: &Settings, command: ExportCommand) -> anyhow::Result<
             out,
             publisher: args,
         } => {
-            let doc = statements(&pool, &publisher(&args)?, &field_study).await?;
+            let doc = statements(&journal, &publisher(&args)?, &field_study).await?;
             (pretty(&doc)?, out)
         }
-        ExportCommand::Trajectories(args) => return crate::research::run_cli(&pool, args).await,
+        ExportCommand::Trajectories(args) => return crate::research::run_cli(&journal, args).await,
     };
     match out {
         Some(path) => std::fs::write(&path, &bytes)

@@ -13,13 +13,11 @@ use fieldtrail_domain::{
     Cohort, Command, CommandEnvelope, DecideError, FieldStudy, Lookups, Programme, Rejection,
     Stamped,
 };
-use fieldtrail_journal::{
-    AppendedCommand, CommandMetadata, JournalError, JournalLookups, PgJournal,
-};
+use fieldtrail_journal::{AppendedCommand, CommandMetadata, Journal, JournalError, JournalLookups};
 use serde::Serialize;
 use std::sync::Arc;
 
-type Framework<A> = CqrsFramework<A, PersistedEventStore<PgJournal, A>>;
+type Framework<A> = CqrsFramework<A, PersistedEventStore<Journal, A>>;
 
 /// How many times a command that lost a race on its aggregate is decided again by default.
 /// Between attempts it waits a random 0..(5 ms × 2^attempt) (capped at 320 ms), so that
@@ -109,7 +107,7 @@ pub enum HandleError {
 
 /// Decides and appends commands.
 pub struct CommandHandler {
-    journal: PgJournal,
+    journal: Journal,
     programme: Framework<Programme>,
     cohort: Framework<Cohort>,
     field_study: Framework<FieldStudy>,
@@ -117,7 +115,7 @@ pub struct CommandHandler {
 }
 
 fn framework<A: Aggregate<Services = Arc<dyn Lookups>>>(
-    journal: &PgJournal,
+    journal: &Journal,
     lookups: &Arc<dyn Lookups>,
 ) -> Framework<A> {
     CqrsFramework::new(
@@ -129,7 +127,7 @@ fn framework<A: Aggregate<Services = Arc<dyn Lookups>>>(
 
 impl CommandHandler {
     /// A handler on `journal`, retrying version conflicts [`DEFAULT_RETRIES`] times.
-    pub fn new(journal: PgJournal) -> Self {
+    pub fn new(journal: Journal) -> Self {
         let lookups: Arc<dyn Lookups> = Arc::new(JournalLookups::new(journal.clone()));
         Self {
             programme: framework(&journal, &lookups),
@@ -148,7 +146,7 @@ impl CommandHandler {
     }
 
     /// The journal it writes to.
-    pub fn journal(&self) -> &PgJournal {
+    pub fn journal(&self) -> &Journal {
         &self.journal
     }
 

@@ -13,8 +13,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use deadpool_postgres::{GenericClient, Pool};
-use fieldtrail_journal::checkpoint;
+use deadpool_postgres::GenericClient;
+use fieldtrail_journal::{checkpoint, Journal};
 use fieldtrail_projections::DocKind;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -75,11 +75,56 @@ pub async fn lag<C: GenericClient>(client: &C, name: &str) -> anyhow::Result<Lag
     })
 }
 
-/// The journal head and the projector's and relay's (`stream`) lags, on one connection.
+/// The lag of the reader whose checkpoint is `name`, on any backend: the events after the
+/// checkpoint are counted by position (exact on the embedded backend, whose positions have no
+/// gaps) and the age is that of the first of them.
 ///
 /// # Errors
-/// When PostgreSQL cannot be reached or read (within [`PROBE_TIMEOUT`]).
-pub async fn snapshot(pool: &Pool, stream: &str) -> anyhow::Result<Snapshot> {
+/// When the journal cannot be read.
+pub async fn lag_of(journal: &Journal, head: i64, name: &str) -> anyhow::Result<Lag> {
+    let cursor = journal.checkpoint(name).await?;
+    let next = journal.read(cursor, 1).await?;
+    let lag_seconds = next.first().map_or(0.0, |e| {
+        ((chrono::Utc::now() - e.recorded_at)
+            .num_microseconds()
+            .unwrap_or(0) as f64
+            / 1e6)
+            .max(0.0)
+    });
+    Ok(Lag {
+        checkpoint: name.to_owned(),
+        position: cursor.position,
+        lag_events: if next.is_empty() {
+            0
+        } else {
+            (head - cursor.position).max(1)
+        },
+        lag_seconds,
+    })
+}
+
+/// The journal head and the projector's and relay's (`stream`) lags (on PostgreSQL, on one
+/// connection).
+///
+/// # Errors
+/// When the journal cannot be reached or read (within [`PROBE_TIMEOUT`]).
+pub async fn snapshot(journal: &Journal, stream: &str) -> anyhow::Result<Snapshot> {
+    let Some(pool) = journal.postgres() else {
+        let read = async {
+            let head = journal.head().await?;
+            anyhow::Ok(Snapshot {
+                head,
+                projector: lag_of(journal, head, checkpoint::PROJECTOR).await?,
+                relay: Lag {
+                    checkpoint: checkpoint::relay(stream),
+                    ..Lag::default()
+                },
+            })
+        };
+        return tokio::time::timeout(PROBE_TIMEOUT, read)
+            .await
+            .map_err(|_| anyhow::anyhow!("the journal did not answer within {PROBE_TIMEOUT:?}"))?;
+    };
     let read = async {
         let client = pool.get().await?;
         let head: i64 = client
@@ -131,7 +176,7 @@ impl Ops {
         Self {
             stream: settings.nats_stream.clone(),
             nats_shown: crate::settings_file::hide_secrets(&settings.nats_url),
-            relay_enabled: settings.relay,
+            relay_enabled: settings.bus().is_some(),
             bounds: Bounds {
                 max_lag_events: settings.ready_max_lag_events,
                 max_lag_secs: settings.ready_max_lag_secs,
@@ -235,7 +280,7 @@ pub fn judge(
 /// `GET /readyz`: 200 when ready, else 503; the body says what is wrong.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let ops = &state.ops;
-    let postgres = snapshot(&state.pool, &ops.stream)
+    let postgres = snapshot(&state.journal, &ops.stream)
         .await
         .map_err(|e| format!("{e:#}"));
     let nats = if ops.relay_enabled {

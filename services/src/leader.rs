@@ -70,7 +70,15 @@ impl Leadership {
     }
 
     /// Whether this process holds the lock now, taking it if it is free.
+    ///
+    /// On the embedded journal (a `sqlite://` URL) every process leads: its projector's
+    /// writes are serialized by the file's write lock and checked against the checkpoint
+    /// ([`fieldtrail_journal::Backend::commit_documents`]), so no lock is needed.
     pub async fn hold(&mut self) -> bool {
+        if fieldtrail_journal::sqlite_path(&self.database_url).is_some() {
+            self.set(true);
+            return true;
+        }
         if let Some((client, _)) = &self.session {
             if client.simple_query("SELECT 1").await.is_ok() {
                 return true;

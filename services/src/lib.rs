@@ -27,4 +27,16 @@ pub mod status;
 pub mod telemetry;
 
 pub use config::Settings;
+
+/// Opens the journal named by `settings.database_url` (either backend; see
+/// [`fieldtrail_journal::open`]) with up to `pool_size` connections on PostgreSQL.
+///
+/// # Errors
+/// A one-line error naming the URL when it cannot be opened.
+pub async fn open_journal(
+    settings: &Settings,
+    pool_size: usize,
+) -> anyhow::Result<fieldtrail_journal::Journal> {
+    Ok(fieldtrail_journal::open(&settings.database_url, pool_size).await?)
+}
 pub use handler::{CommandHandler, HandleError, Outcome};

@@ -6,7 +6,7 @@ use fieldtrail::handler::CommandHandler;
 use fieldtrail::{
     demo, export, import, read, relay, serve, settings_file, status, telemetry, Settings,
 };
-use fieldtrail_journal::{database, PgJournal};
+use fieldtrail_journal::Journal;
 use fieldtrail_projections::runner::{self, Projector};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -196,8 +196,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Job::Bench(args) => fieldtrail::bench::run_cli(&settings, args).await?,
         Job::Migrate => {
-            database::open(&settings.database_url, 1).await?;
-            println!("migrated {}", settings.database_url);
+            fieldtrail::open_journal(&settings, 2).await?;
+            println!(
+                "migrated {}",
+                fieldtrail::settings_file::hide_secrets(&settings.database_url)
+            );
         }
         Job::Import {
             file,
@@ -231,7 +234,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Job::Audit { job } => return fieldtrail::audit::run(&settings, job).await,
         Job::Report { document, as_of } => {
-            let pool = database::open(&settings.database_url, 2).await?;
+            let journal = fieldtrail::open_journal(&settings, 2).await?;
             let (kind, key) = match &document {
                 Document::Timetable { cohort } => (read::TIMETABLE, cohort.clone()),
                 Document::Transcript { cohort, learner } => {
@@ -240,11 +243,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Document::History { field_study } => (read::HISTORY, field_study.clone()),
             };
             let found = match as_of.cut() {
-                Some(cut) => fieldtrail::audit::document_as_of(&pool, kind, &key, cut)
+                Some(cut) => fieldtrail::audit::document_as_of(&journal, kind, &key, cut)
                     .await?
                     .with_context(|| format!("no {kind} for {key:?} {cut}"))
                     .map(Some)?,
-                None => read::document(&pool, kind, &key).await?,
+                None => read::document(&journal, kind, &key).await?,
             };
             match found {
                 Some(doc) => println!("{}", serde_json::to_string_pretty(&doc)?),
@@ -253,14 +256,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Job::Export { what } => export::run(&settings, what).await?,
         Job::Token { job } => {
-            let pool = database::open(&settings.database_url, 2).await?;
-            fieldtrail::auth::cli::run(&pool, job).await?;
+            let journal = fieldtrail::open_journal(&settings, 2).await?;
+            fieldtrail::auth::cli::run(&journal, job).await?;
         }
         Job::Consume {
             durable,
             state,
             until_idle,
         } => {
+            anyhow::ensure!(
+                !settings.nats_url.is_empty(),
+                "consume reads JetStream: set NATS_URL (or --nats-url) to the NATS server"
+            );
             let config = fieldtrail::consumer::ConsumerConfig {
                 nats_url: settings.nats_url.clone(),
                 stream: settings.nats_stream.clone(),
@@ -285,12 +292,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Job::Replay => {
-            let pool = database::open(&settings.database_url, 2).await?;
+            let journal = fieldtrail::open_journal(&settings, 2).await?;
             let progress = fieldtrail::progress::Spinner::new(
                 "replay",
                 "rebuilding the read models (one transaction)",
             );
-            let n = runner::rebuild(&pool).await?;
+            let n = runner::rebuild(&journal).await?;
             progress.finish(&format!("{n} events folded"));
             println!("rebuilt the read models from {n} events");
         }
@@ -309,20 +316,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => demo::COHORT_2025.to_owned(),
             };
             let started = std::time::Instant::now();
-            let nats = relay::connect(&settings.nats_url).await?;
-            let (report, pool) =
+            let nats = match settings.bus() {
+                Some(url) => Some(relay::connect(url).await?),
+                None => None,
+            };
+            let (report, journal) =
                 import_and_project(&settings, &text, Some("staff:demo"), false).await?;
-            let relay = relay::Relay::new(pool.clone(), nats.clone(), &settings);
-            relay::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
-            let published = relay.catch_up().await?.events;
-            print!("{}", demo::summary(&pool).await?);
+            let published = match nats {
+                Some(nats) => {
+                    let relay = relay::Relay::new(journal.clone(), nats.clone(), &settings);
+                    relay::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
+                    let n = relay.catch_up().await?.events;
+                    format!("relay published {n} events to {}", settings.nats_stream)
+                }
+                None => "no NATS configured (NATS_URL): nothing relayed".to_owned(),
+            };
+            print!("{}", demo::summary(&journal).await?);
             println!(
-                "\nimport: applied {}, duplicate {}, rejected {}; relay published {published} events to {}; {:.2} s",
+                "\nimport: applied {}, duplicate {}, rejected {}; {published}; {:.2} s",
                 report.applied,
                 report.duplicate,
                 report.rejected,
-                settings.nats_stream,
                 started.elapsed().as_secs_f64()
+            );
+            println!(
+                "journal: {} ({})",
+                fieldtrail::settings_file::hide_secrets(&settings.database_url),
+                journal.kind().as_str()
             );
         }
     }
@@ -334,9 +354,9 @@ async fn import_and_project(
     text: &str,
     operator: Option<&str>,
     show_progress: bool,
-) -> anyhow::Result<(import::ImportReport, deadpool_postgres::Pool)> {
-    let pool = database::open(&settings.database_url, settings.pool_size).await?;
-    let handler = CommandHandler::new(PgJournal::new(pool.clone()));
+) -> anyhow::Result<(import::ImportReport, Journal)> {
+    let journal = fieldtrail::open_journal(settings, settings.pool_size).await?;
+    let handler = CommandHandler::new(journal.clone());
     let progress = if show_progress {
         fieldtrail::progress::Progress::new(
             "import",
@@ -350,14 +370,13 @@ async fn import_and_project(
     let report = import::import_text_with_progress(&handler, text, operator, &progress).await?;
     // Everything the import appended is committed; wait until the global log may be read past
     // it (another long transaction on the server holds the horizon back), then project.
-    let log = fieldtrail_journal::GlobalLog::new(pool.clone());
-    if !log
+    if !journal
         .wait_readable(std::time::Duration::from_secs(60))
         .await?
     {
         anyhow::bail!("a transaction on the PostgreSQL server has held the global log back for 60 s; the read models are not up to date yet");
     }
-    let mut projector = Projector::start(pool.clone()).await?;
+    let mut projector = Projector::start(journal.clone()).await?;
     projector.catch_up().await?;
-    Ok((report, pool))
+    Ok((report, journal))
 }

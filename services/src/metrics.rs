@@ -297,11 +297,13 @@ pub fn relay_error(stream: &str) {
 /// Sets the gauges read at scrape time: pool, leadership, NATS, and (when PostgreSQL
 /// answers) the journal head and every reader's position and lag.
 pub async fn refresh(state: &AppState) {
-    let status = state.pool.status();
-    gauge!(POOL_MAX).set(status.max_size as f64);
-    gauge!(POOL_SIZE).set(status.size as f64);
-    gauge!(POOL_AVAILABLE).set(status.available as f64);
-    gauge!(POOL_WAITING).set(status.waiting as f64);
+    if let Some(pool) = state.journal.postgres() {
+        let status = pool.status();
+        gauge!(POOL_MAX).set(status.max_size as f64);
+        gauge!(POOL_SIZE).set(status.size as f64);
+        gauge!(POOL_AVAILABLE).set(status.available as f64);
+        gauge!(POOL_WAITING).set(status.waiting as f64);
+    }
     let flag = |b: &std::sync::atomic::AtomicBool| if b.load(Ordering::SeqCst) { 1.0 } else { 0.0 };
     gauge!(LEADER, "role" => "projector").set(flag(&state.roles.projector));
     gauge!(LEADER, "role" => "relay").set(flag(&state.roles.relay));
@@ -309,7 +311,7 @@ pub async fn refresh(state: &AppState) {
         let up = health::nats_state(client) == "connected";
         gauge!(NATS_UP).set(if up { 1.0 } else { 0.0 });
     }
-    match health::snapshot(&state.pool, &state.ops.stream).await {
+    match health::snapshot(&state.journal, &state.ops.stream).await {
         Ok(s) => {
             gauge!(POSTGRES_UP).set(1.0);
             gauge!(JOURNAL_HEAD).set(s.head as f64);

@@ -1,6 +1,6 @@
 //! Reading stored read-model documents.
 
-use deadpool_postgres::Pool;
+use fieldtrail_journal::Journal;
 use serde_json::Value;
 
 /// Kind of the timetable documents (key: cohort id).
@@ -18,32 +18,18 @@ pub fn transcript_key(cohort_id: &str, learner_id: &str) -> String {
 /// The stored document of `kind` under `key`, if any.
 ///
 /// # Errors
-/// When PostgreSQL cannot be read.
-pub async fn document(pool: &Pool, kind: &str, key: &str) -> anyhow::Result<Option<Value>> {
-    let client = pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT document FROM read_models WHERE kind = $1 AND key = $2",
-            &[&kind, &key],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
+/// When the journal cannot be read.
+pub async fn document(journal: &Journal, kind: &str, key: &str) -> anyhow::Result<Option<Value>> {
+    Ok(journal
+        .document(kind, key)
+        .await?
+        .map(|(document, _)| document))
 }
 
 /// Every stored document, ordered by kind and key: `(kind, key, document)`.
 ///
 /// # Errors
-/// When PostgreSQL cannot be read.
-pub async fn all_documents(pool: &Pool) -> anyhow::Result<Vec<(String, String, Value)>> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT kind, key, document FROM read_models ORDER BY kind, key",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect())
+/// When the journal cannot be read.
+pub async fn all_documents(journal: &Journal) -> anyhow::Result<Vec<(String, String, Value)>> {
+    Ok(journal.documents().await?)
 }

@@ -8,9 +8,8 @@
 use crate::config::Settings;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, message::PublishMessage};
-use deadpool_postgres::Pool;
 use fieldtrail_journal::checkpoint;
-use fieldtrail_journal::{Cursor, GlobalLog, StoredEvent};
+use fieldtrail_journal::{Cursor, DocumentCommit, Journal, StoredEvent};
 use std::time::Duration;
 
 /// Events published per batch (acks are awaited together).
@@ -210,19 +209,17 @@ pub fn reference(event: &StoredEvent, bytes: usize, max_payload: usize) -> serde
 
 /// Publishes the journal to one JetStream stream.
 pub struct Relay {
-    pool: Pool,
-    log: GlobalLog,
+    log: Journal,
     js: jetstream::Context,
     prefix: String,
     checkpoint: String,
 }
 
 impl Relay {
-    /// A relay for `settings`, over `pool`, publishing through `client`.
-    pub fn new(pool: Pool, client: async_nats::Client, settings: &Settings) -> Self {
+    /// A relay for `settings`, over `journal` (either backend), publishing through `client`.
+    pub fn new(journal: Journal, client: async_nats::Client, settings: &Settings) -> Self {
         Self {
-            log: GlobalLog::new(pool.clone()),
-            pool,
+            log: journal,
             js: jetstream::new(client),
             prefix: settings.subject_prefix.clone(),
             checkpoint: checkpoint::relay(&settings.nats_stream),
@@ -234,8 +231,7 @@ impl Relay {
     /// # Errors
     /// When PostgreSQL cannot be read.
     pub async fn position(&self) -> anyhow::Result<Cursor> {
-        let client = self.pool.get().await?;
-        Ok(checkpoint::load(&client, &self.checkpoint).await?)
+        Ok(self.log.checkpoint(&self.checkpoint).await?)
     }
 
     /// Publishes one batch after the checkpoint and advances it (0 published: caught up).
@@ -283,8 +279,17 @@ impl Relay {
                 published.duplicates += 1;
             }
         }
-        let client = self.pool.get().await?;
-        checkpoint::save(&client, &self.checkpoint, Cursor::after(last)).await?;
+        // Only the checkpoint: no documents. `Moved` means another relay of this stream went
+        // further (leadership changed hands); its checkpoint stands.
+        self.log
+            .commit_documents(DocumentCommit {
+                checkpoint: self.checkpoint.clone(),
+                expected: Some(cursor),
+                cursor: Cursor::after(last),
+                documents: Vec::new(),
+                position: last.position,
+            })
+            .await?;
         Ok(published)
     }
 

@@ -6,8 +6,7 @@ use crate::handler::{CommandHandler, FROZEN};
 use crate::leader::{Leadership, Roles, PROJECTOR_KEY, RELAY_CLASS};
 use crate::relay::{self, Relay};
 use anyhow::Context as _;
-use deadpool_postgres::Pool;
-use fieldtrail_journal::{database, spawn_listener, PgJournal};
+use fieldtrail_journal::Journal;
 use fieldtrail_projections::runner::Projector;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,44 +17,45 @@ use tokio_util::sync::CancellationToken;
 /// How often the projector and relay look for new events when no notification came.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Connects to PostgreSQL (creating and migrating the database) and to NATS, naming the URL
-/// that cannot be reached.
+/// Opens the journal (creating and migrating it) and connects to NATS when a bus is
+/// configured, naming the URL that cannot be reached.
 ///
 /// # Errors
 /// A one-line error naming the URL.
-pub async fn connect(settings: &Settings) -> anyhow::Result<(Pool, async_nats::Client)> {
-    let pool = database::open(&settings.database_url, settings.pool_size).await?;
-    let nats = relay::connect(&settings.nats_url).await?;
-    Ok((pool, nats))
+pub async fn connect(settings: &Settings) -> anyhow::Result<(Journal, Option<async_nats::Client>)> {
+    let journal = crate::open_journal(settings, settings.pool_size).await?;
+    let nats = match settings.bus() {
+        Some(url) => Some(relay::connect(url).await?),
+        None => None,
+    };
+    Ok((journal, nats))
 }
 
 /// Runs the server on `listener` until `shutdown` is cancelled; then `/readyz` fails, the
 /// listener closes, in-flight requests finish, the projector ends its batch and the relay its
-/// publishes, and the pool closes, all within `settings.shutdown_timeout_secs` (what still
+/// publishes, and the journal closes, all within `settings.shutdown_timeout_secs` (what still
 /// runs then is dropped: an unfinished transaction rolls back).
 ///
 /// # Errors
-/// When PostgreSQL or NATS cannot be reached at start, or the JetStream stream cannot be created.
+/// When the journal or NATS cannot be reached at start, or the JetStream stream cannot be created.
 pub async fn run(
     settings: Settings,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (pool, nats) = if settings.relay {
-        let (pool, nats) = connect(&settings).await?;
-        let js = async_nats::jetstream::new(nats.clone());
-        relay::ensure_stream(&js, &settings).await?;
-        (pool, Some(nats))
-    } else {
-        tracing::info!("the relay is disabled (nats.relay = false): no NATS connection");
-        (
-            database::open(&settings.database_url, settings.pool_size).await?,
-            None,
-        )
-    };
+    let (journal, nats) = connect(&settings).await?;
+    match &nats {
+        Some(nats) => {
+            let js = async_nats::jetstream::new(nats.clone());
+            relay::ensure_stream(&js, &settings).await?;
+        }
+        None => tracing::info!(
+            "no NATS (nats.url unset or nats.relay = false): events reach subscribers through GET /events/stream"
+        ),
+    }
     let ops = crate::health::Ops::new(&settings);
-    let notify = Arc::new(Notify::new());
-    let listen_task = spawn_listener(settings.database_url.clone(), notify.clone());
+    let notify = journal.notifier();
+    let listen_task = journal.listen();
 
     let roles = Arc::new(Roles::default());
     let projector_lead = Leadership::new(
@@ -73,14 +73,14 @@ pub async fn run(
         |r| &r.relay,
     );
     let projector = tokio::spawn(project_forever(
-        pool.clone(),
+        journal.clone(),
         projector_lead,
         notify.clone(),
         shutdown.clone(),
     ));
     let relay_task = nats.clone().map(|nats| {
         tokio::spawn(relay_forever(
-            Relay::new(pool.clone(), nats, &settings),
+            Relay::new(journal.clone(), nats, &settings),
             relay_lead,
             notify.clone(),
             shutdown.clone(),
@@ -88,10 +88,10 @@ pub async fn run(
         ))
     });
 
-    let handler = Arc::new(CommandHandler::new(PgJournal::new(pool.clone())));
+    let handler = Arc::new(CommandHandler::new(journal.clone()));
     let app = api::router(AppState {
         handler,
-        pool: pool.clone(),
+        journal: journal.clone(),
         nats,
         roles,
         body_limit: settings.max_body_bytes,
@@ -136,12 +136,14 @@ pub async fn run(
             abort.abort();
         }
     }
-    listen_task.abort();
-    pool.close();
+    if let Some(task) = listen_task {
+        task.abort();
+    }
+    journal.close();
     tracing::info!(
         shutdown_ms = began.get().map_or(0, |t| t.elapsed().as_millis() as u64),
         background_ms = http_done.elapsed().as_millis() as u64,
-        "stopped: requests finished, projector and relay stopped, pool closed"
+        "stopped: requests finished, projector and relay stopped, journal closed"
     );
     Ok(())
 }
@@ -202,7 +204,7 @@ fn frozen() -> bool {
 }
 
 async fn project_forever(
-    pool: Pool,
+    journal: Journal,
     mut lead: Leadership,
     notify: Arc<Notify>,
     shutdown: CancellationToken,
@@ -217,7 +219,7 @@ async fn project_forever(
             projector = None;
         } else {
             match projector.as_mut() {
-                None => match Projector::start(pool.clone()).await {
+                None => match Projector::start(journal.clone()).await {
                     Ok(p) => {
                         projector = Some(p);
                         continue;

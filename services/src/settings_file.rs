@@ -609,8 +609,15 @@ fn check(s: &Settings, id: &str) -> Result<(), String> {
     match id {
         "database_url" => {
             let url = &s.database_url;
+            if let Some(path) = fieldtrail_journal::sqlite_path(url) {
+                return if path.is_empty() {
+                    Err("sqlite:// needs a file path, e.g. sqlite://fieldtrail.db".to_owned())
+                } else {
+                    Ok(())
+                };
+            }
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err("must be a postgres:// URL".to_owned());
+                return Err("must be a sqlite://PATH or postgres:// URL".to_owned());
             }
             url.parse::<tokio_postgres::Config>()
                 .map(|_| ())
@@ -619,6 +626,7 @@ fn check(s: &Settings, id: &str) -> Result<(), String> {
         "pool_size" if s.pool_size < 2 => {
             Err("must be at least 2 (a server uses several connections)".to_owned())
         }
+        "nats_url" if s.nats_url.is_empty() => Ok(()),
         "nats_url" => {
             let scheme_ok = ["nats://", "tls://", "ws://", "wss://"]
                 .iter()

@@ -6,7 +6,7 @@
 use crate::health::{self, Bounds, Snapshot};
 use crate::Settings;
 use deadpool_postgres::Pool;
-use fieldtrail_journal::database;
+use fieldtrail_journal::{database, Journal, PgJournal};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -68,11 +68,15 @@ async fn stream_messages(settings: &Settings) -> Result<Option<u64>, String> {
 /// # Errors
 /// Never for an unreachable server (that is reported in the body); only for a bad URL.
 pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
-    let pool = database::pool(&settings.database_url, 2)?;
-    let postgres: Result<Snapshot, String> = health::snapshot(&pool, &settings.nats_stream)
+    let journal = if fieldtrail_journal::sqlite_path(&settings.database_url).is_some() {
+        fieldtrail_journal::open(&settings.database_url, 2).await?
+    } else {
+        Journal::new(PgJournal::new(database::pool(&settings.database_url, 2)?))
+    };
+    let postgres: Result<Snapshot, String> = health::snapshot(&journal, &settings.nats_stream)
         .await
         .map_err(|e| format!("{e:#}"));
-    let nats = if settings.relay {
+    let nats = if settings.bus().is_some() {
         Some(stream_messages(settings).await)
     } else {
         None
@@ -86,15 +90,29 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
         max_lag_secs: settings.ready_max_lag_secs,
     };
     let (ready, mut body) = health::judge(&postgres, nats_state, &nats_shown, &bounds, false);
-    if postgres.is_ok() {
+    if let (Ok(_), None) = (&postgres, journal.postgres()) {
+        let mut documents = serde_json::Map::new();
+        for (kind, _, _) in journal.documents().await? {
+            let n = documents.entry(kind).or_insert(json!(0));
+            *n = json!(n.as_i64().unwrap_or(0) + 1);
+        }
+        body["journal"] = json!({
+            "events": journal.count().await?,
+            "commands": journal.export_ledger().await?.len(),
+            "backend": "sqlite",
+        });
+        body["documents"] = Value::Object(documents);
+        body["leaders"] = json!({"projector": "this process (embedded journal)", "relay": null});
+    }
+    if let (Ok(_), Some(pool)) = (&postgres, journal.postgres()) {
         let (projector, relay) = (
             leader(
-                &pool,
+                pool,
                 crate::leader::PROJECTOR_KEY.0,
                 crate::leader::PROJECTOR_KEY.1,
             )
             .await,
-            leader(&pool, crate::leader::RELAY_CLASS, &settings.nats_stream).await,
+            leader(pool, crate::leader::RELAY_CLASS, &settings.nats_stream).await,
         );
         let client = pool.get().await?;
         let counts = client
@@ -130,7 +148,7 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
     if let Some(Err(e)) = &nats {
         body["nats_error"] = json!(e);
     }
-    pool.close();
+    journal.close();
     Ok((ready, body))
 }
 

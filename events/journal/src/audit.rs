@@ -61,7 +61,7 @@ pub async fn read_cut(
 
 /// The one query behind [`read_cut`] and [`read_cut_of`]: the global log after `after`, cut
 /// at `cut`, optionally narrowed to `streams`.
-async fn read_cut_where(
+pub(crate) async fn read_cut_where(
     pool: &Pool,
     cut: Cut,
     streams: Option<&StreamSet>,
@@ -425,11 +425,11 @@ pub async fn cohorts_enrolling(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-const SEALED_COLUMNS: &str = "position, tx_id::text, event_id, stream_type, stream_id, \
+pub(crate) const SEALED_COLUMNS: &str = "position, tx_id::text, event_id, stream_type, stream_id, \
     stream_version, event_type, event_version, payload, occurred_at, recorded_at, actor, \
     command_id, correlation_id, causation_id, prev_hash, hash, reported_actor";
 
-fn sealed_event(row: &Row) -> Result<SealedEvent, tokio_postgres::Error> {
+pub(crate) fn sealed_event(row: &Row) -> Result<SealedEvent, tokio_postgres::Error> {
     let tx: &str = row.try_get(1)?;
     let hash_of = |v: Option<&[u8]>| v.and_then(chain::hash_from_bytes);
     Ok(SealedEvent {

@@ -6,6 +6,10 @@ use deadpool_postgres::GenericClient;
 /// The projector's checkpoint name.
 pub const PROJECTOR: &str = "projector";
 
+/// Advisory lock key serializing projector writes (documents and checkpoint) across processes
+/// on PostgreSQL.
+pub const PROJECTOR_LOCK: i64 = 7_461_002;
+
 /// The relay's checkpoint name for a JetStream stream.
 pub fn relay(stream: &str) -> String {
     format!("relay:{stream}")

@@ -23,6 +23,9 @@ pub enum JournalError {
     /// No connection could be taken from the pool.
     #[error("postgres pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// The embedded SQLite journal refused the statement or could not be opened.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A row could not be read as an event of this version.
     #[error(transparent)]
     Decode(#[from] fieldtrail_domain::DecodeError),
@@ -44,6 +47,12 @@ impl JournalError {
                     || e.code()
                         .is_none_or(|c| c.code().starts_with("08") || c.code().starts_with("57"))
             }
+            JournalError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+            ),
             _ => false,
         }
     }

@@ -1,6 +1,9 @@
-//! The journal: fieldtrail's source of truth in PostgreSQL.
+//! The journal: fieldtrail's source of truth, behind one storage seam ([`Backend`], held as
+//! [`Journal`]) with two implementations: PostgreSQL ([`PgJournal`], production) and an
+//! embedded SQLite file ([`sqlite::SqliteJournal`], the default). [`open`] picks one by URL.
 //!
-//! - [`PgJournal`] is our cqrs-es `PersistedEventRepository`: it loads streams and appends
+//! - [`Journal`] is our cqrs-es `PersistedEventRepository` on either backend; on PostgreSQL,
+//!   [`PgJournal`] loads streams and appends
 //!   events with an exact expected-version check, writing the command ledger in the same
 //!   transaction (idempotency by `command_id`).
 //! - [`GlobalLog`] reads every committed event in a commit-safe order: by (writing
@@ -13,16 +16,24 @@
 //!   of `deploy/migrations`.
 
 pub mod audit;
+mod backend;
 pub mod chain;
 pub mod checkpoint;
+mod cqrs;
 pub mod database;
 mod error;
 mod log;
 mod lookups;
 mod metadata;
+mod postgres;
 mod repository;
+pub mod sqlite;
 mod stored;
 
+pub use backend::{
+    open, sqlite_path, Backend, BackendKind, CommitOutcome, DocumentCommit, HistoryOf, Journal,
+    LedgerRow, NewEvent, StreamQuery, TokenRecord, DEFAULT_URL,
+};
 pub use error::JournalError;
 pub use log::{spawn_listener, Cursor, GlobalLog, NOTIFY_CHANNEL};
 pub use lookups::JournalLookups;

@@ -1,18 +1,18 @@
 //! [`JournalLookups`]: the domain's look-ups across aggregates, answered from the journal.
 
-use crate::{JournalError, PgJournal};
+use crate::{Journal, JournalError, StreamQuery};
 use cqrs_es::{Aggregate, DomainEvent};
 use fieldtrail_domain::{Cohort, FieldStudy, LookupError, Lookups, Programme};
 
 /// Answers [`Lookups`] by loading and folding streams from the journal.
 #[derive(Clone)]
 pub struct JournalLookups {
-    journal: PgJournal,
+    journal: Journal,
 }
 
 impl JournalLookups {
     /// Look-ups over `journal`.
-    pub fn new(journal: PgJournal) -> Self {
+    pub fn new(journal: Journal) -> Self {
         Self { journal }
     }
 
@@ -57,27 +57,11 @@ impl Lookups for JournalLookups {
         &self,
         cohort_id: &str,
     ) -> Result<Vec<FieldStudy>, LookupError> {
-        let ids: Vec<String> = {
-            let client = self
-                .journal
-                .pool()
-                .get()
-                .await
-                .map_err(|e| lookup_error(e.into()))?;
-            client
-                .query(
-                    "SELECT stream_id FROM events
-                     WHERE stream_type = 'field_study' AND event_type = 'field_study_formed'
-                       AND payload ->> 'cohort_id' = $1
-                     ORDER BY position",
-                    &[&cohort_id],
-                )
-                .await
-                .map_err(|e| lookup_error(e.into()))?
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
-        };
+        let ids = self
+            .journal
+            .find_streams(StreamQuery::FieldStudiesOf { cohort_id })
+            .await
+            .map_err(lookup_error)?;
         let mut studies = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(study) = self.fold::<FieldStudy>(&id).await.map_err(lookup_error)? {

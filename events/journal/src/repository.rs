@@ -11,19 +11,18 @@ use crate::chain::{self, ChainedEvent, Hash, GENESIS};
 use crate::stored::{StoredEvent, COLUMNS};
 use crate::{CommandMetadata, JournalError};
 use chrono::{DateTime, SubsecRound, Utc};
-use cqrs_es::persist::{
-    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
-};
-use cqrs_es::Aggregate;
 use deadpool_postgres::Pool;
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-/// The Postgres journal (cheap to clone: it holds a pool).
+/// The Postgres journal (cheap to clone: it holds a pool); the production [`crate::Backend`].
 #[derive(Clone)]
 pub struct PgJournal {
     pool: Pool,
+    /// The URL the `LISTEN` connection uses ([`crate::Backend::listen`]).
+    url: Option<String>,
+    notify: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// What the ledger knows of an applied command.
@@ -63,7 +62,29 @@ LEFT JOIN events e ON e.stream_type = $1 AND e.stream_id = $2 AND e.stream_versi
 impl PgJournal {
     /// A journal on `pool` (migrated with [`crate::database::migrate`]).
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            url: None,
+            notify: std::sync::Arc::default(),
+        }
+    }
+
+    /// As [`PgJournal::new`], with the URL a `LISTEN` connection opens to learn of commits.
+    pub fn with_url(pool: Pool, url: &str) -> Self {
+        Self {
+            url: Some(url.to_owned()),
+            ..Self::new(pool)
+        }
+    }
+
+    /// The URL given to [`PgJournal::with_url`].
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
+    /// The notifier the `LISTEN` connection signals.
+    pub fn notify(&self) -> &std::sync::Arc<tokio::sync::Notify> {
+        &self.notify
     }
 
     /// The pool.
@@ -298,130 +319,4 @@ async fn chain_hashes(
         prev = hash;
     }
     Ok((recorded_at, prev_hashes, hashes))
-}
-
-fn to_persistence(e: JournalError) -> PersistenceError {
-    match e {
-        JournalError::VersionConflict { .. } => PersistenceError::OptimisticLockError,
-        e if e.is_unavailable() => PersistenceError::ConnectionError(Box::new(e)),
-        e => PersistenceError::UnknownError(Box::new(e)),
-    }
-}
-
-fn serialized(event: StoredEvent) -> SerializedEvent {
-    let metadata = serde_json::json!({
-        "command_id": event.command_id,
-        "actor": event.actor,
-        "occurred_at": event.occurred_at.to_rfc3339(),
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "position": event.position.to_string(),
-    });
-    SerializedEvent {
-        aggregate_id: event.stream_id.clone(),
-        sequence: usize::try_from(event.stream_version).unwrap_or_default(),
-        aggregate_type: event.stream_type.clone(),
-        event_type: event.event_type.clone(),
-        event_version: event.event_version.clone(),
-        payload: event.tagged_payload(),
-        metadata,
-    }
-}
-
-impl PersistedEventRepository for PgJournal {
-    async fn get_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        self.get_last_events::<A>(aggregate_id, 0).await
-    }
-
-    async fn get_last_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-        last_sequence: usize,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        let after = i64::try_from(last_sequence).unwrap_or(i64::MAX);
-        let events = self
-            .stream(A::TYPE, aggregate_id, after)
-            .await
-            .map_err(to_persistence)?;
-        Ok(events.into_iter().map(serialized).collect())
-    }
-
-    async fn get_snapshot<A: Aggregate>(
-        &self,
-        _aggregate_id: &str,
-    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        // Aggregates are folded from their events; no snapshots are kept.
-        Ok(None)
-    }
-
-    async fn persist<A: Aggregate>(
-        &self,
-        events: &[SerializedEvent],
-        _snapshot: Option<(String, Value, usize)>,
-    ) -> Result<(), PersistenceError> {
-        let Some(first) = events.first() else {
-            return Ok(());
-        };
-        let metadata = CommandMetadata::from_json(&first.metadata)
-            .map_err(|m| PersistenceError::UnknownError(Box::new(JournalError::Other(m))))?;
-        let expected = i64::try_from(first.sequence).unwrap_or(1) - 1;
-        let rows: Vec<(String, String, Value)> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.event_type.clone(),
-                    e.event_version.clone(),
-                    fieldtrail_domain::event::strip_tag(e.payload.clone()),
-                )
-            })
-            .collect();
-        self.append(A::TYPE, &first.aggregate_id, expected, &rows, &metadata)
-            .await
-            .map(|_| ())
-            .map_err(to_persistence)
-    }
-
-    async fn stream_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<ReplayStream, PersistenceError> {
-        let events = self.get_events::<A>(aggregate_id).await?;
-        Ok(replay(events).await)
-    }
-
-    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| to_persistence(e.into()))?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM events WHERE stream_type = $1 ORDER BY events.tx_id, events.position"
-                ),
-                &[&A::TYPE],
-            )
-            .await
-            .map_err(|e| to_persistence(e.into()))?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            events.push(serialized(
-                StoredEvent::from_row(row).map_err(|e| to_persistence(e.into()))?,
-            ));
-        }
-        Ok(replay(events).await)
-    }
-}
-
-async fn replay(events: Vec<SerializedEvent>) -> ReplayStream {
-    let (mut feed, stream) = ReplayStream::new(events.len().max(1));
-    for event in events {
-        // The channel holds every event, so pushing cannot block or fail before `stream` is dropped.
-        let _ = feed.push(Ok(event)).await;
-    }
-    stream
 }

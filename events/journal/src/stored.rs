@@ -53,16 +53,21 @@ impl StoredEvent {
     /// current version of its event type (the stored row is unchanged; a version this build
     /// cannot upcast is left as it is, and [`StoredEvent::decode`] names it).
     pub(crate) fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
-        let mut event = Self::from_row_as_stored(row)?;
+        Ok(Self::from_row_as_stored(row)?.upcast())
+    }
+
+    /// The event with its payload upcast to the current version of its event type (a
+    /// version this build cannot upcast is left as it is).
+    pub(crate) fn upcast(mut self) -> Self {
         if let Ok((version, payload)) = fieldtrail_domain::upcast::upcast(
-            &event.event_type,
-            &event.event_version,
-            event.payload.clone(),
+            &self.event_type,
+            &self.event_version,
+            self.payload.clone(),
         ) {
-            event.event_version = version;
-            event.payload = payload;
+            self.event_version = version;
+            self.payload = payload;
         }
-        Ok(event)
+        self
     }
 
     fn from_row_as_stored(row: &Row) -> Result<Self, tokio_postgres::Error> {

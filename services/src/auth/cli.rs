@@ -2,7 +2,7 @@
 
 use super::{tokens, Role};
 use clap::Subcommand;
-use deadpool_postgres::Pool;
+use fieldtrail_journal::Journal;
 
 /// The token subcommands.
 #[derive(Debug, Subcommand)]
@@ -35,7 +35,7 @@ pub enum TokenJob {
 ///
 /// # Errors
 /// A missing scope, an unknown token id, or a database error.
-pub async fn run(pool: &Pool, job: TokenJob) -> anyhow::Result<()> {
+pub async fn run(journal: &Journal, job: TokenJob) -> anyhow::Result<()> {
     match job {
         TokenJob::Create {
             role,
@@ -44,12 +44,12 @@ pub async fn run(pool: &Pool, job: TokenJob) -> anyhow::Result<()> {
             learner,
         } => {
             let token =
-                tokens::create(pool, &name, role, cohort.as_deref(), learner.as_deref()).await?;
+                tokens::create(journal, &name, role, cohort.as_deref(), learner.as_deref()).await?;
             println!("{token}");
             eprintln!("This is the only time the token is shown. Send it as: Authorization: Bearer <token>");
         }
         TokenJob::List => {
-            for t in tokens::list(pool).await? {
+            for t in tokens::list(journal).await? {
                 println!(
                     "{}  {:<11} {:<24} cohort={} learner={} created={} {}",
                     t.token_id.simple(),
@@ -67,7 +67,7 @@ pub async fn run(pool: &Pool, job: TokenJob) -> anyhow::Result<()> {
         }
         TokenJob::Revoke { token_id } => {
             anyhow::ensure!(
-                tokens::revoke(pool, token_id).await?,
+                tokens::revoke(journal, token_id).await?,
                 "no live token {token_id}"
             );
             println!("revoked {}", token_id.simple());

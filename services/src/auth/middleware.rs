@@ -81,7 +81,7 @@ pub async fn authenticate(
     let Some(token) = presented.as_deref() else {
         return unauthenticated("send an API token: Authorization: Bearer ftk_…");
     };
-    let principal = match tokens::verify(&state.pool, token).await {
+    let principal = match tokens::verify(&state.journal, token).await {
         Ok(Some(p)) => p,
         Ok(None) => return unauthenticated("the token is unknown, malformed or revoked"),
         Err(e) => return unavailable(format!("cannot check the token: {e}")),
@@ -175,19 +175,18 @@ pub async fn field_study_scope(
     study: &str,
     who: &Principal,
 ) -> anyhow::Result<(Option<String>, bool)> {
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT payload FROM events WHERE stream_type = 'field_study' AND stream_id = $1
-               AND event_type IN ('field_study_formed', 'members_changed') ORDER BY stream_version",
-            &[&study],
+    let events = state.journal.stream("field_study", study, 0).await?;
+    let rows = events.iter().filter(|e| {
+        matches!(
+            e.event_type.as_str(),
+            "field_study_formed" | "members_changed"
         )
-        .await?;
+    });
     let mut cohort = None;
     let mut member = false;
     let learner = who.learner.as_deref().unwrap_or("");
     for row in rows {
-        let payload: Value = row.get(0);
+        let payload: &Value = &row.payload;
         if cohort.is_none() {
             cohort = payload["cohort_id"].as_str().map(str::to_owned);
         }

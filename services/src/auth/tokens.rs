@@ -6,7 +6,7 @@
 //! request tens of milliseconds. [`verify`] compares digests in constant time.
 
 use super::{Principal, Role};
-use deadpool_postgres::Pool;
+use fieldtrail_journal::{Journal, JournalError, TokenRecord};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -53,7 +53,7 @@ pub fn parse(token: &str) -> Option<(Uuid, &str)> {
 /// A message naming the missing scope (`--cohort` for facilitator, jury and learner;
 /// `--learner` for learner), an invalid id, or a database error.
 pub async fn create(
-    pool: &Pool,
+    journal: &Journal,
     name: &str,
     role: Role,
     cohort: Option<&str>,
@@ -77,12 +77,17 @@ pub async fn create(
     }
     let token_id = Uuid::new_v4();
     let secret = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-    let client = pool.get().await?;
-    client
-        .execute(
-            "INSERT INTO api_tokens (token_id, name, role, cohort_id, learner_id, secret_sha256) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&token_id, &name, &role.as_str(), &cohort, &learner, &digest(&secret)],
-        )
+    journal
+        .insert_token(&TokenRecord {
+            token_id,
+            name: name.to_owned(),
+            role: role.as_str().to_owned(),
+            cohort_id: cohort.map(str::to_owned),
+            learner_id: learner.map(str::to_owned),
+            secret_sha256: digest(&secret),
+            created_at: chrono::Utc::now(),
+            revoked_at: None,
+        })
         .await?;
     Ok(format!("ftk_{}_{secret}", token_id.simple()))
 }
@@ -91,24 +96,19 @@ pub async fn create(
 ///
 /// # Errors
 /// A database error.
-pub async fn list(pool: &Pool) -> anyhow::Result<Vec<TokenInfo>> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT token_id, name, role, cohort_id, learner_id, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC",
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| TokenInfo {
-            token_id: r.get(0),
-            name: r.get(1),
-            role: r.get(2),
-            cohort_id: r.get(3),
-            learner_id: r.get(4),
-            created_at: r.get(5),
-            revoked_at: r.get(6),
+pub async fn list(journal: &Journal) -> anyhow::Result<Vec<TokenInfo>> {
+    Ok(journal
+        .tokens()
+        .await?
+        .into_iter()
+        .map(|t| TokenInfo {
+            token_id: t.token_id,
+            name: t.name,
+            role: t.role,
+            cohort_id: t.cohort_id,
+            learner_id: t.learner_id,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
         })
         .collect())
 }
@@ -117,48 +117,34 @@ pub async fn list(pool: &Pool) -> anyhow::Result<Vec<TokenInfo>> {
 ///
 /// # Errors
 /// A database error.
-pub async fn revoke(pool: &Pool, token_id: Uuid) -> anyhow::Result<bool> {
-    let client = pool.get().await?;
-    let n = client
-        .execute("UPDATE api_tokens SET revoked_at = clock_timestamp() WHERE token_id = $1 AND revoked_at IS NULL", &[&token_id])
-        .await?;
-    Ok(n == 1)
+pub async fn revoke(journal: &Journal, token_id: Uuid) -> anyhow::Result<bool> {
+    Ok(journal.revoke_token(token_id).await?)
 }
 
 /// The principal of a presented token, if it is well-formed, known, not revoked and its
 /// secret matches.
 ///
 /// # Errors
-/// A database error (the caller answers 503).
-pub async fn verify(
-    pool: &Pool,
-    token: &str,
-) -> Result<Option<Principal>, deadpool_postgres::PoolError> {
+/// A journal error (the caller answers 503).
+pub async fn verify(journal: &Journal, token: &str) -> Result<Option<Principal>, JournalError> {
     let Some((token_id, secret)) = parse(token) else {
         return Ok(None);
     };
-    let client = pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT name, role, cohort_id, learner_id, secret_sha256 FROM api_tokens WHERE token_id = $1 AND revoked_at IS NULL",
-            &[&token_id],
-        )
-        .await
-        .map_err(deadpool_postgres::PoolError::Backend)?;
-    let Some(row) = row else { return Ok(None) };
-    let stored: String = row.get(4);
-    if !constant_time_eq(stored.as_bytes(), digest(secret).as_bytes()) {
+    let Some(stored) = journal.live_token(token_id).await? else {
+        return Ok(None);
+    };
+    if !constant_time_eq(stored.secret_sha256.as_bytes(), digest(secret).as_bytes()) {
         return Ok(None);
     }
-    let Some(role) = Role::parse(row.get::<_, &str>(1)) else {
+    let Some(role) = Role::parse(&stored.role) else {
         return Ok(None);
     };
     Ok(Some(Principal {
         token_id,
-        name: row.get(0),
+        name: stored.name,
         role,
-        cohort: row.get(2),
-        learner: row.get(3),
+        cohort: stored.cohort_id,
+        learner: stored.learner_id,
     }))
 }
 

@@ -2,7 +2,7 @@
 //! append path: hash chain and command ledger), cohort copies in the scenario vocabulary, and
 //! the server process.
 
-use fieldtrail_journal::{CommandMetadata, PgJournal};
+use fieldtrail_journal::{CommandMetadata, Journal};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -50,7 +50,7 @@ pub fn payload(cohort: &str, version: i64) -> Value {
 /// # Errors
 /// When the journal refuses an append.
 pub async fn fill(
-    journal: &PgJournal,
+    journal: &Journal,
     events: u64,
     writers: u64,
     per_command: i64,

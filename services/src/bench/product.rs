@@ -8,7 +8,7 @@ use crate::relay::{self, Relay};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::EventStore as _;
 use fieldtrail_domain::Cohort;
-use fieldtrail_journal::{Cursor, GlobalLog, PgJournal};
+use fieldtrail_journal::{Cursor, GlobalLog, Journal, PgJournal};
 use futures::StreamExt as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -267,7 +267,7 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     let raw_batch = raw::insert_batch(pool, 100, window).await?;
 
     eprintln!("bench: filling the journal with {events} events");
-    let journal = PgJournal::new(pool.clone());
+    let journal = Journal::new(PgJournal::new(pool.clone()));
     let fill = load::fill(&journal, events, 8, 100).await?;
     report.push(
         "journal append, 100 events/command, 8 writers (events/s; raw: 100-row INSERT)",
@@ -308,7 +308,7 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     eprintln!("bench: scan and rebuild");
     let (scanned, scan_rate) = raw::scan(pool).await?;
     let t = Instant::now();
-    let rebuilt = fieldtrail_projections::runner::rebuild(pool).await?;
+    let rebuilt = fieldtrail_projections::runner::rebuild(&journal).await?;
     let rebuild_rate = rebuilt as f64 / t.elapsed().as_secs_f64();
     report.push(
         "projection rebuild events/s (raw: one-connection SELECT in global order)",
@@ -338,7 +338,7 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
             .sum::<usize>()
             / sample.len()
     };
-    let relayer = Relay::new(pool.clone(), s.nats.clone(), &s.settings);
+    let relayer = Relay::new(journal.clone(), s.nats.clone(), &s.settings);
     let t = Instant::now();
     let published = relayer.catch_up().await?;
     let relay_rate = published.events as f64 / t.elapsed().as_secs_f64();
@@ -367,7 +367,7 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     drop(client);
     if let Some(row) = largest {
         let (stream, length): (String, i64) = (row.get(0), row.get(1));
-        let store: PersistedEventStore<PgJournal, Cohort> =
+        let store: PersistedEventStore<Journal, Cohort> =
             PersistedEventStore::new_event_store(journal.clone());
         let product = median_ms(21, || async {
             store
@@ -404,7 +404,8 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
         .clone()
         .map_or_else(std::env::current_exe, Ok)?;
     let token =
-        crate::auth::tokens::create(pool, "bench", crate::auth::Role::Staff, None, None).await?;
+        crate::auth::tokens::create(&journal, "bench", crate::auth::Role::Staff, None, None)
+            .await?;
     let mut server = Server::start(&binary, &s.settings, &token, Duration::from_secs(600)).await?;
     let pid = server.pid().unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -45,8 +45,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::Args;
-use deadpool_postgres::Pool;
-use fieldtrail_journal::{Cursor, GlobalLog, JournalError};
+
+use fieldtrail_journal::{Cursor, Journal, JournalError};
 use fieldtrail_projections::store::recorded;
 use fieldtrail_projections::trajectory::{LogIndex, TrajectoryFold};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -202,12 +202,12 @@ pub struct ExportReport {
 /// [`ResearchError::TooSmall`] unless forced, [`ResearchError::Unavailable`] /
 /// [`ResearchError::Internal`] from the journal.
 pub async fn prepare(
-    pool: &Pool,
+    journal: &Journal,
     request: &ExportRequest,
     pseudonyms: &Pseudonymiser,
     progress: &ProgressBar,
 ) -> Result<Prepared, ResearchError> {
-    let log = GlobalLog::new(pool.clone());
+    let log = journal;
     let mut index = LogIndex::new();
     let mut cursor = Cursor::default();
     let mut end = None;
@@ -332,7 +332,7 @@ fn metadata(request: &ExportRequest, pseudonyms: &Pseudonymiser) -> Vec<(String,
 /// [`ResearchError::Unavailable`] / [`ResearchError::Internal`] from the journal, the
 /// writer or the sink.
 pub async fn write<S: ChunkSink>(
-    pool: &Pool,
+    journal: &Journal,
     prepared: Prepared,
     request: &ExportRequest,
     pseudonyms: &Pseudonymiser,
@@ -349,7 +349,7 @@ pub async fn write<S: ChunkSink>(
     )?;
     let total = prepared.selected.len();
     let mut fold = TrajectoryFold::with_index(&prepared.index, Some(prepared.selected));
-    let log = GlobalLog::new(pool.clone());
+    let log = journal;
     let mut cursor = Cursor::default();
     let mut cohorts = 0u64;
     let mut events = 0u64;
@@ -459,7 +459,7 @@ fn progress_bar() -> ProgressBar {
 /// # Errors
 /// No key, an unknown cohort, a cohort under the minimum size (unless `--force`), the journal
 /// away, a file that cannot be written: the CLI prints the message and exits with status 1.
-pub async fn run_cli(pool: &Pool, args: TrajectoriesArgs) -> anyhow::Result<()> {
+pub async fn run_cli(journal: &Journal, args: TrajectoriesArgs) -> anyhow::Result<()> {
     let key = PseudonymKey::load(args.key_file.as_deref())?;
     let pseudonyms = Pseudonymiser::new(key);
     let request = ExportRequest {
@@ -471,7 +471,7 @@ pub async fn run_cli(pool: &Pool, args: TrajectoriesArgs) -> anyhow::Result<()> 
         force: args.force,
     };
     let progress = progress_bar();
-    let prepared = prepare(pool, &request, &pseudonyms, &progress).await?;
+    let prepared = prepare(journal, &request, &pseudonyms, &progress).await?;
     if !prepared.forced.is_empty() {
         eprintln!(
             "fieldtrail: warning: exporting (--force) {}",
@@ -485,7 +485,16 @@ pub async fn run_cli(pool: &Pool, args: TrajectoriesArgs) -> anyhow::Result<()> 
     let file = std::fs::File::create(&partial)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
     let mut sink = FileSink(file);
-    let report = match write(pool, prepared, &request, &pseudonyms, &mut sink, &progress).await {
+    let report = match write(
+        journal,
+        prepared,
+        &request,
+        &pseudonyms,
+        &mut sink,
+        &progress,
+    )
+    .await
+    {
         Ok(report) => report,
         Err(e) => {
             drop(sink);
@@ -644,17 +653,17 @@ pub async fn http_trajectories(State(state): State<AppState>, uri: Uri) -> Respo
         force: false,
     };
     let hidden = ProgressBar::hidden();
-    let prepared = match prepare(&state.pool, &request, &pseudonyms, &hidden).await {
+    let prepared = match prepare(&state.journal, &request, &pseudonyms, &hidden).await {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(HTTP_CHUNKS_IN_FLIGHT);
-    let pool = state.pool.clone();
+    let journal = state.journal.clone();
     let key_id = pseudonyms.key_id();
     let job = request.clone();
     tokio::spawn(async move {
         let mut sink = ChannelSink(tx);
-        match write(&pool, prepared, &job, &pseudonyms, &mut sink, &hidden).await {
+        match write(&journal, prepared, &job, &pseudonyms, &mut sink, &hidden).await {
             Ok(report) => tracing::info!(
                 cohorts = report.cohorts,
                 rows = report.rows,

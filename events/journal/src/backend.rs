@@ -1,0 +1,374 @@
+//! The storage seam: what the domain, the projections, the HTTP API and the CLI need from
+//! storage, as one object-safe trait ([`Backend`]) with two implementations:
+//!
+//! - [`crate::PgJournal`]: PostgreSQL (production; several servers on one journal, NATS for
+//!   dashboards), the global log ordered by writing transaction ([`crate::GlobalLog`]);
+//! - [`crate::sqlite::SqliteJournal`]: one SQLite file (embedded; the default with nothing
+//!   configured), one writer, the global log ordered by position.
+//!
+//! Both keep the same hash chain ([`crate::chain`]), the same command ledger (idempotency
+//! keys), the read models with their checkpoints next to the journal, and the API tokens.
+//! [`Journal`] is the cheap-to-clone handle the rest of the code holds; [`open`] picks the
+//! implementation from the URL (`sqlite://PATH` or `postgres://...`).
+
+use crate::audit::{AuditRecord, Cut, EventFilter, StreamSet};
+use crate::chain::{SealedEvent, VerifyReport};
+use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, StoredEvent};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// One event to append: `(event type, event type version, payload without its type tag)`.
+pub type NewEvent = (String, String, Value);
+
+/// Which implementation is behind a [`Journal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// PostgreSQL.
+    Postgres,
+    /// An embedded SQLite file.
+    Sqlite,
+}
+
+impl BackendKind {
+    /// `postgres` or `sqlite`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Postgres => "postgres",
+            BackendKind::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// A question about which streams exist, answered from the journal's payloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamQuery<'a> {
+    /// The programme a cohort was opened on (zero or one id).
+    ProgrammeOf {
+        /// The cohort.
+        cohort_id: &'a str,
+    },
+    /// The field studies formed in a cohort, in the order they were formed (global position).
+    FieldStudiesOf {
+        /// The cohort.
+        cohort_id: &'a str,
+    },
+    /// The cohorts other than `except` where one of `learner_ids` enrolled, sorted.
+    CohortsEnrolling {
+        /// The learners.
+        learner_ids: &'a [String],
+        /// The cohort to leave out.
+        except: &'a str,
+    },
+}
+
+/// Whose history an auditor asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryOf<'a> {
+    /// One stream, in stream-version order.
+    Stream {
+        /// `programme`, `cohort` or `field_study`.
+        stream_type: &'a str,
+        /// The stream's id.
+        stream_id: &'a str,
+    },
+    /// Every event an actor issued (as `actor` or as `reported_actor`), in global-log order.
+    Actor(&'a str),
+}
+
+/// A projector's write: documents and the checkpoint that covers them, in one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocumentCommit {
+    /// The checkpoint's name (e.g. [`crate::checkpoint::PROJECTOR`]).
+    pub checkpoint: String,
+    /// The checkpoint this write continues from; `None` for a rebuild, which replaces every
+    /// document and accepts any stored checkpoint not beyond `cursor`.
+    pub expected: Option<Cursor>,
+    /// The checkpoint after this write.
+    pub cursor: Cursor,
+    /// `(kind, key, document)` to store (upsert).
+    pub documents: Vec<(String, String, Value)>,
+    /// The last global position folded into the documents.
+    pub position: i64,
+}
+
+/// What a [`DocumentCommit`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Written.
+    Written,
+    /// Not written: another projector moved the checkpoint to this cursor first.
+    Moved(Cursor),
+}
+
+/// An API token as stored: the SHA-256 of its secret (hex), never the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The token's id.
+    pub token_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its role (`staff`, `facilitator`, ...).
+    pub role: String,
+    /// Its cohort scope.
+    pub cohort_id: Option<String>,
+    /// Its learner scope.
+    pub learner_id: Option<String>,
+    /// SHA-256 of the secret, 64 hex digits.
+    pub secret_sha256: String,
+    /// Creation time (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Revocation time (UTC), if revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One row of the command ledger, as a journal copy carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// The idempotency key.
+    pub command_id: String,
+    /// The command's name.
+    pub command: String,
+    /// The stream it appended to.
+    pub stream_type: String,
+    /// The stream's id.
+    pub stream_id: String,
+    /// Global position of its first event.
+    pub first_position: i64,
+    /// Global position of its last event.
+    pub last_position: i64,
+    /// When the ledger recorded it (UTC).
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Storage for one journal (see the module documentation). Every method is one short
+/// transaction (or one consistent read); errors are [`JournalError`]s, and an error changes
+/// nothing.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Which implementation this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Appends `events` to a stream whose current version must be exactly `expected`, and
+    /// records `metadata.command_id` in the command ledger, in one transaction, chaining each
+    /// event's hash to the one before. Returns the new events' global positions.
+    ///
+    /// # Errors
+    /// [`JournalError::VersionConflict`] when the stream is not at `expected`;
+    /// [`JournalError::DuplicateCommand`] when the command id is in the ledger already.
+    async fn append(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        expected: i64,
+        events: &[NewEvent],
+        metadata: &CommandMetadata,
+    ) -> Result<Vec<i64>, JournalError>;
+
+    /// The ledger's record of `command_id`, if it was applied.
+    async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError>;
+
+    /// Every event of one stream from version `after + 1`, in stream-version order.
+    async fn stream(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError>;
+
+    /// Up to `limit` events of the global log after `after`, in global-log order, kept by
+    /// `cut` and (when given) narrowed to `streams`. Never returns an event behind one that
+    /// could still commit: a reader that resumes after the last event it got skips nothing.
+    async fn read_log(
+        &self,
+        cut: Cut,
+        streams: Option<&StreamSet>,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError>;
+
+    /// The highest global position committed (0 when empty).
+    async fn head(&self) -> Result<i64, JournalError>;
+
+    /// Number of events.
+    async fn count(&self) -> Result<i64, JournalError>;
+
+    /// Waits until every event committed so far is readable from the global log; `false` if
+    /// that did not happen within `limit` (always `true` at once on a single-writer backend).
+    async fn wait_readable(&self, limit: Duration) -> Result<bool, JournalError>;
+
+    /// Stream ids answering `query`.
+    async fn find_streams(&self, query: StreamQuery<'_>) -> Result<Vec<String>, JournalError>;
+
+    /// The auditor's history of a stream or an actor, narrowed by `filter`.
+    async fn history(
+        &self,
+        of: HistoryOf<'_>,
+        filter: &EventFilter,
+    ) -> Result<Vec<AuditRecord>, JournalError>;
+
+    /// `audit verify`: every row's hash recomputed, every stream's chain followed, in one
+    /// consistent read (see [`crate::chain::JournalCheck`]); with `at_position`, also the
+    /// digest as it stood there.
+    async fn verify(&self, at_position: Option<i64>) -> Result<VerifyReport, JournalError>;
+
+    /// Up to `limit` rows after global position `after`, in position order, exactly as stored
+    /// (payload not upcast, chain columns included): what a journal copy reads.
+    async fn export_events(&self, after: i64, limit: i64)
+        -> Result<Vec<SealedEvent>, JournalError>;
+
+    /// The whole command ledger, by first position.
+    async fn export_ledger(&self) -> Result<Vec<LedgerRow>, JournalError>;
+
+    /// Writes copied rows exactly as given (positions, times, chain columns), in the order
+    /// given, after every row already there, with their ledger rows.
+    ///
+    /// # Errors
+    /// [`JournalError::Other`] when a row's position is not beyond the journal's head.
+    async fn import_events(
+        &self,
+        events: &[SealedEvent],
+        ledger: &[LedgerRow],
+    ) -> Result<(), JournalError>;
+
+    /// The cursor stored under checkpoint `name` (the start of the log when none).
+    async fn checkpoint(&self, name: &str) -> Result<Cursor, JournalError>;
+
+    /// Stores documents and their checkpoint in one transaction, serialized with every other
+    /// projector on this journal (see [`DocumentCommit`]).
+    async fn commit_documents(&self, commit: DocumentCommit)
+        -> Result<CommitOutcome, JournalError>;
+
+    /// The stored document of `kind` under `key` and the position it reflects.
+    async fn document(&self, kind: &str, key: &str) -> Result<Option<(Value, i64)>, JournalError>;
+
+    /// Every stored document, by kind then key: `(kind, key, document)`.
+    async fn documents(&self) -> Result<Vec<(String, String, Value)>, JournalError>;
+
+    /// Stores a new API token.
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), JournalError>;
+
+    /// Every API token, newest first.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, JournalError>;
+
+    /// The live (not revoked) token `token_id`.
+    async fn live_token(&self, token_id: Uuid) -> Result<Option<TokenRecord>, JournalError>;
+
+    /// Revokes a live token; whether one was revoked.
+    async fn revoke_token(&self, token_id: Uuid) -> Result<bool, JournalError>;
+
+    /// The in-process event bus: notified after events commit (on PostgreSQL, from
+    /// `LISTEN`, so also for other processes' commits once [`Backend::listen`] runs).
+    fn notifier(&self) -> Arc<Notify>;
+
+    /// Starts what delivers other processes' commits to [`Backend::notifier`] (PostgreSQL:
+    /// a `LISTEN` connection); `None` when there is nothing to start.
+    fn listen(&self) -> Option<tokio::task::JoinHandle<()>>;
+
+    /// The PostgreSQL pool, for the production-only parts (relay, leader election, metrics).
+    fn postgres(&self) -> Option<&deadpool_postgres::Pool> {
+        None
+    }
+
+    /// Closes connections.
+    fn close(&self) {}
+}
+
+/// The handle to a journal that the rest of fieldtrail holds (cheap to clone).
+#[derive(Clone)]
+pub struct Journal(Arc<dyn Backend>);
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({})", self.0.kind().as_str())
+    }
+}
+
+impl std::ops::Deref for Journal {
+    type Target = dyn Backend;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl Journal {
+    /// A handle on `backend`.
+    pub fn new(backend: impl Backend) -> Self {
+        Self(Arc::new(backend))
+    }
+
+    /// Up to `limit` events after `cursor` in global-log order (the whole log).
+    ///
+    /// # Errors
+    /// As [`Backend::read_log`].
+    pub async fn read(&self, cursor: Cursor, limit: i64) -> Result<Vec<StoredEvent>, JournalError> {
+        self.0
+            .read_log(Cut::Position(i64::MAX), None, cursor, limit)
+            .await
+    }
+
+    /// The PostgreSQL pool, or an error naming the PostgreSQL-only `feature`.
+    ///
+    /// # Errors
+    /// [`JournalError::Other`] on the embedded backend.
+    pub fn require_postgres(
+        &self,
+        feature: &str,
+    ) -> Result<&deadpool_postgres::Pool, JournalError> {
+        self.0.postgres().ok_or_else(|| {
+            JournalError::Other(format!(
+                "{feature} needs the PostgreSQL backend (DATABASE_URL=postgres://...); this journal is an embedded SQLite file"
+            ))
+        })
+    }
+}
+
+/// The URL of the embedded journal used when nothing is configured: `fieldtrail.db` in the
+/// working directory.
+pub const DEFAULT_URL: &str = "sqlite://fieldtrail.db";
+
+/// Opens the journal at `url`, creating and migrating it if needed: `sqlite://PATH` (a file,
+/// relative to the working directory unless absolute: `sqlite:///var/lib/x.db`) or
+/// `postgres://...` / `postgresql://...` (`pool_size` connections).
+///
+/// # Errors
+/// [`JournalError::Other`] naming the URL when its scheme is unknown or it cannot be opened.
+pub async fn open(url: &str, pool_size: usize) -> Result<Journal, JournalError> {
+    if let Some(path) = sqlite_path(url) {
+        let journal = crate::sqlite::SqliteJournal::open(std::path::Path::new(path)).await?;
+        return Ok(Journal::new(journal));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pool = crate::database::open(url, pool_size).await?;
+        return Ok(Journal::new(crate::PgJournal::with_url(pool, url)));
+    }
+    Err(JournalError::Other(format!(
+        "DATABASE_URL {url:?}: expected sqlite://PATH or postgres://..."
+    )))
+}
+
+/// The file path of a `sqlite://` URL (`None` for another scheme).
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_a_path() {
+        assert_eq!(sqlite_path("sqlite://fieldtrail.db"), Some("fieldtrail.db"));
+        assert_eq!(
+            sqlite_path("sqlite:///var/lib/ft.db"),
+            Some("/var/lib/ft.db")
+        );
+        assert_eq!(sqlite_path("sqlite:x.db"), Some("x.db"));
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+}

@@ -1,0 +1,416 @@
+//! [`Backend`] on PostgreSQL: the production journal ([`PgJournal`]). The journal's own
+//! statements are in [`crate::repository`], [`crate::log`] and [`crate::audit`]; this module
+//! adds the read-model store, the tokens and the journal copy.
+
+use crate::audit::{self, AuditRecord, Cut, EventFilter, StreamSet};
+use crate::backend::{
+    Backend, BackendKind, CommitOutcome, DocumentCommit, HistoryOf, LedgerRow, NewEvent,
+    StreamQuery, TokenRecord,
+};
+use crate::chain::{SealedEvent, VerifyReport};
+use crate::checkpoint::{self, PROJECTOR_LOCK};
+use crate::StoredEvent;
+use crate::{AppendedCommand, CommandMetadata, Cursor, GlobalLog, JournalError, PgJournal};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+const TOKEN_COLUMNS: &str =
+    "token_id, name, role, cohort_id, learner_id, secret_sha256, created_at, revoked_at";
+
+fn token(r: &tokio_postgres::Row) -> TokenRecord {
+    TokenRecord {
+        token_id: r.get(0),
+        name: r.get(1),
+        role: r.get(2),
+        cohort_id: r.get(3),
+        learner_id: r.get(4),
+        secret_sha256: r.get(5),
+        created_at: r.get(6),
+        revoked_at: r.get(7),
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for PgJournal {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Postgres
+    }
+
+    async fn append(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        expected: i64,
+        events: &[NewEvent],
+        metadata: &CommandMetadata,
+    ) -> Result<Vec<i64>, JournalError> {
+        let positions =
+            PgJournal::append(self, stream_type, stream_id, expected, events, metadata).await?;
+        self.notify().notify_waiters();
+        Ok(positions)
+    }
+
+    async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError> {
+        PgJournal::applied(self, command_id).await
+    }
+
+    async fn stream(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
+        PgJournal::stream(self, stream_type, stream_id, after).await
+    }
+
+    async fn read_log(
+        &self,
+        cut: Cut,
+        streams: Option<&StreamSet>,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
+        audit::read_cut_where(self.pool(), cut, streams, after, limit).await
+    }
+
+    async fn head(&self) -> Result<i64, JournalError> {
+        GlobalLog::new(self.pool().clone()).head().await
+    }
+
+    async fn count(&self) -> Result<i64, JournalError> {
+        GlobalLog::new(self.pool().clone()).count().await
+    }
+
+    async fn wait_readable(&self, limit: Duration) -> Result<bool, JournalError> {
+        GlobalLog::new(self.pool().clone())
+            .wait_readable(limit)
+            .await
+    }
+
+    async fn find_streams(&self, query: StreamQuery<'_>) -> Result<Vec<String>, JournalError> {
+        let pool = self.pool();
+        match query {
+            StreamQuery::ProgrammeOf { cohort_id } => Ok(audit::programme_of(pool, cohort_id)
+                .await?
+                .into_iter()
+                .collect()),
+            StreamQuery::FieldStudiesOf { cohort_id } => {
+                let client = pool.get().await?;
+                let rows = client
+                    .query(
+                        "SELECT stream_id FROM events
+                         WHERE stream_type = 'field_study' AND event_type = 'field_study_formed'
+                           AND payload ->> 'cohort_id' = $1
+                         ORDER BY position",
+                        &[&cohort_id],
+                    )
+                    .await?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            }
+            StreamQuery::CohortsEnrolling {
+                learner_ids,
+                except,
+            } => audit::cohorts_enrolling(pool, learner_ids, except).await,
+        }
+    }
+
+    async fn history(
+        &self,
+        of: HistoryOf<'_>,
+        filter: &EventFilter,
+    ) -> Result<Vec<AuditRecord>, JournalError> {
+        match of {
+            HistoryOf::Stream {
+                stream_type,
+                stream_id,
+            } => audit::stream_events(self.pool(), stream_type, stream_id, filter).await,
+            HistoryOf::Actor(actor) => audit::actor_events(self.pool(), actor, filter).await,
+        }
+    }
+
+    async fn verify(&self, at_position: Option<i64>) -> Result<VerifyReport, JournalError> {
+        audit::verify(self.pool(), at_position).await
+    }
+
+    async fn export_events(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SealedEvent>, JournalError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                    audit::SEALED_COLUMNS
+                ),
+                &[&after, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(audit::sealed_event)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn export_ledger(&self) -> Result<Vec<LedgerRow>, JournalError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT command_id, command, stream_type, stream_id, first_position, last_position, recorded_at
+                 FROM command_ledger ORDER BY first_position, command_id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| LedgerRow {
+                command_id: r.get(0),
+                command: r.get(1),
+                stream_type: r.get(2),
+                stream_id: r.get(3),
+                first_position: r.get(4),
+                last_position: r.get(5),
+                recorded_at: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Rows are written in the order given, in one transaction per run of increasing
+    /// positions: PostgreSQL orders the global log by writing transaction, and a later
+    /// transaction of this connection has a higher id, so the copy keeps the source's order.
+    async fn import_events(
+        &self,
+        events: &[SealedEvent],
+        ledger: &[LedgerRow],
+    ) -> Result<(), JournalError> {
+        let mut client = self.pool().get().await?;
+        let head: i64 = client
+            .query_one("SELECT coalesce(max(position), 0) FROM events", &[])
+            .await?
+            .get(0);
+        if let Some(first) = events.iter().map(|e| e.position).min() {
+            if first <= head {
+                return Err(JournalError::Other(format!(
+                    "cannot copy event at position {first}: the target journal already reaches position {head}"
+                )));
+            }
+        }
+        let mut start = 0;
+        while start < events.len() {
+            let mut end = start + 1;
+            while end < events.len() && events[end].position > events[end - 1].position {
+                end += 1;
+            }
+            let tx = client.transaction().await?;
+            let insert = tx
+                .prepare(
+                    "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version,
+                        event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
+                        correlation_id, causation_id, prev_hash, hash, reported_actor)
+                     OVERRIDING SYSTEM VALUE
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                )
+                .await?;
+            for e in &events[start..end] {
+                let prev = e.prev_hash.map(|h| h.to_vec());
+                let hash = e.hash.map(|h| h.to_vec());
+                tx.execute(
+                    &insert,
+                    &[
+                        &e.position,
+                        &e.event_id,
+                        &e.stream_type,
+                        &e.stream_id,
+                        &e.stream_version,
+                        &e.event_type,
+                        &e.event_version,
+                        &e.payload,
+                        &e.occurred_at,
+                        &e.recorded_at,
+                        &e.actor,
+                        &e.command_id,
+                        &e.correlation_id,
+                        &e.causation_id,
+                        &prev,
+                        &hash,
+                        &e.reported_actor,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            start = end;
+        }
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('events', 'position'), (SELECT max(position) FROM events))
+             WHERE EXISTS (SELECT 1 FROM events)",
+            &[],
+        )
+        .await?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (command_id) DO NOTHING",
+            )
+            .await?;
+        for l in ledger {
+            tx.execute(
+                &insert,
+                &[
+                    &l.command_id,
+                    &l.command,
+                    &l.stream_type,
+                    &l.stream_id,
+                    &l.first_position,
+                    &l.last_position,
+                    &l.recorded_at,
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Cursor, JournalError> {
+        let client = self.pool().get().await?;
+        checkpoint::load(&client, name).await
+    }
+
+    async fn commit_documents(
+        &self,
+        commit: DocumentCommit,
+    ) -> Result<CommitOutcome, JournalError> {
+        let mut client = self.pool().get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTOR_LOCK])
+            .await?;
+        let stored = checkpoint::load(&tx, &commit.checkpoint).await?;
+        let moved = match commit.expected {
+            Some(expected) => stored != expected,
+            None => stored > commit.cursor,
+        };
+        if moved {
+            tx.rollback().await?;
+            return Ok(CommitOutcome::Moved(stored));
+        }
+        if commit.expected.is_none() {
+            tx.execute("DELETE FROM read_models", &[]).await?;
+        }
+        let statement = tx
+            .prepare(
+                "INSERT INTO read_models (kind, key, document, position) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (kind, key) DO UPDATE SET document = excluded.document, position = excluded.position",
+            )
+            .await?;
+        for (kind, key, document) in &commit.documents {
+            tx.execute(&statement, &[kind, key, document, &commit.position])
+                .await?;
+        }
+        checkpoint::save(&tx, &commit.checkpoint, commit.cursor).await?;
+        tx.commit().await?;
+        Ok(CommitOutcome::Written)
+    }
+
+    async fn document(&self, kind: &str, key: &str) -> Result<Option<(Value, i64)>, JournalError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                "SELECT document, position FROM read_models WHERE kind = $1 AND key = $2",
+                &[&kind, &key],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn documents(&self) -> Result<Vec<(String, String, Value)>, JournalError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT kind, key, document FROM read_models ORDER BY kind, key",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    async fn insert_token(&self, t: &TokenRecord) -> Result<(), JournalError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "INSERT INTO api_tokens (token_id, name, role, cohort_id, learner_id, secret_sha256, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &t.token_id,
+                    &t.name,
+                    &t.role,
+                    &t.cohort_id,
+                    &t.learner_id,
+                    &t.secret_sha256,
+                    &t.created_at,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, JournalError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC"),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(token).collect())
+    }
+
+    async fn live_token(&self, token_id: Uuid) -> Result<Option<TokenRecord>, JournalError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_id = $1 AND revoked_at IS NULL"
+                ),
+                &[&token_id],
+            )
+            .await?;
+        Ok(row.as_ref().map(token))
+    }
+
+    async fn revoke_token(&self, token_id: Uuid) -> Result<bool, JournalError> {
+        let client = self.pool().get().await?;
+        let n = client
+            .execute(
+                "UPDATE api_tokens SET revoked_at = clock_timestamp() WHERE token_id = $1 AND revoked_at IS NULL",
+                &[&token_id],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    fn notifier(&self) -> Arc<Notify> {
+        self.notify().clone()
+    }
+
+    fn listen(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.url()
+            .map(|url| crate::spawn_listener(url.to_owned(), self.notifier()))
+    }
+
+    fn postgres(&self) -> Option<&deadpool_postgres::Pool> {
+        Some(self.pool())
+    }
+
+    fn close(&self) {
+        self.pool().close();
+    }
+}

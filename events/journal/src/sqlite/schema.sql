@@ -1,0 +1,79 @@
+-- The embedded journal: the same tables as deploy/migrations (PostgreSQL), in one SQLite file.
+-- Times are integers: microseconds since the Unix epoch, UTC (PostgreSQL's timestamptz
+-- precision, so a hash computed on one backend verifies on the other). JSON is text.
+
+CREATE TABLE IF NOT EXISTS events (
+    -- Global position. One writer at a time (BEGIN IMMEDIATE), so positions commit in order.
+    position        INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT    NOT NULL UNIQUE,
+    stream_type     TEXT    NOT NULL,
+    stream_id       TEXT    NOT NULL,
+    stream_version  INTEGER NOT NULL CHECK (stream_version > 0),
+    -- The appending transaction's number (1, 2, ...), or the source's transaction id for rows
+    -- copied from PostgreSQL: readers order by (tx_id, position) on both backends.
+    tx_id           INTEGER NOT NULL,
+    event_type      TEXT    NOT NULL,
+    event_version   TEXT    NOT NULL,
+    payload         TEXT    NOT NULL,
+    occurred_at     INTEGER NOT NULL,
+    recorded_at     INTEGER NOT NULL,
+    actor           TEXT    NOT NULL,
+    command_id      TEXT    NOT NULL,
+    correlation_id  TEXT    NOT NULL,
+    causation_id    TEXT    NOT NULL,
+    reported_actor  TEXT,
+    prev_hash       BLOB,
+    hash            BLOB,
+    UNIQUE (stream_type, stream_id, stream_version)
+);
+
+CREATE INDEX IF NOT EXISTS events_global_order ON events (tx_id, position);
+
+-- Nothing is overwritten: corrections are new events.
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'the events table is append-only: UPDATE refused');
+END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'the events table is append-only: DELETE refused');
+END;
+
+CREATE TABLE IF NOT EXISTS command_ledger (
+    command_id      TEXT    PRIMARY KEY,
+    command         TEXT    NOT NULL,
+    stream_type     TEXT    NOT NULL,
+    stream_id       TEXT    NOT NULL,
+    first_position  INTEGER NOT NULL,
+    last_position   INTEGER NOT NULL,
+    recorded_at     INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS read_models (
+    kind      TEXT    NOT NULL,
+    key       TEXT    NOT NULL,
+    document  TEXT    NOT NULL,
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name        TEXT    PRIMARY KEY,
+    tx_id       INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_id      TEXT    PRIMARY KEY,
+    name          TEXT    NOT NULL,
+    role          TEXT    NOT NULL CHECK (role IN ('staff', 'facilitator', 'jury', 'learner',
+                                                   'auditor', 'researcher', 'dashboard')),
+    cohort_id     TEXT,
+    learner_id    TEXT,
+    secret_sha256 TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    revoked_at    INTEGER
+);
+
+PRAGMA user_version = 1;

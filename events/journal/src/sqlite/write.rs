@@ -1,0 +1,261 @@
+//! The embedded journal's writes, each inside the caller's `BEGIN IMMEDIATE` transaction.
+
+use super::micros;
+use crate::backend::{CommitOutcome, DocumentCommit, LedgerRow, NewEvent, TokenRecord};
+use crate::chain::{self, ChainedEvent, Hash, SealedEvent, GENESIS};
+use crate::{CommandMetadata, Cursor, JournalError};
+use chrono::{SubsecRound, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+use uuid::Uuid;
+
+/// Appends `events` at `expected` + 1, ... with the ledger row (see
+/// [`crate::Backend::append`]). The version check, the ledger check and the inserts happen
+/// under the write lock, so nothing can interleave.
+pub(super) fn append(
+    tx: &Transaction<'_>,
+    stream_type: &str,
+    stream_id: &str,
+    expected: i64,
+    events: &[NewEvent],
+    metadata: &CommandMetadata,
+) -> Result<Vec<i64>, JournalError> {
+    let current: i64 = tx.query_row(
+        "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_type = ?1 AND stream_id = ?2",
+        params![stream_type, stream_id],
+        |r| r.get(0),
+    )?;
+    if current != expected {
+        return Err(JournalError::VersionConflict {
+            stream: format!("{stream_type}/{stream_id}"),
+            expected,
+        });
+    }
+    let known: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM command_ledger WHERE command_id = ?1",
+            params![metadata.command_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if known.is_some() {
+        return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
+    }
+    let mut prev: Hash = if expected == 0 {
+        GENESIS
+    } else {
+        let stored: Option<Vec<u8>> = tx.query_row(
+            "SELECT hash FROM events WHERE stream_type = ?1 AND stream_id = ?2 AND stream_version = ?3",
+            params![stream_type, stream_id, expected],
+            |r| r.get(0),
+        )?;
+        stored
+            .as_deref()
+            .and_then(chain::hash_from_bytes)
+            .ok_or_else(|| {
+                JournalError::Other(format!(
+                    "stream {stream_type}/{stream_id} version {expected} has no hash"
+                ))
+            })?
+    };
+    let tx_id: i64 = tx.query_row("SELECT coalesce(max(tx_id), 0) + 1 FROM events", [], |r| {
+        r.get(0)
+    })?;
+    // Microseconds, as both backends store instants: the hash covers the stored value.
+    let occurred_at = metadata.occurred_at.with_timezone(&Utc).trunc_subsecs(6);
+    let recorded_at = Utc::now().trunc_subsecs(6);
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (event_id, stream_type, stream_id, stream_version, tx_id, event_type,
+            event_version, payload, occurred_at, recorded_at, actor, command_id, correlation_id,
+            causation_id, reported_actor, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    let mut positions = Vec::with_capacity(events.len());
+    for (n, (event_type, event_version, payload)) in events.iter().enumerate() {
+        let event_id = Uuid::now_v7();
+        let stream_version = expected + 1 + i64::try_from(n).unwrap_or(i64::MAX);
+        let hash = chain::event_hash(&ChainedEvent {
+            stream_type,
+            stream_id,
+            stream_version,
+            event_id,
+            event_type,
+            event_version,
+            payload,
+            occurred_at,
+            recorded_at,
+            actor: &metadata.actor,
+            command_id: &metadata.command_id,
+            correlation_id: &metadata.correlation_id,
+            causation_id: &metadata.causation_id,
+            prev_hash: &prev,
+            reported_actor: metadata.reported_actor.as_deref(),
+        });
+        insert.execute(params![
+            event_id.to_string(),
+            stream_type,
+            stream_id,
+            stream_version,
+            tx_id,
+            event_type,
+            event_version,
+            serde_json::to_string(payload).map_err(|e| JournalError::Other(e.to_string()))?,
+            micros(&occurred_at),
+            micros(&recorded_at),
+            metadata.actor,
+            metadata.command_id,
+            metadata.correlation_id,
+            metadata.causation_id,
+            metadata.reported_actor,
+            prev.as_slice(),
+            hash.as_slice(),
+        ])?;
+        positions.push(tx.last_insert_rowid());
+        prev = hash;
+    }
+    let (first, last) = (
+        positions.first().copied().unwrap_or(0),
+        positions.last().copied().unwrap_or(0),
+    );
+    tx.execute(
+        "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            metadata.command_id,
+            metadata.command,
+            stream_type,
+            stream_id,
+            first,
+            last,
+            micros(&recorded_at)
+        ],
+    )?;
+    Ok(positions)
+}
+
+/// Writes copied rows as given (see [`crate::Backend::import_events`]).
+pub(super) fn import(
+    tx: &Transaction<'_>,
+    events: &[SealedEvent],
+    ledger: &[LedgerRow],
+) -> Result<(), JournalError> {
+    let head: i64 = tx.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+        r.get(0)
+    })?;
+    if let Some(first) = events.iter().map(|e| e.position).min() {
+        if first <= head {
+            return Err(JournalError::Other(format!(
+                "cannot copy event at position {first}: the target journal already reaches position {head}"
+            )));
+        }
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version, tx_id,
+            event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
+            correlation_id, causation_id, reported_actor, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?;
+    for e in events {
+        insert.execute(params![
+            e.position,
+            e.event_id.to_string(),
+            e.stream_type,
+            e.stream_id,
+            e.stream_version,
+            i64::try_from(e.tx_id).unwrap_or(i64::MAX),
+            e.event_type,
+            e.event_version,
+            serde_json::to_string(&e.payload).map_err(|x| JournalError::Other(x.to_string()))?,
+            micros(&e.occurred_at),
+            micros(&e.recorded_at),
+            e.actor,
+            e.command_id,
+            e.correlation_id,
+            e.causation_id,
+            e.reported_actor,
+            e.prev_hash.as_ref().map(|h| h.to_vec()),
+            e.hash.as_ref().map(|h| h.to_vec()),
+        ])?;
+    }
+    let mut ledger_insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for l in ledger {
+        ledger_insert.execute(params![
+            l.command_id,
+            l.command,
+            l.stream_type,
+            l.stream_id,
+            l.first_position,
+            l.last_position,
+            micros(&l.recorded_at)
+        ])?;
+    }
+    Ok(())
+}
+
+/// Stores a projector's documents and checkpoint (see [`crate::Backend::commit_documents`]).
+pub(super) fn documents(
+    tx: &Transaction<'_>,
+    commit: &DocumentCommit,
+) -> Result<CommitOutcome, JournalError> {
+    let stored = super::read::checkpoint(tx, &commit.checkpoint)?;
+    let moved = match commit.expected {
+        Some(expected) => stored != expected,
+        None => stored > commit.cursor,
+    };
+    if moved {
+        return Ok(CommitOutcome::Moved(stored));
+    }
+    if commit.expected.is_none() {
+        tx.execute("DELETE FROM read_models", [])?;
+    }
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO read_models (kind, key, document, position) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kind, key) DO UPDATE SET document = excluded.document, position = excluded.position",
+    )?;
+    for (kind, key, document) in &commit.documents {
+        upsert.execute(params![
+            kind,
+            key,
+            serde_json::to_string(document).map_err(|e| JournalError::Other(e.to_string()))?,
+            commit.position
+        ])?;
+    }
+    save_checkpoint(tx, &commit.checkpoint, commit.cursor)?;
+    Ok(CommitOutcome::Written)
+}
+
+fn save_checkpoint(tx: &Transaction<'_>, name: &str, cursor: Cursor) -> Result<(), JournalError> {
+    tx.execute(
+        "INSERT INTO checkpoints (name, tx_id, position, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, position = excluded.position,
+                                          updated_at = excluded.updated_at",
+        params![
+            name,
+            i64::try_from(cursor.tx_id).unwrap_or(i64::MAX),
+            cursor.position,
+            micros(&Utc::now())
+        ],
+    )?;
+    Ok(())
+}
+
+/// Stores a new API token.
+pub(super) fn insert_token(tx: &Transaction<'_>, t: &TokenRecord) -> Result<(), JournalError> {
+    tx.execute(
+        "INSERT INTO api_tokens (token_id, name, role, cohort_id, learner_id, secret_sha256, created_at, revoked_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            t.token_id.to_string(),
+            t.name,
+            t.role,
+            t.cohort_id,
+            t.learner_id,
+            t.secret_sha256,
+            micros(&t.created_at),
+            t.revoked_at.as_ref().map(micros)
+        ],
+    )?;
+    Ok(())
+}
