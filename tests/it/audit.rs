@@ -40,7 +40,7 @@ fn json_of(output: &Output) -> Value {
 
 /// The database server's clock (the clock `recorded_at` is taken from).
 async fn db_now(env: &TestEnv) -> DateTime<Utc> {
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     client
         .query_one("SELECT clock_timestamp()", &[])
         .await
@@ -50,7 +50,7 @@ async fn db_now(env: &TestEnv) -> DateTime<Utc> {
 
 /// Runs `sql` as a superuser who bypasses the append-only trigger.
 async fn as_superuser(env: &TestEnv, sql: &str) {
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     client
         .batch_execute(&format!(
             "BEGIN; SET LOCAL session_replication_role = replica; {sql}; COMMIT;"
@@ -138,7 +138,7 @@ const COPY_COLUMNS: &str = "position, event_id, stream_type, stream_id, stream_v
     correlation_id, causation_id, prev_hash, hash";
 
 async fn journal_rows(env: &TestEnv) -> Vec<Row> {
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     client
         .query(
             &format!("SELECT {COPY_COLUMNS} FROM events ORDER BY tx_id, position"),
@@ -160,7 +160,7 @@ async fn journal_rows(env: &TestEnv) -> Vec<Row> {
 /// Copies the journal's rows (same positions, transaction ids and hashes) into the scratch
 /// database's table `events_source`, from which [`rebuild_from`] takes each cut.
 async fn stage(scratch: &TestEnv, rows: &[Row]) {
-    let client = scratch.pool.get().await.unwrap();
+    let client = scratch.pool().get().await.unwrap();
     client
         .batch_execute("CREATE TABLE events_source (LIKE events)")
         .await
@@ -218,7 +218,7 @@ async fn rebuild_from(scratch: &TestEnv, condition: &str) -> BTreeMap<(String, S
         ),
     )
     .await;
-    fieldtrail_projections::runner::rebuild(&scratch.pool)
+    fieldtrail_projections::runner::rebuild(&scratch.journal)
         .await
         .unwrap();
     scratch
@@ -540,12 +540,33 @@ async fn verify_passes_on_an_intact_journal_and_again_after_a_legitimate_append(
     env.cleanup().await;
 }
 
-async fn tampered(name: &str, sql: &str) -> (TestEnv, Option<i32>, Value, String) {
-    let env = TestEnv::new(name).await;
+/// Changes the journal behind the product's back: on PostgreSQL as a superuser who bypasses
+/// the append-only trigger, on the embedded file by dropping its triggers (anyone who can
+/// write the file can), then running `sql` (SQLite's dialect when `sqlite_sql` is given).
+async fn behind_the_back(env: &TestEnv, sql: &str, sqlite_sql: Option<&str>) {
+    match fieldtrail_journal::sqlite_path(&env.settings.database_url) {
+        None => as_superuser(env, sql).await,
+        Some(path) => {
+            let connection = rusqlite::Connection::open(path).unwrap();
+            connection
+                .execute_batch(&format!(
+                    "DROP TRIGGER events_no_update; DROP TRIGGER events_no_delete; {};",
+                    sqlite_sql.unwrap_or(sql)
+                ))
+                .unwrap();
+        }
+    }
+}
+
+async fn tampered(
+    env: TestEnv,
+    sql: &str,
+    sqlite_sql: Option<&str>,
+) -> (TestEnv, Option<i32>, Value, String) {
     env.import(COHORT).await;
     let (code, _, _) = verify(&env, &[]);
     assert_eq!(code, Some(0));
-    as_superuser(&env, sql).await;
+    behind_the_back(&env, sql, sqlite_sql).await;
     let (code, report, text) = verify(&env, &[]);
     (env, code, report, text)
 }
@@ -560,27 +581,33 @@ fn only_break(report: &Value) -> (String, i64, String) {
     )
 }
 
-#[tokio::test]
-async fn verify_names_the_stream_and_version_of_an_updated_payload() {
+crate::both_backends!(
+    verify_names_the_stream_and_version_of_an_updated_payload,
+    updated_payload
+);
+
+async fn updated_payload(env: TestEnv) {
     let (env, code, report, text) = tampered(
-        "verify_update",
+        env,
         "UPDATE events SET payload = jsonb_set(payload, '{status}', '\"present\"')
          WHERE stream_type = 'cohort' AND stream_id = 'cohort-2025' AND stream_version =
            (SELECT min(stream_version) FROM events WHERE event_type = 'attendance_corrected')",
+        Some(
+            "UPDATE events SET payload = json_set(payload, '$.status', 'present')
+             WHERE stream_type = 'cohort' AND stream_id = 'cohort-2025' AND stream_version =
+               (SELECT min(stream_version) FROM events WHERE event_type = 'attendance_corrected')",
+        ),
     )
     .await;
-    let version: i64 = env
-        .pool
-        .get()
+    let version = env
+        .journal
+        .stream("cohort", "cohort-2025", 0)
         .await
         .unwrap()
-        .query_one(
-            "SELECT min(stream_version) FROM events WHERE event_type = 'attendance_corrected'",
-            &[],
-        )
-        .await
+        .iter()
+        .find(|e| e.event_type == "attendance_corrected")
         .unwrap()
-        .get(0);
+        .stream_version;
     assert_eq!(code, Some(2), "{text}");
     assert_eq!(only_break(&report).0, "cohort/cohort-2025");
     assert_eq!(only_break(&report).1, version);
@@ -593,11 +620,16 @@ async fn verify_names_the_stream_and_version_of_an_updated_payload() {
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn verify_names_the_stream_and_version_of_a_deleted_row() {
+crate::both_backends!(
+    verify_names_the_stream_and_version_of_a_deleted_row,
+    deleted_row
+);
+
+async fn deleted_row(env: TestEnv) {
     let (env, code, report, text) = tampered(
-        "verify_delete",
+        env,
         "DELETE FROM events WHERE stream_type = 'field_study' AND stream_id = 'fs25-b' AND stream_version = 5",
+        None,
     )
     .await;
     assert_eq!(code, Some(2), "{text}");
@@ -611,13 +643,18 @@ async fn verify_names_the_stream_and_version_of_a_deleted_row() {
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn verify_names_the_stream_and_version_of_swapped_versions() {
+crate::both_backends!(
+    verify_names_the_stream_and_version_of_swapped_versions,
+    swapped_versions
+);
+
+async fn swapped_versions(env: TestEnv) {
     let (env, code, report, text) = tampered(
-        "verify_swap",
+        env,
         "UPDATE events SET stream_version = 1000000 WHERE stream_type = 'cohort' AND stream_version = 40;
          UPDATE events SET stream_version = 40 WHERE stream_type = 'cohort' AND stream_version = 41;
          UPDATE events SET stream_version = 41 WHERE stream_type = 'cohort' AND stream_version = 1000000",
+        None,
     )
     .await;
     assert_eq!(code, Some(2), "{text}");
@@ -630,12 +667,17 @@ async fn verify_names_the_stream_and_version_of_swapped_versions() {
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn verify_finds_a_deleted_last_event_through_the_command_ledger() {
+crate::both_backends!(
+    verify_finds_a_deleted_last_event_through_the_command_ledger,
+    deleted_last_event
+);
+
+async fn deleted_last_event(env: TestEnv) {
     let (env, code, report, text) = tampered(
-        "verify_head",
+        env,
         "DELETE FROM events WHERE stream_type = 'field_study' AND stream_id = 'fs25-c'
            AND stream_version = (SELECT max(stream_version) FROM events WHERE stream_id = 'fs25-c')",
+        None,
     )
     .await;
     assert_eq!(code, Some(2), "{text}");
@@ -649,7 +691,7 @@ async fn rows_written_before_the_chain_are_sealed_with_the_same_hashes() {
     let env = TestEnv::new("verify_seal").await;
     env.import(COHORT).await;
     let hashes = |env: &TestEnv| {
-        let pool = env.pool.clone();
+        let pool = env.pool().clone();
         async move {
             pool.get()
                 .await
@@ -664,7 +706,7 @@ async fn rows_written_before_the_chain_are_sealed_with_the_same_hashes() {
     };
     let before = hashes(&env).await;
     // As a journal written before migration V2 would be: no chain columns set.
-    env.pool
+    env.pool()
         .get()
         .await
         .unwrap()
@@ -672,7 +714,7 @@ async fn rows_written_before_the_chain_are_sealed_with_the_same_hashes() {
         .await
         .unwrap();
     as_superuser(&env, "UPDATE events SET hash = NULL, prev_hash = NULL").await;
-    env.pool
+    env.pool()
         .get()
         .await
         .unwrap()
@@ -689,7 +731,7 @@ async fn rows_written_before_the_chain_are_sealed_with_the_same_hashes() {
     assert_eq!(hashes(&env).await, before);
     // Sealing is the only update allowed: a sealed row cannot be changed.
     let refused = env
-        .pool
+        .pool()
         .get()
         .await
         .unwrap()
@@ -709,7 +751,7 @@ async fn stream_and_actor_histories_show_every_envelope_field_with_filters() {
     ));
     let events = doc["events"].as_array().unwrap();
     let count: i64 = env
-        .pool
+        .pool()
         .get()
         .await
         .unwrap()
@@ -910,7 +952,7 @@ async fn an_imported_lines_actor_is_found_beside_the_operator_and_covered_by_the
 /// (learner, session) pairs and half-days counted by each `session_held` of a cohort, read
 /// straight from the journal.
 async fn held_pairs(env: &TestEnv, cohort: &str) -> BTreeMap<(String, String), u64> {
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     let rows = client
         .query(
             "SELECT payload FROM events WHERE stream_type = 'cohort' AND stream_id = $1 AND event_type = 'session_held'",

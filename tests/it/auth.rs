@@ -234,7 +234,7 @@ async fn every_endpoint_for_every_role_and_refusals_append_nothing() {
     }
 
     // The actor is the authenticated principal; the claimed one is only reported.
-    let db = env.pool.get().await.unwrap();
+    let db = env.pool().get().await.unwrap();
     let row = db
         .query_one("SELECT actor, reported_actor FROM events WHERE command_id = 'record_reflexive_note-facilitator'", &[])
         .await
@@ -282,7 +282,7 @@ async fn every_endpoint_for_every_role_and_refusals_append_nothing() {
 
     // Revoked and malformed tokens are unauthenticated.
     let id = fieldtrail::auth::tokens::parse(&t.dashboard).unwrap().0;
-    assert!(fieldtrail::auth::tokens::revoke(&env.pool, id)
+    assert!(fieldtrail::auth::tokens::revoke(&env.journal, id)
         .await
         .unwrap());
     assert_eq!(

@@ -26,7 +26,7 @@ async fn version_1_rows_read_as_version_2_on_every_path() {
     env.import(&COHORT.lines().take(14).collect::<Vec<_>>().join("\n"))
         .await;
     // An older writer's row: session_scheduled version 1, without `room`.
-    let journal = PgJournal::new(env.pool.clone());
+    let journal = PgJournal::new(env.pool().clone());
     let version = journal
         .stream("cohort", "cohort-2025", 0)
         .await
@@ -44,7 +44,7 @@ async fn version_1_rows_read_as_version_2_on_every_path() {
         )
         .await
         .unwrap();
-    let db = env.pool.get().await.unwrap();
+    let db = env.pool().get().await.unwrap();
     let stored: (String, Value) = db
         .query_one(
             "SELECT event_version, payload FROM events WHERE command_id = 'old-1'",
@@ -74,7 +74,7 @@ async fn version_1_rows_read_as_version_2_on_every_path() {
     );
     // 2. Projection rebuild.
     env.project().await;
-    fieldtrail_projections::runner::rebuild(&env.pool)
+    fieldtrail_projections::runner::rebuild(&env.journal)
         .await
         .unwrap();
     let timetable = env.document("timetable", "cohort-2025").await.unwrap();
@@ -85,7 +85,7 @@ async fn version_1_rows_read_as_version_2_on_every_path() {
         .any(|s| s["session_id"] == "old-1"));
     // 3. Audit history (the auditor's read of the stream), and the journal's stream read.
     let audit = fieldtrail_journal::audit::stream_events(
-        &env.pool,
+        env.pool(),
         "cohort",
         "cohort-2025",
         &Default::default(),
@@ -97,7 +97,7 @@ async fn version_1_rows_read_as_version_2_on_every_path() {
         (old_row.event_version.as_str(), &old_row.payload["room"]),
         ("2", &Value::Null)
     );
-    let history = fieldtrail_journal::PgJournal::new(env.pool.clone())
+    let history = fieldtrail_journal::PgJournal::new(env.pool().clone())
         .stream("cohort", "cohort-2025", version)
         .await
         .unwrap();
@@ -201,7 +201,7 @@ async fn a_sub_microsecond_instant_is_the_same_instant_in_the_journal_on_nats_an
         "actor": "staff:a", "data": {"field_study_id": "fs25-a", "brief": "b", "deliverables": [], "negotiated_with": "d"}});
     env.import(&line.to_string()).await;
     env.relay().await;
-    let db = env.pool.get().await.unwrap();
+    let db = env.pool().get().await.unwrap();
     let journal: chrono::DateTime<chrono::Utc> = db
         .query_one(
             "SELECT occurred_at FROM events WHERE command_id = 'nano-1'",
@@ -241,7 +241,7 @@ async fn consume(env: &TestEnv, state: &std::path::Path) -> ConsumerState {
 
 async fn view_from_journal(env: &TestEnv) -> ConsumerState {
     let mut state = ConsumerState::default();
-    let log = fieldtrail_journal::GlobalLog::new(env.pool.clone());
+    let log = fieldtrail_journal::GlobalLog::new(env.pool().clone());
     for event in log
         .read(fieldtrail_journal::Cursor::default(), 100_000)
         .await
@@ -274,7 +274,7 @@ async fn the_reference_consumer_resumes_after_a_stop_and_applies_each_event_once
     // The relay re-publishes the whole history after the dedup window: the stream doubles, the
     // view does not move.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    env.pool
+    env.pool()
         .get()
         .await
         .unwrap()

@@ -103,7 +103,7 @@ pub async fn read_stream(env: &TestEnv, durable: Option<&str>) -> Vec<(String, V
 }
 
 async fn projector_checkpoint(env: &TestEnv) -> Cursor {
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     checkpoint::load(&client, checkpoint::PROJECTOR)
         .await
         .unwrap()
@@ -113,10 +113,10 @@ async fn projector_checkpoint(env: &TestEnv) -> Cursor {
 async fn case_1_out_of_order_commits_are_read_once_and_rollbacks_never_stall() {
     let env = TestEnv::new("out_of_order").await;
     define_programme(&env).await;
-    let journal = PgJournal::new(env.pool.clone());
+    let journal = PgJournal::new(env.pool().clone());
 
     // A appends for cohort x and stays open.
-    let mut conn_a = env.pool.get().await.unwrap();
+    let mut conn_a = env.pool().get().await.unwrap();
     let tx_a = conn_a.transaction().await.unwrap();
     append_in(&tx_a, "cohort", "x", 0, &opened("x"), &meta("a"))
         .await
@@ -153,7 +153,7 @@ async fn case_1_out_of_order_commits_are_read_once_and_rollbacks_never_stall() {
     tx_a.commit().await.unwrap();
     drop(conn_a);
     // C appends and rolls back; D appends and commits.
-    let mut conn_c = env.pool.get().await.unwrap();
+    let mut conn_c = env.pool().get().await.unwrap();
     let tx_c = conn_c.transaction().await.unwrap();
     append_in(&tx_c, "cohort", "c", 0, &opened("c"), &meta("c"))
         .await
@@ -234,7 +234,7 @@ async fn race(handler: Arc<fieldtrail::CommandHandler>) -> Vec<Value> {
 }
 
 async fn cohort_versions(env: &TestEnv) -> Vec<i64> {
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     client
         .query("SELECT stream_version FROM events WHERE stream_type = 'cohort' AND stream_id = 'k' ORDER BY stream_version", &[])
         .await
@@ -309,7 +309,7 @@ async fn case_4_a_lost_relay_checkpoint_republishes_as_duplicates_and_a_consumer
     let rows = env.event_count().await;
     assert_eq!(env.relay().await.events as i64, rows);
     let wipe = || async {
-        let client = env.pool.get().await.unwrap();
+        let client = env.pool().get().await.unwrap();
         client
             .execute("DELETE FROM checkpoints WHERE name LIKE 'relay:%'", &[])
             .await
@@ -343,7 +343,7 @@ async fn case_4_a_lost_relay_checkpoint_republishes_as_duplicates_and_a_consumer
 async fn case_8_an_unknown_event_type_stops_the_projector_at_it() {
     let env = TestEnv::new("unknown_type").await;
     define_programme(&env).await;
-    let journal = PgJournal::new(env.pool.clone());
+    let journal = PgJournal::new(env.pool().clone());
     journal
         .append("cohort", "u", 0, &opened("u"), &meta("u1"))
         .await
@@ -364,7 +364,7 @@ async fn case_8_an_unknown_event_type_stops_the_projector_at_it() {
         .await
         .unwrap();
     for _ in 0..2 {
-        let mut projector = fieldtrail_projections::runner::Projector::start(env.pool.clone())
+        let mut projector = fieldtrail_projections::runner::Projector::start(env.journal.clone())
             .await
             .unwrap();
         let err = projector.catch_up().await.unwrap_err().to_string();
@@ -407,7 +407,7 @@ async fn case_9_an_oversized_command_is_invalid_and_an_oversized_row_is_publishe
 
     // A row that is too large anyway (written before the limit existed): the relay publishes
     // a reference and the next event still goes out at once.
-    let journal = PgJournal::new(env.pool.clone());
+    let journal = PgJournal::new(env.pool().clone());
     let version = journal
         .stream("field_study", "fs25-c", 0)
         .await

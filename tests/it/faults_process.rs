@@ -59,7 +59,7 @@ async fn send_until_done_to(
 async fn assert_nats_holds_each_event_once(env: &TestEnv) {
     let messages = stream_contents(env).await;
     let ids: HashSet<&str> = messages.iter().map(|(id, _)| id.as_str()).collect();
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     let journal: HashSet<String> = client
         .query("SELECT event_id::text FROM events", &[])
         .await
@@ -96,7 +96,7 @@ async fn case_3_a_kill_right_after_commit_loses_nothing_and_the_retry_is_a_dupli
     );
     let status = serve.child.wait().unwrap();
     assert_eq!(status.signal(), Some(9), "killed by SIGKILL");
-    let journal = fieldtrail_journal::PgJournal::new(env.pool.clone());
+    let journal = fieldtrail_journal::PgJournal::new(env.pool().clone());
     let applied = journal
         .applied(&victim_id)
         .await
@@ -104,7 +104,7 @@ async fn case_3_a_kill_right_after_commit_loses_nothing_and_the_retry_is_a_dupli
         .expect("the committed command is in the journal");
     let events_after_crash = env.event_count().await;
     {
-        let db = env.pool.get().await.unwrap();
+        let db = env.pool().get().await.unwrap();
         let projected: i64 = db
             .query_one(
                 "SELECT position FROM checkpoints WHERE name = 'projector'",
@@ -248,7 +248,7 @@ async fn case_6_postgres_away_commands_fail_fast_with_503_and_the_service_recove
         send_until_done(&client, &serve.base, line).await;
         acknowledged.push(command_id(line));
     }
-    env.pool.close();
+    env.pool().close();
     pg.stop();
     let mut unavailable = 0;
     let mut slowest = Duration::ZERO;
@@ -276,11 +276,8 @@ async fn case_6_postgres_away_commands_fail_fast_with_503_and_the_service_recove
         "case 6: service usable again {:?} after PostgreSQL came back",
         back.elapsed()
     );
-    let env = TestEnv {
-        pool: fieldtrail_journal::database::pool(&env.settings.database_url, 4).unwrap(),
-        ..env
-    };
-    let journal = fieldtrail_journal::PgJournal::new(env.pool.clone());
+    let env = env.reconnected();
+    let journal = env.journal.clone();
     for id in &acknowledged {
         assert!(
             journal.applied(id).await.unwrap().is_some(),
@@ -342,7 +339,7 @@ async fn case_7_random_kills_under_load_lose_nothing() {
     eprintln!("case 7: {total} commands, SIGKILL after {kills:?} answered commands");
     let answered = answered.lock().await.clone();
     assert_eq!(answered.len(), total);
-    let db = env.pool.get().await.unwrap();
+    let db = env.pool().get().await.unwrap();
     let ledger: i64 = db
         .query_one("SELECT count(*) FROM command_ledger", &[])
         .await

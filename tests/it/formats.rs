@@ -30,7 +30,9 @@ async fn the_cohort_2025_calendar_parses_with_the_icalendar_crate_and_says_what_
 {
     let env = TestEnv::new("formats_ics").await;
     env.import(COHORT).await;
-    let text = export::calendar(&env.pool, COHORT_ID, None).await.unwrap();
+    let text = export::calendar(&env.journal, COHORT_ID, None)
+        .await
+        .unwrap();
     let timetable = env.document("timetable", COHORT_ID).await.unwrap();
     let sessions = timetable["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 56);
@@ -132,7 +134,7 @@ async fn the_cohort_2025_calendar_parses_with_the_icalendar_crate_and_says_what_
         .unwrap()
         .contains("Recherche-action, science en action"));
     // LAST-MODIFIED: when the journal recorded the second reschedule.
-    let journal = PgJournal::new(env.pool.clone());
+    let journal = PgJournal::new(env.pool().clone());
     let last_reschedule = journal
         .stream("cohort", COHORT_ID, 0)
         .await
@@ -151,7 +153,7 @@ async fn the_cohort_2025_calendar_parses_with_the_icalendar_crate_and_says_what_
         ("l25-06", vec!["fs25-b-d1"]),
         ("l25-08", vec![]),
     ] {
-        let text = export::calendar(&env.pool, COHORT_ID, Some(learner))
+        let text = export::calendar(&env.journal, COHORT_ID, Some(learner))
             .await
             .unwrap();
         let calendar: icalendar::Calendar = text.parse().unwrap();
@@ -169,11 +171,11 @@ async fn the_cohort_2025_calendar_parses_with_the_icalendar_crate_and_says_what_
         assert_eq!(uids, expected, "{learner}");
     }
     assert!(matches!(
-        export::calendar(&env.pool, "cohort-1999", None).await,
+        export::calendar(&env.journal, "cohort-1999", None).await,
         Err(export::ExportError::NotFound(_))
     ));
     assert!(matches!(
-        export::calendar(&env.pool, COHORT_ID, Some("l99-99")).await,
+        export::calendar(&env.journal, COHORT_ID, Some("l99-99")).await,
         Err(export::ExportError::NotFound(_))
     ));
     env.cleanup().await;
@@ -244,7 +246,7 @@ async fn every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_
     let learners: Vec<String> = (1..=11).map(|n| format!("l25-{n:02}")).collect();
     let mut statuses = BTreeMap::new();
     for learner in &learners {
-        let clr = export::transcript_clr(&env.pool, &publisher, COHORT_ID, learner)
+        let clr = export::transcript_clr(&env.journal, &publisher, COHORT_ID, learner)
             .await
             .unwrap();
         let errors = schema_errors(&validator, &clr);
@@ -358,7 +360,7 @@ async fn every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_
     assert_eq!(status("l25-08"), ("Withdrew".into(), "Withdrew".into()));
     assert_eq!(status("l25-11"), ("Failed".into(), "Failed".into()));
     // l25-05 was deferred, then passed: both outcomes, in order.
-    let l5 = export::transcript_clr(&env.pool, &publisher, COHORT_ID, "l25-05")
+    let l5 = export::transcript_clr(&env.journal, &publisher, COHORT_ID, "l25-05")
         .await
         .unwrap();
     let outcomes: Vec<String> = results(credential(&l5, "/defence"))
@@ -368,7 +370,7 @@ async fn every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_
         .collect();
     assert_eq!(outcomes, ["deferred", "passed"]);
     // l25-08 withdrew: the modules not fully followed are "Withdrew".
-    let l8 = export::transcript_clr(&env.pool, &publisher, COHORT_ID, "l25-08")
+    let l8 = export::transcript_clr(&env.journal, &publisher, COHORT_ID, "l25-08")
         .await
         .unwrap();
     assert_eq!(results(credential(&l8, "/modules/m1"))[0].1, "Completed");
@@ -393,11 +395,11 @@ async fn every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_
     assert!(!schema_errors(&validator, &broken).is_empty());
 
     assert!(matches!(
-        export::transcript_clr(&env.pool, &publisher, COHORT_ID, "l99-99").await,
+        export::transcript_clr(&env.journal, &publisher, COHORT_ID, "l99-99").await,
         Err(export::ExportError::NotFound(_))
     ));
     assert!(matches!(
-        export::transcript_clr(&env.pool, &publisher, "cohort-1999", "l25-01").await,
+        export::transcript_clr(&env.journal, &publisher, "cohort-1999", "l25-01").await,
         Err(export::ExportError::NotFound(_))
     ));
     env.cleanup().await;
@@ -594,9 +596,9 @@ async fn the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_
     let env = TestEnv::new("formats_xapi").await;
     env.import(COHORT).await;
     let publisher = Publisher::default();
-    let journal = PgJournal::new(env.pool.clone());
+    let journal = PgJournal::new(env.pool().clone());
     for field_study in ["fs25-a", "fs25-b", "fs25-c"] {
-        let feed = export::statements(&env.pool, &publisher, field_study)
+        let feed = export::statements(&env.journal, &publisher, field_study)
             .await
             .unwrap();
         let statements = feed.as_array().unwrap();
@@ -662,14 +664,14 @@ async fn the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_
         // Same journal, same feed.
         assert_eq!(
             feed,
-            export::statements(&env.pool, &publisher, field_study)
+            export::statements(&env.journal, &publisher, field_study)
                 .await
                 .unwrap()
         );
     }
 
     // fs25-a: commission v1 -> v2 -> v3 (two voidings), h1 revised once (one voiding).
-    let feed = export::statements(&env.pool, &publisher, "fs25-a")
+    let feed = export::statements(&env.journal, &publisher, "fs25-a")
         .await
         .unwrap();
     let statements = feed.as_array().unwrap();
@@ -715,7 +717,7 @@ async fn the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_
         ]
     );
     // fs25-b: l25-05 deferred at d1 (own verb), passed at d2.
-    let feed = export::statements(&env.pool, &publisher, "fs25-b")
+    let feed = export::statements(&env.journal, &publisher, "fs25-b")
         .await
         .unwrap();
     let of_l5: Vec<&str> = feed
@@ -741,7 +743,7 @@ async fn the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_
     assert!(std::panic::catch_unwind(|| check_statements(&broken)).is_err());
 
     assert!(matches!(
-        export::statements(&env.pool, &publisher, "fs99-z").await,
+        export::statements(&env.journal, &publisher, "fs99-z").await,
         Err(export::ExportError::NotFound(_))
     ));
     env.cleanup().await;
@@ -767,11 +769,13 @@ async fn exports_through_the_cli_and_http_and_unknown_ids_are_refused_by_name() 
     let env = TestEnv::new("formats_io").await;
     env.import(COHORT).await;
     let publisher = Publisher::default();
-    let ics = export::calendar(&env.pool, COHORT_ID, None).await.unwrap();
-    let clr = export::transcript_clr(&env.pool, &publisher, COHORT_ID, "l25-05")
+    let ics = export::calendar(&env.journal, COHORT_ID, None)
         .await
         .unwrap();
-    let feed = export::statements(&env.pool, &publisher, "fs25-a")
+    let clr = export::transcript_clr(&env.journal, &publisher, COHORT_ID, "l25-05")
+        .await
+        .unwrap();
+    let feed = export::statements(&env.journal, &publisher, "fs25-a")
         .await
         .unwrap();
 

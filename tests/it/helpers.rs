@@ -1,13 +1,15 @@
-//! `TestEnv`: each test gets its own database (created and migrated) and its own JetStream
-//! stream and subject prefix, on the real servers named by `DATABASE_URL` / `NATS_URL`
-//! (defaults: the local PostgreSQL and NATS). A missing server fails the test.
+//! `TestEnv`: each test gets its own journal and its own JetStream stream and subject prefix:
+//! on PostgreSQL ([`TestEnv::new`]) a database created and migrated on the server named by
+//! `FIELDTRAIL_TEST_PG`, on the embedded backend ([`TestEnv::sqlite`]) a SQLite file in a
+//! temporary directory. NATS is the server named by `FIELDTRAIL_TEST_NATS`. A missing server
+//! fails the test. [`both_backends!`] runs one test body on each backend.
 
 use deadpool_postgres::Pool;
 use fieldtrail::handler::CommandHandler;
 use fieldtrail::import::{import_text, ImportReport};
 use fieldtrail::relay::{self, Relay};
 use fieldtrail::Settings;
-use fieldtrail_journal::{database, GlobalLog, PgJournal};
+use fieldtrail_journal::{database, BackendKind, Journal};
 use fieldtrail_projections::runner::Projector;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -24,12 +26,16 @@ pub fn nats_url() -> String {
     std::env::var("FIELDTRAIL_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
-/// A test's own database and NATS stream.
+/// A test's own journal and NATS stream.
 pub struct TestEnv {
-    /// Settings naming the test's database, stream and prefix.
+    /// Settings naming the test's journal, stream and prefix.
     pub settings: Settings,
-    /// Pool on the test's database.
-    pub pool: Pool,
+    /// The test's journal (either backend).
+    pub journal: Journal,
+    /// Pool on the test's database (PostgreSQL only; see [`TestEnv::pool`]).
+    pg: Option<Pool>,
+    /// The embedded journal's directory (removed on drop).
+    _dir: Option<tempfile::TempDir>,
     /// Database name (dropped by [`TestEnv::cleanup`]).
     pub db_name: String,
     /// The server's URL without a database name.
@@ -57,6 +63,8 @@ impl TestEnv {
     /// As [`TestEnv::new`], on the PostgreSQL server `server` (a URL without database name)
     /// and the NATS server `nats`.
     pub async fn on(server: &str, nats: &str, name: &str) -> Self {
+        // PostgreSQL identifiers hold 63 bytes: keep the name's start.
+        let name = &name[..name.len().min(32)];
         let unique = format!(
             "{name}_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..10]
@@ -72,8 +80,49 @@ impl TestEnv {
         let pool = database::open(&url, 16)
             .await
             .expect("PostgreSQL must be running for the integration tests");
+        let journal = Journal::new(fieldtrail_journal::PgJournal::with_url(pool.clone(), &url));
+        Self::with_journal(settings, journal, Some(pool), None, db_name, server).await
+    }
+
+    /// A test's own embedded journal: a SQLite file in a new temporary directory (removed when
+    /// the environment is dropped), with its own NATS stream and prefix as [`TestEnv::new`].
+    pub async fn sqlite(name: &str) -> Self {
+        let unique = format!(
+            "{name}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("journal.db").display());
+        let settings = Settings::new(
+            &url,
+            &nats_url(),
+            &format!("FT_{}", unique.to_uppercase()),
+            &format!("ft_{unique}"),
+        );
+        let journal = fieldtrail_journal::open(&url, 4)
+            .await
+            .expect("embedded journal");
+        Self::with_journal(settings, journal, None, Some(dir), String::new(), "").await
+    }
+
+    /// A test's own journal of `kind`.
+    pub async fn of(kind: BackendKind, name: &str) -> Self {
+        match kind {
+            BackendKind::Postgres => Self::new(name).await,
+            BackendKind::Sqlite => Self::sqlite(name).await,
+        }
+    }
+
+    async fn with_journal(
+        settings: Settings,
+        journal: Journal,
+        pg: Option<Pool>,
+        dir: Option<tempfile::TempDir>,
+        db_name: String,
+        server: &str,
+    ) -> Self {
         let staff = fieldtrail::auth::tokens::create(
-            &pool,
+            &journal,
             "test",
             fieldtrail::auth::Role::Staff,
             None,
@@ -83,16 +132,38 @@ impl TestEnv {
         .expect("staff token");
         Self {
             settings,
-            pool,
+            journal,
+            pg,
+            _dir: dir,
             db_name,
             server: server.to_owned(),
             staff,
         }
     }
 
+    /// The pool on the test's PostgreSQL database.
+    ///
+    /// # Panics
+    /// On the embedded backend: the calling test is PostgreSQL-only.
+    pub fn pool(&self) -> &Pool {
+        self.pg
+            .as_ref()
+            .expect("a PostgreSQL-only test helper was called on the embedded backend")
+    }
+
+    /// The same environment on new connections to its PostgreSQL database (after the server
+    /// was restarted under the old pool).
+    pub fn reconnected(mut self) -> Self {
+        let url = self.settings.database_url.clone();
+        let pool = database::pool(&url, 4).expect("pool");
+        self.journal = Journal::new(fieldtrail_journal::PgJournal::with_url(pool.clone(), &url));
+        self.pg = Some(pool);
+        self
+    }
+
     /// A command handler on the test's journal.
     pub fn handler(&self) -> CommandHandler {
-        CommandHandler::new(PgJournal::new(self.pool.clone()))
+        CommandHandler::new(self.journal.clone())
     }
 
     /// Imports `text` line by line, then runs the projector until it is caught up.
@@ -107,7 +178,8 @@ impl TestEnv {
     /// Runs the projector until caught up with every committed event (waiting, if another
     /// test holds an old transaction open on the server, until the horizon passes them).
     pub async fn project(&self) {
-        let readable = GlobalLog::new(self.pool.clone())
+        let readable = self
+            .journal
             .wait_readable(std::time::Duration::from_secs(60))
             .await
             .expect("horizon");
@@ -120,7 +192,7 @@ impl TestEnv {
 
     /// Runs the projector once until it reads nothing more (without waiting for the horizon).
     pub async fn project_now(&self) {
-        let mut projector = Projector::start(self.pool.clone())
+        let mut projector = Projector::start(self.journal.clone())
             .await
             .expect("projector start");
         projector.catch_up().await.expect("projector");
@@ -134,7 +206,7 @@ impl TestEnv {
         relay::ensure_stream(&async_nats::jetstream::new(client.clone()), &self.settings)
             .await
             .expect("stream");
-        Relay::new(self.pool.clone(), client, &self.settings)
+        Relay::new(self.journal.clone(), client, &self.settings)
             .catch_up()
             .await
             .expect("relay")
@@ -142,22 +214,19 @@ impl TestEnv {
 
     /// Number of rows in the events table.
     pub async fn event_count(&self) -> i64 {
-        GlobalLog::new(self.pool.clone())
-            .count()
-            .await
-            .expect("count")
+        self.journal.count().await.expect("count")
     }
 
     /// A stored read-model document.
     pub async fn document(&self, kind: &str, key: &str) -> Option<Value> {
-        fieldtrail::read::document(&self.pool, kind, key)
+        fieldtrail::read::document(&self.journal, kind, key)
             .await
             .expect("read model")
     }
 
     /// Every stored document.
     pub async fn documents(&self) -> Vec<(String, String, Value)> {
-        fieldtrail::read::all_documents(&self.pool)
+        fieldtrail::read::all_documents(&self.journal)
             .await
             .expect("read models")
     }
@@ -186,9 +255,15 @@ impl TestEnv {
         cohort: Option<&str>,
         learner: Option<&str>,
     ) -> String {
-        fieldtrail::auth::tokens::create(&self.pool, &format!("{role}-test"), role, cohort, learner)
-            .await
-            .expect("token")
+        fieldtrail::auth::tokens::create(
+            &self.journal,
+            &format!("{role}-test"),
+            role,
+            cohort,
+            learner,
+        )
+        .await
+        .expect("token")
     }
 
     /// Starts `serve` on a free port; returns its address and the token that stops it.
@@ -218,7 +293,7 @@ impl TestEnv {
         let started = std::time::Instant::now();
         let relay = fieldtrail_journal::checkpoint::relay(&self.settings.nats_stream);
         loop {
-            if let Ok(client) = self.pool.get().await {
+            if let Ok(client) = self.pool().get().await {
                 let row = client
                     .query_one(
                         "SELECT (SELECT tx_id::text || '/' || position FROM events ORDER BY tx_id DESC, position DESC LIMIT 1),
@@ -246,7 +321,7 @@ impl TestEnv {
     /// Asserts that the stored read models equal a rebuild from the journal.
     pub async fn assert_read_models_equal_replay(&self) {
         let live = self.documents().await;
-        fieldtrail_projections::runner::rebuild(&self.pool)
+        fieldtrail_projections::runner::rebuild(&self.journal)
             .await
             .expect("rebuild");
         assert_eq!(
@@ -258,11 +333,14 @@ impl TestEnv {
 
     /// Drops the test's database and stream (call at the end of a passing test).
     pub async fn cleanup(self) {
-        self.pool.close();
+        self.journal.close();
         if let Ok(client) = relay::connect(&self.settings.nats_url).await {
             let _ = async_nats::jetstream::new(client)
                 .delete_stream(&self.settings.nats_stream)
                 .await;
+        }
+        if self.pg.is_none() {
+            return;
         }
         let admin = database::pool(&format!("{}/postgres", self.server), 1).expect("admin pool");
         if let Ok(client) = admin.get().await {
@@ -274,4 +352,25 @@ impl TestEnv {
                 .await;
         }
     }
+}
+
+/// Runs one test body on both backends: `both_backends!(name, body)` defines the tests
+/// `name::postgres` and `name::sqlite`, each calling `body(TestEnv)` with its own journal.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn postgres() {
+                let env = $crate::helpers::TestEnv::new(stringify!($name)).await;
+                super::$body(env).await;
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                let env = $crate::helpers::TestEnv::sqlite(stringify!($name)).await;
+                super::$body(env).await;
+            }
+        }
+    };
 }

@@ -7,7 +7,7 @@ use fieldtrail_journal::{CommandMetadata, JournalError, PgJournal};
 async fn update_and_delete_on_events_are_refused_and_rows_are_complete() {
     let env = TestEnv::new("append_only").await;
     env.import(COHORT).await;
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     for statement in [
         "UPDATE events SET actor = 'someone:else' WHERE position = 1",
         "DELETE FROM events WHERE position = 1",
@@ -60,7 +60,7 @@ fn metadata(command_id: &str) -> CommandMetadata {
 #[tokio::test]
 async fn an_append_at_a_wrong_expected_version_is_refused_even_without_a_key_clash() {
     let env = TestEnv::new("expected_version").await;
-    let journal = PgJournal::new(env.pool.clone());
+    let journal = PgJournal::new(env.pool().clone());
     let event = || {
         vec![(
             "cohort_closed".to_owned(),

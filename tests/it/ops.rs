@@ -345,7 +345,7 @@ async fn sigterm_under_load_loses_no_acknowledged_command_and_leaves_checkpoints
     );
 
     // Every acknowledged command is in the ledger; the checkpoints name events of the journal.
-    let db = env.pool.get().await.unwrap();
+    let db = env.pool().get().await.unwrap();
     let ledger: HashSet<String> = db
         .query("SELECT command_id FROM command_ledger", &[])
         .await
@@ -650,7 +650,7 @@ fn configuration_layers_file_then_environment_then_flags_and_hides_passwords() {
     let (code, _, err) = show(&[], &["status", "--config", path]);
     assert_eq!(code, Some(2));
     assert!(
-        err.contains("unknown setting database.pool (known in [database]: url, pool_size)"),
+        err.contains("unknown setting database.pool() (known in [database]: url, pool_size)"),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).ok();
@@ -694,7 +694,7 @@ async fn status_reports_positions_lags_and_readiness() {
     assert!(text.contains("ready        yes"), "{text}");
 
     // A read model behind its bound: not ready, exit 2; the JSON names the lag.
-    env.pool
+    env.pool()
         .get()
         .await
         .unwrap()

@@ -27,7 +27,7 @@ async fn a_subscriber_receives_every_event_once_and_the_stream_matches_the_journ
     let ids: HashSet<&str> = seen.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(seen.len() as i64, rows);
     assert_eq!(ids.len(), seen.len(), "an event id arrived twice");
-    let client = env.pool.get().await.unwrap();
+    let client = env.pool().get().await.unwrap();
     let journal_ids: HashSet<String> = client
         .query("SELECT event_id::text FROM events", &[])
         .await

@@ -147,7 +147,7 @@ async fn import(env: &TestEnv, text: &str) {
         report.lines.iter().find(|l| l.outcome == "rejected")
     );
     let total = env.event_count().await;
-    let log = GlobalLog::new(env.pool.clone());
+    let log = GlobalLog::new(env.pool().clone());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let (mut seen, mut cursor) = (0i64, Cursor::default());
@@ -171,7 +171,7 @@ async fn import(env: &TestEnv, text: &str) {
 
 /// Every cohort of the journal, folded by the library.
 async fn trajectories(env: &TestEnv) -> Vec<CohortTrajectory> {
-    let log = GlobalLog::new(env.pool.clone());
+    let log = GlobalLog::new(env.pool().clone());
     let mut fold = TrajectoryFold::new(None);
     let mut cursor = Cursor::default();
     loop {
@@ -1306,12 +1306,12 @@ async fn generated_cohorts_stream_out_one_at_a_time_with_equal_summaries() {
     let mut sums = Vec::new();
     for (shape, format) in [(Shape::Summary, Format::Jsonl), (Shape::Long, Format::Csv)] {
         let request = request(shape, format);
-        let prepared = research::prepare(&env.pool, &request, &p, &hidden)
+        let prepared = research::prepare(&env.journal, &request, &p, &hidden)
             .await
             .unwrap();
         assert_eq!(prepared.cohorts(), COPIES + 1);
         let mut sink = Chunks::default();
-        let report = research::write(&env.pool, prepared, &request, &p, &mut sink, &hidden)
+        let report = research::write(&env.journal, prepared, &request, &p, &mut sink, &hidden)
             .await
             .unwrap();
         assert_eq!(report.cohorts as usize, COPIES + 1);

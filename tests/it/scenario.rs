@@ -1,4 +1,5 @@
-//! The shipped cohort and the rule probes against their right answers.
+//! The shipped cohort and the rule probes against their right answers, on both backends
+//! (each test is `<name>::postgres` and `<name>::sqlite`: one body, two journals).
 
 use crate::helpers::{TestEnv, COHORT, COHORT_EXPECTED, RULES, RULES_EXPECTED};
 use serde_json::{json, Value};
@@ -7,9 +8,12 @@ fn doc_list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
     v[k].as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
-#[tokio::test]
-async fn cohort_2025_read_models_equal_the_expected_answers() {
-    let env = TestEnv::new("cohort").await;
+crate::both_backends!(
+    cohort_2025_read_models_equal_the_expected_answers,
+    cohort_2025_read_models_equal_the_expected_answers_on
+);
+
+async fn cohort_2025_read_models_equal_the_expected_answers_on(env: TestEnv) {
     let report = env.import(COHORT).await;
     let expected: Value = serde_json::from_str(COHORT_EXPECTED).unwrap();
     assert_eq!(
@@ -103,9 +107,12 @@ async fn cohort_2025_read_models_equal_the_expected_answers() {
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn rule_probes_get_the_expected_codes_and_rejections_append_nothing() {
-    let env = TestEnv::new("rules").await;
+crate::both_backends!(
+    rule_probes_get_the_expected_codes_and_rejections_append_nothing,
+    rule_probes_get_the_expected_codes_and_rejections_append_nothing_on
+);
+
+async fn rule_probes_get_the_expected_codes_and_rejections_append_nothing_on(env: TestEnv) {
     let expected: Vec<Value> = serde_json::from_str(RULES_EXPECTED).unwrap();
     let handler = env.handler();
     let lines: Vec<&str> = RULES.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -148,9 +155,12 @@ async fn rule_probes_get_the_expected_codes_and_rejections_append_nothing() {
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn importing_twice_appends_nothing_and_reports_duplicates() {
-    let env = TestEnv::new("reimport").await;
+crate::both_backends!(
+    importing_twice_appends_nothing_and_reports_duplicates,
+    importing_twice_appends_nothing_and_reports_duplicates_on
+);
+
+async fn importing_twice_appends_nothing_and_reports_duplicates_on(env: TestEnv) {
     env.import(COHORT).await;
     let events = env.event_count().await;
     let documents = env.documents().await;
@@ -165,9 +175,12 @@ async fn importing_twice_appends_nothing_and_reports_duplicates() {
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn replay_rebuilds_documents_identical_to_live_ones() {
-    let env = TestEnv::new("replay").await;
+crate::both_backends!(
+    replay_rebuilds_documents_identical_to_live_ones,
+    replay_rebuilds_documents_identical_to_live_ones_on
+);
+
+async fn replay_rebuilds_documents_identical_to_live_ones_on(env: TestEnv) {
     // Live: the projector runs after every few commands, as a server would.
     let handler = env.handler();
     for (i, line) in COHORT.lines().enumerate() {
@@ -179,7 +192,7 @@ async fn replay_rebuilds_documents_identical_to_live_ones() {
     env.project().await;
     let live = env.documents().await;
     assert_eq!(live.len(), 1 + 11 + 3);
-    let n = fieldtrail_projections::runner::rebuild(&env.pool)
+    let n = fieldtrail_projections::runner::rebuild(&env.journal)
         .await
         .unwrap();
     assert_eq!(n as i64, env.event_count().await);
