@@ -1,6 +1,7 @@
 //! Fills a journal with generated cohorts (copies of cohort-2025 under new ids,
 //! `fieldtrail::generate::cohort`) through the command handler, to measure
-//! `fieldtrail export trajectories` on many cohorts (time and peak memory).
+//! `fieldtrail export trajectories` on many cohorts (time and peak memory). Either backend:
+//! `DATABASE_URL=sqlite://PATH` works as well.
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/ft_research_load \
@@ -16,7 +17,7 @@
 
 use fieldtrail::handler::CommandHandler;
 use fieldtrail::{generate, import};
-use fieldtrail_journal::{database, PgJournal};
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,8 +28,8 @@ async fn main() -> anyhow::Result<()> {
     let writers: usize = args.next().map_or(Ok(4), |a| a.parse())?.max(1);
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/ft_research_load".to_owned());
-    let pool = database::open(&url, writers.saturating_mul(2).max(4)).await?;
-    let handler = Arc::new(CommandHandler::new(PgJournal::new(pool)));
+    let journal = fieldtrail_journal::open(&url, writers.saturating_mul(2).max(4)).await?;
+    let handler = Arc::new(CommandHandler::new(journal));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for writer in 0..writers {

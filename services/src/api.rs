@@ -9,6 +9,7 @@
 //! | the three above with `?as_of=TIME`, `?as_of_position=N` or `?as_of_occurred=TIME` | the document as it stood then ([`crate::audit_api`]) |
 //! | `GET /audit/…` | the auditor's routes ([`crate::audit_api`]) |
 //! | `GET /cohorts/{id}/timetable.ics`, `.../learners/{learner}/transcript.clr`, `/field-studies/{id}/xapi`, ... | exports: see [`crate::export`] |
+//! | `GET /events/stream?after=N` | the global log as Server-Sent Events ([`crate::event_stream`]) |
 //! | `GET /healthz` | process alive; says whether PostgreSQL and NATS answer |
 //! | `GET /readyz` | 200 ready / 503 not, naming what is wrong ([`crate::health`]) |
 //! | `GET /metrics` | Prometheus metrics ([`crate::metrics`]) |
@@ -77,6 +78,7 @@ pub fn router(state: AppState) -> Router {
             get(export::http_clr),
         )
         .route("/field-studies/{id}/xapi", get(export::http_xapi))
+        .route("/events/stream", get(crate::event_stream::stream))
         .route("/healthz", get(healthz))
         .route(
             "/openapi.json",

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod config;
 pub mod consumer;
 pub mod demo;
+pub mod event_stream;
 pub mod export;
 pub mod generate;
 pub mod handler;

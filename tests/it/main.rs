@@ -1,4 +1,5 @@
-//! End-to-end tests against a real PostgreSQL and a real NATS JetStream server.
+//! End-to-end tests against a real PostgreSQL and a real NATS JetStream server, and against
+//! the embedded SQLite journal (tests defined with `both_backends!` run on each).
 //! One binary (modules below) so that it links once.
 
 mod audit;
@@ -6,6 +7,7 @@ mod auth;
 mod bench;
 mod cli;
 mod contracts;
+mod event_stream;
 mod faults;
 mod faults_process;
 mod formats;

@@ -191,6 +191,11 @@ pub trait Backend: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<StoredEvent>, JournalError>;
 
+    /// The global-log cursor just after the event at global position `position` (or, where no
+    /// event has that position, after the highest one below it): where a reader that last saw
+    /// `position` resumes. `Cursor::default()` for 0.
+    async fn cursor_at(&self, position: i64) -> Result<Cursor, JournalError>;
+
     /// The highest global position committed (0 when empty).
     async fn head(&self) -> Result<i64, JournalError>;
 

@@ -76,6 +76,22 @@ impl Backend for PgJournal {
         audit::read_cut_where(self.pool(), cut, streams, after, limit).await
     }
 
+    async fn cursor_at(&self, position: i64) -> Result<Cursor, JournalError> {
+        let client = self.pool().get().await?;
+        let row = client
+            .query_opt(
+                "SELECT tx_id::text, position FROM events WHERE position <= $1 ORDER BY position DESC LIMIT 1",
+                &[&position],
+            )
+            .await?;
+        Ok(row
+            .map(|r| Cursor {
+                tx_id: r.get::<_, String>(0).parse().unwrap_or_default(),
+                position: r.get(1),
+            })
+            .unwrap_or_default())
+    }
+
     async fn head(&self) -> Result<i64, JournalError> {
         GlobalLog::new(self.pool().clone()).head().await
     }

@@ -47,11 +47,12 @@ fn unavailable(message: String) -> Response {
         .into_response()
 }
 
-/// For a calendar (`….ics`) only: the token given as `?token=ftk_…`, because calendar
-/// applications subscribing by URL cannot send an `Authorization` header. The URL is then a
-/// secret (as with any calendar subscription link); give learners their own `learner` token.
+/// For a calendar (`….ics`) and the event stream (`/events/stream`) only: the token given as
+/// `?token=ftk_…`, because calendar applications subscribing by URL and the browser's
+/// `EventSource` cannot send an `Authorization` header. The URL is then a secret (as with any
+/// calendar subscription link); give learners their own `learner` token.
 fn calendar_token(path: &str, query: Option<&str>) -> Option<String> {
-    if !path.ends_with(".ics") {
+    if !path.ends_with(".ics") && path != "/events/stream" {
         return None;
     }
     query?
@@ -163,6 +164,7 @@ async fn read_access(
             ));
         }
         ["audit", ..] => Access::Audit,
+        ["events", "stream"] => Access::EventStream,
         ["research", ..] => Access::Research,
         _ => Access::OtherRead,
     };

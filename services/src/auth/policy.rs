@@ -129,6 +129,8 @@ pub enum Access<'a> {
     Audit,
     /// The pseudonymised research exports.
     Research,
+    /// The global log as Server-Sent Events (`/events/stream`).
+    EventStream,
     /// Any other read (e.g. documentation of the API).
     OtherRead,
 }
@@ -161,7 +163,7 @@ pub fn allows(who: &Principal, what: &Access<'_>) -> bool {
         }
         (Role::Learner, A::History { cohort, member }) => who.in_cohort(*cohort) && *member,
         (Role::Researcher, A::Research) => true,
-        (Role::Dashboard, A::Timetable { .. }) => true,
+        (Role::Dashboard, A::Timetable { .. } | A::EventStream) => true,
         _ => false,
     }
 }

@@ -23,7 +23,7 @@ use crate::backend::{
 use crate::chain::{SealedEvent, VerifyReport};
 use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, StoredEvent};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -218,6 +218,25 @@ impl Backend for SqliteJournal {
         let streams = streams.cloned();
         self.read(move |tx| read::log(tx, cut, streams.as_ref(), after, limit))
             .await
+    }
+
+    async fn cursor_at(&self, position: i64) -> Result<Cursor, JournalError> {
+        self.read(move |tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT tx_id, position FROM events WHERE position <= ?1 ORDER BY position DESC LIMIT 1",
+                    [position],
+                    |r| {
+                        Ok(Cursor {
+                            tx_id: u64::try_from(r.get::<_, i64>(0)?).unwrap_or_default(),
+                            position: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()?
+                .unwrap_or_default())
+        })
+        .await
     }
 
     async fn head(&self) -> Result<i64, JournalError> {
