@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod consumer;
+pub mod copy;
 pub mod demo;
 pub mod event_stream;
 pub mod export;

@@ -79,6 +79,16 @@ enum Job {
     },
     /// Rebuild every read model from the journal.
     Replay,
+    /// Copy a journal into an empty one, on the same or the other backend, with its
+    /// positions, metadata and hash chain; rebuild the read models there and verify the copy.
+    Copy {
+        /// The source journal (`sqlite://PATH` or `postgres://...`).
+        #[arg(long)]
+        from: String,
+        /// The target journal (created if missing; must hold no event).
+        #[arg(long)]
+        to: String,
+    },
     /// Run the HTTP API, the projector and the relay (address: --listen / http.listen).
     Serve,
     /// Show the journal head, each read model's and the relay's position and lag, who runs
@@ -300,6 +310,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = runner::rebuild(&journal).await?;
             progress.finish(&format!("{n} events folded"));
             println!("rebuilt the read models from {n} events");
+        }
+        Job::Copy { from, to } => {
+            let source = fieldtrail_journal::open(&from, 4).await?;
+            let target = fieldtrail_journal::open(&to, 4).await?;
+            let progress = fieldtrail::progress::Progress::new(
+                "copy",
+                "events",
+                u64::try_from(source.count().await?).unwrap_or(0),
+                std::time::Duration::from_secs(settings.progress_interval_secs),
+            );
+            let report = fieldtrail::copy::copy(&source, &target, &progress).await?;
+            progress.finish();
+            println!(
+                "copied {} events and {} commands from {} to {} (head position {}); read models rebuilt from {} events; the copy verifies",
+                report.events,
+                report.commands,
+                fieldtrail::settings_file::hide_secrets(&from),
+                fieldtrail::settings_file::hide_secrets(&to),
+                report.head,
+                report.folded
+            );
         }
         Job::Serve => {
             let listen = settings.listen;

@@ -9,7 +9,7 @@ use fieldtrail::handler::CommandHandler;
 use fieldtrail::import::{import_text, ImportReport};
 use fieldtrail::relay::{self, Relay};
 use fieldtrail::Settings;
-use fieldtrail_journal::{database, BackendKind, Journal};
+use fieldtrail_journal::{database, Journal};
 use fieldtrail_projections::runner::Projector;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -103,14 +103,6 @@ impl TestEnv {
             .await
             .expect("embedded journal");
         Self::with_journal(settings, journal, None, Some(dir), String::new(), "").await
-    }
-
-    /// A test's own journal of `kind`.
-    pub async fn of(kind: BackendKind, name: &str) -> Self {
-        match kind {
-            BackendKind::Postgres => Self::new(name).await,
-            BackendKind::Sqlite => Self::sqlite(name).await,
-        }
     }
 
     async fn with_journal(

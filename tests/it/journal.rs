@@ -1,7 +1,7 @@
-//! The journal's own guarantees: append-only, complete envelopes, exact expected version.
+//! The PostgreSQL journal's own guarantees: append-only (triggers), complete envelopes.
+//! What every backend guarantees is in `conformance`.
 
 use crate::helpers::{TestEnv, COHORT};
-use fieldtrail_journal::{CommandMetadata, JournalError, PgJournal};
 
 #[tokio::test]
 async fn update_and_delete_on_events_are_refused_and_rows_are_complete() {
@@ -42,65 +42,5 @@ async fn update_and_delete_on_events_are_refused_and_rows_are_complete() {
         .get(0);
     assert_eq!(gaps, 0);
     drop(client);
-    env.cleanup().await;
-}
-
-fn metadata(command_id: &str) -> CommandMetadata {
-    CommandMetadata {
-        reported_actor: None,
-        command_id: command_id.to_owned(),
-        command: "close_cohort".to_owned(),
-        actor: "staff:test".to_owned(),
-        occurred_at: "2025-01-01T10:00:00+01:00".parse().unwrap(),
-        correlation_id: command_id.to_owned(),
-        causation_id: command_id.to_owned(),
-    }
-}
-
-#[tokio::test]
-async fn an_append_at_a_wrong_expected_version_is_refused_even_without_a_key_clash() {
-    let env = TestEnv::new("expected_version").await;
-    let journal = PgJournal::new(env.pool().clone());
-    let event = || {
-        vec![(
-            "cohort_closed".to_owned(),
-            "1".to_owned(),
-            serde_json::json!({"cohort_id": "c1"}),
-        )]
-    };
-    assert_eq!(
-        journal
-            .append("cohort", "c1", 0, &event(), &metadata("a1"))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    // Version 5 is free, but the stream is at 1, not 4: refused.
-    let err = journal
-        .append("cohort", "c1", 4, &event(), &metadata("a2"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, JournalError::VersionConflict { expected: 4, .. }),
-        "{err:?}"
-    );
-    // Behind: refused as well.
-    let err = journal
-        .append("cohort", "c1", 0, &event(), &metadata("a3"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, JournalError::VersionConflict { .. }),
-        "{err:?}"
-    );
-    // Same command id again at the right version: a duplicate, nothing appended.
-    let err = journal
-        .append("cohort", "c1", 1, &event(), &metadata("a1"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, JournalError::DuplicateCommand(_)), "{err:?}");
-    assert_eq!(env.event_count().await, 1);
-    assert!(journal.applied("a2").await.unwrap().is_none());
     env.cleanup().await;
 }

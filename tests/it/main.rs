@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod bench;
 mod cli;
+mod conformance;
 mod contracts;
 mod event_stream;
 mod faults;

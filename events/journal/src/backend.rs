@@ -221,16 +221,21 @@ pub trait Backend: Send + Sync + 'static {
     /// digest as it stood there.
     async fn verify(&self, at_position: Option<i64>) -> Result<VerifyReport, JournalError>;
 
-    /// Up to `limit` rows after global position `after`, in position order, exactly as stored
-    /// (payload not upcast, chain columns included): what a journal copy reads.
-    async fn export_events(&self, after: i64, limit: i64)
-        -> Result<Vec<SealedEvent>, JournalError>;
+    /// Up to `limit` rows after `after` in global-log order (as [`Backend::read_log`]: none
+    /// behind one that could still commit), exactly as stored (payload not upcast, chain
+    /// columns and transaction id included): what a journal copy reads.
+    async fn export_events(
+        &self,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<Vec<SealedEvent>, JournalError>;
 
     /// The whole command ledger, by first position.
     async fn export_ledger(&self) -> Result<Vec<LedgerRow>, JournalError>;
 
-    /// Writes copied rows exactly as given (positions, times, chain columns), in the order
-    /// given, after every row already there, with their ledger rows.
+    /// Writes copied rows exactly as given (positions, times, chain columns), keeping their
+    /// global-log order (the order given), after every row already there, with their ledger
+    /// rows.
     ///
     /// # Errors
     /// [`JournalError::Other`] when a row's position is not beyond the journal's head.

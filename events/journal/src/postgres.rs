@@ -153,17 +153,20 @@ impl Backend for PgJournal {
 
     async fn export_events(
         &self,
-        after: i64,
+        after: Cursor,
         limit: i64,
     ) -> Result<Vec<SealedEvent>, JournalError> {
         let client = self.pool().get().await?;
         let rows = client
             .query(
                 &format!(
-                    "SELECT {} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                    "SELECT {} FROM events
+                     WHERE (tx_id, position) > ($1::text::xid8, $2)
+                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                     ORDER BY events.tx_id, events.position LIMIT $3",
                     audit::SEALED_COLUMNS
                 ),
-                &[&after, &limit],
+                &[&after.tx_id.to_string(), &after.position, &limit],
             )
             .await?;
         Ok(rows

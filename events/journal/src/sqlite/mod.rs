@@ -281,7 +281,7 @@ impl Backend for SqliteJournal {
 
     async fn export_events(
         &self,
-        after: i64,
+        after: Cursor,
         limit: i64,
     ) -> Result<Vec<SealedEvent>, JournalError> {
         self.read(move |tx| read::sealed_after(tx, after, limit))

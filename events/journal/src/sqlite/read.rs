@@ -345,13 +345,17 @@ pub(super) fn verify(
 
 pub(super) fn sealed_after(
     tx: &Transaction<'_>,
-    after: i64,
+    after: Cursor,
     limit: i64,
 ) -> Result<Vec<SealedEvent>, JournalError> {
     select(
         tx,
-        &format!("SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"),
-        vec![after.into(), limit.into()],
+        &format!("SELECT {COLUMNS} FROM events WHERE (tx_id, position) > (?1, ?2) ORDER BY tx_id, position LIMIT ?3"),
+        vec![
+            i64::try_from(after.tx_id).unwrap_or(i64::MAX).into(),
+            after.position.into(),
+            limit.into(),
+        ],
     )
 }
 

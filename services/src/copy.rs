@@ -1,0 +1,83 @@
+//! `fieldtrail copy --from URL --to URL`: moves a journal between backends (embedded SQLite
+//! and PostgreSQL, either way, or to a new database of the same kind).
+//!
+//! Every event is copied exactly as stored: global position, event id, stream version, times,
+//! actors, command and correlation ids, payload and the hash chain columns, in the source's
+//! global-log order; then the command ledger. The target must be empty. The read models are
+//! then rebuilt on the target from the copied events, and the target's chain is verified:
+//! the copy is refused (an error) if it does not verify.
+
+use crate::progress::Progress;
+use fieldtrail_journal::{Cursor, Journal};
+use fieldtrail_projections::runner;
+
+/// Events read and written per batch.
+pub const BATCH: i64 = 5000;
+
+/// What a copy did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CopyReport {
+    /// Events copied.
+    pub events: u64,
+    /// Command ledger rows copied.
+    pub commands: u64,
+    /// Events the target's read models were rebuilt from.
+    pub folded: u64,
+    /// The target's head position after the copy (the source's at the time of the copy).
+    pub head: i64,
+}
+
+/// Copies the journal `from` into the empty journal `to` (see the module documentation).
+///
+/// # Errors
+/// When `to` is not empty, either journal fails, or the copy does not verify on the target.
+pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::Result<CopyReport> {
+    let target_head = to.head().await?;
+    anyhow::ensure!(
+        target_head == 0,
+        "the target journal is not empty (head position {target_head}): copy into an empty one"
+    );
+    let mut cursor = Cursor::default();
+    let mut events = 0u64;
+    let mut commands = std::collections::HashSet::new();
+    loop {
+        let batch = from.export_events(cursor, BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        cursor = Cursor {
+            tx_id: last.tx_id,
+            position: last.position,
+        };
+        commands.extend(batch.iter().map(|e| e.command_id.clone()));
+        to.import_events(&batch, &[]).await?;
+        events += batch.len() as u64;
+        progress.inc(batch.len() as u64);
+    }
+    let head = to.head().await?;
+    // The ledger rows of the commands whose events were copied, read after the events (the
+    // ledger row commits with its events): a command committed after the events were read is
+    // not copied at all.
+    let copied: Vec<_> = from
+        .export_ledger()
+        .await?
+        .into_iter()
+        .filter(|l| commands.contains(&l.command_id))
+        .collect();
+    to.import_events(&[], &copied).await?;
+    let folded = runner::rebuild(to).await? as u64;
+    let report = to.verify(None).await?;
+    anyhow::ensure!(
+        report.intact(),
+        "the copy does not verify on the target: {}",
+        report
+            .breaks
+            .first()
+            .map(fieldtrail_journal::audit::describe)
+            .unwrap_or_default()
+    );
+    Ok(CopyReport {
+        events,
+        commands: copied.len() as u64,
+        folded,
+        head,
+    })
+}
