@@ -650,7 +650,7 @@ fn configuration_layers_file_then_environment_then_flags_and_hides_passwords() {
     let (code, _, err) = show(&[], &["status", "--config", path]);
     assert_eq!(code, Some(2));
     assert!(
-        err.contains("unknown setting database.pool() (known in [database]: url, pool_size)"),
+        err.contains("unknown setting database.pool (known in [database]: url, pool_size)"),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).ok();
