@@ -102,6 +102,21 @@ fn research() {}
     responses((status = 200, description = "the data dictionary: column, type, unit, meaning"), (status = 403)), security(("bearer" = [])))]
 fn research_dictionary() {}
 
+/// `GET /events/stream`
+#[utoipa::path(get, path = "/events/stream", tag = "events",
+    params(
+        ("after" = Option<i64>, Query, description = "global position to resume after (default 0: from the first event); the Last-Event-ID header wins over it"),
+        ("Last-Event-ID" = Option<i64>, Header, description = "sent by a reconnecting EventSource: the id (global position) of the last event received"),
+        ("stream_type" = Option<String>, Query, description = "comma-separated stream types (programme, cohort, field_study)"),
+        ("event_type" = Option<String>, Query, description = "comma-separated event types, e.g. session_held,attendance_recorded"),
+        ("token" = Option<String>, Query, description = "the API token, for EventSource (which cannot send Authorization)")),
+    responses(
+        (status = 200, description = "text/event-stream: one message per event in global-log order, `id:` its global position, `data:` the event envelope as on NATS (AsyncAPI: channel /events/stream); a keep-alive comment every 15 s", content_type = "text/event-stream"),
+        (status = 403, description = "not a staff, auditor or dashboard token"),
+        (status = 422, description = "a parameter is not a position or a known stream type")),
+    security(("bearer" = [])))]
+fn event_stream() {}
+
 /// `GET /healthz`
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive; postgres, nats, projector and relay roles")))]
 fn healthz() {}
@@ -135,6 +150,7 @@ fn metrics() {}
         audit_attendance,
         research,
         research_dictionary,
+        event_stream,
         healthz,
         readyz,
         metrics
@@ -211,8 +227,17 @@ pub fn asyncapi() -> Value {
             "description": "Every committed event, published once it is committed (at least once; deduplicate by event id or by stream and stream version). Order is the journal's within each stream."
         },
         "defaultContentType": "application/json",
-        "servers": {"nats": {"url": "nats://127.0.0.1:4222", "protocol": "nats", "description": "NATS with JetStream; stream FIELDTRAIL on subjects fieldtrail.>, duplicate window 2 minutes."}},
+        "servers": {
+            "nats": {"url": "nats://127.0.0.1:4222", "protocol": "nats", "description": "NATS with JetStream; stream FIELDTRAIL on subjects fieldtrail.>, duplicate window 2 minutes."},
+            "http": {"url": "http://127.0.0.1:8080", "protocol": "http", "description": "fieldtrail serve: Server-Sent Events on GET /events/stream, on both backends and without NATS."}
+        },
         "channels": {
+            "/events/stream": {
+                "description": "Server-Sent Events (text/event-stream): every event in global-log order, exactly once per connection; `id:` is its global position, so a reconnecting EventSource resumes with Last-Event-ID. `data:` is the same envelope as the NATS message body. Query: after=<position>, stream_type=<list>, event_type=<list>, token=<API token>. Staff, auditor and dashboard tokens.",
+                "servers": ["http"],
+                "subscribe": {"operationId": "followEventStream", "message": {"oneOf": refs.clone()}},
+                "bindings": {"http": {"type": "request", "method": "GET", "bindingVersion": "0.1.0"}}
+            },
             "fieldtrail.{stream_type}.{stream_id}.{event_type}": {
                 "description": "One subject per event: the stream it belongs to and its type. Subscribe to fieldtrail.> for everything, fieldtrail.cohort.<id>.> for one cohort.",
                 "parameters": {
@@ -220,6 +245,7 @@ pub fn asyncapi() -> Value {
                     "stream_id": {"schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}},
                     "event_type": {"schema": {"type": "string"}}
                 },
+                "servers": ["nats"],
                 "subscribe": {"operationId": "receiveEvent", "message": {"oneOf": refs}},
                 "bindings": {"nats": {"bindingVersion": "0.1.0"}}
             }
@@ -299,6 +325,7 @@ mod drift {
             "/audit/streams/{type}/{id}",
             "/research/trajectories",
             "/metrics",
+            "/events/stream",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path}");
         }
