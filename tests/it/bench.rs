@@ -82,3 +82,40 @@ async fn quick_bench_completes_and_prints_the_table() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_embedded_bench_completes_and_prints_the_table() {
+    let mut args = BenchArgs::quick(PathBuf::from(env!("CARGO_BIN_EXE_fieldtrail")));
+    args.embedded = true;
+    let report = bench::embedded::measure(&args)
+        .await
+        .expect("the quick embedded bench completes");
+    let figures: Vec<&str> = report.rows.iter().map(|r| r.figure.as_str()).collect();
+    for wanted in [
+        "embedded journal append",
+        "embedded import commands/s, 1 client",
+        "embedded import commands/s, 8 clients",
+        "embedded projection rebuild",
+        "embedded POST /commands/s, 1 client",
+        "embedded POST /commands/s, 8 clients",
+    ] {
+        assert!(
+            figures.iter().any(|f| f.contains(wanted)),
+            "no figure {wanted:?} in {figures:?}"
+        );
+    }
+    for row in &report.rows {
+        assert!(
+            row.product.is_finite() && row.product > 0.0,
+            "{}",
+            row.figure
+        );
+        let raw = row.raw.expect("every embedded figure has its raw baseline");
+        assert!(raw.is_finite() && raw > 0.0, "{}: raw {raw}", row.figure);
+    }
+    assert!(
+        report.notes.iter().any(|n| n.contains("0 failed")),
+        "{:?}",
+        report.notes
+    );
+}

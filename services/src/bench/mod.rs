@@ -5,6 +5,7 @@
 //! configured servers, fills the journal, measures, prints a table and drops everything it
 //! created. See BENCHMARKS.md for the figures and their meaning.
 
+pub mod embedded;
 pub mod load;
 pub mod product;
 pub mod raw;
@@ -33,6 +34,10 @@ pub struct BenchArgs {
     /// Offered load of the latency figure, commands per second.
     #[arg(long, default_value_t = 500)]
     pub offered_rate: u32,
+    /// Measure the embedded backend (a scratch SQLite file) against a raw rusqlite loop,
+    /// instead of PostgreSQL and NATS.
+    #[arg(long)]
+    pub embedded: bool,
     /// The `fieldtrail` binary started as the server (default: this executable).
     #[arg(long, hide = true)]
     pub server_binary: Option<PathBuf>,
@@ -46,6 +51,7 @@ impl BenchArgs {
             clients: vec![1, 8],
             quick: true,
             offered_rate: 500,
+            embedded: false,
             server_binary: Some(server_binary),
         }
     }
@@ -318,7 +324,11 @@ pub async fn run_cli(base: &Settings, mut args: BenchArgs) -> anyhow::Result<()>
         args.server_binary = Some(std::env::current_exe()?);
     }
     let started = std::time::Instant::now();
-    let report = run(base, &args).await?;
+    let report = if args.embedded {
+        embedded::measure(&args).await?
+    } else {
+        run(base, &args).await?
+    };
     println!("{}", report.table());
     println!("(bench took {:.0} s)", started.elapsed().as_secs_f64());
     Ok(())

@@ -231,7 +231,11 @@ where
     Ok(load::quantile(&mut samples, 0.5))
 }
 
-fn client_work(copies: &mut Copies, args: &BenchArgs, clients: usize) -> Vec<Vec<String>> {
+pub(crate) fn client_work(
+    copies: &mut Copies,
+    args: &BenchArgs,
+    clients: usize,
+) -> Vec<Vec<String>> {
     (0..clients)
         .map(|_| {
             let mut lines = copies.take(args.cohorts_per_client());
@@ -241,7 +245,7 @@ fn client_work(copies: &mut Copies, args: &BenchArgs, clients: usize) -> Vec<Vec
         .collect()
 }
 
-fn clients_label(c: usize) -> String {
+pub(crate) fn clients_label(c: usize) -> String {
     if c == 1 {
         "1 client".to_owned()
     } else {
