@@ -19,10 +19,14 @@ fn data(name: &str) -> String {
     format!("{}/../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-#[tokio::test]
-async fn import_reports_every_line_and_exits_3_when_some_were_rejected() {
-    let env = TestEnv::new("cli_import").await;
-    let report_path = std::env::temp_dir().join(format!("{}.json", env.db_name));
+crate::both_backends!(
+    import_reports_every_line_and_exits_3_when_some_were_rejected,
+    import_with_rejections
+);
+
+async fn import_with_rejections(env: TestEnv) {
+    let report_path =
+        std::env::temp_dir().join(format!("ft-report-{}.json", uuid::Uuid::new_v4().simple()));
     let output = fieldtrail(&env)
         .arg("import")
         .arg(data("rules.jsonl"))
@@ -72,9 +76,12 @@ async fn import_reports_every_line_and_exits_3_when_some_were_rejected() {
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn import_of_a_clean_file_exits_0_and_again_reports_duplicates() {
-    let env = TestEnv::new("cli_clean").await;
+crate::both_backends!(
+    import_of_a_clean_file_exits_0_and_again_reports_duplicates,
+    import_clean
+);
+
+async fn import_clean(env: TestEnv) {
     let cohort = format!("{}/../data/cohort-2025.jsonl", env!("CARGO_MANIFEST_DIR"));
     let first = fieldtrail(&env)
         .arg("import")
@@ -103,7 +110,85 @@ async fn import_of_a_clean_file_exits_0_and_again_reports_duplicates() {
         .unwrap();
     let timetable: Value = serde_json::from_slice(&timetable.stdout).unwrap();
     assert_eq!(timetable["sessions"].as_array().unwrap().len(), 56);
+    let expected: Value = serde_json::from_str(crate::helpers::COHORT_EXPECTED).unwrap();
+    assert_eq!(timetable["modules"], expected["timetable"]["modules"]);
     env.cleanup().await;
+}
+
+/// `fieldtrail` with no configuration at all: no DATABASE_URL, no NATS_URL, no file.
+fn unconfigured(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    command
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("FIELDTRAIL_DATABASE_URL")
+        .env_remove("NATS_URL")
+        .env_remove("FIELDTRAIL_NATS_URL")
+        .env_remove("FIELDTRAIL_CONFIG")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+#[tokio::test]
+async fn with_no_configuration_demo_and_serve_use_the_embedded_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = unconfigured(dir.path()).arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert!(
+        demo.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    assert!(
+        stdout.contains("Cohort cohort-2025: half-days per module (planned / scheduled / held)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("import: applied 203, duplicate 0, rejected 0; no NATS configured"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("journal: sqlite://fieldtrail.db (sqlite)"), "{stdout}");
+    assert!(dir.path().join("fieldtrail.db").is_file());
+
+    let token = unconfigured(dir.path())
+        .args(["token", "create", "--role", "staff", "--name", "me"])
+        .output()
+        .unwrap();
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let port = crate::servers::free_port();
+    let mut serve = unconfigured(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/cohorts/cohort-2025/timetable");
+    let client = reqwest::Client::new();
+    let mut answer = None;
+    for _ in 0..200 {
+        if let Ok(r) = client.get(&url).bearer_auth(&token).send().await {
+            answer = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let answer = answer.expect("serve answers");
+    assert_eq!(answer.status().as_u16(), 200);
+    let timetable: Value = answer.json().await.unwrap();
+    let expected: Value = serde_json::from_str(crate::helpers::COHORT_EXPECTED).unwrap();
+    assert_eq!(timetable["modules"], expected["timetable"]["modules"]);
+    let health: Value = client
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["backend"], "sqlite");
+    assert_eq!(health["nats"], "disabled");
+    let _ = serve.kill();
+    let _ = serve.wait();
 }
 
 #[tokio::test]

@@ -88,7 +88,13 @@ impl SqliteJournal {
                 JournalError::Other(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
-        let writer = connect(path)?;
+        let writer = connect(path).map_err(|e| match e {
+            JournalError::Sqlite(e) => JournalError::Other(format!(
+                "{} is not a fieldtrail journal (or is damaged): {e}",
+                path.display()
+            )),
+            e => e,
+        })?;
         writer
             .execute_batch(include_str!("schema.sql"))
             .map_err(|e| {
