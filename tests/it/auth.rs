@@ -104,9 +104,12 @@ fn command(id: &str, name: &str, data: Value) -> String {
     json!({"command_id": id, "command": name, "at": "2026-06-20T10:00:00+02:00", "actor": "someone:claimed", "data": data}).to_string()
 }
 
-#[tokio::test]
-async fn every_endpoint_for_every_role_and_refusals_append_nothing() {
-    let env = TestEnv::new("auth_table").await;
+crate::both_backends!(
+    every_endpoint_for_every_role_and_refusals_append_nothing,
+    every_endpoint_for_every_role_and_refusals_append_nothing_on
+);
+
+async fn every_endpoint_for_every_role_and_refusals_append_nothing_on(env: TestEnv) {
     env.import(COHORT).await;
     let t = Tokens::new(&env).await;
     let (base, stop, task) = start(&env).await;
@@ -234,17 +237,20 @@ async fn every_endpoint_for_every_role_and_refusals_append_nothing() {
     }
 
     // The actor is the authenticated principal; the claimed one is only reported.
-    let db = env.pool().get().await.unwrap();
-    let row = db
-        .query_one("SELECT actor, reported_actor FROM events WHERE command_id = 'record_reflexive_note-facilitator'", &[])
+    let notes = env
+        .journal
+        .history(
+            fieldtrail_journal::HistoryOf::Actor("facilitator:facilitator-test"),
+            &fieldtrail_journal::audit::EventFilter::default(),
+        )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, String>(0), "facilitator:facilitator-test");
-    assert_eq!(
-        row.get::<_, Option<String>>(1).as_deref(),
-        Some("someone:claimed")
-    );
-    drop(db);
+    let note = notes
+        .iter()
+        .find(|e| e.command_id == "record_reflexive_note-facilitator")
+        .expect("the facilitator's note");
+    assert_eq!(note.actor, "facilitator:facilitator-test");
+    assert_eq!(note.reported_actor.as_deref(), Some("someone:claimed"));
 
     // A calendar application subscribes by URL: `?token=` is accepted for `.ics` only.
     let client = reqwest::Client::new();
@@ -312,9 +318,12 @@ async fn every_endpoint_for_every_role_and_refusals_append_nothing() {
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn a_learner_reads_only_its_own_transcript_and_an_auditor_sends_nothing() {
-    let env = TestEnv::new("auth_learner").await;
+crate::both_backends!(
+    a_learner_reads_only_its_own_transcript_and_an_auditor_sends_nothing,
+    a_learner_reads_only_its_own_transcript_and_an_auditor_sends_nothing_on
+);
+
+async fn a_learner_reads_only_its_own_transcript_and_an_auditor_sends_nothing_on(env: TestEnv) {
     env.import(COHORT).await;
     let t = Tokens::new(&env).await;
     let (base, stop, task) = start(&env).await;
@@ -362,9 +371,12 @@ async fn a_learner_reads_only_its_own_transcript_and_an_auditor_sends_nothing() 
     env.cleanup().await;
 }
 
-#[tokio::test]
-async fn hostile_input_is_invalid_naming_the_field_and_never_a_500() {
-    let env = TestEnv::new("hostile").await;
+crate::both_backends!(
+    hostile_input_is_invalid_naming_the_field_and_never_a_500,
+    hostile_input_is_invalid_naming_the_field_and_never_a_500_on
+);
+
+async fn hostile_input_is_invalid_naming_the_field_and_never_a_500_on(env: TestEnv) {
     env.import(COHORT).await;
     let (base, stop, task) = start(&env).await;
     let client = env.client();

@@ -147,7 +147,10 @@ async fn with_no_configuration_demo_and_serve_use_the_embedded_file() {
         stdout.contains("import: applied 203, duplicate 0, rejected 0; no NATS configured"),
         "{stdout}"
     );
-    assert!(stdout.contains("journal: sqlite://fieldtrail.db (sqlite)"), "{stdout}");
+    assert!(
+        stdout.contains("journal: sqlite://fieldtrail.db (sqlite)"),
+        "{stdout}"
+    );
     assert!(dir.path().join("fieldtrail.db").is_file());
 
     let token = unconfigured(dir.path())

@@ -7,7 +7,6 @@
 use crate::helpers::{TestEnv, COHORT};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use fieldtrail::export;
-use fieldtrail_journal::PgJournal;
 use fieldtrail_projections::formats::{xapi, Publisher};
 use icalendar::{CalendarDateTime, Component as _, DatePerhapsTime, EventStatus};
 use serde_json::{json, Value};
@@ -134,7 +133,7 @@ async fn the_cohort_2025_calendar_parses_with_the_icalendar_crate_and_says_what_
         .unwrap()
         .contains("Recherche-action, science en action"));
     // LAST-MODIFIED: when the journal recorded the second reschedule.
-    let journal = PgJournal::new(env.pool().clone());
+    let journal = env.journal.clone();
     let last_reschedule = journal
         .stream("cohort", COHORT_ID, 0)
         .await
@@ -237,9 +236,14 @@ fn results(credential: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_the_transcript() {
-    let env = TestEnv::new("formats_clr").await;
+crate::both_backends!(
+    every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_the_transcript,
+    every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_the_transcript_on
+);
+
+async fn every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_the_transcript_on(
+    env: TestEnv,
+) {
     env.import(COHORT).await;
     let validator = clr_validator();
     let publisher = Publisher::default();
@@ -591,12 +595,17 @@ fn check_statements(statements: &[Value]) {
     }
 }
 
-#[tokio::test]
-async fn the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_correct() {
-    let env = TestEnv::new("formats_xapi").await;
+crate::both_backends!(
+    the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_correct,
+    the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_correct_on
+);
+
+async fn the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_correct_on(
+    env: TestEnv,
+) {
     env.import(COHORT).await;
     let publisher = Publisher::default();
-    let journal = PgJournal::new(env.pool().clone());
+    let journal = env.journal.clone();
     for field_study in ["fs25-a", "fs25-b", "fs25-c"] {
         let feed = export::statements(&env.journal, &publisher, field_study)
             .await
@@ -764,9 +773,12 @@ fn fieldtrail(env: &TestEnv) -> Command {
     command
 }
 
-#[tokio::test]
-async fn exports_through_the_cli_and_http_and_unknown_ids_are_refused_by_name() {
-    let env = TestEnv::new("formats_io").await;
+crate::both_backends!(
+    exports_through_the_cli_and_http_and_unknown_ids_are_refused_by_name,
+    exports_through_the_cli_and_http_and_unknown_ids_are_refused_by_name_on
+);
+
+async fn exports_through_the_cli_and_http_and_unknown_ids_are_refused_by_name_on(env: TestEnv) {
     env.import(COHORT).await;
     let publisher = Publisher::default();
     let ics = export::calendar(&env.journal, COHORT_ID, None)

@@ -36,7 +36,8 @@ pub struct TestEnv {
     pg: Option<Pool>,
     /// The embedded journal's directory (removed on drop).
     _dir: Option<tempfile::TempDir>,
-    /// Database name (dropped by [`TestEnv::cleanup`]).
+    /// Database name (dropped by [`TestEnv::cleanup`]); on the embedded backend, a unique name
+    /// for the test's other scratch files.
     pub db_name: String,
     /// The server's URL without a database name.
     pub server: String,
@@ -102,7 +103,15 @@ impl TestEnv {
         let journal = fieldtrail_journal::open(&url, 4)
             .await
             .expect("embedded journal");
-        Self::with_journal(settings, journal, None, Some(dir), String::new(), "").await
+        Self::with_journal(
+            settings,
+            journal,
+            None,
+            Some(dir),
+            format!("ft_{unique}"),
+            "",
+        )
+        .await
     }
 
     async fn with_journal(

@@ -15,9 +15,12 @@ async fn wait_for_document(client: &reqwest::Client, url: &str) -> Value {
     panic!("{url} never appeared");
 }
 
-#[tokio::test]
-async fn commands_over_http_answer_with_the_format_codes_and_documents_follow() {
-    let env = TestEnv::new("http").await;
+crate::both_backends!(
+    commands_over_http_answer_with_the_format_codes_and_documents_follow,
+    commands_over_http_answer_with_the_format_codes_and_documents_follow_on
+);
+
+async fn commands_over_http_answer_with_the_format_codes_and_documents_follow_on(env: TestEnv) {
     let (address, stop, task) = env.serve().await;
     let base = format!("http://{address}");
     let client = env.client();

@@ -10,7 +10,7 @@ use fieldtrail::research::pseudonym::{PseudonymKey, Pseudonymiser};
 use fieldtrail::research::shape::{DateMode, Shape};
 use fieldtrail::research::writer::Format;
 use fieldtrail::research::{self, ChunkSink, ExportRequest, ResearchError};
-use fieldtrail_journal::{Cursor, GlobalLog};
+use fieldtrail_journal::Cursor;
 use fieldtrail_projections::store::recorded;
 use fieldtrail_projections::trajectory::{
     CohortTrajectory, LearnerTrajectory, MilestoneKind, TrajectoryFold,
@@ -147,7 +147,7 @@ async fn import(env: &TestEnv, text: &str) {
         report.lines.iter().find(|l| l.outcome == "rejected")
     );
     let total = env.event_count().await;
-    let log = GlobalLog::new(env.pool().clone());
+    let log = env.journal.clone();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let (mut seen, mut cursor) = (0i64, Cursor::default());
@@ -171,7 +171,7 @@ async fn import(env: &TestEnv, text: &str) {
 
 /// Every cohort of the journal, folded by the library.
 async fn trajectories(env: &TestEnv) -> Vec<CohortTrajectory> {
-    let log = GlobalLog::new(env.pool().clone());
+    let log = env.journal.clone();
     let mut fold = TrajectoryFold::new(None);
     let mut cursor = Cursor::default();
     loop {
@@ -199,9 +199,12 @@ fn count(l: &LearnerTrajectory, kind: MilestoneKind) -> usize {
 
 // ------------------------------------------------------------------ the milestones
 
-#[tokio::test]
-async fn cohort_2025_trajectories_have_the_milestones_the_scenario_implies() {
-    let env = TestEnv::new("research_milestones").await;
+crate::both_backends!(
+    cohort_2025_trajectories_have_the_milestones_the_scenario_implies,
+    cohort_2025_trajectories_have_the_milestones_the_scenario_implies_on
+);
+
+async fn cohort_2025_trajectories_have_the_milestones_the_scenario_implies_on(env: TestEnv) {
     import(&env, COHORT).await;
     let cohorts = trajectories(&env).await;
     assert_eq!(cohorts.len(), 1);
@@ -595,9 +598,12 @@ fn assert_same(key: &str, got: &Value, want: &Value) {
     }
 }
 
-#[tokio::test]
-async fn cohort_summaries_equal_values_computed_from_the_input_file() {
-    let env = TestEnv::new("research_summary").await;
+crate::both_backends!(
+    cohort_summaries_equal_values_computed_from_the_input_file,
+    cohort_summaries_equal_values_computed_from_the_input_file_on
+);
+
+async fn cohort_summaries_equal_values_computed_from_the_input_file_on(env: TestEnv) {
     import(&env, COHORT).await;
     let dir = Dir::new(&env);
     let expected = expected_summary();
@@ -764,9 +770,12 @@ fn parquet_strings(path: &Path) -> String {
     text
 }
 
-#[tokio::test]
-async fn no_export_contains_a_name_or_a_raw_id_of_cohort_2025() {
-    let env = TestEnv::new("research_grep").await;
+crate::both_backends!(
+    no_export_contains_a_name_or_a_raw_id_of_cohort_2025,
+    no_export_contains_a_name_or_a_raw_id_of_cohort_2025_on
+);
+
+async fn no_export_contains_a_name_or_a_raw_id_of_cohort_2025_on(env: TestEnv) {
     import(&env, COHORT).await;
     let dir = Dir::new(&env);
     let forbidden = forbidden();
@@ -811,9 +820,14 @@ fn arrow_type(name: &str) -> arrow_schema::DataType {
     }
 }
 
-#[tokio::test]
-async fn the_parquet_files_read_back_with_the_documented_schema_in_rust_and_in_python() {
-    let env = TestEnv::new("research_parquet").await;
+crate::both_backends!(
+    the_parquet_files_read_back_with_the_documented_schema_in_rust_and_in_python,
+    the_parquet_files_read_back_with_the_documented_schema_in_rust_and_in_python_on
+);
+
+async fn the_parquet_files_read_back_with_the_documented_schema_in_rust_and_in_python_on(
+    env: TestEnv,
+) {
     import(&env, COHORT).await;
     let dir = Dir::new(&env);
     for (shape, dates) in [
@@ -919,9 +933,12 @@ fn wide_by_learner(path: &Path) -> BTreeMap<String, Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn pseudonyms_follow_the_key_and_dates_can_be_shifted_or_coarsened() {
-    let env = TestEnv::new("research_keys").await;
+crate::both_backends!(
+    pseudonyms_follow_the_key_and_dates_can_be_shifted_or_coarsened,
+    pseudonyms_follow_the_key_and_dates_can_be_shifted_or_coarsened_on
+);
+
+async fn pseudonyms_follow_the_key_and_dates_can_be_shifted_or_coarsened_on(env: TestEnv) {
     import(&env, COHORT).await;
     let dir = Dir::new(&env);
     let first = std::fs::read(export_ok(&env, &dir, "csv", "wide", &[])).unwrap();
@@ -1050,9 +1067,12 @@ async fn pseudonyms_follow_the_key_and_dates_can_be_shifted_or_coarsened() {
 
 // ------------------------------------------------------------------ refusals
 
-#[tokio::test]
-async fn exports_are_refused_without_a_key_and_for_small_cohorts_unless_forced() {
-    let env = TestEnv::new("research_refusals").await;
+crate::both_backends!(
+    exports_are_refused_without_a_key_and_for_small_cohorts_unless_forced,
+    exports_are_refused_without_a_key_and_for_small_cohorts_unless_forced_on
+);
+
+async fn exports_are_refused_without_a_key_and_for_small_cohorts_unless_forced_on(env: TestEnv) {
     import(&env, COHORT).await;
     let dir = Dir::new(&env);
     let out = dir.path("refused.csv");
