@@ -1,5 +1,5 @@
 //! Fills a journal with generated cohorts (copies of cohort-2025 under new ids,
-//! `fieldtrail::generate::cohort`) through the command handler, to measure
+//! `fieldtrail::cli::generate::cohort`) through the command handler, to measure
 //! `fieldtrail export trajectories` on many cohorts (time and peak memory). Either backend:
 //! `DATABASE_URL=sqlite://PATH` works as well.
 //!
@@ -15,8 +15,8 @@
 //! (default 4; each imports its cohorts one after the other, so about that many cohorts are
 //! interleaved in the log at any point).
 
+use fieldtrail::cli::{generate, import};
 use fieldtrail::handler::CommandHandler;
-use fieldtrail::{generate, import};
 
 use std::sync::Arc;
 use std::time::Instant;

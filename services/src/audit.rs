@@ -1,5 +1,5 @@
 //! The auditor's jobs, shared by the CLI (`fieldtrail audit …`, `fieldtrail report … --as-of…`)
-//! and the HTTP API ([`crate::audit_api`]):
+//! and the HTTP API ([`crate::http::audit`]):
 //!
 //! - stream and actor histories: every event with its whole envelope and hash;
 //! - `as_of` documents: the read models folded from the journal cut at a point;

@@ -17,7 +17,7 @@
 //! [`formats::DEFAULT_BASE_URL`]), and the CLR issuer is named by `FIELDTRAIL_ISSUER_NAME`
 //! (default [`formats::DEFAULT_ISSUER_NAME`]).
 
-use crate::api::AppState;
+use crate::http::AppState;
 use crate::{read, Settings};
 use anyhow::Context as _;
 use axum::extract::{Path, State};

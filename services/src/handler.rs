@@ -225,8 +225,8 @@ impl CommandHandler {
     ) -> Result<Outcome, HandleError> {
         let started = std::time::Instant::now();
         let result = self.judge(envelope, now, actor).await;
-        let outcome = crate::metrics::outcome_label(&result);
-        crate::metrics::command_judged(&envelope.command, &outcome, started.elapsed());
+        let outcome = crate::http::metrics::outcome_label(&result);
+        crate::http::metrics::command_judged(&envelope.command, &outcome, started.elapsed());
         let span = tracing::Span::current();
         span.record("outcome", outcome.as_str());
         if let Ok(Outcome::Applied { stream, .. } | Outcome::Duplicate { stream, .. }) = &result {

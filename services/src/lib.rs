@@ -1,32 +1,28 @@
-//! The fieldtrail processes: the HTTP API, the projector runner, the NATS relay and the CLI's
-//! jobs (import, report, replay, demo). `main.rs` only parses the command line and calls these.
+//! The fieldtrail processes. `main.rs` only parses the command line and calls these rooms:
+//!
+//! - [`handler`]: the command handler, the one path every command takes (HTTP, import, CLI);
+//! - [`http`]: the HTTP surface (routes, the event stream, audit routes, health, metrics, the
+//!   API's description);
+//! - [`cli`]: the command-line jobs (import, demo, copy, status, the reference consumer);
+//! - [`workers`]: what runs in the background of `serve` (the projector loop, the NATS relay,
+//!   leader election);
+//! - [`config`]: settings, their layers, logging;
+//! - reads shared by HTTP and CLI: [`read`] (read models), [`audit`] (the auditor's views),
+//!   [`export`] (iCalendar, CLR, xAPI), [`research`] (pseudonymised exports); [`auth`] (tokens,
+//!   roles); [`serve`] (the server process); [`bench`].
 
-pub mod api;
 pub mod audit;
-pub mod audit_api;
 pub mod auth;
 pub mod bench;
+pub mod cli;
 pub mod config;
-pub mod consumer;
-pub mod copy;
-pub mod demo;
-pub mod event_stream;
 pub mod export;
-pub mod generate;
 pub mod handler;
-pub mod health;
-pub mod import;
-pub mod leader;
-pub mod metrics;
-pub mod openapi;
-pub mod progress;
+pub mod http;
 pub mod read;
-pub mod relay;
 pub mod research;
 pub mod serve;
-pub mod settings_file;
-pub mod status;
-pub mod telemetry;
+pub mod workers;
 
 pub use config::Settings;
 

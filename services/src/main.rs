@@ -2,10 +2,11 @@
 
 use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use fieldtrail::cli::{demo, import, status};
+use fieldtrail::config::{file as settings_file, telemetry};
 use fieldtrail::handler::CommandHandler;
-use fieldtrail::{
-    demo, export, import, read, relay, serve, settings_file, status, telemetry, Settings,
-};
+use fieldtrail::workers::relay;
+use fieldtrail::{export, read, serve, Settings};
 use fieldtrail_journal::Journal;
 use fieldtrail_projections::runner::{self, Projector};
 use std::path::PathBuf;
@@ -209,7 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             fieldtrail::open_journal(&settings, 2).await?;
             println!(
                 "migrated {}",
-                fieldtrail::settings_file::hide_secrets(&settings.database_url)
+                fieldtrail::config::file::hide_secrets(&settings.database_url)
             );
         }
         Job::Import {
@@ -278,14 +279,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 !settings.nats_url.is_empty(),
                 "consume reads JetStream: set NATS_URL (or --nats-url) to the NATS server"
             );
-            let config = fieldtrail::consumer::ConsumerConfig {
+            let config = fieldtrail::cli::consumer::ConsumerConfig {
                 nats_url: settings.nats_url.clone(),
                 stream: settings.nats_stream.clone(),
                 durable,
                 state,
                 until_idle,
             };
-            let state = fieldtrail::consumer::run(&config).await?;
+            let state = fieldtrail::cli::consumer::run(&config).await?;
             for (cohort, modules) in &state.attendance {
                 for (module, rate) in modules {
                     println!(
@@ -303,7 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Job::Replay => {
             let journal = fieldtrail::open_journal(&settings, 2).await?;
-            let progress = fieldtrail::progress::Spinner::new(
+            let progress = fieldtrail::cli::progress::Spinner::new(
                 "replay",
                 "rebuilding the read models (one transaction)",
             );
@@ -314,20 +315,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Job::Copy { from, to } => {
             let source = fieldtrail_journal::open(&from, 4).await?;
             let target = fieldtrail_journal::open(&to, 4).await?;
-            let progress = fieldtrail::progress::Progress::new(
+            let progress = fieldtrail::cli::progress::Progress::new(
                 "copy",
                 "events",
                 u64::try_from(source.count().await?).unwrap_or(0),
                 std::time::Duration::from_secs(settings.progress_interval_secs),
             );
-            let report = fieldtrail::copy::copy(&source, &target, &progress).await?;
+            let report = fieldtrail::cli::copy::copy(&source, &target, &progress).await?;
             progress.finish();
             println!(
                 "copied {} events and {} commands from {} to {} (head position {}); read models rebuilt from {} events; the copy verifies",
                 report.events,
                 report.commands,
-                fieldtrail::settings_file::hide_secrets(&from),
-                fieldtrail::settings_file::hide_secrets(&to),
+                fieldtrail::config::file::hide_secrets(&from),
+                fieldtrail::config::file::hide_secrets(&to),
                 report.head,
                 report.folded
             );
@@ -372,7 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!(
                 "journal: {} ({})",
-                fieldtrail::settings_file::hide_secrets(&settings.database_url),
+                fieldtrail::config::file::hide_secrets(&settings.database_url),
                 journal.kind().as_str()
             );
         }
@@ -389,14 +390,14 @@ async fn import_and_project(
     let journal = fieldtrail::open_journal(settings, settings.pool_size).await?;
     let handler = CommandHandler::new(journal.clone());
     let progress = if show_progress {
-        fieldtrail::progress::Progress::new(
+        fieldtrail::cli::progress::Progress::new(
             "import",
             "lines",
             import::line_count(text),
             std::time::Duration::from_secs(settings.progress_interval_secs),
         )
     } else {
-        fieldtrail::progress::Progress::hidden()
+        fieldtrail::cli::progress::Progress::hidden()
     };
     let report = import::import_text_with_progress(&handler, text, operator, &progress).await?;
     // Everything the import appended is committed; wait until the global log may be read past

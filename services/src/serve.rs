@@ -1,21 +1,20 @@
-//! `fieldtrail serve`: the HTTP API, the projector and the relay in one process.
+//! `fieldtrail serve`: the HTTP API ([`crate::http`]) and the background workers
+//! ([`crate::workers`]: projector, relay) in one process, and its graceful shutdown.
 
-use crate::api::{self, AppState};
 use crate::config::Settings;
-use crate::handler::{CommandHandler, FROZEN};
-use crate::leader::{Leadership, Roles, PROJECTOR_KEY, RELAY_CLASS};
-use crate::relay::{self, Relay};
+use crate::handler::CommandHandler;
+use crate::http::{self, AppState};
+use crate::workers::leader::{Leadership, Roles, PROJECTOR_KEY, RELAY_CLASS};
+use crate::workers::relay::{self, Relay};
+use crate::workers::{project_forever, relay_forever};
 use anyhow::Context as _;
 use fieldtrail_journal::Journal;
-use fieldtrail_projections::runner::Projector;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// How often the projector and relay look for new events when no notification came.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+pub use crate::workers::POLL_INTERVAL;
 
 /// Opens the journal (creating and migrating it) and connects to NATS when a bus is
 /// configured, naming the URL that cannot be reached.
@@ -53,7 +52,7 @@ pub async fn run(
             "no NATS (nats.url unset or nats.relay = false): events reach subscribers through GET /events/stream"
         ),
     }
-    let ops = crate::health::Ops::new(&settings);
+    let ops = crate::http::health::Ops::new(&settings);
     let notify = journal.notifier();
     let listen_task = journal.listen();
 
@@ -89,7 +88,7 @@ pub async fn run(
     });
 
     let handler = Arc::new(CommandHandler::new(journal.clone()));
-    let app = api::router(AppState {
+    let app = http::router(AppState {
         handler,
         journal: journal.clone(),
         nats,
@@ -189,114 +188,4 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-async fn wait(notify: &Notify, shutdown: &CancellationToken, pause: Duration) -> bool {
-    tokio::select! {
-        _ = notify.notified() => true,
-        _ = tokio::time::sleep(pause) => true,
-        _ = shutdown.cancelled() => false,
-    }
-}
-
-fn frozen() -> bool {
-    FROZEN.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-async fn project_forever(
-    journal: Journal,
-    mut lead: Leadership,
-    notify: Arc<Notify>,
-    shutdown: CancellationToken,
-) {
-    let mut projector: Option<Projector> = None;
-    loop {
-        let mut pause = POLL_INTERVAL;
-        if frozen() {
-            // A failpoint is killing the process: touch nothing.
-        } else if !lead.hold().await {
-            // Another process runs the projector; our in-memory state would go stale.
-            projector = None;
-        } else {
-            match projector.as_mut() {
-                None => match Projector::start(journal.clone()).await {
-                    Ok(p) => {
-                        projector = Some(p);
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "projector cannot start; retrying");
-                        pause = Duration::from_secs(1);
-                    }
-                },
-                Some(p) => {
-                    if let Err(e) = project_batches(p, &shutdown).await {
-                        crate::metrics::projector_error();
-                        tracing::error!(error = %e, "projector stopped; retrying");
-                        pause = Duration::from_secs(1);
-                    }
-                }
-            }
-        }
-        if !wait(&notify, &shutdown, pause).await {
-            lead.release();
-            return;
-        }
-    }
-}
-
-async fn relay_forever(
-    relay: Relay,
-    mut lead: Leadership,
-    notify: Arc<Notify>,
-    shutdown: CancellationToken,
-    stream: String,
-) {
-    loop {
-        let mut pause = POLL_INTERVAL;
-        if !frozen() && lead.hold().await {
-            if let Err(e) = relay_batches(&relay, &shutdown, &stream).await {
-                crate::metrics::relay_error(&stream);
-                tracing::warn!(error = %e, "relay could not publish; retrying");
-                pause = Duration::from_secs(1);
-            }
-        }
-        if !wait(&notify, &shutdown, pause).await {
-            lead.release();
-            return;
-        }
-    }
-}
-
-/// Projector batches until caught up or a shutdown begins (the batch under way finishes:
-/// its documents and checkpoint commit together).
-async fn project_batches(
-    projector: &mut Projector,
-    shutdown: &CancellationToken,
-) -> Result<(), fieldtrail_journal::JournalError> {
-    while !shutdown.is_cancelled() {
-        let applied = projector.run_once().await?;
-        crate::metrics::projector_batch(applied);
-        if applied == 0 {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Relay batches until caught up or a shutdown begins (the batch under way finishes: every
-/// publish acknowledged, then the checkpoint).
-async fn relay_batches(
-    relay: &Relay,
-    shutdown: &CancellationToken,
-    stream: &str,
-) -> anyhow::Result<()> {
-    while !shutdown.is_cancelled() {
-        let published = relay.run_once().await?;
-        crate::metrics::relay_batch(stream, published);
-        if published.events == 0 {
-            break;
-        }
-    }
-    Ok(())
 }

@@ -270,8 +270,8 @@ async fn copy_from_sqlite_to_postgres_and_back_keeps_events_chain_and_read_model
 
     let postgres = TestEnv::new("copy_pg").await;
     // The test environment holds a token; a journal copy needs no event in the target.
-    let progress = fieldtrail::progress::Progress::hidden();
-    let report = fieldtrail::copy::copy(&original.journal, &postgres.journal, &progress)
+    let progress = fieldtrail::cli::progress::Progress::hidden();
+    let report = fieldtrail::cli::copy::copy(&original.journal, &postgres.journal, &progress)
         .await
         .unwrap();
     assert_eq!(
@@ -329,7 +329,7 @@ async fn copy_from_sqlite_to_postgres_and_back_keeps_events_chain_and_read_model
     }
 
     // A target that already holds events is refused, and nothing is written to it.
-    let err = fieldtrail::copy::copy(&original.journal, &back.journal, &progress)
+    let err = fieldtrail::cli::copy::copy(&original.journal, &back.journal, &progress)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not empty"), "{err}");

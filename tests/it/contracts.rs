@@ -3,7 +3,7 @@
 
 use crate::faults::stream_contents;
 use crate::helpers::{TestEnv, COHORT};
-use fieldtrail::consumer::{ConsumerConfig, ConsumerState};
+use fieldtrail::cli::consumer::{ConsumerConfig, ConsumerState};
 use fieldtrail_journal::{CommandMetadata, PgJournal};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -156,7 +156,7 @@ async fn nats_bodies_validate_against_the_committed_schemas_and_carry_cloudevent
         );
     }
     // CloudEvents attributes as headers.
-    let client = fieldtrail::relay::connect(&env.settings.nats_url)
+    let client = fieldtrail::workers::relay::connect(&env.settings.nats_url)
         .await
         .unwrap();
     let js = async_nats::jetstream::new(client);
@@ -236,7 +236,7 @@ async fn consume(env: &TestEnv, state: &std::path::Path) -> ConsumerState {
         state: state.to_owned(),
         until_idle: true,
     };
-    fieldtrail::consumer::run(&config).await.unwrap()
+    fieldtrail::cli::consumer::run(&config).await.unwrap()
 }
 
 async fn view_from_journal(env: &TestEnv) -> ConsumerState {
@@ -247,7 +247,7 @@ async fn view_from_journal(env: &TestEnv) -> ConsumerState {
         .await
         .unwrap()
     {
-        state.apply(&fieldtrail::relay::body(&event));
+        state.apply(&fieldtrail::workers::relay::body(&event));
     }
     state
 }

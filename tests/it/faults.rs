@@ -53,7 +53,7 @@ pub async fn stream_contents(env: &TestEnv) -> Vec<(String, Value)> {
 /// acknowledgements, or the durable `durable` acknowledging each message explicitly (as a
 /// dashboard would).
 pub async fn read_stream(env: &TestEnv, durable: Option<&str>) -> Vec<(String, Value)> {
-    let client = fieldtrail::relay::connect(&env.settings.nats_url)
+    let client = fieldtrail::workers::relay::connect(&env.settings.nats_url)
         .await
         .unwrap();
     let stream = jetstream::new(client)

@@ -153,7 +153,7 @@ async fn case_5_nats_away_commands_still_pass_and_everything_is_published_after(
     let env = TestEnv::on(&crate::helpers::server_url(), &nats.url(), "nats_away").await;
     let serve = Serve::start(&env, None, Some(&nats.url()), &[]).await;
     let client = env.client();
-    let commands = lines(&fieldtrail::generate::cohort(1));
+    let commands = lines(&fieldtrail::cli::generate::cohort(1));
     for line in &commands[..3] {
         send_until_done(&client, &serve.base, line).await;
     }
@@ -242,7 +242,7 @@ async fn case_6_postgres_away_commands_fail_fast_with_503_and_the_service_recove
     .await;
     let serve = Serve::start(&env, None, None, &[]).await;
     let client = env.client();
-    let commands = lines(&fieldtrail::generate::cohort(1));
+    let commands = lines(&fieldtrail::cli::generate::cohort(1));
     let mut acknowledged = Vec::new();
     for line in &commands[..40] {
         send_until_done(&client, &serve.base, line).await;
@@ -294,7 +294,7 @@ async fn case_6_postgres_away_commands_fail_fast_with_503_and_the_service_recove
 async fn case_7_random_kills_under_load_lose_nothing() {
     let env = TestEnv::new("random_kills").await;
     let cohorts = if slow() { 25 } else { 5 };
-    let scripts = fieldtrail::generate::cohorts(cohorts);
+    let scripts = fieldtrail::cli::generate::cohorts(cohorts);
     let total: usize = scripts.iter().map(Vec::len).sum();
     let mut serve = Serve::start(&env, None, None, &[]).await;
     let base = Arc::new(tokio::sync::Mutex::new(serve.base.clone()));

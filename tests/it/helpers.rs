@@ -5,9 +5,9 @@
 //! fails the test. [`both_backends!`] runs one test body on each backend.
 
 use deadpool_postgres::Pool;
+use fieldtrail::cli::import::{import_text, ImportReport};
 use fieldtrail::handler::CommandHandler;
-use fieldtrail::import::{import_text, ImportReport};
-use fieldtrail::relay::{self, Relay};
+use fieldtrail::workers::relay::{self, Relay};
 use fieldtrail::Settings;
 use fieldtrail_journal::{database, Journal};
 use fieldtrail_projections::runner::Projector;
@@ -200,7 +200,7 @@ impl TestEnv {
     }
 
     /// Publishes every event to the test's stream; returns how many (and how many duplicates).
-    pub async fn relay(&self) -> fieldtrail::relay::Published {
+    pub async fn relay(&self) -> fieldtrail::workers::relay::Published {
         let client = relay::connect(&self.settings.nats_url)
             .await
             .expect("NATS must be running for the integration tests");

@@ -84,7 +84,7 @@ async fn a_dashboard_user_consumes_but_cannot_publish_onto_the_stream() {
         Ok(ack) => ack.await.is_err(),
     };
     assert!(refused, "the dashboard user published onto the stream");
-    let relay = fieldtrail::relay::connect(&env.settings.nats_url)
+    let relay = fieldtrail::workers::relay::connect(&env.settings.nats_url)
         .await
         .unwrap();
     let mut info = jetstream::new(relay).get_stream(&stream).await.unwrap();

@@ -298,7 +298,7 @@ async fn sigterm_under_load_loses_no_acknowledged_command_and_leaves_checkpoints
     )
     .await;
     let client = env.client();
-    let cohorts = fieldtrail::generate::cohorts(4);
+    let cohorts = fieldtrail::cli::generate::cohorts(4);
     let acked = Arc::new(AtomicUsize::new(0));
     let posters: Vec<_> = cohorts
         .iter()

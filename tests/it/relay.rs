@@ -5,7 +5,7 @@ use async_nats::jetstream;
 use std::collections::HashSet;
 
 async fn stream_messages(env: &TestEnv) -> u64 {
-    let client = fieldtrail::relay::connect(&env.settings.nats_url)
+    let client = fieldtrail::workers::relay::connect(&env.settings.nats_url)
         .await
         .unwrap();
     let mut stream = jetstream::new(client)

@@ -1158,7 +1158,7 @@ async fn the_http_route_streams_the_export_to_researchers_and_refuses_without_a_
     let env = TestEnv::new("research_http").await;
     import(&env, COHORT).await;
     // A second, small cohort (3 learners).
-    let small: Vec<String> = fieldtrail::generate::cohort(1)
+    let small: Vec<String> = fieldtrail::cli::generate::cohort(1)
         .lines()
         .take(5)
         .map(str::to_owned)
@@ -1311,7 +1311,7 @@ async fn generated_cohorts_stream_out_one_at_a_time_with_equal_summaries() {
     let env = TestEnv::new("research_stream").await;
     import(&env, COHORT).await;
     for n in 1..=COPIES {
-        import(&env, &fieldtrail::generate::cohort(n)).await;
+        import(&env, &fieldtrail::cli::generate::cohort(n)).await;
     }
     let p = pseudonyms(KEY);
     let request = |shape, format| ExportRequest {

@@ -3,7 +3,7 @@
 
 use super::policy::{allows, Access};
 use super::{tokens, Principal, Role};
-use crate::api::AppState;
+use crate::http::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;

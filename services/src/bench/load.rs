@@ -124,7 +124,7 @@ impl Copies {
         let mut lines = Vec::with_capacity(count * 203);
         for _ in 0..count {
             lines.extend(
-                crate::generate::cohort(self.next)
+                crate::cli::generate::cohort(self.next)
                     .lines()
                     .map(str::to_owned),
             );

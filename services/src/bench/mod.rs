@@ -263,7 +263,7 @@ impl Scratch {
         let pool = database::open(&url, 16)
             .await
             .with_context(|| format!("cannot create {db_name}"))?;
-        let nats = crate::relay::connect(&base.nats_url).await?;
+        let nats = crate::workers::relay::connect(&base.nats_url).await?;
         Ok(Self {
             db_name,
             server,

@@ -4,7 +4,7 @@
 use super::load::{self, Copies, Server};
 use super::{raw, BenchArgs, Better, Report, Scratch};
 use crate::handler::{CommandHandler, Outcome};
-use crate::relay::{self, Relay};
+use crate::workers::relay::{self, Relay};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::EventStore as _;
 use fieldtrail_domain::Cohort;

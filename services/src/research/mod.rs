@@ -37,7 +37,7 @@ pub mod pseudonym;
 pub mod shape;
 pub mod writer;
 
-use crate::api::AppState;
+use crate::http::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, StatusCode, Uri};

@@ -1,5 +1,8 @@
 //! Where fieldtrail finds its servers and how it runs: flags, then environment variables, then
-//! the configuration file, then defaults (the file layer: [`crate::settings_file`]).
+//! the configuration file, then defaults (the file layer: [`crate::config::file`]).
+
+pub mod file;
+pub mod telemetry;
 
 use clap::Args;
 use std::net::SocketAddr;

@@ -10,8 +10,8 @@
 //! A bad parameter answers 422 with a message naming it; an unknown stream or cohort 404;
 //! PostgreSQL unreachable 503.
 
-use crate::api::AppState;
 use crate::audit::{self, Granularity};
+use crate::http::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -23,7 +23,7 @@ use fieldtrail_journal::Journal;
 use serde_json::json;
 use std::convert::Infallible;
 
-/// The auditor's routes (merged into [`crate::api::router`]).
+/// The auditor's routes (merged into [`crate::http::router`]).
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/audit/streams/{type}/{id}", get(stream_history))

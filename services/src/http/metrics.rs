@@ -12,9 +12,9 @@
 //! Without an installed recorder (the CLI's jobs, tests that embed the library) every
 //! recording is a no-op.
 
-use crate::api::AppState;
 use crate::handler::{HandleError, Outcome};
-use crate::health;
+use crate::http::health;
+use crate::http::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -279,7 +279,7 @@ pub fn projector_error() {
 }
 
 /// Records a relay batch to `stream`.
-pub fn relay_batch(stream: &str, published: crate::relay::Published) {
+pub fn relay_batch(stream: &str, published: crate::workers::relay::Published) {
     if published.events == 0 {
         return;
     }

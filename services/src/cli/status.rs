@@ -3,7 +3,7 @@
 //! database session runs the projector and the relay, and the JetStream stream's message
 //! count. Exit status 0 when ready, [`NOT_READY`] when not.
 
-use crate::health::{self, Bounds, Snapshot};
+use crate::http::health::{self, Bounds, Snapshot};
 use crate::Settings;
 use deadpool_postgres::Pool;
 use fieldtrail_journal::{database, Journal, PgJournal};
@@ -39,7 +39,7 @@ async fn leader(pool: &Pool, class: i32, name: &str) -> anyhow::Result<Option<St
 /// The stream's message count (`None`: the stream does not exist yet; `serve` creates it), or
 /// why NATS could not be asked.
 async fn stream_messages(settings: &Settings) -> Result<Option<u64>, String> {
-    let client = crate::relay::connect(&settings.nats_url)
+    let client = crate::workers::relay::connect(&settings.nats_url)
         .await
         .map_err(|e| format!("{e:#}"))?;
     let js = async_nats::jetstream::new(client);
@@ -81,7 +81,7 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
     } else {
         None
     };
-    let nats_shown = crate::settings_file::hide_secrets(&settings.nats_url);
+    let nats_shown = crate::config::file::hide_secrets(&settings.nats_url);
     let nats_state = nats
         .as_ref()
         .map(|r| r.as_ref().map(|_| "connected").map_err(Clone::clone));
@@ -108,11 +108,16 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
         let (projector, relay) = (
             leader(
                 pool,
-                crate::leader::PROJECTOR_KEY.0,
-                crate::leader::PROJECTOR_KEY.1,
+                crate::workers::leader::PROJECTOR_KEY.0,
+                crate::workers::leader::PROJECTOR_KEY.1,
             )
             .await,
-            leader(pool, crate::leader::RELAY_CLASS, &settings.nats_stream).await,
+            leader(
+                pool,
+                crate::workers::leader::RELAY_CLASS,
+                &settings.nats_stream,
+            )
+            .await,
         );
         let client = pool.get().await?;
         let counts = client
@@ -140,7 +145,7 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
             "relay": relay.map_err(|e| e.to_string()).ok().flatten(),
         });
     }
-    body["database"] = json!(crate::settings_file::hide_secrets(&settings.database_url));
+    body["database"] = json!(crate::config::file::hide_secrets(&settings.database_url));
     body["stream"] = json!(settings.nats_stream);
     if let Some(Ok(messages)) = &nats {
         body["stream_messages"] = json!(messages);

@@ -2,7 +2,7 @@
 //! events"), for dashboards without NATS, on both backends.
 //!
 //! - Each event is one SSE message: `id:` its global position, `data:` the same JSON body as
-//!   the NATS relay publishes ([`crate::relay::body`]), no `event:` name (so `onmessage`
+//!   the NATS relay publishes ([`crate::workers::relay::body`]), no `event:` name (so `onmessage`
 //!   receives every event). Events come in global-log order, never one twice.
 //! - Resuming: `?after=<global position>` (default 0: from the start), or the
 //!   `Last-Event-ID` header a reconnecting `EventSource` sends, which wins over `after`.
@@ -13,7 +13,7 @@
 //! - Access: staff, auditor and dashboard tokens. `EventSource` cannot send an
 //!   `Authorization` header, so the token may be given as `?token=ftk_…` on this route.
 
-use crate::api::AppState;
+use crate::http::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -150,7 +150,7 @@ impl Follow {
 fn message(event: &StoredEvent) -> Event {
     Event::default()
         .id(event.position.to_string())
-        .data(crate::relay::body(event).to_string())
+        .data(crate::workers::relay::body(event).to_string())
 }
 
 /// `GET /events/stream` (see the module documentation): 200 `text/event-stream`, 422 for a

@@ -6,9 +6,9 @@
 //! - [`readiness`]: PostgreSQL answers, NATS is connected (unless the relay is disabled), each
 //!   read model's lag is within the configured bounds, and the server is not shutting down.
 //!   `GET /readyz` ([`readyz`]) answers 200 or 503 with a JSON body naming what is wrong;
-//!   `fieldtrail status` prints the same ([`crate::status`]).
+//!   `fieldtrail status` prints the same ([`crate::cli::status`]).
 
-use crate::api::AppState;
+use crate::http::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -175,14 +175,14 @@ impl Ops {
     pub fn new(settings: &crate::Settings) -> Self {
         Self {
             stream: settings.nats_stream.clone(),
-            nats_shown: crate::settings_file::hide_secrets(&settings.nats_url),
+            nats_shown: crate::config::file::hide_secrets(&settings.nats_url),
             relay_enabled: settings.bus().is_some(),
             bounds: Bounds {
                 max_lag_events: settings.ready_max_lag_events,
                 max_lag_secs: settings.ready_max_lag_secs,
             },
             draining: Arc::new(AtomicBool::new(false)),
-            metrics: crate::metrics::install(),
+            metrics: crate::http::metrics::install(),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! copies are independent and each is a realistic year: sessions, attendance, corrections and
 //! the field studies' revisions.
 
-use crate::demo::COHORT_2025;
+use crate::cli::demo::COHORT_2025;
 
 /// The JSON Lines of cohort copy `n` (203 commands, in order).
 pub fn cohort(n: usize) -> String {

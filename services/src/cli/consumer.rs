@@ -162,7 +162,7 @@ pub struct ConsumerConfig {
 /// # Errors
 /// When NATS or the state file cannot be used.
 pub async fn run(config: &ConsumerConfig) -> anyhow::Result<ConsumerState> {
-    let client = crate::relay::connect(&config.nats_url).await?;
+    let client = crate::workers::relay::connect(&config.nats_url).await?;
     let js = jetstream::new(client);
     let stream = js
         .get_stream(&config.stream)

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::fmt::Write as _;
 
 /// The demo cohort shipped with fieldtrail: a year of the certificate programme (203 commands).
-pub const COHORT_2025: &str = include_str!("../../data/cohort-2025.jsonl");
+pub const COHORT_2025: &str = include_str!("../../../data/cohort-2025.jsonl");
 
 fn num(v: &Value, k: &str) -> i64 {
     v.get(k).and_then(Value::as_i64).unwrap_or(0)

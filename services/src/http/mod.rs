@@ -6,19 +6,25 @@
 //! | `GET /cohorts/{id}/timetable` | the timetable document |
 //! | `GET /cohorts/{id}/learners/{learner}/transcript` | the transcript document |
 //! | `GET /field-studies/{id}/history` | the evaluation history document |
-//! | the three above with `?as_of=TIME`, `?as_of_position=N` or `?as_of_occurred=TIME` | the document as it stood then ([`crate::audit_api`]) |
-//! | `GET /audit/…` | the auditor's routes ([`crate::audit_api`]) |
+//! | the three above with `?as_of=TIME`, `?as_of_position=N` or `?as_of_occurred=TIME` | the document as it stood then ([`crate::http::audit`]) |
+//! | `GET /audit/…` | the auditor's routes ([`crate::http::audit`]) |
 //! | `GET /cohorts/{id}/timetable.ics`, `.../learners/{learner}/transcript.clr`, `/field-studies/{id}/xapi`, ... | exports: see [`crate::export`] |
 //! | `GET /events/stream?after=N` | the global log as Server-Sent Events ([`crate::event_stream`]) |
 //! | `GET /healthz` | process alive; says whether PostgreSQL and NATS answer |
-//! | `GET /readyz` | 200 ready / 503 not, naming what is wrong ([`crate::health`]) |
+//! | `GET /readyz` | 200 ready / 503 not, naming what is wrong ([`crate::http::health`]) |
 //! | `GET /metrics` | Prometheus metrics ([`crate::metrics`]) |
+
+pub mod audit;
+pub mod event_stream;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
 
 use crate::auth::{self, Access, Principal, Role};
 use crate::export;
 use crate::handler::{CommandHandler, HandleError, Outcome};
-use crate::leader::Roles;
 use crate::read;
+use crate::workers::leader::Roles;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
@@ -42,13 +48,13 @@ pub struct AppState {
     /// The NATS connection, if the relay runs in this process.
     pub nats: Option<async_nats::Client>,
     /// What this process leads (projector, relay).
-    pub roles: Arc<crate::leader::Roles>,
+    pub roles: Arc<crate::workers::leader::Roles>,
     /// Largest request body, in bytes.
     pub body_limit: usize,
     /// Longest request, in seconds.
     pub request_timeout_secs: u64,
-    /// Readiness and metrics ([`crate::health`], [`crate::metrics`]).
-    pub ops: crate::health::Ops,
+    /// Readiness and metrics ([`crate::http::health`], [`crate::metrics`]).
+    pub ops: crate::http::health::Ops,
 }
 
 /// The router with every route.
@@ -78,19 +84,19 @@ pub fn router(state: AppState) -> Router {
             get(export::http_clr),
         )
         .route("/field-studies/{id}/xapi", get(export::http_xapi))
-        .route("/events/stream", get(crate::event_stream::stream))
+        .route("/events/stream", get(crate::http::event_stream::stream))
         .route("/healthz", get(healthz))
         .route(
             "/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
+            get(|| async { Json(crate::http::openapi::document()) }),
         )
         .route(
             "/docs",
-            get(|| async { axum::response::Html(crate::openapi::docs_page()) }),
+            get(|| async { axum::response::Html(crate::http::openapi::docs_page()) }),
         )
-        .route("/readyz", get(crate::health::readyz))
-        .route("/metrics", get(crate::metrics::scrape))
-        .merge(crate::audit_api::routes())
+        .route("/readyz", get(crate::http::health::readyz))
+        .route("/metrics", get(crate::http::metrics::scrape))
+        .merge(crate::http::audit::routes())
         .merge(crate::research::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -261,7 +267,7 @@ async fn document(state: &AppState, kind: &str, key: String, what: String) -> Re
 async fn timetable(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    as_of: crate::audit_api::AsOf,
+    as_of: crate::http::audit::AsOf,
 ) -> Response {
     let what = format!("timetable for cohort {id:?}");
     if let Some(answer) = as_of
@@ -276,7 +282,7 @@ async fn timetable(
 async fn transcript(
     State(state): State<AppState>,
     Path((id, learner)): Path<(String, String)>,
-    as_of: crate::audit_api::AsOf,
+    as_of: crate::http::audit::AsOf,
 ) -> Response {
     let what = format!("transcript for learner {learner:?} in cohort {id:?}");
     let key = read::transcript_key(&id, &learner);
@@ -292,7 +298,7 @@ async fn transcript(
 async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    as_of: crate::audit_api::AsOf,
+    as_of: crate::http::audit::AsOf,
 ) -> Response {
     let what = format!("history for field study {id:?}");
     if let Some(answer) = as_of

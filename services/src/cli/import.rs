@@ -1,7 +1,7 @@
 //! `fieldtrail import FILE`: every line through the same command handler as the API.
 
+use crate::cli::progress::Progress;
 use crate::handler::{CommandHandler, Outcome};
-use crate::progress::Progress;
 use fieldtrail_domain::Code;
 use serde::Serialize;
 
@@ -53,7 +53,7 @@ pub fn line_count(text: &str) -> u64 {
 }
 
 /// As [`import_text`], advancing `progress` by one for each line sent (see
-/// [`crate::progress`]: a bar on a terminal, plain lines otherwise).
+/// [`crate::cli::progress`]: a bar on a terminal, plain lines otherwise).
 ///
 /// # Errors
 /// As [`import_text`].

@@ -7,7 +7,7 @@
 //! then rebuilt on the target from the copied events, and the target's chain is verified:
 //! the copy is refused (an error) if it does not verify.
 
-use crate::progress::Progress;
+use crate::cli::progress::Progress;
 use fieldtrail_journal::{Cursor, Journal};
 use fieldtrail_projections::runner;
 

@@ -1,0 +1,133 @@
+//! What runs in the background of `fieldtrail serve`: the projector loop, the NATS relay and
+//! the leader election that makes one process run each of them on PostgreSQL.
+
+pub mod leader;
+pub mod relay;
+
+use crate::handler::FROZEN;
+use fieldtrail_journal::Journal;
+use fieldtrail_projections::runner::Projector;
+use leader::Leadership;
+use relay::Relay;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How often the projector and relay look for new events when no notification came.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+async fn wait(notify: &Notify, shutdown: &CancellationToken, pause: Duration) -> bool {
+    tokio::select! {
+        _ = notify.notified() => true,
+        _ = tokio::time::sleep(pause) => true,
+        _ = shutdown.cancelled() => false,
+    }
+}
+
+fn frozen() -> bool {
+    FROZEN.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The projector loop: while this process leads the projector (always on the embedded
+/// journal), folds new events into the read models, woken by `notify` or every
+/// [`POLL_INTERVAL`]; ends when `shutdown` is cancelled (the batch under way finishes).
+pub async fn project_forever(
+    journal: Journal,
+    mut lead: Leadership,
+    notify: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut projector: Option<Projector> = None;
+    loop {
+        let mut pause = POLL_INTERVAL;
+        if frozen() {
+            // A failpoint is killing the process: touch nothing.
+        } else if !lead.hold().await {
+            // Another process runs the projector; our in-memory state would go stale.
+            projector = None;
+        } else {
+            match projector.as_mut() {
+                None => match Projector::start(journal.clone()).await {
+                    Ok(p) => {
+                        projector = Some(p);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "projector cannot start; retrying");
+                        pause = Duration::from_secs(1);
+                    }
+                },
+                Some(p) => {
+                    if let Err(e) = project_batches(p, &shutdown).await {
+                        crate::http::metrics::projector_error();
+                        tracing::error!(error = %e, "projector stopped; retrying");
+                        pause = Duration::from_secs(1);
+                    }
+                }
+            }
+        }
+        if !wait(&notify, &shutdown, pause).await {
+            lead.release();
+            return;
+        }
+    }
+}
+
+/// The relay loop: while this process leads the relay of `stream`, publishes new events to
+/// JetStream, woken by `notify` or every [`POLL_INTERVAL`]; ends when `shutdown` is cancelled.
+pub async fn relay_forever(
+    relay: Relay,
+    mut lead: Leadership,
+    notify: Arc<Notify>,
+    shutdown: CancellationToken,
+    stream: String,
+) {
+    loop {
+        let mut pause = POLL_INTERVAL;
+        if !frozen() && lead.hold().await {
+            if let Err(e) = relay_batches(&relay, &shutdown, &stream).await {
+                crate::http::metrics::relay_error(&stream);
+                tracing::warn!(error = %e, "relay could not publish; retrying");
+                pause = Duration::from_secs(1);
+            }
+        }
+        if !wait(&notify, &shutdown, pause).await {
+            lead.release();
+            return;
+        }
+    }
+}
+
+/// Projector batches until caught up or a shutdown begins (the batch under way finishes:
+/// its documents and checkpoint commit together).
+async fn project_batches(
+    projector: &mut Projector,
+    shutdown: &CancellationToken,
+) -> Result<(), fieldtrail_journal::JournalError> {
+    while !shutdown.is_cancelled() {
+        let applied = projector.run_once().await?;
+        crate::http::metrics::projector_batch(applied);
+        if applied == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Relay batches until caught up or a shutdown begins (the batch under way finishes: every
+/// publish acknowledged, then the checkpoint).
+async fn relay_batches(
+    relay: &Relay,
+    shutdown: &CancellationToken,
+    stream: &str,
+) -> anyhow::Result<()> {
+    while !shutdown.is_cancelled() {
+        let published = relay.run_once().await?;
+        crate::http::metrics::relay_batch(stream, published);
+        if published.events == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
