@@ -6,18 +6,20 @@
 //! with a fresh load, at most [`CommandHandler::retries`] times.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use fieldtrail_domain::command::{CohortCommand, FieldStudyCommand, ProgrammeCommand};
 use fieldtrail_domain::{
     Cohort, Command, CommandEnvelope, DecideError, FieldStudy, Lookups, Programme, Rejection,
     Stamped,
 };
-use fieldtrail_journal::{AppendedCommand, CommandMetadata, Journal, JournalError, JournalLookups};
+use fieldtrail_journal::{
+    AggregateCache, AppendedCommand, CachedEventStore, CommandMetadata, Journal, JournalError,
+    JournalLookups, DEFAULT_CAPACITY,
+};
 use serde::Serialize;
 use std::sync::Arc;
 
-type Framework<A> = CqrsFramework<A, PersistedEventStore<Journal, A>>;
+type Framework<A> = CqrsFramework<A, CachedEventStore<A>>;
 
 /// How many times a command that lost a race on its aggregate is decided again by default.
 /// Between attempts it waits a random 0..(5 ms × 2^attempt) (capped at 320 ms), so that
@@ -108,31 +110,35 @@ pub enum HandleError {
 /// Decides and appends commands.
 pub struct CommandHandler {
     journal: Journal,
+    cache: AggregateCache,
     programme: Framework<Programme>,
     cohort: Framework<Cohort>,
     field_study: Framework<FieldStudy>,
     retries: u32,
 }
 
-fn framework<A: Aggregate<Services = Arc<dyn Lookups>>>(
-    journal: &Journal,
+fn framework<A: Aggregate<Services = Arc<dyn Lookups>> + Clone + 'static>(
+    cache: &AggregateCache,
     lookups: &Arc<dyn Lookups>,
 ) -> Framework<A> {
     CqrsFramework::new(
-        PersistedEventStore::new_event_store(journal.clone()),
+        CachedEventStore::new(cache.clone()),
         vec![],
         lookups.clone(),
     )
 }
 
 impl CommandHandler {
-    /// A handler on `journal`, retrying version conflicts [`DEFAULT_RETRIES`] times.
+    /// A handler on `journal`, retrying version conflicts [`DEFAULT_RETRIES`] times, keeping
+    /// up to [`DEFAULT_CAPACITY`] loaded aggregates between commands ([`AggregateCache`]).
     pub fn new(journal: Journal) -> Self {
-        let lookups: Arc<dyn Lookups> = Arc::new(JournalLookups::new(journal.clone()));
+        let cache = AggregateCache::new(journal.clone(), DEFAULT_CAPACITY);
+        let lookups: Arc<dyn Lookups> = Arc::new(JournalLookups::new(cache.clone()));
         Self {
-            programme: framework(&journal, &lookups),
-            cohort: framework(&journal, &lookups),
-            field_study: framework(&journal, &lookups),
+            programme: framework(&cache, &lookups),
+            cohort: framework(&cache, &lookups),
+            field_study: framework(&cache, &lookups),
+            cache,
             journal,
             retries: DEFAULT_RETRIES,
         }
@@ -148,6 +154,11 @@ impl CommandHandler {
     /// The journal it writes to.
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// The aggregates it keeps between commands.
+    pub fn cache(&self) -> &AggregateCache {
+        &self.cache
     }
 
     /// Judges one JSON envelope (an import line or an HTTP body), with `now` as the server's clock.
@@ -406,7 +417,9 @@ async fn execute<A, C>(
     metadata: &std::collections::HashMap<String, String>,
 ) -> Result<(), Decision>
 where
-    A: Aggregate<Command = Stamped<C>, Error = DecideError, Services = Arc<dyn Lookups>>,
+    A: Aggregate<Command = Stamped<C>, Error = DecideError, Services = Arc<dyn Lookups>>
+        + Clone
+        + 'static,
 {
     let stamped = Stamped {
         at: fieldtrail_domain::command::to_micros(envelope.at),

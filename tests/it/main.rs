@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod bench;
+mod cache;
 mod cli;
 mod conformance;
 mod contracts;

@@ -17,6 +17,7 @@
 
 pub mod audit;
 mod backend;
+mod cache;
 pub mod chain;
 pub mod checkpoint;
 mod cqrs;
@@ -34,6 +35,7 @@ pub use backend::{
     open, sqlite_path, Backend, BackendKind, CommitOutcome, DocumentCommit, HistoryOf, Journal,
     LedgerRow, NewEvent, StreamQuery, TokenRecord, DEFAULT_URL,
 };
+pub use cache::{fold_into, AggregateCache, CachedEventStore, DEFAULT_CAPACITY};
 pub use error::JournalError;
 pub use log::{spawn_listener, Cursor, GlobalLog, NOTIFY_CHANNEL};
 pub use lookups::JournalLookups;

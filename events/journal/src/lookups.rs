@@ -1,41 +1,31 @@
-//! [`JournalLookups`]: the domain's look-ups across aggregates, answered from the journal.
+//! [`JournalLookups`]: the domain's look-ups across aggregates, answered from the journal
+//! through the aggregate cache.
 
-use crate::{Journal, JournalError, StreamQuery};
+use crate::{AggregateCache, JournalError, StreamQuery};
 use cqrs_es::{Aggregate, DomainEvent};
 use fieldtrail_domain::{Cohort, FieldStudy, LookupError, Lookups, Programme};
 
-/// Answers [`Lookups`] by loading and folding streams from the journal.
+/// Answers [`Lookups`] by loading aggregates through the [`AggregateCache`] (the stream's
+/// events after the cached version are read from the journal).
 #[derive(Clone)]
 pub struct JournalLookups {
-    journal: Journal,
+    cache: AggregateCache,
 }
 
 impl JournalLookups {
-    /// Look-ups over `journal`.
-    pub fn new(journal: Journal) -> Self {
-        Self { journal }
+    /// Look-ups through `cache`.
+    pub fn new(cache: AggregateCache) -> Self {
+        Self { cache }
     }
 
-    /// Folds the stream `A::TYPE/id`; `None` when it has no events.
-    async fn fold<A: Aggregate>(&self, id: &str) -> Result<Option<A>, JournalError>
+    /// The state of `A::TYPE/id`; `None` when it has no events.
+    async fn fold<A>(&self, id: &str) -> Result<Option<A>, JournalError>
     where
+        A: Aggregate + Clone + 'static,
         A::Event: DomainEvent,
     {
-        let events = self.journal.stream(A::TYPE, id, 0).await?;
-        if events.is_empty() {
-            return Ok(None);
-        }
-        let mut aggregate = A::default();
-        for stored in events {
-            let event: A::Event = serde_json::from_value(stored.tagged_payload()).map_err(|e| {
-                JournalError::Other(format!(
-                    "{}/{} v{}: {e}",
-                    stored.stream_type, stored.stream_id, stored.stream_version
-                ))
-            })?;
-            aggregate.apply(event);
-        }
-        Ok(Some(aggregate))
+        let (aggregate, version) = self.cache.load::<A>(id).await?;
+        Ok((version > 0).then_some(aggregate))
     }
 }
 
@@ -58,7 +48,8 @@ impl Lookups for JournalLookups {
         cohort_id: &str,
     ) -> Result<Vec<FieldStudy>, LookupError> {
         let ids = self
-            .journal
+            .cache
+            .journal()
             .find_streams(StreamQuery::FieldStudiesOf { cohort_id })
             .await
             .map_err(lookup_error)?;
