@@ -358,3 +358,52 @@ async fn the_embedded_journal_refuses_update_and_delete_of_events() {
     assert_eq!(env.event_count().await, 210);
     env.cleanup().await;
 }
+
+crate::both_backends!(
+    among_concurrent_appends_a_conflicting_one_fails_alone,
+    conflicting_one_fails_alone
+);
+
+async fn conflicting_one_fails_alone(env: TestEnv) {
+    // 16 appends at once: 14 on their own streams, 2 racing for version 1 of one stream. On the
+    // embedded backend they share group commits; exactly one of the racing pair may win, and
+    // every other append succeeds.
+    let journal = env.journal.clone();
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let stream = if n < 2 {
+                    "race".to_owned()
+                } else {
+                    format!("own-{n}")
+                };
+                journal
+                    .append(
+                        "cohort",
+                        &stream,
+                        0,
+                        &event(&stream),
+                        &metadata(&format!("concurrent-{n}")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let racing_ok = results[..2].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(racing_ok, 1, "{:?}", &results[..2]);
+    let loser = results[..2].iter().find(|r| r.is_err()).unwrap();
+    assert!(
+        matches!(loser, Err(JournalError::VersionConflict { .. })),
+        "{loser:?}"
+    );
+    assert!(results[2..].iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(env.event_count().await, 15);
+    assert!(journal.applied("concurrent-5").await.unwrap().is_some());
+    assert!(journal.verify(None).await.unwrap().intact());
+    env.cleanup().await;
+}

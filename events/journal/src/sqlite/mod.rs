@@ -8,6 +8,9 @@
 //!   `(tx_id, position) > cursor` without skipping anything.
 //! - The same hash chain as PostgreSQL ([`crate::chain`]), the same command ledger, the read
 //!   models and checkpoints in the same file, the API tokens.
+//! - Group commit: concurrent appends are committed in one transaction (one fsync), each in its
+//!   own savepoint with its own version check and ledger row, so one failing command fails
+//!   alone ([`write::group_commit`]); an append with nothing else waiting commits at once.
 //! - The bus is in-process: [`Backend::notifier`] is signalled after every commit.
 //!
 //! Blocking SQLite calls run on tokio's blocking threads ([`tokio::task::spawn_blocking`]).
@@ -43,6 +46,8 @@ pub struct SqliteJournal {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// Appends waiting for the next group commit ([`write::group_commit`]).
+    pending: Mutex<Vec<write::PendingAppend>>,
     readers: Mutex<Vec<Connection>>,
     notify: Arc<Notify>,
 }
@@ -107,6 +112,7 @@ impl SqliteJournal {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: Mutex::new(writer),
+                pending: Mutex::new(Vec::new()),
                 readers: Mutex::new(Vec::new()),
                 notify: Arc::default(),
             }),
@@ -190,12 +196,56 @@ impl Backend for SqliteJournal {
         events: &[NewEvent],
         metadata: &CommandMetadata,
     ) -> Result<Vec<i64>, JournalError> {
-        let (stream_type, stream_id) = (stream_type.to_owned(), stream_id.to_owned());
-        let (events, metadata) = (events.to_vec(), metadata.clone());
-        self.write(move |tx| {
-            write::append(tx, &stream_type, &stream_id, expected, &events, &metadata)
-        })
-        .await
+        // Group commit: the first append to find the queue empty leads: it waits for the
+        // writer, takes every append queued by then and commits them in one transaction.
+        // Others queued meanwhile wait for their answer. Alone, an append is committed at once.
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut pending = self
+                .inner
+                .pending
+                .lock()
+                .map_err(|_| JournalError::Other("journal queue poisoned".into()))?;
+            pending.push(write::PendingAppend {
+                stream_type: stream_type.to_owned(),
+                stream_id: stream_id.to_owned(),
+                expected,
+                events: events.to_vec(),
+                metadata: metadata.clone(),
+                reply,
+            });
+            pending.len() == 1
+        };
+        if lead {
+            let inner = self.inner.clone();
+            let committed = tokio::task::spawn_blocking(move || {
+                let writer = inner.writer.lock();
+                let batch = inner
+                    .pending
+                    .lock()
+                    .map(|mut p| std::mem::take(&mut *p))
+                    .unwrap_or_default();
+                match writer {
+                    Ok(mut connection) => write::group_commit(&mut connection, batch),
+                    Err(_) => {
+                        for p in batch {
+                            let _ = p
+                                .reply
+                                .send(Err(JournalError::Other("journal writer poisoned".into())));
+                        }
+                        false
+                    }
+                }
+            })
+            .await
+            .map_err(|e| JournalError::Other(format!("journal thread failed: {e}")))?;
+            if committed {
+                self.inner.notify.notify_waiters();
+            }
+        }
+        answer
+            .await
+            .map_err(|_| JournalError::Other("the journal writer stopped".into()))?
     }
 
     async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError> {

@@ -5,14 +5,14 @@ use crate::backend::{CommitOutcome, DocumentCommit, LedgerRow, NewEvent, TokenRe
 use crate::chain::{self, ChainedEvent, Hash, SealedEvent, GENESIS};
 use crate::{CommandMetadata, Cursor, JournalError};
 use chrono::{SubsecRound, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use uuid::Uuid;
 
 /// Appends `events` at `expected` + 1, ... with the ledger row (see
 /// [`crate::Backend::append`]). The version check, the ledger check and the inserts happen
 /// under the write lock, so nothing can interleave.
 pub(super) fn append(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     stream_type: &str,
     stream_id: &str,
     expected: i64,
@@ -130,6 +130,67 @@ pub(super) fn append(
         ],
     )?;
     Ok(positions)
+}
+
+/// One command's append waiting for the group commit ([`group_commit`]).
+pub(super) struct PendingAppend {
+    pub(super) stream_type: String,
+    pub(super) stream_id: String,
+    pub(super) expected: i64,
+    pub(super) events: Vec<NewEvent>,
+    pub(super) metadata: CommandMetadata,
+    pub(super) reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, JournalError>>,
+}
+
+/// Appends every waiting command in ONE transaction (one fsync for all), each inside its own
+/// savepoint with its own version check and ledger row: a command that fails (version
+/// conflict, duplicate) is rolled back to its savepoint alone and gets its error; the others
+/// commit. If the commit itself fails, every command gets that error (nothing was appended).
+/// Answers each command through its reply channel; returns whether anything committed.
+pub(super) fn group_commit(connection: &mut Connection, batch: Vec<PendingAppend>) -> bool {
+    let mut results: Vec<Result<Vec<i64>, JournalError>> = Vec::with_capacity(batch.len());
+    let outcome = (|| -> Result<(), JournalError> {
+        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for p in &batch {
+            tx.execute_batch("SAVEPOINT command")?;
+            match append(
+                &tx,
+                &p.stream_type,
+                &p.stream_id,
+                p.expected,
+                &p.events,
+                &p.metadata,
+            ) {
+                Ok(positions) => {
+                    tx.execute_batch("RELEASE command")?;
+                    results.push(Ok(positions));
+                }
+                Err(e) => {
+                    tx.execute_batch("ROLLBACK TO command; RELEASE command")?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    let committed = outcome.is_ok() && results.iter().any(Result::is_ok);
+    match outcome {
+        Ok(()) => {
+            for (p, r) in batch.into_iter().zip(results) {
+                let _ = p.reply.send(r);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for p in batch {
+                let _ = p.reply.send(Err(JournalError::Other(format!(
+                    "the journal could not commit: {message}"
+                ))));
+            }
+        }
+    }
+    committed
 }
 
 /// Writes copied rows as given (see [`crate::Backend::import_events`]).
