@@ -457,7 +457,7 @@ fn emit(text: &str) -> anyhow::Result<()> {
 /// # Errors
 /// When the journal cannot be used, the stream or cohort is unknown, or an argument is invalid.
 pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode> {
-    let journal = crate::open_journal(settings, 4).await?;
+    let journal = crate::open_existing_journal(settings, 4).await?;
     match job {
         AuditJob::History {
             stream,

@@ -375,7 +375,7 @@ fn pretty(value: &Value) -> anyhow::Result<Vec<u8>> {
 /// An unknown cohort, learner or field study ("no cohort \"x\""), an unreachable database, or
 /// a file that cannot be written: the CLI prints the message and exits with status 1.
 pub async fn run(settings: &Settings, command: ExportCommand) -> anyhow::Result<()> {
-    let journal = crate::open_journal(settings, 2).await?;
+    let journal = crate::open_existing_journal(settings, 2).await?;
     let (bytes, out) = match command {
         ExportCommand::Ics {
             cohort,

@@ -37,4 +37,17 @@ pub async fn open_journal(
 ) -> anyhow::Result<fieldtrail_journal::Journal> {
     Ok(fieldtrail_journal::open(&settings.database_url, pool_size).await?)
 }
+
+/// As [`open_journal`], for the jobs that only read a journal (reports, audits, exports,
+/// status, replay): nothing is created when it does not exist, and a SQLite file that cannot
+/// be written is opened read-only ([`fieldtrail_journal::open_existing`]).
+///
+/// # Errors
+/// A one-line error naming the journal when it does not exist or cannot be opened.
+pub async fn open_existing_journal(
+    settings: &Settings,
+    pool_size: usize,
+) -> anyhow::Result<fieldtrail_journal::Journal> {
+    Ok(fieldtrail_journal::open_existing(&settings.database_url, pool_size).await?)
+}
 pub use handler::{CommandHandler, HandleError, Outcome};

@@ -245,7 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Job::Audit { job } => return fieldtrail::audit::run(&settings, job).await,
         Job::Report { document, as_of } => {
-            let journal = fieldtrail::open_journal(&settings, 2).await?;
+            let journal = fieldtrail::open_existing_journal(&settings, 2).await?;
             let (kind, key) = match &document {
                 Document::Timetable { cohort } => (read::TIMETABLE, cohort.clone()),
                 Document::Transcript { cohort, learner } => {
@@ -303,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Job::Replay => {
-            let journal = fieldtrail::open_journal(&settings, 2).await?;
+            let journal = fieldtrail::open_existing_journal(&settings, 2).await?;
             let progress = fieldtrail::cli::progress::Spinner::new(
                 "replay",
                 "rebuilding the read models (one transaction)",
@@ -313,8 +313,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("rebuilt the read models from {n} events");
         }
         Job::Copy { from, to } => {
-            let source = fieldtrail_journal::open(&from, 4).await?;
-            let target = fieldtrail_journal::open(&to, 4).await?;
+            let source = fieldtrail_journal::open_existing(&from, 4)
+                .await
+                .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+            let target = fieldtrail_journal::open(&to, 4)
+                .await
+                .map_err(|e| anyhow::anyhow!("--to: {e}"))?;
             let progress = fieldtrail::cli::progress::Progress::new(
                 "copy",
                 "events",

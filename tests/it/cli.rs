@@ -228,3 +228,73 @@ async fn unusable_files_and_servers_get_a_one_line_error_naming_them() {
     assert!(stderr.contains("nats://127.0.0.1:1"), "{stderr}");
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn reading_a_journal_that_is_not_there_or_not_ours_creates_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| unconfigured(dir.path()).args(args).output().unwrap();
+    for args in [
+        vec!["--database-url", "sqlite://typo.db", "audit", "verify"],
+        vec![
+            "--database-url",
+            "sqlite://typo.db",
+            "report",
+            "timetable",
+            "--cohort",
+            "c",
+        ],
+        vec!["--database-url", "sqlite://typo.db", "status"],
+        vec!["--database-url", "sqlite://typo.db", "replay"],
+        vec![
+            "copy",
+            "--from",
+            "sqlite://typo.db",
+            "--to",
+            "sqlite://target.db",
+        ],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no journal at typo.db"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    assert!(!dir.path().join("typo.db").exists());
+    assert!(!dir.path().join("target.db").exists());
+
+    // Another application's SQLite database is refused and left as it was.
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+        .unwrap();
+    let before = std::fs::read(&other).unwrap();
+    for args in [
+        vec!["--database-url", "sqlite://other.db", "demo"],
+        vec!["--database-url", "sqlite://other.db", "audit", "verify"],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("another application's SQLite database"),
+            "{err}"
+        );
+    }
+    assert!(
+        std::fs::read(&other).unwrap() == before,
+        "the other application's database was changed"
+    );
+
+    // Paths that cannot name a journal file are refused by the configuration check.
+    for url in ["sqlite://:memory:", "sqlite://x.db?mode=ro", "sqlite://"] {
+        let out = run(&["--database-url", url, "status"]);
+        assert_eq!(out.status.code(), Some(2), "{url}");
+    }
+    let out = run(&[
+        "--database-url",
+        &format!("sqlite://{}", dir.path().display()),
+        "demo",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+}

@@ -164,6 +164,52 @@ async fn reconnects_exactly_once(env: TestEnv) {
     assert_eq!(allowed.status().as_u16(), 200);
     drop(allowed);
 
+    // Beyond the head, or an unknown event type: refused, naming the parameter.
+    for query in ["after=100000", "event_type=session_hled"] {
+        let refused = client.get(format!("{url}?{query}")).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 422, "{query}");
+        let body: Value = refused.json().await.unwrap();
+        let name = query.split('=').next().unwrap();
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{name}:")),
+            "{body}"
+        );
+    }
+
+    // Revoking the token closes the streams opened with it (within the recheck interval).
+    let revocable = env
+        .token(fieldtrail::auth::Role::Dashboard, None, None)
+        .await;
+    let mut open = Subscription::open(
+        &reqwest::Client::new(),
+        &format!("{url}?token={revocable}&after={last}"),
+        None,
+    )
+    .await;
+    let token_id = fieldtrail::auth::tokens::parse(&revocable).unwrap().0;
+    assert!(fieldtrail::auth::tokens::revoke(&env.journal, token_id)
+        .await
+        .unwrap());
+    let closed = tokio::time::timeout(
+        fieldtrail::http::event_stream::TOKEN_RECHECK + Duration::from_secs(5),
+        async {
+            loop {
+                match open.response.chunk().await {
+                    Ok(Some(_)) => continue,
+                    _ => break,
+                }
+            }
+        },
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the stream stayed open after its token was revoked"
+    );
+
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
     env.cleanup().await;

@@ -348,17 +348,66 @@ pub const DEFAULT_URL: &str = "sqlite://fieldtrail.db";
 /// # Errors
 /// [`JournalError::Other`] naming the URL when its scheme is unknown or it cannot be opened.
 pub async fn open(url: &str, pool_size: usize) -> Result<Journal, JournalError> {
+    open_with(url, pool_size, true).await
+}
+
+/// As [`open`], for a journal that must already exist (what reads it: reports, audits,
+/// exports, status, the source of a copy): nothing is created. A SQLite file that cannot be
+/// written is opened read-only. On PostgreSQL the database must exist (its migrations are
+/// still applied).
+///
+/// # Errors
+/// As [`open`], and [`JournalError::Other`] naming the journal when it does not exist.
+pub async fn open_existing(url: &str, pool_size: usize) -> Result<Journal, JournalError> {
+    open_with(url, pool_size, false).await
+}
+
+async fn open_with(url: &str, pool_size: usize, create: bool) -> Result<Journal, JournalError> {
     if let Some(path) = sqlite_path(url) {
-        let journal = crate::sqlite::SqliteJournal::open(std::path::Path::new(path)).await?;
+        check_sqlite_path(path)?;
+        let path = std::path::Path::new(path);
+        let journal = if create {
+            crate::sqlite::SqliteJournal::open(path).await?
+        } else {
+            crate::sqlite::SqliteJournal::open_existing(path).await?
+        };
         return Ok(Journal::new(journal));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool = crate::database::open(url, pool_size).await?;
+        let pool = if create {
+            crate::database::open(url, pool_size).await?
+        } else {
+            crate::database::open_existing(url, pool_size).await?
+        };
         return Ok(Journal::new(crate::PgJournal::with_url(pool, url)));
     }
     Err(JournalError::Other(format!(
-        "DATABASE_URL {url:?}: expected sqlite://PATH or postgres://..."
+        "journal URL {url:?}: expected sqlite://PATH or postgres://..."
     )))
+}
+
+/// Refuses what a `sqlite://` path cannot mean here: nothing, `:memory:` (each connection
+/// would get its own empty database) and query parameters (`?mode=...`).
+///
+/// # Errors
+/// [`JournalError::Other`] naming the problem.
+pub fn check_sqlite_path(path: &str) -> Result<(), JournalError> {
+    if path.is_empty() {
+        return Err(JournalError::Other(
+            "sqlite:// needs a file path, e.g. sqlite://fieldtrail.db".to_owned(),
+        ));
+    }
+    if path == ":memory:" || path.starts_with("file::memory:") {
+        return Err(JournalError::Other(
+            "sqlite://:memory: is not supported: the journal is a file (e.g. sqlite:///tmp/scratch.db)".to_owned(),
+        ));
+    }
+    if path.contains('?') {
+        return Err(JournalError::Other(format!(
+            "sqlite://{path}: query parameters are not supported; name the file only"
+        )));
+    }
+    Ok(())
 }
 
 /// The file path of a `sqlite://` URL (`None` for another scheme).

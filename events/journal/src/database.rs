@@ -124,3 +124,15 @@ pub async fn open(url: &str, max_size: usize) -> Result<Pool, JournalError> {
     crate::audit::seal_unsealed(&pool).await?;
     Ok(pool)
 }
+
+/// As [`open`], for a database that must already exist: it is not created (an unknown
+/// database is PostgreSQL's error, naming it); the migrations are applied.
+///
+/// # Errors
+/// As [`migrate`] and [`pool`].
+pub async fn open_existing(url: &str, max_size: usize) -> Result<Pool, JournalError> {
+    migrate(url).await?;
+    let pool = pool(url, max_size)?;
+    crate::audit::seal_unsealed(&pool).await?;
+    Ok(pool)
+}

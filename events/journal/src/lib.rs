@@ -32,8 +32,8 @@ pub mod sqlite;
 mod stored;
 
 pub use backend::{
-    open, sqlite_path, Backend, BackendKind, CommitOutcome, DocumentCommit, HistoryOf, Journal,
-    LedgerRow, NewEvent, StreamQuery, TokenRecord, DEFAULT_URL,
+    check_sqlite_path, open, open_existing, sqlite_path, Backend, BackendKind, CommitOutcome,
+    DocumentCommit, HistoryOf, Journal, LedgerRow, NewEvent, StreamQuery, TokenRecord, DEFAULT_URL,
 };
 pub use cache::{fold_into, AggregateCache, CachedEventStore, DEFAULT_CAPACITY};
 pub use error::JournalError;

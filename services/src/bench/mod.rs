@@ -324,6 +324,10 @@ pub async fn run_cli(base: &Settings, mut args: BenchArgs) -> anyhow::Result<()>
         args.server_binary = Some(std::env::current_exe()?);
     }
     let started = std::time::Instant::now();
+    if !args.embedded && fieldtrail_journal::sqlite_path(&base.database_url).is_some() {
+        eprintln!("bench: the configured journal is embedded (DATABASE_URL={}): measuring the embedded backend; set DATABASE_URL=postgres://... and NATS_URL for the PostgreSQL and NATS figures", base.database_url);
+        args.embedded = true;
+    }
     let report = if args.embedded {
         embedded::measure(&args).await?
     } else {

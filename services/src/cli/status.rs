@@ -69,7 +69,7 @@ async fn stream_messages(settings: &Settings) -> Result<Option<u64>, String> {
 /// Never for an unreachable server (that is reported in the body); only for a bad URL.
 pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
     let journal = if fieldtrail_journal::sqlite_path(&settings.database_url).is_some() {
-        fieldtrail_journal::open(&settings.database_url, 2).await?
+        fieldtrail_journal::open_existing(&settings.database_url, 2).await?
     } else {
         Journal::new(PgJournal::new(database::pool(&settings.database_url, 2)?))
     };
@@ -212,7 +212,10 @@ pub fn render(settings: &Settings, ready: bool, body: &Value) -> String {
     }
     let nats = &body["checks"]["nats"];
     let _ = match nats["state"].as_str() {
-        Some("disabled") => writeln!(out, "nats         relay disabled (nats.relay = false)"),
+        Some("disabled") => writeln!(
+            out,
+            "nats         no relay (nats.url empty, or nats.relay = false)"
+        ),
         Some("connected") => match body["stream_messages"].as_u64() {
             Some(n) => writeln!(
                 out,

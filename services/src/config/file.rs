@@ -610,11 +610,7 @@ fn check(s: &Settings, id: &str) -> Result<(), String> {
         "database_url" => {
             let url = &s.database_url;
             if let Some(path) = fieldtrail_journal::sqlite_path(url) {
-                return if path.is_empty() {
-                    Err("sqlite:// needs a file path, e.g. sqlite://fieldtrail.db".to_owned())
-                } else {
-                    Ok(())
-                };
+                return fieldtrail_journal::check_sqlite_path(path).map_err(|e| e.to_string());
             }
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return Err("must be a sqlite://PATH or postgres:// URL".to_owned());

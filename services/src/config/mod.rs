@@ -147,7 +147,7 @@ pub struct Settings {
 }
 
 /// The log filter when none is configured.
-pub const DEFAULT_LOG_FILTER: &str = "info,async_nats=warn,refinery_core=warn";
+pub const DEFAULT_LOG_FILTER: &str = "info,async_nats=warn,refinery_core=warn,tokio_postgres=warn";
 
 /// How log lines are written (to stderr).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

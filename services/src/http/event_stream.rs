@@ -11,7 +11,11 @@
 //! - New events arrive within a poll interval of their commit (at once when the append ran
 //!   in this process); a `: keep-alive` comment is sent every 15 s of silence.
 //! - Access: staff, auditor and dashboard tokens. `EventSource` cannot send an
-//!   `Authorization` header, so the token may be given as `?token=ftk_…` on this route.
+//!   `Authorization` header, so the token may be given as `?token=ftk_…` on this route. The
+//!   token is checked again every [`TOKEN_RECHECK`]: revoking it ends the open streams.
+//! - Refused with 422: a position that is not a non-negative integer or lies beyond the
+//!   journal's head (a client that saw more than this journal holds: resuming there would
+//!   skip or repeat events), an unknown stream type or event type.
 
 use crate::http::AppState;
 use axum::extract::{Query, State};
@@ -29,6 +33,9 @@ use tokio::sync::Notify;
 
 /// How often an idle stream looks for new events when no notification came.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often an open stream checks that its token is still live.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(10);
 
 /// Events read from the journal per query.
 const PAGE: i64 = 500;
@@ -97,7 +104,26 @@ pub fn parse(
     for t in &filter.stream_types {
         crate::audit::check_stream_type(t).map_err(|e| format!("stream_type: {e}"))?;
     }
+    let known = event_types();
+    if let Some(unknown) = filter.event_types.iter().find(|t| !known.contains(*t)) {
+        return Err(format!(
+            "event_type: unknown event type {unknown:?} (the types are listed in deploy/asyncapi.json)"
+        ));
+    }
     Ok((after, filter))
+}
+
+/// Every event type of this build, from the published schemas.
+fn event_types() -> &'static std::collections::BTreeSet<String> {
+    static TYPES: std::sync::OnceLock<std::collections::BTreeSet<String>> =
+        std::sync::OnceLock::new();
+    TYPES.get_or_init(|| {
+        fieldtrail_domain::schema::event_schemas()
+            .values()
+            .filter_map(|schema| schema.get("x-event-version").and(schema["title"].as_str()))
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 struct Follow {
@@ -109,6 +135,9 @@ struct Follow {
     /// Set when the server begins to shut down: the stream then ends, so that the graceful
     /// shutdown does not wait for subscribers (they reconnect with `Last-Event-ID`).
     draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The caller's token, checked again every [`TOKEN_RECHECK`].
+    token: Option<uuid::Uuid>,
+    checked: std::time::Instant,
 }
 
 impl Follow {
@@ -118,6 +147,15 @@ impl Follow {
         loop {
             if self.draining.load(std::sync::atomic::Ordering::SeqCst) {
                 return None;
+            }
+            if let Some(token) = self.token {
+                if self.checked.elapsed() >= TOKEN_RECHECK {
+                    self.checked = std::time::Instant::now();
+                    if matches!(self.journal.live_token(token).await, Ok(None)) {
+                        tracing::info!(%token, "token revoked: event stream closed");
+                        return None;
+                    }
+                }
             }
             if let Some(event) = self.buffer.pop_front() {
                 return Some(event);
@@ -157,6 +195,7 @@ fn message(event: &StoredEvent) -> Event {
 /// bad parameter, 503 when the journal cannot be read at the start.
 pub async fn stream(
     State(state): State<AppState>,
+    principal: Option<axum::Extension<crate::auth::Principal>>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
@@ -170,6 +209,25 @@ pub async fn stream(
                 .into_response()
         }
     };
+    let head = match state.journal.head().await {
+        Ok(head) => head,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+            )
+                .into_response()
+        }
+    };
+    if after > head {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"outcome": "rejected", "code": "invalid", "message": format!(
+                "after: position {after} is beyond this journal's head ({head}): resume from a position it holds"
+            )})),
+        )
+            .into_response();
+    }
     let cursor = match state.journal.cursor_at(after).await {
         Ok(cursor) => cursor,
         Err(e) => {
@@ -187,6 +245,8 @@ pub async fn stream(
         filter,
         buffer: VecDeque::new(),
         draining: state.ops.draining.clone(),
+        token: principal.map(|p| p.0.token_id),
+        checked: std::time::Instant::now(),
     };
     let events = futures::stream::unfold(follow, |mut follow| async move {
         let event = follow.next().await?;
@@ -237,5 +297,8 @@ mod tests {
         .unwrap();
         assert_eq!(filter.stream_types, ["cohort", "field_study"]);
         assert_eq!(filter.event_types, ["session_held"]);
+        assert!(parse(&params(&[("event_type", "session_hled")]), &none)
+            .unwrap_err()
+            .starts_with("event_type:"));
     }
 }

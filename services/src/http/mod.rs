@@ -311,7 +311,17 @@ async fn history(
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    let postgres = state.journal.head().await.is_ok();
+    let journal = state.journal.head().await.is_ok();
+    let postgres = match state.journal.kind() {
+        fieldtrail_journal::BackendKind::Postgres => {
+            if journal {
+                "up"
+            } else {
+                "down"
+            }
+        }
+        fieldtrail_journal::BackendKind::Sqlite => "unused",
+    };
     let nats = state
         .nats
         .as_ref()
@@ -319,10 +329,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
     let body = json!({
         "status": "alive",
         "backend": state.journal.kind(),
-        "postgres": if postgres { "up" } else { "down" },
+        "journal": if journal { "up" } else { "down" },
+        "postgres": postgres,
         "nats": match nats { Some(true) => "up", Some(false) => "down", None => "disabled" },
         "projector": Roles::name(&state.roles.projector),
-        "relay": Roles::name(&state.roles.relay),
+        "relay": if state.nats.is_some() { Roles::name(&state.roles.relay) } else { "disabled" },
     });
     Json(body).into_response()
 }

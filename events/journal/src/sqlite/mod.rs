@@ -45,6 +45,9 @@ pub struct SqliteJournal {
 
 struct Inner {
     path: PathBuf,
+    /// Opened read-only ([`SqliteJournal::open_existing`] on a file that cannot be written):
+    /// readers use the writer connection, which is read-only too.
+    read_only: std::sync::atomic::AtomicBool,
     writer: Mutex<Connection>,
     /// Appends waiting for the next group commit ([`write::group_commit`]).
     pending: Mutex<Vec<write::PendingAppend>>,
@@ -75,48 +78,189 @@ fn connect(path: &Path) -> Result<Connection, JournalError> {
     Ok(connection)
 }
 
+/// `PRAGMA application_id` of a fieldtrail journal file ("FTJ1"): a file with tables and
+/// another id is another application's database, and is refused.
+pub const APPLICATION_ID: i32 = 0x4654_4a31;
+
+fn not_a_journal(path: &Path, why: impl std::fmt::Display) -> JournalError {
+    JournalError::Other(format!(
+        "{} is not a fieldtrail journal (or is damaged): {why}",
+        path.display()
+    ))
+}
+
+/// Checks that an existing file is a journal (or an empty SQLite file) before anything is
+/// written to it.
+fn check_identity(connection: &Connection, path: &Path) -> Result<(), JournalError> {
+    let id: i32 = connection
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| not_a_journal(path, e))?;
+    let tables: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| not_a_journal(path, e))?;
+    // A journal written before the file carried its application id has fieldtrail's tables.
+    let ours: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+               AND name IN ('events', 'command_ledger', 'checkpoints', 'read_models')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| not_a_journal(path, e))?;
+    if tables > 0 && id != APPLICATION_ID && !(id == 0 && ours == 4) {
+        return Err(not_a_journal(
+            path,
+            "it is another application's SQLite database (fieldtrail leaves it alone)",
+        ));
+    }
+    Ok(())
+}
+
 impl SqliteJournal {
-    /// Opens (creating if missing) the journal file at `path` and its schema.
+    /// Opens the journal file at `path`, creating it (and its directory) if missing, and its
+    /// schema.
     ///
     /// # Errors
-    /// [`JournalError::Other`] naming the file when it cannot be opened or is not a journal.
+    /// [`JournalError::Other`] naming the file when it cannot be opened, is a directory, or is
+    /// not a journal (another application's database is refused, not changed).
     pub async fn open(path: &Path) -> Result<Self, JournalError> {
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path, true))
             .await
             .map_err(|e| JournalError::Other(format!("journal thread failed: {e}")))?
     }
 
-    fn open_blocking(path: &Path) -> Result<Self, JournalError> {
+    /// Opens the existing journal file at `path` without creating anything; a file that
+    /// cannot be written (read-only media, a 0444 copy handed to an auditor) is opened
+    /// read-only and immutable: reads and `audit verify` work, writes are refused.
+    ///
+    /// # Errors
+    /// [`JournalError::Other`] naming the file when it does not exist or is not a journal.
+    pub async fn open_existing(path: &Path) -> Result<Self, JournalError> {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path, false))
+            .await
+            .map_err(|e| JournalError::Other(format!("journal thread failed: {e}")))?
+    }
+
+    fn open_blocking(path: &Path, create: bool) -> Result<Self, JournalError> {
+        if path.is_dir() {
+            return Err(JournalError::Other(format!(
+                "{} is a directory: name a journal file in it, e.g. sqlite://{}/fieldtrail.db",
+                path.display(),
+                path.display()
+            )));
+        }
+        let exists = path.exists();
+        if !exists && !create {
+            return Err(JournalError::Other(format!(
+                "no journal at {} (fieldtrail demo, import or migrate create one)",
+                path.display()
+            )));
+        }
+        let writable = !exists
+            || std::fs::OpenOptions::new().append(true).open(path).is_ok()
+                && path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .is_none_or(|d| {
+                        !std::fs::metadata(d).is_ok_and(|m| m.permissions().readonly())
+                    });
+        if !writable {
+            if !create {
+                return Self::open_read_only(path);
+            }
+            return Err(JournalError::Other(format!(
+                "{} cannot be written (read-only file or directory): this command appends to the journal; reading commands (report, audit, export, status) open it read-only",
+                path.display()
+            )));
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 JournalError::Other(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        // Check what the file is before anything (even the WAL switch) writes to it.
+        if exists {
+            let probe =
+                Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .map_err(|e| not_a_journal(path, e))?;
+            check_identity(&probe, path)?;
+        }
         let writer = connect(path).map_err(|e| match e {
-            JournalError::Sqlite(e) => JournalError::Other(format!(
-                "{} is not a fieldtrail journal (or is damaged): {e}",
-                path.display()
-            )),
+            JournalError::Sqlite(e) => not_a_journal(path, e),
             e => e,
         })?;
+        if exists && !create {
+            let journal: i64 = writer
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| not_a_journal(path, e))?;
+            if journal == 0 {
+                return Err(not_a_journal(path, "it holds no events table"));
+            }
+        }
         writer
-            .execute_batch(include_str!("schema.sql"))
-            .map_err(|e| {
-                JournalError::Other(format!(
-                    "{} is not a fieldtrail journal (or is damaged): {e}",
-                    path.display()
-                ))
-            })?;
-        Ok(Self {
+            .execute_batch(&format!(
+                "{} PRAGMA application_id = {APPLICATION_ID};",
+                include_str!("schema.sql")
+            ))
+            .map_err(|e| not_a_journal(path, e))?;
+        Ok(Self::with_writer(path, writer))
+    }
+
+    /// A read-only, immutable view of a journal file that cannot be written.
+    fn open_read_only(path: &Path) -> Result<Self, JournalError> {
+        let uri = format!(
+            "file:{}?immutable=1",
+            path.display()
+                .to_string()
+                .replace('%', "%25")
+                .replace('?', "%3f")
+                .replace('#', "%23")
+        );
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let writer =
+            Connection::open_with_flags(&uri, flags).map_err(|e| not_a_journal(path, e))?;
+        check_identity(&writer, path)?;
+        let journal: i64 = writer
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| not_a_journal(path, e))?;
+        if journal == 0 {
+            return Err(not_a_journal(path, "it holds no events table"));
+        }
+        let journal = Self::with_writer(path, writer);
+        journal
+            .inner
+            .read_only
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(journal)
+    }
+
+    fn with_writer(path: &Path, writer: Connection) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
+                read_only: std::sync::atomic::AtomicBool::new(false),
                 writer: Mutex::new(writer),
                 pending: Mutex::new(Vec::new()),
                 readers: Mutex::new(Vec::new()),
                 notify: Arc::default(),
             }),
-        })
+        }
     }
 
     /// The file.
@@ -159,6 +303,16 @@ impl SqliteJournal {
     {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
+            if inner.read_only.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut connection = inner
+                    .writer
+                    .lock()
+                    .map_err(|_| JournalError::Other("journal connection poisoned".into()))?;
+                let tx = connection.transaction()?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                return Ok(out);
+            }
             let taken = inner.readers.lock().ok().and_then(|mut r| r.pop());
             let mut connection = match taken {
                 Some(c) => c,
