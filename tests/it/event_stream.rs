@@ -195,14 +195,7 @@ async fn reconnects_exactly_once(env: TestEnv) {
         .unwrap());
     let closed = tokio::time::timeout(
         fieldtrail::http::event_stream::TOKEN_RECHECK + Duration::from_secs(5),
-        async {
-            loop {
-                match open.response.chunk().await {
-                    Ok(Some(_)) => continue,
-                    _ => break,
-                }
-            }
-        },
+        async { while let Ok(Some(_)) = open.response.chunk().await {} },
     )
     .await;
     assert!(
