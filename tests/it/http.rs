@@ -48,10 +48,26 @@ async fn commands_over_http_answer_with_the_format_codes_and_documents_follow_on
         .json()
         .await
         .unwrap();
+    let backend = env.journal.kind();
     assert_eq!(
-        (&health["status"], &health["postgres"], &health["nats"]),
-        (&json!("alive"), &json!("up"), &json!("up"))
+        (
+            &health["status"],
+            &health["journal"],
+            &health["backend"],
+            &health["nats"]
+        ),
+        (
+            &json!("alive"),
+            &json!("up"),
+            &json!(backend.as_str()),
+            &json!("up")
+        )
     );
+    let postgres = match backend {
+        fieldtrail_journal::BackendKind::Postgres => "up",
+        fieldtrail_journal::BackendKind::Sqlite => "unused",
+    };
+    assert_eq!(health["postgres"], postgres);
     // This server is alone on its database: it takes both leaderships (within a poll interval).
     for role in ["projector", "relay"] {
         assert!(
