@@ -29,6 +29,10 @@ pub enum JournalError {
     /// A row could not be read as an event of this version.
     #[error(transparent)]
     Decode(#[from] fieldtrail_domain::DecodeError),
+    /// The database could not be reached (said to every command of a group commit whose
+    /// connection or commit failed that way).
+    #[error("the journal is unreachable: {0}")]
+    Unavailable(String),
     /// Anything else (with context).
     #[error("{0}")]
     Other(String),
@@ -41,7 +45,7 @@ impl JournalError {
     /// server restarts; PostgreSQL appendix A).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            JournalError::Pool(_) => true,
+            JournalError::Pool(_) | JournalError::Unavailable(_) => true,
             JournalError::Postgres(e) => {
                 e.is_closed()
                     || e.code()

@@ -47,8 +47,9 @@ impl Backend for PgJournal {
         events: &[NewEvent],
         metadata: &CommandMetadata,
     ) -> Result<Vec<i64>, JournalError> {
-        let positions =
-            PgJournal::append(self, stream_type, stream_id, expected, events, metadata).await?;
+        let positions = self
+            .group_append(stream_type, stream_id, expected, events, metadata)
+            .await?;
         self.notify().notify_waiters();
         Ok(positions)
     }

@@ -20,6 +20,8 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct PgJournal {
     pool: Pool,
+    /// Appends waiting for the next group commit ([`PgJournal::group_append`]).
+    pending: std::sync::Arc<std::sync::Mutex<Vec<PendingAppend>>>,
     /// The URL the `LISTEN` connection uses ([`crate::Backend::listen`]).
     url: Option<String>,
     notify: std::sync::Arc<tokio::sync::Notify>,
@@ -64,6 +66,7 @@ impl PgJournal {
     pub fn new(pool: Pool) -> Self {
         Self {
             pool,
+            pending: std::sync::Arc::default(),
             url: None,
             notify: std::sync::Arc::default(),
         }
@@ -169,6 +172,150 @@ impl PgJournal {
     }
 }
 
+/// One command's append waiting for a group commit.
+struct PendingAppend {
+    stream_type: String,
+    stream_id: String,
+    expected: i64,
+    events: Vec<(String, String, Value)>,
+    metadata: CommandMetadata,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, JournalError>>,
+}
+
+impl PgJournal {
+    /// As [`PgJournal::append`], sharing one transaction (one WAL flush) with the appends that
+    /// are waiting at the same moment: the first append to find the queue empty leads, takes a
+    /// connection, and commits everything queued by then in one transaction, each command in
+    /// its own savepoint with its own version check and ledger row, so one failing command
+    /// fails alone. With nothing else waiting, the append runs alone, without a savepoint.
+    /// The leader runs as its own task: a caller that goes away does not abandon the others.
+    ///
+    /// # Errors
+    /// As [`PgJournal::append`]; when the connection or the commit fails, every command of the
+    /// batch gets that error (nothing was appended).
+    pub async fn group_append(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        expected: i64,
+        events: &[(String, String, Value)],
+        metadata: &CommandMetadata,
+    ) -> Result<Vec<i64>, JournalError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut pending = self
+                .pending
+                .lock()
+                .map_err(|_| JournalError::Other("append queue poisoned".into()))?;
+            pending.push(PendingAppend {
+                stream_type: stream_type.to_owned(),
+                stream_id: stream_id.to_owned(),
+                expected,
+                events: events.to_vec(),
+                metadata: metadata.clone(),
+                reply,
+            });
+            pending.len() == 1
+        };
+        if lead {
+            let (pool, pending) = (self.pool.clone(), self.pending.clone());
+            tokio::spawn(async move {
+                let client = pool.get().await;
+                let batch = pending
+                    .lock()
+                    .map(|mut p| std::mem::take(&mut *p))
+                    .unwrap_or_default();
+                match client {
+                    Ok(mut client) => commit_batch(&mut client, batch).await,
+                    Err(e) => {
+                        let message = format!("postgres pool: {e}");
+                        for p in batch {
+                            let _ = p
+                                .reply
+                                .send(Err(JournalError::Unavailable(message.clone())));
+                        }
+                    }
+                }
+            });
+        }
+        answer
+            .await
+            .map_err(|_| JournalError::Other("the append task stopped".into()))?
+    }
+}
+
+/// Commits `batch` in one transaction (see [`PgJournal::group_append`]) and answers each.
+async fn commit_batch(client: &mut deadpool_postgres::Client, batch: Vec<PendingAppend>) {
+    let fail_all = |batch: Vec<PendingAppend>, e: &JournalError| {
+        let message = e.to_string();
+        let unavailable = e.is_unavailable();
+        for p in batch {
+            let error = if unavailable {
+                JournalError::Unavailable(message.clone())
+            } else {
+                JournalError::Other(format!("the append transaction failed: {message}"))
+            };
+            let _ = p.reply.send(Err(error));
+        }
+    };
+    let mut tx = match client.transaction().await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(batch, &e.into()),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    if let [only] = batch.as_slice() {
+        let r = append_in(
+            &tx,
+            &only.stream_type,
+            &only.stream_id,
+            only.expected,
+            &only.events,
+            &only.metadata,
+        )
+        .await;
+        results.push(r);
+    } else {
+        for p in &batch {
+            let savepoint = match tx.savepoint("command").await {
+                Ok(sp) => sp,
+                Err(e) => return fail_all(batch, &e.into()),
+            };
+            let r = append_in(
+                &savepoint,
+                &p.stream_type,
+                &p.stream_id,
+                p.expected,
+                &p.events,
+                &p.metadata,
+            )
+            .await;
+            let closed = match &r {
+                Ok(_) => savepoint.commit().await,
+                Err(_) => savepoint.rollback().await,
+            };
+            if let Err(e) = closed {
+                return fail_all(batch, &e.into());
+            }
+            results.push(r);
+        }
+    }
+    let committed = if results.iter().any(Result::is_ok) {
+        tx.commit().await
+    } else {
+        tx.rollback().await
+    };
+    if let Err(e) = committed {
+        return fail_all(batch, &e.into());
+    }
+    metrics::histogram!("fieldtrail_append_batch_commands").record(batch.len() as f64);
+    for (p, r) in batch.into_iter().zip(results) {
+        if let Ok(positions) = &r {
+            metrics::histogram!("fieldtrail_append_batch_events").record(positions.len() as f64);
+        }
+        let _ = p.reply.send(r);
+    }
+}
+
 /// The append's statements inside a transaction the caller owns (and commits or rolls back):
 /// first the version-checked events insert, then the ledger row. [`PgJournal::append`] wraps it
 /// in its own transaction; tests use it to hold a transaction open.
@@ -232,7 +379,14 @@ pub async fn append_in(
         .await
     {
         Ok(rows) => rows,
-        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Err(conflict()),
+        // Another writer holds or took the version (a deadlock between two group commits is
+        // resolved by PostgreSQL aborting one statement): decided again by the handler.
+        Err(e)
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                || e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
+        {
+            return Err(conflict())
+        }
         Err(e) => return Err(e.into()),
     };
     if rows.len() != events.len() {
