@@ -111,6 +111,12 @@ pub enum HandleError {
 pub struct CommandHandler {
     journal: Journal,
     cache: AggregateCache,
+    /// One lane per aggregate: commands on the same stream are decided and appended one after
+    /// the other in this process (so they do not race each other into version conflicts);
+    /// other processes on the same journal are still met by the version check and retries.
+    lanes: std::sync::Mutex<
+        std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
+    >,
     programme: Framework<Programme>,
     cohort: Framework<Cohort>,
     field_study: Framework<FieldStudy>,
@@ -139,6 +145,7 @@ impl CommandHandler {
             cohort: framework(&cache, &lookups),
             field_study: framework(&cache, &lookups),
             cache,
+            lanes: std::sync::Mutex::default(),
             journal,
             retries: DEFAULT_RETRIES,
         }
@@ -302,6 +309,10 @@ impl CommandHandler {
             causation_id: envelope.command_id.clone(),
         }
         .to_map();
+        let _lane = self
+            .lane(&format!("{}/{aggregate_id}", command.target().0.as_str()))
+            .lock_owned()
+            .await;
         let mut attempt = 0;
         loop {
             let result = match command.clone() {
@@ -368,6 +379,24 @@ impl CommandHandler {
                 Err(Decision::Failed(e)) => return Err(e),
             }
         }
+    }
+}
+
+impl CommandHandler {
+    /// The lane of `stream` (created on first use; dropped when no command holds it).
+    fn lane(&self, stream: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut lanes) = self.lanes.lock() else {
+            return Arc::default();
+        };
+        if let Some(lane) = lanes.get(stream).and_then(std::sync::Weak::upgrade) {
+            return lane;
+        }
+        if lanes.len() >= 4096 {
+            lanes.retain(|_, lane| lane.strong_count() > 0);
+        }
+        let lane = Arc::new(tokio::sync::Mutex::new(()));
+        lanes.insert(stream.to_owned(), Arc::downgrade(&lane));
+        lane
     }
 }
 

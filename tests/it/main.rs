@@ -8,6 +8,7 @@ mod bench;
 mod cache;
 mod cli;
 mod conformance;
+mod consistency;
 mod contracts;
 mod event_stream;
 mod faults;

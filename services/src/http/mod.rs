@@ -15,6 +15,7 @@
 //! | `GET /metrics` | Prometheus metrics ([`crate::metrics`]) |
 
 pub mod audit;
+pub mod consistency;
 pub mod event_stream;
 pub mod health;
 pub mod metrics;
@@ -216,7 +217,23 @@ async fn post_command(
         .handle_as(&envelope, chrono::Utc::now(), Some(&actor))
         .await
     {
-        Ok(outcome) => (status_of(&outcome), Json(outcome)).into_response(),
+        Ok(outcome) => {
+            let last = match &outcome {
+                Outcome::Applied { positions, .. } | Outcome::Duplicate { positions, .. } => {
+                    Some(positions[1])
+                }
+                Outcome::Rejected { .. } => None,
+            };
+            let mut body = serde_json::to_value(&outcome).unwrap_or_default();
+            if let (Some(last), Some(map)) = (last, body.as_object_mut()) {
+                map.insert("position".to_owned(), json!(last));
+            }
+            let mut response = (status_of(&outcome), Json(body)).into_response();
+            if let Some(last) = last {
+                consistency::with_position(&mut response, last);
+            }
+            response
+        }
         Err(HandleError::Unavailable(m)) => {
             tracing::warn!(error = %m, "command refused: journal unavailable");
             (
@@ -249,9 +266,29 @@ fn rejected(code: Code, message: &str) -> Response {
         .into_response()
 }
 
-async fn document(state: &AppState, kind: &str, key: String, what: String) -> Response {
+async fn document(
+    state: &AppState,
+    min: consistency::MinPosition,
+    kind: &str,
+    key: String,
+    what: String,
+) -> Response {
+    let reflected = match min.0 {
+        Err(message) => return rejected(Code::Invalid, &message),
+        Ok(Some(min)) => match consistency::wait_for(&state.journal, min).await {
+            Ok(position) => Ok(position),
+            Err(response) => return response,
+        },
+        Ok(None) => consistency::reflected(&state.journal).await,
+    };
     match read::document(&state.journal, kind, &key).await {
-        Ok(Some(doc)) => Json(doc).into_response(),
+        Ok(Some(doc)) => {
+            let mut response = Json(doc).into_response();
+            if let Ok(position) = reflected {
+                consistency::with_position(&mut response, position);
+            }
+            response
+        }
         Ok(None) => rejected(Code::NotFound, &format!("no {what}")),
         Err(e) => {
             tracing::warn!(error = %e, "read model unavailable");
@@ -268,6 +305,7 @@ async fn timetable(
     State(state): State<AppState>,
     Path(id): Path<String>,
     as_of: crate::http::audit::AsOf,
+    min: consistency::MinPosition,
 ) -> Response {
     let what = format!("timetable for cohort {id:?}");
     if let Some(answer) = as_of
@@ -276,13 +314,14 @@ async fn timetable(
     {
         return answer;
     }
-    document(&state, read::TIMETABLE, id, what).await
+    document(&state, min, read::TIMETABLE, id, what).await
 }
 
 async fn transcript(
     State(state): State<AppState>,
     Path((id, learner)): Path<(String, String)>,
     as_of: crate::http::audit::AsOf,
+    min: consistency::MinPosition,
 ) -> Response {
     let what = format!("transcript for learner {learner:?} in cohort {id:?}");
     let key = read::transcript_key(&id, &learner);
@@ -292,13 +331,14 @@ async fn transcript(
     {
         return answer;
     }
-    document(&state, read::TRANSCRIPT, key, what).await
+    document(&state, min, read::TRANSCRIPT, key, what).await
 }
 
 async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
     as_of: crate::http::audit::AsOf,
+    min: consistency::MinPosition,
 ) -> Response {
     let what = format!("history for field study {id:?}");
     if let Some(answer) = as_of
@@ -307,7 +347,7 @@ async fn history(
     {
         return answer;
     }
-    document(&state, read::HISTORY, id, what).await
+    document(&state, min, read::HISTORY, id, what).await
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -1,0 +1,129 @@
+//! Reading your own writes: every accepted command answers with the global position of its
+//! last event (`position` in the body, `Fieldtrail-Position` header); a read-model route given
+//! that position (`?min_position=N`, or the `Fieldtrail-Position` request header) answers only
+//! once the projector has folded the journal at least that far, waiting up to
+//! [`read_wait`] (default 2 s), else `503` with `Retry-After` and the position it has reached,
+//! never a stale document presented as fresh. Every document answer carries the position its
+//! read models reflect in `Fieldtrail-Position`.
+//!
+//! "Folded that far" is exact on both backends: the projector's checkpoint is at or past the
+//! global-log cursor of the event at that position ([`fieldtrail_journal::Backend::cursor_at`];
+//! on PostgreSQL the log is ordered by transaction, so comparing positions alone would not do).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fieldtrail_journal::checkpoint::PROJECTOR;
+use fieldtrail_journal::Journal;
+use serde_json::json;
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+/// The header carrying a global position, on answers and on read requests
+/// (`Fieldtrail-Position`; header names are case-insensitive).
+pub const POSITION_HEADER: &str = "fieldtrail-position";
+
+/// The environment variable bounding the wait of a read with a minimum position, in
+/// milliseconds (default 2000).
+pub const READ_WAIT_ENV: &str = "FIELDTRAIL_READ_WAIT_MS";
+
+/// How long a read with a minimum position waits for the projector.
+pub fn read_wait() -> Duration {
+    std::env::var(READ_WAIT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(Duration::from_secs(2), Duration::from_millis)
+}
+
+/// The minimum position a read asks for: `?min_position=N` or the `Fieldtrail-Position`
+/// header (the query wins); `Err` names a value that is not a non-negative integer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MinPosition(pub Result<Option<i64>, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("").split('&').find_map(|pair| {
+            pair.strip_prefix("min_position=")
+                .map(|v| ("min_position", v.to_owned()))
+        });
+        let header = parts
+            .headers
+            .get(POSITION_HEADER)
+            .map(|v| (POSITION_HEADER, v.to_str().unwrap_or("not text").to_owned()));
+        Ok(MinPosition(match query.or(header) {
+            None => Ok(None),
+            Some((name, text)) => text
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|p| *p >= 0)
+                .map(Some)
+                .ok_or_else(|| {
+                    format!("{name}: expected a global position (0, 1, 2, ...), got {text:?}")
+                }),
+        }))
+    }
+}
+
+/// The position the read models reflect: the projector checkpoint's.
+///
+/// # Errors
+/// When the journal cannot be read.
+pub async fn reflected(journal: &Journal) -> Result<i64, fieldtrail_journal::JournalError> {
+    Ok(journal.checkpoint(PROJECTOR).await?.position)
+}
+
+/// Waits until the read models include the event at `min` (see the module documentation).
+/// `Ok(position reflected)`, or `Err(response)`: 503 with `Retry-After` after the wait, or
+/// when the journal cannot be read.
+pub async fn wait_for(journal: &Journal, min: i64) -> Result<i64, Response> {
+    let deadline = Instant::now() + read_wait();
+    let unavailable = |e: fieldtrail_journal::JournalError| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+        )
+            .into_response()
+    };
+    loop {
+        let head = journal.head().await.map_err(unavailable)?;
+        let checkpoint = journal.checkpoint(PROJECTOR).await.map_err(unavailable)?;
+        if min <= head {
+            let target = journal.cursor_at(min).await.map_err(unavailable)?;
+            if checkpoint >= target {
+                return Ok(checkpoint.position);
+            }
+        }
+        if Instant::now() >= deadline {
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "outcome": "unavailable",
+                    "message": format!(
+                        "the read models have not reached position {min} yet (they reflect position {}; the journal's head is {head}): retry",
+                        checkpoint.position
+                    ),
+                    "position": checkpoint.position,
+                })),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            with_position(&mut response, checkpoint.position);
+            return Err(response);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Sets the `Fieldtrail-Position` header of `response`.
+pub fn with_position(response: &mut Response, position: i64) {
+    if let Ok(value) = HeaderValue::from_str(&position.to_string()) {
+        response.headers_mut().insert(POSITION_HEADER, value);
+    }
+}

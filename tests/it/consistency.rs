@@ -1,0 +1,174 @@
+//! Reading your own writes (issue 16): 50 concurrent commands on one cohort through two
+//! servers on one journal; each answer's position, given as the minimum to the other server,
+//! gives a timetable that shows the session, without sleeps. A minimum far ahead answers 503
+//! with `Retry-After` within the bound.
+
+use crate::helpers::{TestEnv, COHORT};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// `n` weekdays from 2025-10-06 (a Monday), skipping the French public holidays of the period.
+fn weekdays(n: usize) -> Vec<chrono::NaiveDate> {
+    use chrono::Datelike;
+    let holidays = ["2025-11-11", "2025-12-25", "2026-01-01"];
+    let mut day = chrono::NaiveDate::from_ymd_opt(2025, 10, 6).unwrap();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let weekend = matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+        if !weekend && !holidays.contains(&day.to_string().as_str()) {
+            out.push(day);
+        }
+        day = day.succ_opt().unwrap();
+    }
+    out
+}
+
+async fn wait_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not answer");
+}
+
+crate::both_backends!(
+    every_answer_position_read_back_on_the_other_server_shows_the_session,
+    read_your_writes
+);
+
+async fn read_your_writes(env: TestEnv) {
+    // The programme, the cohort and its learners; nothing scheduled yet.
+    let setup: String = COHORT.lines().take(13).map(|l| format!("{l}\n")).collect();
+    env.import(&setup).await;
+    let (a, stop_a, task_a) = env.serve().await;
+    let (b, stop_b, task_b) = env.serve().await;
+    let (a, b) = (format!("http://{a}"), format!("http://{b}"));
+    let client = env.client();
+    wait_up(&client, &a).await;
+    wait_up(&client, &b).await;
+
+    let sends: Vec<_> = weekdays(50)
+        .into_iter()
+        .enumerate()
+        .map(|(i, day)| {
+            let (client, base) = (
+                client.clone(),
+                if i % 2 == 0 { a.clone() } else { b.clone() },
+            );
+            let line = serde_json::json!({
+                "command_id": format!("ryw-{i}"), "command": "schedule_session",
+                "at": "2025-07-10T10:00:00+02:00", "actor": "staff:coordinator",
+                "data": {"cohort_id": "cohort-2025", "session_id": format!("ryw-s{i:02}"),
+                         "module_id": "m4", "kind": "course",
+                         "starts_at": format!("{day}T09:00:00+02:00"),
+                         "ends_at": format!("{day}T12:30:00+02:00"), "half_days": 1,
+                         "facilitator": "facilitator:intervenant-a"}
+            });
+            tokio::spawn(async move {
+                let response = client
+                    .post(format!("{base}/commands"))
+                    .json(&line)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let header: i64 = response
+                    .headers()
+                    .get("fieldtrail-position")
+                    .map(|v| v.to_str().unwrap().parse().unwrap())
+                    .unwrap_or(-1);
+                let body: Value = response.json().await.unwrap();
+                (i, status, header, body)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for s in sends {
+        answers.push(s.await.unwrap());
+    }
+    for (i, status, header, body) in &answers {
+        assert_eq!(*status, 200, "command {i}: {body}");
+        assert_eq!(
+            body["position"].as_i64(),
+            Some(*header),
+            "command {i}: {body}"
+        );
+    }
+    // Each answer's position, read on the other server: the session is there, 50 of 50.
+    let mut shown = 0;
+    for (i, _, position, _) in &answers {
+        let other = if i % 2 == 0 { &b } else { &a };
+        let response = client
+            .get(format!(
+                "{other}/cohorts/cohort-2025/timetable?min_position={position}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let reflected: i64 = response.headers()["fieldtrail-position"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(reflected >= *position, "{reflected} < {position}");
+        let timetable: Value = response.json().await.unwrap();
+        let id = format!("ryw-s{i:02}");
+        if timetable["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["session_id"] == id.as_str())
+        {
+            shown += 1;
+        }
+    }
+    assert_eq!(shown, 50);
+
+    // The same minimum through the request header.
+    let last = answers.iter().map(|a| a.2).max().unwrap();
+    let response = client
+        .get(format!("{a}/cohorts/cohort-2025/timetable"))
+        .header("Fieldtrail-Position", last.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+
+    // Far ahead: 503 with Retry-After and the position reached, within the bound (2 s).
+    let started = Instant::now();
+    let response = client
+        .get(format!(
+            "{a}/cohorts/cohort-2025/timetable?min_position={}",
+            last + 1_000_000
+        ))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert!(body["position"].as_i64().unwrap() >= last, "{body}");
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    // A malformed minimum is invalid, not a wait.
+    let response = client
+        .get(format!(
+            "{a}/cohorts/cohort-2025/timetable?min_position=soon"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+
+    stop_a.cancel();
+    stop_b.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), task_a).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), task_b).await;
+    env.cleanup().await;
+}
