@@ -21,7 +21,7 @@ const JSON: &str = "application/json";
         (status = 200, description = "applied (events appended) or duplicate (command_id applied before; nothing appended): {outcome, command_id, stream, positions}"),
         (status = 401, description = "no valid token"), (status = 403, description = "outside the token's rights; nothing done"),
         (status = 404, description = "rejected: not_found"), (status = 409, description = "rejected: already_exists or conflict"),
-        (status = 422, description = "rejected: invalid (message names the field)"), (status = 503, description = "PostgreSQL unreachable")),
+        (status = 422, description = "rejected: invalid (message names the field)"), (status = 503, description = "the journal is unreachable")),
     security(("bearer" = [])))]
 fn post_commands() {}
 
@@ -30,23 +30,28 @@ fn post_commands() {}
     params(("id" = String, Path, description = "cohort id"),
         ("as_of" = Option<String>, Query, description = "RFC 3339: as recorded by then (recorded_at)"),
         ("as_of_position" = Option<i64>, Query, description = "global position: as of that event"),
-        ("as_of_occurred" = Option<String>, Query, description = "RFC 3339: what had happened by then (occurred_at)")),
-    responses((status = 200, description = "the timetable document (FORMAT.md)"), (status = 403), (status = 404), (status = 422, description = "bad as_of value")),
+        ("as_of_occurred" = Option<String>, Query, description = "RFC 3339: what had happened by then (occurred_at)"),
+        ("min_position" = Option<i64>, Query, description = "answer only once the read models include this global position (a command answer's `position`); also as the Fieldtrail-Position request header"),
+        ("Fieldtrail-Position" = Option<i64>, Header, description = "as min_position")),
+    responses((status = 200, description = "the timetable document (FORMAT.md); header Fieldtrail-Position: the position the read models reflect"), (status = 403), (status = 404), (status = 422, description = "bad as_of or min_position value"),
+        (status = 503, description = "the read models did not reach min_position within the bound (FIELDTRAIL_READ_WAIT_MS, default 2000): Retry-After, and the position reached in the body")),
     security(("bearer" = [])))]
 fn timetable() {}
 
 /// `GET /cohorts/{id}/learners/{learner}/transcript`
 #[utoipa::path(get, path = "/cohorts/{id}/learners/{learner}/transcript", tag = "read models",
     params(("id" = String, Path), ("learner" = String, Path),
-        ("as_of" = Option<String>, Query), ("as_of_position" = Option<i64>, Query), ("as_of_occurred" = Option<String>, Query)),
-    responses((status = 200, description = "the transcript document (FORMAT.md)"), (status = 403), (status = 404), (status = 422)),
+        ("as_of" = Option<String>, Query), ("as_of_position" = Option<i64>, Query), ("as_of_occurred" = Option<String>, Query),
+        ("min_position" = Option<i64>, Query, description = "as for the timetable")),
+    responses((status = 200, description = "the transcript document (FORMAT.md); header Fieldtrail-Position"), (status = 403), (status = 404), (status = 422), (status = 503, description = "min_position not reached within the bound")),
     security(("bearer" = [])))]
 fn transcript() {}
 
 /// `GET /field-studies/{id}/history`
 #[utoipa::path(get, path = "/field-studies/{id}/history", tag = "read models",
-    params(("id" = String, Path), ("as_of" = Option<String>, Query), ("as_of_position" = Option<i64>, Query), ("as_of_occurred" = Option<String>, Query)),
-    responses((status = 200, description = "the evaluation history document (FORMAT.md)"), (status = 403), (status = 404), (status = 422)),
+    params(("id" = String, Path), ("as_of" = Option<String>, Query), ("as_of_position" = Option<i64>, Query), ("as_of_occurred" = Option<String>, Query),
+        ("min_position" = Option<i64>, Query, description = "as for the timetable")),
+    responses((status = 200, description = "the evaluation history document (FORMAT.md); header Fieldtrail-Position"), (status = 403), (status = 404), (status = 422), (status = 503, description = "min_position not reached within the bound")),
     security(("bearer" = [])))]
 fn history() {}
 
