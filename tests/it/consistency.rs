@@ -172,3 +172,53 @@ async fn read_your_writes(env: TestEnv) {
     let _ = tokio::time::timeout(Duration::from_secs(30), task_b).await;
     env.cleanup().await;
 }
+
+crate::both_backends!(
+    a_pending_defence_id_is_a_conflict_and_the_same_command_again_is_its_first_answer,
+    duplicate_defence
+);
+
+async fn duplicate_defence(env: TestEnv) {
+    let lines: Vec<&str> = crate::helpers::RULES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let handler = env.handler();
+    let now = chrono::Utc::now();
+    let mut first = None;
+    for (n, line) in lines.iter().take(71).enumerate() {
+        let outcome = handler.handle_json(line, now).await.unwrap();
+        if n == 70 {
+            first = Some(serde_json::to_value(&outcome).unwrap());
+        }
+    }
+    // Line 71 scheduled defence t-d1 of t-fs; it has no outcome yet.
+    let first = first.unwrap();
+    assert_eq!(first["outcome"], "applied", "{first}");
+    let scheduled: Value = serde_json::from_str(lines[70]).unwrap();
+    assert_eq!(scheduled["command"], "schedule_defence");
+    let events = env.event_count().await;
+
+    // A new command (another command id) for the same pending defence id: conflict.
+    let mut again = scheduled.clone();
+    again["command_id"] = "dup-defence-new".into();
+    let outcome =
+        serde_json::to_value(handler.handle_json(&again.to_string(), now).await.unwrap()).unwrap();
+    assert_eq!(outcome["outcome"], "rejected", "{outcome}");
+    assert_eq!(outcome["code"], "conflict", "{outcome}");
+    assert!(
+        outcome["message"]
+            .as_str()
+            .unwrap()
+            .contains("already scheduled and has no outcome yet"),
+        "{outcome}"
+    );
+
+    // The very same command again: an idempotent replay with the first answer's positions.
+    let replay = serde_json::to_value(handler.handle_json(lines[70], now).await.unwrap()).unwrap();
+    assert_eq!(replay["outcome"], "duplicate", "{replay}");
+    assert_eq!(replay["positions"], first["positions"]);
+    assert_eq!(replay["command_id"], first["command_id"]);
+    assert_eq!(env.event_count().await, events, "nothing appended");
+    env.cleanup().await;
+}

@@ -11,16 +11,25 @@ use chrono::{DateTime, FixedOffset};
 use std::collections::HashSet;
 
 impl FieldStudy {
-    /// `schedule_defence`: `already_exists` for a known defence id; `invalid` when the jury lacks a
+    /// `schedule_defence`: `conflict` for a defence id already scheduled and still without
+    /// outcome (the defence exists and is not closed; re-sending the very same command, same
+    /// command id, is an idempotent replay answered before this: `duplicate`);
+    /// `already_exists` for the id of a defence already closed; `invalid` when the jury lacks a
     /// `professional` or a `training_centre`; `conflict` with no production, an earlier defence
     /// without outcome, or a previous defence that left nobody `deferred`.
     pub(super) fn schedule_defence(
         &self,
         c: ScheduleDefence,
     ) -> Result<FieldStudyEvent, DecideError> {
-        if self.defence(&c.defence_id).is_some() {
+        if let Some((_, known)) = self.defence(&c.defence_id) {
+            if !known.is_recorded() {
+                return Err(conflict(format!(
+                    "data.defence_id: defence {} is already scheduled and has no outcome yet",
+                    c.defence_id
+                )));
+            }
             return Err(Rejection::already_exists(format!(
-                "data.defence_id: defence {} already exists",
+                "data.defence_id: defence {} already exists (it is closed)",
                 c.defence_id
             ))
             .into());

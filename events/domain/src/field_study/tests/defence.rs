@@ -13,10 +13,28 @@ async fn schedule_defence_rules() {
     )
     .await;
     case(
-        "id exists",
+        "id of a defence still without outcome",
         ready(vec![defence("d1", 10)]),
         schedule("d1", 10, full_jury()),
-        Rejected(Code::AlreadyExists, "defence d1 already exists"),
+        Rejected(
+            Code::Conflict,
+            "defence d1 is already scheduled and has no outcome yet",
+        ),
+    )
+    .await;
+    case(
+        "id of a closed defence",
+        ready(vec![
+            defence("d1", 10),
+            outcome("d1", "l1", Deferred),
+            outcome("d1", "l2", Deferred),
+            outcome("d1", "l3", Deferred),
+        ]),
+        schedule("d1", 20, full_jury()),
+        Rejected(
+            Code::AlreadyExists,
+            "defence d1 already exists (it is closed)",
+        ),
     )
     .await;
     case(
