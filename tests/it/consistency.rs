@@ -222,3 +222,62 @@ async fn duplicate_defence(env: TestEnv) {
     assert_eq!(env.event_count().await, events, "nothing appended");
     env.cleanup().await;
 }
+
+crate::both_backends!(
+    a_strong_history_read_is_folded_from_the_stream_and_equals_the_projection,
+    strong_history
+);
+
+async fn strong_history(env: TestEnv) {
+    env.import(COHORT).await;
+    let (address, stop, task) = env.serve().await;
+    let base = format!("http://{address}");
+    let client = env.client();
+    wait_up(&client, &base).await;
+    for study in ["fs25-a", "fs25-b", "fs25-c"] {
+        let stored = env.document("history", study).await.unwrap();
+        let response = client
+            .get(format!(
+                "{base}/field-studies/{study}/history?consistency=strong"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let position: i64 = response.headers()["fieldtrail-position"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let last = env
+            .journal
+            .stream("field_study", study, 0)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .position;
+        assert_eq!(position, last, "{study}");
+        let strong: Value = response.json().await.unwrap();
+        assert_eq!(strong, stored, "{study}");
+    }
+    let bad = client
+        .get(format!(
+            "{base}/field-studies/fs25-a/history?consistency=now"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+    let missing = client
+        .get(format!(
+            "{base}/field-studies/nope/history?consistency=strong"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+    env.cleanup().await;
+}

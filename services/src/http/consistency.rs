@@ -6,6 +6,10 @@
 //! never a stale document presented as fresh. Every document answer carries the position its
 //! read models reflect in `Fieldtrail-Position`.
 //!
+//! A stream-scoped read may also ask `?consistency=strong` (a field study's history): it is
+//! then folded from the journal's stream directly ([`strong_history`]), not read from the
+//! stored read models, and its `Fieldtrail-Position` is the stream's last event.
+//!
 //! "Folded that far" is exact on both backends: the projector's checkpoint is at or past the
 //! global-log cursor of the event at that position ([`fieldtrail_journal::Backend::cursor_at`];
 //! on PostgreSQL the log is ordered by transaction, so comparing positions alone would not do).
@@ -126,4 +130,53 @@ pub fn with_position(response: &mut Response, position: i64) {
     if let Ok(value) = HeaderValue::from_str(&position.to_string()) {
         response.headers_mut().insert(POSITION_HEADER, value);
     }
+}
+
+/// `?consistency=strong|eventual` (default eventual); `Err` names another value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consistency(pub Result<bool, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Consistency {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("consistency="));
+        Ok(Consistency(match value {
+            None | Some("eventual") => Ok(false),
+            Some("strong") => Ok(true),
+            Some(other) => Err(format!(
+                "consistency: expected strong or eventual, got {other:?}"
+            )),
+        }))
+    }
+}
+
+/// A field study's evaluation history folded from its stream in the journal (every event
+/// committed so far, whatever the projector's progress), and the global position of the
+/// stream's last event; `None` when the stream has no event.
+///
+/// # Errors
+/// When the journal cannot be read or an event cannot be decoded.
+pub async fn strong_history(
+    journal: &Journal,
+    field_study_id: &str,
+) -> Result<Option<(serde_json::Value, i64)>, fieldtrail_journal::JournalError> {
+    let events = journal.stream("field_study", field_study_id, 0).await?;
+    let Some(last) = events.last().map(|e| e.position) else {
+        return Ok(None);
+    };
+    let mut models = fieldtrail_projections::ReadModels::new();
+    for event in &events {
+        models.apply(&fieldtrail_projections::store::recorded(event)?);
+    }
+    let key = fieldtrail_projections::DocKey {
+        kind: fieldtrail_projections::DocKind::History,
+        key: field_study_id.to_owned(),
+    };
+    Ok(models.document(&key).map(|d| (d, last)))
 }

@@ -339,8 +339,28 @@ async fn history(
     Path(id): Path<String>,
     as_of: crate::http::audit::AsOf,
     min: consistency::MinPosition,
+    strong: consistency::Consistency,
 ) -> Response {
     let what = format!("history for field study {id:?}");
+    match strong.0 {
+        Err(message) => return rejected(Code::Invalid, &message),
+        Ok(true) => {
+            return match consistency::strong_history(&state.journal, &id).await {
+                Ok(Some((doc, position))) => {
+                    let mut response = Json(doc).into_response();
+                    consistency::with_position(&mut response, position);
+                    response
+                }
+                Ok(None) => rejected(Code::NotFound, &format!("no {what}")),
+                Err(e) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+                )
+                    .into_response(),
+            }
+        }
+        Ok(false) => {}
+    }
     if let Some(answer) = as_of
         .answer(&state.journal, read::HISTORY, &id, &what)
         .await

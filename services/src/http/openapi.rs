@@ -50,8 +50,9 @@ fn transcript() {}
 /// `GET /field-studies/{id}/history`
 #[utoipa::path(get, path = "/field-studies/{id}/history", tag = "read models",
     params(("id" = String, Path), ("as_of" = Option<String>, Query), ("as_of_position" = Option<i64>, Query), ("as_of_occurred" = Option<String>, Query),
-        ("min_position" = Option<i64>, Query, description = "as for the timetable")),
-    responses((status = 200, description = "the evaluation history document (FORMAT.md); header Fieldtrail-Position"), (status = 403), (status = 404), (status = 422), (status = 503, description = "min_position not reached within the bound")),
+        ("min_position" = Option<i64>, Query, description = "as for the timetable"),
+        ("consistency" = Option<String>, Query, description = "strong: folded from the field study's stream in the journal (every committed event), not read from the stored read model; eventual (default)")),
+    responses((status = 200, description = "the evaluation history document (FORMAT.md); header Fieldtrail-Position (with consistency=strong: the stream's last event)"), (status = 403), (status = 404), (status = 422), (status = 503, description = "min_position not reached within the bound")),
     security(("bearer" = [])))]
 fn history() {}
 
