@@ -1,5 +1,5 @@
 //! Reading your own writes (issue 16): 50 concurrent commands on one cohort through two
-//! servers on one journal; each answer's position, given as the minimum to the other server,
+//! `fieldtrail serve` processes on one journal; each answer's position, given as the minimum to the other server,
 //! gives a timetable that shows the session, without sleeps. A minimum far ahead answers 503
 //! with `Retry-After` within the bound.
 
@@ -42,9 +42,10 @@ async fn read_your_writes(env: TestEnv) {
     // The programme, the cohort and its learners; nothing scheduled yet.
     let setup: String = COHORT.lines().take(13).map(|l| format!("{l}\n")).collect();
     env.import(&setup).await;
-    let (a, stop_a, task_a) = env.serve().await;
-    let (b, stop_b, task_b) = env.serve().await;
-    let (a, b) = (format!("http://{a}"), format!("http://{b}"));
+    // Two `fieldtrail serve` processes on the one journal.
+    let server_a = crate::servers::Serve::start(&env, None, None, &[]).await;
+    let server_b = crate::servers::Serve::start(&env, None, None, &[]).await;
+    let (a, b) = (server_a.base.clone(), server_b.base.clone());
     let client = env.client();
     wait_up(&client, &a).await;
     wait_up(&client, &b).await;
@@ -166,10 +167,7 @@ async fn read_your_writes(env: TestEnv) {
         .unwrap();
     assert_eq!(response.status().as_u16(), 422);
 
-    stop_a.cancel();
-    stop_b.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(30), task_a).await;
-    let _ = tokio::time::timeout(Duration::from_secs(30), task_b).await;
+    drop((server_a, server_b));
     env.cleanup().await;
 }
 
