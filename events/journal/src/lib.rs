@@ -23,6 +23,7 @@ pub mod checkpoint;
 mod cqrs;
 pub mod database;
 mod error;
+mod group;
 mod log;
 mod lookups;
 mod metadata;

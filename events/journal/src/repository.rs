@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub struct PgJournal {
     pool: Pool,
     /// Appends waiting for the next group commit ([`PgJournal::group_append`]).
-    pending: std::sync::Arc<std::sync::Mutex<Vec<PendingAppend>>>,
+    pending: crate::group::AppendQueue,
     /// The URL the `LISTEN` connection uses ([`crate::Backend::listen`]).
     url: Option<String>,
     notify: std::sync::Arc<tokio::sync::Notify>,
@@ -66,7 +66,7 @@ impl PgJournal {
     pub fn new(pool: Pool) -> Self {
         Self {
             pool,
-            pending: std::sync::Arc::default(),
+            pending: crate::group::AppendQueue::default(),
             url: None,
             notify: std::sync::Arc::default(),
         }
@@ -172,16 +172,6 @@ impl PgJournal {
     }
 }
 
-/// One command's append waiting for a group commit.
-struct PendingAppend {
-    stream_type: String,
-    stream_id: String,
-    expected: i64,
-    events: Vec<(String, String, Value)>,
-    metadata: CommandMetadata,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, JournalError>>,
-}
-
 impl PgJournal {
     /// As [`PgJournal::append`], sharing one transaction (one WAL flush) with the appends that
     /// are waiting at the same moment: the first append to find the queue empty leads, takes a
@@ -201,30 +191,14 @@ impl PgJournal {
         events: &[(String, String, Value)],
         metadata: &CommandMetadata,
     ) -> Result<Vec<i64>, JournalError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut pending = self
-                .pending
-                .lock()
-                .map_err(|_| JournalError::Other("append queue poisoned".into()))?;
-            pending.push(PendingAppend {
-                stream_type: stream_type.to_owned(),
-                stream_id: stream_id.to_owned(),
-                expected,
-                events: events.to_vec(),
-                metadata: metadata.clone(),
-                reply,
-            });
-            pending.len() == 1
-        };
+        let (answer, lead) =
+            self.pending
+                .push(stream_type, stream_id, expected, events, metadata)?;
         if lead {
             let (pool, pending) = (self.pool.clone(), self.pending.clone());
             tokio::spawn(async move {
                 let client = pool.get().await;
-                let batch = pending
-                    .lock()
-                    .map(|mut p| std::mem::take(&mut *p))
-                    .unwrap_or_default();
+                let batch = pending.take();
                 match client {
                     Ok(mut client) => commit_batch(&mut client, batch).await,
                     Err(e) => {
@@ -238,15 +212,16 @@ impl PgJournal {
                 }
             });
         }
-        answer
-            .await
-            .map_err(|_| JournalError::Other("the append task stopped".into()))?
+        crate::group::answer(answer).await
     }
 }
 
 /// Commits `batch` in one transaction (see [`PgJournal::group_append`]) and answers each.
-async fn commit_batch(client: &mut deadpool_postgres::Client, batch: Vec<PendingAppend>) {
-    let fail_all = |batch: Vec<PendingAppend>, e: &JournalError| {
+async fn commit_batch(
+    client: &mut deadpool_postgres::Client,
+    batch: Vec<crate::group::PendingAppend>,
+) {
+    let fail_all = |batch: Vec<crate::group::PendingAppend>, e: &JournalError| {
         let message = e.to_string();
         let unavailable = e.is_unavailable();
         for p in batch {
@@ -431,7 +406,7 @@ async fn chain_hashes(
     let recorded_at: DateTime<Utc> = head.get(0);
     let found: bool = head.get(2);
     let stored: Option<&[u8]> = head.get(1);
-    let mut prev: Hash = match (expected, found) {
+    let prev: Hash = match (expected, found) {
         (0, _) => GENESIS,
         // The stream is not at `expected`: the version-checked insert would refuse it.
         (_, false) => {
@@ -447,6 +422,35 @@ async fn chain_hashes(
             ))
         })?,
     };
+    let (prev_hashes, hashes) = hash_appended(
+        stream_type,
+        stream_id,
+        expected,
+        events,
+        ids,
+        occurred_at,
+        recorded_at,
+        metadata,
+        prev,
+    );
+    Ok((recorded_at, prev_hashes, hashes))
+}
+
+/// The chain of an append, on both backends: each new event's hash (over its content and the
+/// hash before it, [`chain::event_hash`]), starting from `prev` (the hash of the stream's
+/// event at `expected`, or [`GENESIS`]). Returns `(prev_hashes, hashes)`, one per event.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn hash_appended(
+    stream_type: &str,
+    stream_id: &str,
+    expected: i64,
+    events: &[(String, String, Value)],
+    ids: &[Uuid],
+    occurred_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    metadata: &CommandMetadata,
+    mut prev: Hash,
+) -> (Vec<Hash>, Vec<Hash>) {
     let mut prev_hashes = Vec::with_capacity(events.len());
     let mut hashes = Vec::with_capacity(events.len());
     for (n, ((event_type, event_version, payload), event_id)) in events.iter().zip(ids).enumerate()
@@ -472,5 +476,5 @@ async fn chain_hashes(
         hashes.push(hash);
         prev = hash;
     }
-    Ok((recorded_at, prev_hashes, hashes))
+    (prev_hashes, hashes)
 }

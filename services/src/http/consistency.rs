@@ -93,14 +93,16 @@ pub async fn wait_for(journal: &Journal, min: i64) -> Result<i64, Response> {
         )
             .into_response()
     };
+    // The cursor of the event at `min`, looked up once the journal holds it.
+    let mut target = None;
     loop {
         let head = journal.head().await.map_err(unavailable)?;
         let checkpoint = journal.checkpoint(PROJECTOR).await.map_err(unavailable)?;
-        if min <= head {
-            let target = journal.cursor_at(min).await.map_err(unavailable)?;
-            if checkpoint >= target {
-                return Ok(checkpoint.position);
-            }
+        if target.is_none() && min <= head {
+            target = Some(journal.cursor_at(min).await.map_err(unavailable)?);
+        }
+        if target.is_some_and(|t| checkpoint >= t) {
+            return Ok(checkpoint.position);
         }
         if Instant::now() >= deadline {
             let mut response = (

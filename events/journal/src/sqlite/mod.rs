@@ -50,7 +50,7 @@ struct Inner {
     read_only: std::sync::atomic::AtomicBool,
     writer: Mutex<Connection>,
     /// Appends waiting for the next group commit ([`write::group_commit`]).
-    pending: Mutex<Vec<write::PendingAppend>>,
+    pending: crate::group::AppendQueue,
     readers: Mutex<Vec<Connection>>,
     notify: Arc<Notify>,
 }
@@ -256,7 +256,7 @@ impl SqliteJournal {
                 path: path.to_owned(),
                 read_only: std::sync::atomic::AtomicBool::new(false),
                 writer: Mutex::new(writer),
-                pending: Mutex::new(Vec::new()),
+                pending: crate::group::AppendQueue::default(),
                 readers: Mutex::new(Vec::new()),
                 notify: Arc::default(),
             }),
@@ -353,32 +353,15 @@ impl Backend for SqliteJournal {
         // Group commit: the first append to find the queue empty leads: it waits for the
         // writer, takes every append queued by then and commits them in one transaction.
         // Others queued meanwhile wait for their answer. Alone, an append is committed at once.
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut pending = self
-                .inner
+        let (answer, lead) =
+            self.inner
                 .pending
-                .lock()
-                .map_err(|_| JournalError::Other("journal queue poisoned".into()))?;
-            pending.push(write::PendingAppend {
-                stream_type: stream_type.to_owned(),
-                stream_id: stream_id.to_owned(),
-                expected,
-                events: events.to_vec(),
-                metadata: metadata.clone(),
-                reply,
-            });
-            pending.len() == 1
-        };
+                .push(stream_type, stream_id, expected, events, metadata)?;
         if lead {
             let inner = self.inner.clone();
             let committed = tokio::task::spawn_blocking(move || {
                 let writer = inner.writer.lock();
-                let batch = inner
-                    .pending
-                    .lock()
-                    .map(|mut p| std::mem::take(&mut *p))
-                    .unwrap_or_default();
+                let batch = inner.pending.take();
                 match writer {
                     Ok(mut connection) => write::group_commit(&mut connection, batch),
                     Err(_) => {
@@ -397,9 +380,7 @@ impl Backend for SqliteJournal {
                 self.inner.notify.notify_waiters();
             }
         }
-        answer
-            .await
-            .map_err(|_| JournalError::Other("the journal writer stopped".into()))?
+        crate::group::answer(answer).await
     }
 
     async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError> {

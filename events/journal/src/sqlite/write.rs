@@ -2,7 +2,8 @@
 
 use super::micros;
 use crate::backend::{CommitOutcome, DocumentCommit, LedgerRow, NewEvent, TokenRecord};
-use crate::chain::{self, ChainedEvent, Hash, SealedEvent, GENESIS};
+use crate::chain::{self, Hash, SealedEvent, GENESIS};
+use crate::group::PendingAppend;
 use crate::{CommandMetadata, Cursor, JournalError};
 use chrono::{SubsecRound, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -40,7 +41,7 @@ pub(super) fn append(
     if known.is_some() {
         return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
     }
-    let mut prev: Hash = if expected == 0 {
+    let prev: Hash = if expected == 0 {
         GENESIS
     } else {
         let stored: Option<Vec<u8>> = tx.query_row(
@@ -69,27 +70,22 @@ pub(super) fn append(
             causation_id, reported_actor, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let (prev_hashes, hashes) = crate::repository::hash_appended(
+        stream_type,
+        stream_id,
+        expected,
+        events,
+        &ids,
+        occurred_at,
+        recorded_at,
+        metadata,
+        prev,
+    );
     let mut positions = Vec::with_capacity(events.len());
     for (n, (event_type, event_version, payload)) in events.iter().enumerate() {
-        let event_id = Uuid::now_v7();
+        let (event_id, prev, hash) = (ids[n], prev_hashes[n], hashes[n]);
         let stream_version = expected + 1 + i64::try_from(n).unwrap_or(i64::MAX);
-        let hash = chain::event_hash(&ChainedEvent {
-            stream_type,
-            stream_id,
-            stream_version,
-            event_id,
-            event_type,
-            event_version,
-            payload,
-            occurred_at,
-            recorded_at,
-            actor: &metadata.actor,
-            command_id: &metadata.command_id,
-            correlation_id: &metadata.correlation_id,
-            causation_id: &metadata.causation_id,
-            prev_hash: &prev,
-            reported_actor: metadata.reported_actor.as_deref(),
-        });
         insert.execute(params![
             event_id.to_string(),
             stream_type,
@@ -110,7 +106,6 @@ pub(super) fn append(
             hash.as_slice(),
         ])?;
         positions.push(tx.last_insert_rowid());
-        prev = hash;
     }
     let (first, last) = (
         positions.first().copied().unwrap_or(0),
@@ -130,16 +125,6 @@ pub(super) fn append(
         ],
     )?;
     Ok(positions)
-}
-
-/// One command's append waiting for the group commit ([`group_commit`]).
-pub(super) struct PendingAppend {
-    pub(super) stream_type: String,
-    pub(super) stream_id: String,
-    pub(super) expected: i64,
-    pub(super) events: Vec<NewEvent>,
-    pub(super) metadata: CommandMetadata,
-    pub(super) reply: tokio::sync::oneshot::Sender<Result<Vec<i64>, JournalError>>,
 }
 
 /// Appends every waiting command in ONE transaction (one fsync for all), each inside its own
