@@ -70,7 +70,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn rejected(command_id: Option<&str>, r: Rejection) -> Self {
+    pub(crate) fn rejected(command_id: Option<&str>, r: Rejection) -> Self {
         Outcome::Rejected {
             command_id: command_id.map(str::to_owned),
             code: r.code,
@@ -78,7 +78,7 @@ impl Outcome {
         }
     }
 
-    fn from_ledger(a: AppendedCommand, applied: bool) -> Self {
+    pub(crate) fn from_ledger(a: AppendedCommand, applied: bool) -> Self {
         let positions = [a.first_position, a.last_position];
         if applied {
             Outcome::Applied {
@@ -94,6 +94,57 @@ impl Outcome {
             }
         }
     }
+}
+
+/// A command read and checked, ready to be decided (see [`prepare`]).
+pub(crate) struct Prepared {
+    /// The typed command.
+    pub(crate) command: Command,
+    /// The id of the aggregate it goes to.
+    pub(crate) aggregate_id: String,
+    /// Its events' metadata.
+    pub(crate) metadata: CommandMetadata,
+}
+
+/// The checks of a command before it is decided, without I/O: the size of `data`, its shape
+/// (`Command::parse`), the clock (`at` not after `now`), and the events' metadata, with
+/// `actor` (the authenticated principal or the import's operator) as the actor and the
+/// envelope's own actor kept as `reported_actor`. The envelope's own checks
+/// (`check`, `check_texts`) and the ledger come before.
+///
+/// # Errors
+/// The [`Rejection`] (`invalid`) naming the field.
+pub(crate) fn prepare(
+    envelope: &CommandEnvelope,
+    now: DateTime<Utc>,
+    actor: Option<&str>,
+) -> Result<Prepared, Rejection> {
+    let size = envelope.data.to_string().len();
+    if size > MAX_DATA_BYTES {
+        return Err(Rejection::invalid(format!(
+            "data: {size} bytes exceeds the limit of {MAX_DATA_BYTES} bytes for one command \
+             (an event must fit in one NATS message)"
+        )));
+    }
+    let command = Command::parse(&envelope.command, &envelope.data)
+        .and_then(|c| envelope.check_clock(now).map(|()| c))?;
+    let aggregate_id = command.target().1.as_str().to_owned();
+    let metadata = CommandMetadata {
+        command_id: envelope.command_id.clone(),
+        command: envelope.command.clone(),
+        actor: actor.unwrap_or(&envelope.actor).to_owned(),
+        reported_actor: actor
+            .filter(|a| *a != envelope.actor)
+            .map(|_| envelope.actor.clone()),
+        occurred_at: fieldtrail_domain::command::to_micros(envelope.at),
+        correlation_id: envelope.command_id.clone(),
+        causation_id: envelope.command_id.clone(),
+    };
+    Ok(Prepared {
+        command,
+        aggregate_id,
+        metadata,
+    })
 }
 
 /// A command that could not be judged: not the client's fault.
@@ -275,40 +326,19 @@ impl CommandHandler {
         {
             return Ok(Outcome::from_ledger(done, false));
         }
-        let size = envelope.data.to_string().len();
-        if size > MAX_DATA_BYTES {
-            return Ok(Outcome::rejected(
-                id,
-                Rejection::invalid(format!(
-                    "data: {size} bytes exceeds the limit of {MAX_DATA_BYTES} bytes for one command \
-                     (an event must fit in one NATS message)"
-                )),
-            ));
-        }
-        let command = match Command::parse(&envelope.command, &envelope.data)
-            .and_then(|c| envelope.check_clock(now).map(|()| c))
-        {
-            Ok(c) => c,
+        let Prepared {
+            command,
+            aggregate_id,
+            metadata,
+        } = match prepare(envelope, now, actor) {
+            Ok(p) => p,
             Err(r) => return Ok(Outcome::rejected(id, r)),
         };
-        let (_, aggregate_id) = command.target();
-        let aggregate_id = aggregate_id.as_str().to_owned();
         tracing::Span::current().record(
             "stream",
             format!("{}/{aggregate_id}", command.target().0.as_str()).as_str(),
         );
-        let metadata = CommandMetadata {
-            command_id: envelope.command_id.clone(),
-            command: envelope.command.clone(),
-            actor: actor.unwrap_or(&envelope.actor).to_owned(),
-            reported_actor: actor
-                .filter(|a| *a != envelope.actor)
-                .map(|_| envelope.actor.clone()),
-            occurred_at: fieldtrail_domain::command::to_micros(envelope.at),
-            correlation_id: envelope.command_id.clone(),
-            causation_id: envelope.command_id.clone(),
-        }
-        .to_map();
+        let metadata = metadata.to_map();
         let _lane = self
             .lane(&format!("{}/{aggregate_id}", command.target().0.as_str()))
             .lock_owned()
@@ -479,7 +509,7 @@ where
         })
 }
 
-fn journal_error(e: JournalError) -> HandleError {
+pub(crate) fn journal_error(e: JournalError) -> HandleError {
     if e.is_unavailable() {
         HandleError::Unavailable(e.to_string())
     } else {

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod auth;
 pub mod bench;
+pub mod bulk;
 pub mod cli;
 pub mod config;
 pub mod export;

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod bench;
+mod bulk;
 mod cache;
 mod cli;
 mod conformance;

@@ -24,6 +24,23 @@ use uuid::Uuid;
 /// One event to append: `(event type, event type version, payload without its type tag)`.
 pub type NewEvent = (String, String, Value);
 
+/// One command's append inside a batch ([`Backend::append_batch`]): the events of one stream
+/// at an expected version, with the command's metadata (its idempotency key).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppendRequest {
+    /// `programme`, `cohort` or `field_study`.
+    pub stream_type: String,
+    /// The aggregate id.
+    pub stream_id: String,
+    /// The stream version the command was decided against (0: a new stream); a later request
+    /// of the same batch on the same stream expects the version the earlier one ends at.
+    pub expected: i64,
+    /// `(event_type, event_version, payload without tag)`, in order.
+    pub events: Vec<NewEvent>,
+    /// The command's metadata; `command_id` goes into the ledger.
+    pub metadata: CommandMetadata,
+}
+
 /// Which implementation is behind a [`Journal`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -169,8 +186,38 @@ pub trait Backend: Send + Sync + 'static {
         metadata: &CommandMetadata,
     ) -> Result<Vec<i64>, JournalError>;
 
+    /// Appends every request of `batch` in ONE transaction, all or nothing, in the batch's
+    /// order (global positions increase along it), each with its own expected-version check,
+    /// hash chain (a request chains to the one before it on the same stream) and ledger row.
+    /// Returns each request's positions. The bulk path of the import: commands are decided in
+    /// memory first, so a rule's rejection never reaches this call.
+    ///
+    /// # Errors
+    /// [`JournalError::VersionConflict`] when a stream is not at the version its first
+    /// request expects (another writer went first); [`JournalError::DuplicateCommand`] when a
+    /// command id is in the ledger already. Nothing of the batch is appended then.
+    async fn append_batch(&self, batch: &[AppendRequest]) -> Result<Vec<Vec<i64>>, JournalError>;
+
     /// The ledger's record of `command_id`, if it was applied.
     async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError>;
+
+    /// The ledger's records of those of `command_ids` that were applied (one look-up for a
+    /// batch), in no particular order.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn applied_many(
+        &self,
+        command_ids: &[String],
+    ) -> Result<Vec<AppendedCommand>, JournalError> {
+        let mut found = Vec::new();
+        for id in command_ids {
+            if let Some(a) = self.applied(id).await? {
+                found.push(a);
+            }
+        }
+        Ok(found)
+    }
 
     /// Every event of one stream from version `after + 1`, in stream-version order.
     async fn stream(

@@ -17,6 +17,7 @@
 
 pub mod audit;
 mod backend;
+mod batch;
 mod cache;
 pub mod chain;
 pub mod checkpoint;
@@ -33,8 +34,9 @@ pub mod sqlite;
 mod stored;
 
 pub use backend::{
-    check_sqlite_path, open, open_existing, sqlite_path, Backend, BackendKind, CommitOutcome,
-    DocumentCommit, HistoryOf, Journal, LedgerRow, NewEvent, StreamQuery, TokenRecord, DEFAULT_URL,
+    check_sqlite_path, open, open_existing, sqlite_path, AppendRequest, Backend, BackendKind,
+    CommitOutcome, DocumentCommit, HistoryOf, Journal, LedgerRow, NewEvent, StreamQuery,
+    TokenRecord, DEFAULT_URL,
 };
 pub use cache::{fold_into, AggregateCache, CachedEventStore, DEFAULT_CAPACITY};
 pub use error::JournalError;

@@ -54,8 +54,24 @@ impl Backend for PgJournal {
         Ok(positions)
     }
 
+    async fn append_batch(
+        &self,
+        batch: &[crate::AppendRequest],
+    ) -> Result<Vec<Vec<i64>>, JournalError> {
+        let positions = PgJournal::append_batch(self, batch).await?;
+        self.notify().notify_waiters();
+        Ok(positions)
+    }
+
     async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError> {
         PgJournal::applied(self, command_id).await
+    }
+
+    async fn applied_many(
+        &self,
+        command_ids: &[String],
+    ) -> Result<Vec<AppendedCommand>, JournalError> {
+        PgJournal::applied_many(self, command_ids).await
     }
 
     async fn stream(

@@ -64,53 +64,66 @@ pub async fn import_text_with_progress(
     progress: &Progress,
 ) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let outcome = handler
-            .handle_json_as(line, chrono::Utc::now(), operator)
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .collect();
+    for chunk in lines.chunks(crate::bulk::BATCH_LINES) {
+        let texts: Vec<&str> = chunk.iter().map(|(_, line)| *line).collect();
+        let outcomes = handler
+            .handle_batch(&texts, chrono::Utc::now(), operator)
             .await
-            .map_err(|e| anyhow::anyhow!("line {}: {e}", index + 1))?;
-        let entry = match outcome {
-            Outcome::Applied { command_id, .. } => {
-                report.applied += 1;
-                LineReport {
-                    line: index + 1,
-                    command_id: Some(command_id),
-                    outcome: "applied",
-                    code: None,
-                    message: None,
-                }
-            }
-            Outcome::Duplicate { command_id, .. } => {
-                report.duplicate += 1;
-                LineReport {
-                    line: index + 1,
-                    command_id: Some(command_id),
-                    outcome: "duplicate",
-                    code: None,
-                    message: None,
-                }
-            }
-            Outcome::Rejected {
-                command_id,
-                code,
-                message,
-            } => {
-                report.rejected += 1;
-                LineReport {
-                    line: index + 1,
-                    command_id,
-                    outcome: "rejected",
-                    code: Some(code),
-                    message: Some(message),
-                }
-            }
-        };
-        report.lines.push(entry);
-        progress.inc(1);
+            .map_err(|e| {
+                let (first, last) = (chunk[0].0 + 1, chunk[chunk.len() - 1].0 + 1);
+                anyhow::anyhow!("lines {first}-{last}: {e}")
+            })?;
+        for (&(index, _), outcome) in chunk.iter().zip(outcomes) {
+            let entry = line_report(&mut report, index, outcome);
+            report.lines.push(entry);
+        }
+        progress.inc(chunk.len() as u64);
     }
     progress.finish();
     Ok(report)
+}
+
+/// Counts `outcome` into `report` and gives its line's entry (`index`: 0-based).
+fn line_report(report: &mut ImportReport, index: usize, outcome: Outcome) -> LineReport {
+    match outcome {
+        Outcome::Applied { command_id, .. } => {
+            report.applied += 1;
+            LineReport {
+                line: index + 1,
+                command_id: Some(command_id),
+                outcome: "applied",
+                code: None,
+                message: None,
+            }
+        }
+        Outcome::Duplicate { command_id, .. } => {
+            report.duplicate += 1;
+            LineReport {
+                line: index + 1,
+                command_id: Some(command_id),
+                outcome: "duplicate",
+                code: None,
+                message: None,
+            }
+        }
+        Outcome::Rejected {
+            command_id,
+            code,
+            message,
+        } => {
+            report.rejected += 1;
+            LineReport {
+                line: index + 1,
+                command_id,
+                outcome: "rejected",
+                code: Some(code),
+                message: Some(message),
+            }
+        }
+    }
 }

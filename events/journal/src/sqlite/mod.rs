@@ -383,6 +383,28 @@ impl Backend for SqliteJournal {
         crate::group::answer(answer).await
     }
 
+    async fn append_batch(
+        &self,
+        batch: &[crate::AppendRequest],
+    ) -> Result<Vec<Vec<i64>>, JournalError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = self.inner.clone();
+        let batch = batch.to_vec();
+        let positions = tokio::task::spawn_blocking(move || {
+            let mut writer = inner
+                .writer
+                .lock()
+                .map_err(|_| JournalError::Other("journal writer poisoned".into()))?;
+            write::append_batch(&mut writer, &batch)
+        })
+        .await
+        .map_err(|e| JournalError::Other(format!("journal thread failed: {e}")))??;
+        self.inner.notify.notify_waiters();
+        Ok(positions)
+    }
+
     async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError> {
         let command_id = command_id.to_owned();
         self.read(move |tx| read::applied(tx, &command_id)).await

@@ -305,3 +305,29 @@ pub(super) fn insert_token(tx: &Transaction<'_>, t: &TokenRecord) -> Result<(), 
     )?;
     Ok(())
 }
+
+/// Appends every request of `batch` in one `BEGIN IMMEDIATE` transaction, all or nothing (see
+/// [`crate::Backend::append_batch`]): each request is [`append`]ed in turn, so it sees the
+/// requests before it (its version check, its chain and the ledger).
+///
+/// # Errors
+/// The first request's error; nothing is committed then.
+pub(super) fn append_batch(
+    connection: &mut Connection,
+    batch: &[crate::AppendRequest],
+) -> Result<Vec<Vec<i64>>, JournalError> {
+    let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut positions = Vec::with_capacity(batch.len());
+    for r in batch {
+        positions.push(append(
+            &tx,
+            &r.stream_type,
+            &r.stream_id,
+            r.expected,
+            &r.events,
+            &r.metadata,
+        )?);
+    }
+    tx.commit()?;
+    Ok(positions)
+}

@@ -1,0 +1,384 @@
+//! The bulk path of the import: a batch of lines decided in memory, appended in one
+//! transaction ([`fieldtrail_journal::Backend::append_batch`]).
+//!
+//! Each line goes through the same checks and the same aggregates as
+//! [`CommandHandler::handle_json_as`], in order, against an in-memory overlay: the state of
+//! every aggregate the batch touched, after the batch's earlier lines (a look-up from one
+//! aggregate into another sees it too). A rejected line appends nothing and changes nothing
+//! in the overlay, so it costs the batch nothing. The accepted lines are appended together;
+//! if that append fails because another writer went first (a version conflict) or a command
+//! id reached the ledger meanwhile, the overlay is dropped and the batch's lines are judged
+//! again one by one through the ordinary path, which answers each exactly as it would have.
+
+use crate::handler::{journal_error, prepare, CommandHandler, HandleError, Outcome, Prepared};
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use fieldtrail_domain::{
+    Cohort, Command, CommandEnvelope, DecideError, FieldStudy, LookupError, Lookups, Programme,
+    Rejection, Stamped,
+};
+use fieldtrail_journal::{
+    AggregateCache, AppendRequest, AppendedCommand, JournalError, JournalLookups, NewEvent,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Lines per batch of `fieldtrail import` (one transaction each).
+pub const BATCH_LINES: usize = 1000;
+
+/// An aggregate's state in the overlay.
+#[derive(Clone)]
+enum Loaded {
+    Programme(Programme),
+    Cohort(Cohort),
+    FieldStudy(FieldStudy),
+}
+
+/// The aggregates the bulk path decides, as they sit in the overlay.
+trait Overlaid: Aggregate<Services = Arc<dyn Lookups>, Error = DecideError> + Clone + 'static {
+    fn wrap(self) -> Loaded;
+    fn unwrap(loaded: &Loaded) -> Option<&Self>;
+}
+
+macro_rules! overlaid {
+    ($type:ident) => {
+        impl Overlaid for $type {
+            fn wrap(self) -> Loaded {
+                Loaded::$type(self)
+            }
+            fn unwrap(loaded: &Loaded) -> Option<&Self> {
+                match loaded {
+                    Loaded::$type(a) => Some(a),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+overlaid!(Programme);
+overlaid!(Cohort);
+overlaid!(FieldStudy);
+
+/// State after the batch's accepted lines so far, by `(stream type, id)`, with its version.
+type Overlay = Arc<Mutex<HashMap<(&'static str, String), (Loaded, i64)>>>;
+
+fn overlaid<A: Overlaid>(overlay: &Overlay, id: &str) -> Option<(A, i64)> {
+    let entries = overlay.lock().ok()?;
+    let (loaded, version) = entries.get(&(A::TYPE, id.to_owned()))?;
+    A::unwrap(loaded).map(|a| (a.clone(), *version))
+}
+
+/// The domain's look-ups, answered from the overlay first, then from the journal.
+struct OverlayLookups {
+    overlay: Overlay,
+    journal: JournalLookups,
+}
+
+#[async_trait::async_trait]
+impl Lookups for OverlayLookups {
+    async fn programme(&self, programme_id: &str) -> Result<Option<Programme>, LookupError> {
+        match overlaid::<Programme>(&self.overlay, programme_id) {
+            Some((p, _)) => Ok(Some(p)),
+            None => self.journal.programme(programme_id).await,
+        }
+    }
+
+    async fn cohort(&self, cohort_id: &str) -> Result<Option<Cohort>, LookupError> {
+        match overlaid::<Cohort>(&self.overlay, cohort_id) {
+            Some((c, _)) => Ok(Some(c)),
+            None => self.journal.cohort(cohort_id).await,
+        }
+    }
+
+    async fn field_studies_of_cohort(
+        &self,
+        cohort_id: &str,
+    ) -> Result<Vec<FieldStudy>, LookupError> {
+        let stored = self.journal.field_studies_of_cohort(cohort_id).await?;
+        let pending: Vec<FieldStudy> = self
+            .overlay
+            .lock()
+            .map(|entries| {
+                entries
+                    .values()
+                    .filter_map(|(loaded, _)| FieldStudy::unwrap(loaded))
+                    .filter(|f| f.cohort_id().map(|c| c.as_str()) == Some(cohort_id))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let id = |f: &FieldStudy| f.field_study_id().map(|i| i.as_str().to_owned());
+        let mut studies: Vec<FieldStudy> = stored
+            .into_iter()
+            .filter(|s| !pending.iter().any(|p| id(p) == id(s)))
+            .collect();
+        studies.extend(pending);
+        Ok(studies)
+    }
+}
+
+/// What deciding one line gave.
+enum Decided {
+    /// Its outcome is known now (rejected, or applied before the batch).
+    Done(Outcome),
+    /// Its events go into the batch's append, as request number `usize`.
+    Appending(usize),
+    /// The same command id as request number `usize` of this batch.
+    DuplicateOf(usize),
+}
+
+/// Why a line stopped the in-memory path.
+enum Stop {
+    /// The journal failed: the import stops.
+    Failed(HandleError),
+    /// Something the bulk path does not judge itself: judge the batch line by line.
+    Fallback,
+}
+
+impl From<HandleError> for Stop {
+    fn from(e: HandleError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+impl CommandHandler {
+    /// Judges `lines` (JSON envelopes, in order) as [`CommandHandler::handle_json_as`] would
+    /// one after the other, appending every accepted line in one transaction: one outcome per
+    /// line, in order.
+    ///
+    /// # Errors
+    /// [`HandleError`] when the journal cannot be used (nothing of the batch is appended
+    /// then, unless it failed in the line-by-line fallback, where what was appended stays).
+    pub async fn handle_batch(
+        &self,
+        lines: &[&str],
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<Vec<Outcome>, HandleError> {
+        let started = std::time::Instant::now();
+        let outcomes = match self.decide_batch(lines, now, actor).await {
+            Ok(outcomes) => outcomes,
+            Err(Stop::Failed(e)) => return Err(e),
+            Err(Stop::Fallback) => {
+                let mut outcomes = Vec::with_capacity(lines.len());
+                for line in lines {
+                    outcomes.push(self.handle_json_as(line, now, actor).await?);
+                }
+                return Ok(outcomes);
+            }
+        };
+        let each = started.elapsed() / u32::try_from(lines.len().max(1)).unwrap_or(u32::MAX);
+        for outcome in &outcomes {
+            let label = crate::http::metrics::outcome_label(&Ok(outcome.clone()));
+            crate::http::metrics::command_judged("import", &label, each);
+        }
+        Ok(outcomes)
+    }
+
+    async fn decide_batch(
+        &self,
+        lines: &[&str],
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<Vec<Outcome>, Stop> {
+        let envelopes: Vec<Result<CommandEnvelope, Outcome>> = lines
+            .iter()
+            .map(|line| {
+                CommandEnvelope::parse_line(line).map_err(|r| {
+                    let id = serde_json::from_str::<serde_json::Value>(line)
+                        .ok()
+                        .and_then(|v| v.get("command_id")?.as_str().map(str::to_owned));
+                    Outcome::rejected(id.as_deref(), r)
+                })
+            })
+            .collect();
+        let ids: Vec<String> = envelopes
+            .iter()
+            .filter_map(|e| e.as_ref().ok().map(|e| e.command_id.clone()))
+            .collect();
+        let known: HashMap<String, AppendedCommand> = self
+            .journal()
+            .applied_many(&ids)
+            .await
+            .map_err(journal_error)?
+            .into_iter()
+            .map(|a| (a.command_id.clone(), a))
+            .collect();
+        let overlay: Overlay = Arc::default();
+        let lookups: Arc<dyn Lookups> = Arc::new(OverlayLookups {
+            overlay: overlay.clone(),
+            journal: JournalLookups::new(self.cache().clone()),
+        });
+        let mut requests: Vec<AppendRequest> = Vec::new();
+        let mut in_batch: HashMap<String, usize> = HashMap::new();
+        let mut decided = Vec::with_capacity(lines.len());
+        for envelope in envelopes {
+            let envelope = match envelope {
+                Ok(e) => e,
+                Err(outcome) => {
+                    decided.push(Decided::Done(outcome));
+                    continue;
+                }
+            };
+            let id = Some(envelope.command_id.as_str());
+            if let Err(r) = envelope.check().and_then(|()| envelope.check_texts()) {
+                decided.push(Decided::Done(Outcome::rejected(id, r)));
+                continue;
+            }
+            if let Some(done) = known.get(&envelope.command_id) {
+                decided.push(Decided::Done(Outcome::from_ledger(done.clone(), false)));
+                continue;
+            }
+            if let Some(&first) = in_batch.get(&envelope.command_id) {
+                decided.push(Decided::DuplicateOf(first));
+                continue;
+            }
+            let prepared = match prepare(&envelope, now, actor) {
+                Ok(p) => p,
+                Err(r) => {
+                    decided.push(Decided::Done(Outcome::rejected(id, r)));
+                    continue;
+                }
+            };
+            let result = match &prepared.command {
+                Command::Programme(c) => {
+                    decide::<Programme, _>(
+                        self.cache(),
+                        &overlay,
+                        &lookups,
+                        &envelope,
+                        c,
+                        &prepared,
+                    )
+                    .await
+                }
+                Command::Cohort(c) => {
+                    decide::<Cohort, _>(self.cache(), &overlay, &lookups, &envelope, c, &prepared)
+                        .await
+                }
+                Command::FieldStudy(c) => {
+                    decide::<FieldStudy, _>(
+                        self.cache(),
+                        &overlay,
+                        &lookups,
+                        &envelope,
+                        c,
+                        &prepared,
+                    )
+                    .await
+                }
+            }?;
+            match result {
+                Err(r) => decided.push(Decided::Done(Outcome::rejected(id, r))),
+                Ok(request) => {
+                    in_batch.insert(envelope.command_id.clone(), requests.len());
+                    decided.push(Decided::Appending(requests.len()));
+                    requests.push(request);
+                }
+            }
+        }
+        let positions = match self.journal().append_batch(&requests).await {
+            Ok(p) => p,
+            Err(JournalError::VersionConflict { .. } | JournalError::DuplicateCommand(_)) => {
+                for r in &requests {
+                    self.cache().evict(&r.stream_type, &r.stream_id);
+                }
+                return Err(Stop::Fallback);
+            }
+            Err(e) => return Err(Stop::Failed(journal_error(e))),
+        };
+        if let Ok(entries) = overlay.lock() {
+            for ((stream_type, id), (loaded, version)) in entries.iter() {
+                let cache = self.cache();
+                match loaded {
+                    Loaded::Programme(a) => cache.store(id, a.clone(), *version),
+                    Loaded::Cohort(a) => cache.store(id, a.clone(), *version),
+                    Loaded::FieldStudy(a) => cache.store(id, a.clone(), *version),
+                }
+                let _ = stream_type;
+            }
+        }
+        let answer = |n: usize, applied: bool| {
+            let r = &requests[n];
+            let p = &positions[n];
+            Outcome::from_ledger(
+                AppendedCommand {
+                    command_id: r.metadata.command_id.clone(),
+                    stream: format!("{}/{}", r.stream_type, r.stream_id),
+                    first_position: p.first().copied().unwrap_or(0),
+                    last_position: p.last().copied().unwrap_or(0),
+                },
+                applied,
+            )
+        };
+        Ok(decided
+            .into_iter()
+            .map(|d| match d {
+                Decided::Done(outcome) => outcome,
+                Decided::Appending(n) => answer(n, true),
+                Decided::DuplicateOf(n) => answer(n, false),
+            })
+            .collect())
+    }
+}
+
+/// Decides `command` against the overlay's state of its aggregate (loaded through the cache
+/// when the batch has not touched it yet). On success, the new state goes into the overlay
+/// and the events come back as the batch's next request; a rejection changes nothing.
+async fn decide<A, C>(
+    cache: &AggregateCache,
+    overlay: &Overlay,
+    lookups: &Arc<dyn Lookups>,
+    envelope: &CommandEnvelope,
+    command: &C,
+    prepared: &Prepared,
+) -> Result<Result<AppendRequest, Rejection>, Stop>
+where
+    A: Overlaid<Command = Stamped<C>>,
+    A::Event: DomainEvent,
+    C: Clone,
+{
+    let id = prepared.aggregate_id.as_str();
+    let (mut state, expected) = match overlaid::<A>(overlay, id) {
+        Some(found) => found,
+        None => cache.load::<A>(id).await.map_err(journal_error)?,
+    };
+    let sink = EventSink::<A>::default();
+    let stamped = Stamped {
+        at: fieldtrail_domain::command::to_micros(envelope.at),
+        command: command.clone(),
+    };
+    match state.handle(stamped, lookups, &sink).await {
+        Ok(()) => {}
+        Err(DecideError::Rejected(r)) => return Ok(Err(r)),
+        Err(DecideError::Lookup(m)) => return Err(Stop::Failed(HandleError::Unavailable(m))),
+    }
+    let events = sink.collect().await;
+    if events.is_empty() {
+        return Err(Stop::Fallback);
+    }
+    let rows = events
+        .iter()
+        .map(|e| {
+            let payload = serde_json::to_value(e)
+                .map_err(|e| HandleError::Internal(format!("an event did not serialize: {e}")))?;
+            Ok((
+                e.event_type(),
+                e.event_version(),
+                fieldtrail_domain::event::strip_tag(payload),
+            ))
+        })
+        .collect::<Result<Vec<NewEvent>, HandleError>>()?;
+    let version = expected + i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    if let Ok(mut entries) = overlay.lock() {
+        entries.insert((A::TYPE, id.to_owned()), (state.wrap(), version));
+    }
+    Ok(Ok(AppendRequest {
+        stream_type: A::TYPE.to_owned(),
+        stream_id: id.to_owned(),
+        expected,
+        events: rows,
+        metadata: prepared.metadata.clone(),
+    }))
+}

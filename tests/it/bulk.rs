@@ -1,0 +1,254 @@
+//! The bulk path of the import (`CommandHandler::handle_batch`, `Backend::append_batch`) on
+//! both backends: one batch answers exactly what line-by-line judging answers, the batch
+//! append is all or nothing, and concurrent batches on one aggregate lose nothing.
+
+use crate::helpers::{TestEnv, COHORT, RULES};
+use fieldtrail_journal::{AppendRequest, CommandMetadata, JournalError};
+use serde_json::{json, Value};
+
+/// The outcomes without what differs between two journals by construction: nothing (the
+/// positions are compared too, both journals starting empty).
+fn outcomes(values: Vec<fieldtrail::handler::Outcome>) -> Vec<Value> {
+    values
+        .into_iter()
+        .map(|o| serde_json::to_value(o).unwrap())
+        .collect()
+}
+
+/// Read models with the clock of the recording removed (two runs record at other instants).
+fn without_recording_times(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| k != "recorded_at" && k != "recorded_at_local")
+                .map(|(k, v)| (k, without_recording_times(v)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(without_recording_times).collect())
+        }
+        other => other,
+    }
+}
+
+crate::both_backends!(
+    one_batch_answers_what_line_by_line_judging_answers,
+    one_batch_answers_what_line_by_line_judging_answers_on
+);
+
+/// The shipped cohort then every rule probe (rejections, duplicates, look-ups across
+/// aggregates decided against the batch's own earlier lines) in ONE batch, against the same
+/// lines judged one by one on a second journal: the same outcome for every line (positions
+/// included), the same events, the same read models.
+async fn one_batch_answers_what_line_by_line_judging_answers_on(env: TestEnv) {
+    let twin = match env.journal.kind() {
+        fieldtrail_journal::BackendKind::Postgres => TestEnv::new("bulk_twin").await,
+        fieldtrail_journal::BackendKind::Sqlite => TestEnv::sqlite("bulk_twin").await,
+    };
+    let lines: Vec<&str> = COHORT
+        .lines()
+        .chain(RULES.lines())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let now = chrono::Utc::now();
+    let batched = outcomes(env.handler().handle_batch(&lines, now, None).await.unwrap());
+    let handler = twin.handler();
+    let mut one_by_one = Vec::new();
+    for line in &lines {
+        one_by_one.push(handler.handle_json(line, now).await.unwrap());
+    }
+    let one_by_one = outcomes(one_by_one);
+    assert_eq!(batched.len(), lines.len());
+    for (n, (b, o)) in batched.iter().zip(&one_by_one).enumerate() {
+        assert_eq!(b, o, "line {}", n + 1);
+    }
+    let rejected = batched
+        .iter()
+        .filter(|o| o["outcome"] == "rejected")
+        .count();
+    let duplicates = batched
+        .iter()
+        .filter(|o| o["outcome"] == "duplicate")
+        .count();
+    assert!(
+        rejected > 50 && duplicates > 0,
+        "{rejected} rejected, {duplicates} duplicates"
+    );
+    assert_eq!(env.event_count().await, twin.event_count().await);
+    env.project().await;
+    twin.project().await;
+    let docs = |d: Vec<(String, String, Value)>| {
+        d.into_iter()
+            .map(|(k, key, v)| (k, key, without_recording_times(v)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(docs(env.documents().await), docs(twin.documents().await));
+    let report = env.journal.verify(None).await.unwrap();
+    assert!(report.intact(), "{report:?}");
+    twin.cleanup().await;
+    env.cleanup().await;
+}
+
+fn request(stream_id: &str, expected: i64, command_id: &str) -> AppendRequest {
+    AppendRequest {
+        stream_type: "cohort".to_owned(),
+        stream_id: stream_id.to_owned(),
+        expected,
+        events: vec![(
+            "cohort_closed".to_owned(),
+            "1".to_owned(),
+            json!({ "cohort_id": stream_id }),
+        )],
+        metadata: CommandMetadata {
+            reported_actor: None,
+            command_id: command_id.to_owned(),
+            command: "close_cohort".to_owned(),
+            actor: "staff:test".to_owned(),
+            occurred_at: "2025-01-01T10:00:00+01:00".parse().unwrap(),
+            correlation_id: command_id.to_owned(),
+            causation_id: command_id.to_owned(),
+        },
+    }
+}
+
+crate::both_backends!(
+    a_batch_append_is_all_or_nothing,
+    a_batch_append_is_all_or_nothing_on
+);
+
+/// Requests chained on one stream and spread on two: positions in the batch's order, the
+/// hash chain verifies; a wrong expected version or a known command id anywhere in a batch
+/// appends nothing of it.
+async fn a_batch_append_is_all_or_nothing_on(env: TestEnv) {
+    let journal = &env.journal;
+    let positions = journal
+        .append_batch(&[
+            request("a", 0, "b1"),
+            request("b", 0, "b2"),
+            request("a", 1, "b3"),
+        ])
+        .await
+        .unwrap();
+    let flat: Vec<i64> = positions.iter().flatten().copied().collect();
+    assert_eq!(flat.len(), 3);
+    assert!(flat.windows(2).all(|w| w[0] < w[1]), "{flat:?}");
+    let a = journal.stream("cohort", "a", 0).await.unwrap();
+    assert_eq!(
+        a.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(a[1].position, positions[2][0]);
+    assert_eq!(
+        journal.applied("b3").await.unwrap().unwrap().first_position,
+        positions[2][0]
+    );
+    assert!(journal.verify(None).await.unwrap().intact());
+
+    // b is at 1, not 0; a second request on a at 2 expects 2 but says 3.
+    for (bad, what) in [
+        (vec![request("a", 2, "c1"), request("b", 0, "c2")], "stale"),
+        (vec![request("a", 2, "c1"), request("a", 4, "c2")], "gap"),
+    ] {
+        let err = journal.append_batch(&bad).await.unwrap_err();
+        assert!(
+            matches!(err, JournalError::VersionConflict { .. }),
+            "{what}: {err}"
+        );
+        assert_eq!(env.event_count().await, 3, "{what}");
+        assert!(journal.applied("c1").await.unwrap().is_none(), "{what}");
+    }
+    let err = journal
+        .append_batch(&[request("a", 2, "d1"), request("b", 1, "b1")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::DuplicateCommand(_)), "{err}");
+    assert_eq!(env.event_count().await, 3);
+    assert!(journal.applied("d1").await.unwrap().is_none());
+    assert!(journal.append_batch(&[]).await.unwrap().is_empty());
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    concurrent_batches_on_one_cohort_lose_nothing,
+    concurrent_batches_on_one_cohort_lose_nothing_on
+);
+
+/// Weekday `n` from 2025-11-03 on.
+fn day(n: usize) -> String {
+    let monday = chrono::NaiveDate::from_ymd_opt(2025, 11, 3).unwrap();
+    (monday + chrono::Days::new((n / 5 * 7 + n % 5) as u64)).to_string()
+}
+
+/// A `schedule_session` of importer `importer` (0: mornings, 1: afternoons), its `n`th.
+fn schedule(importer: usize, n: usize) -> String {
+    json!({
+        "command_id": format!("bulk-{importer}-{n}"), "command": "schedule_session",
+        "at": "2025-07-06T11:00:00+02:00", "actor": "staff:coordinator",
+        "data": {
+            "cohort_id": "cohort-2025", "session_id": format!("sb-{importer}-{n:03}"),
+            "module_id": "m1", "kind": "course",
+            "starts_at": format!("{}T{}:00:00+01:00", day(n), ["09", "14"][importer]),
+            "ends_at": format!("{}T{}:00:00+01:00", day(n), ["12", "17"][importer]),
+            "half_days": 1, "facilitator": "facilitator:intervenant-a", "unit_id": "m1-1"
+        }
+    })
+    .to_string()
+}
+
+/// Two handlers (two importers) send batches of sessions for the same cohort at the same
+/// time: where their appends collide, the loser judges its lines again one by one; every
+/// session is scheduled once.
+async fn concurrent_batches_on_one_cohort_lose_nothing_on(env: TestEnv) {
+    let opening: Vec<&str> = COHORT
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(13)
+        .collect();
+    let now = chrono::Utc::now();
+    let setup = env
+        .handler()
+        .handle_batch(&opening, now, None)
+        .await
+        .unwrap();
+    assert!(setup
+        .iter()
+        .all(|o| matches!(o, fieldtrail::handler::Outcome::Applied { .. })));
+    let mut tasks = Vec::new();
+    for importer in 0..2 {
+        let handler = env.handler();
+        tasks.push(tokio::spawn(async move {
+            let mut applied = 0;
+            for round in 0..4 {
+                let lines: Vec<String> = (0..20)
+                    .map(|n| schedule(importer, round * 20 + n))
+                    .collect();
+                let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+                let outcomes = handler.handle_batch(&refs, now, None).await.unwrap();
+                for o in outcomes {
+                    match o {
+                        fieldtrail::handler::Outcome::Applied { .. } => applied += 1,
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+            applied
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        applied += t.await.unwrap();
+    }
+    assert_eq!(applied, 2 * 4 * 20);
+    let cohort = env
+        .journal
+        .stream("cohort", "cohort-2025", 0)
+        .await
+        .unwrap();
+    let scheduled = cohort
+        .iter()
+        .filter(|e| e.event_type == "session_scheduled" && e.command_id.starts_with("bulk-"))
+        .count();
+    assert_eq!(scheduled, 2 * 4 * 20);
+    assert!(env.journal.verify(None).await.unwrap().intact());
+    env.cleanup().await;
+}
