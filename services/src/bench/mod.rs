@@ -80,6 +80,16 @@ impl BenchArgs {
         }
     }
 
+    /// Generated cohorts of the import figure (203 commands each), shared out among its
+    /// clients: 20 (issue 15: "a file of 20 generated cohorts"); 2 with --quick.
+    pub fn import_cohorts(&self) -> usize {
+        if self.quick {
+            2
+        } else {
+            20
+        }
+    }
+
     /// Commands each client sends in the HTTP and import figures (a prefix of its copies).
     pub fn commands_per_client(&self) -> usize {
         if self.quick {

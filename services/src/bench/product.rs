@@ -3,7 +3,7 @@
 
 use super::load::{self, Copies, Server};
 use super::{raw, BenchArgs, Better, Report, Scratch};
-use crate::handler::{CommandHandler, Outcome};
+use crate::handler::CommandHandler;
 use crate::workers::relay::{self, Relay};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::EventStore as _;
@@ -31,8 +31,9 @@ pub struct Sent {
     pub rate: f64,
 }
 
-/// Sends each client's lines in order through the import path (`CommandHandler`), the
-/// clients concurrently.
+/// Imports each client's lines in order through `fieldtrail import`'s own path
+/// ([`crate::cli::import::import_text`]: batches decided in memory, one transaction each),
+/// the clients concurrently.
 ///
 /// # Errors
 /// When the journal cannot be used.
@@ -43,17 +44,14 @@ pub async fn import(handler: &Arc<CommandHandler>, work: Vec<Vec<String>>) -> an
         .map(|lines| {
             let handler = handler.clone();
             tokio::spawn(async move {
-                let mut sent = Sent::default();
-                for line in &lines {
-                    let outcome = handler
-                        .handle_json_as(line, chrono::Utc::now(), Some(OPERATOR))
-                        .await?;
-                    sent.commands += 1;
-                    if !matches!(outcome, Outcome::Applied { .. } | Outcome::Duplicate { .. }) {
-                        sent.rejected += 1;
-                    }
-                }
-                anyhow::Ok(sent)
+                let text = lines.join("\n");
+                let report =
+                    crate::cli::import::import_text(&handler, &text, Some(OPERATOR)).await?;
+                anyhow::Ok(Sent {
+                    commands: report.lines.len() as u64,
+                    rejected: report.rejected as u64,
+                    ..Sent::default()
+                })
             })
         })
         .collect();
@@ -245,6 +243,20 @@ pub(crate) fn client_work(
         .collect()
 }
 
+/// The import figure's work: [`BenchArgs::import_cohorts`] fresh cohort copies dealt out
+/// to `clients` clients in turn (one client: the whole file).
+pub(crate) fn import_work(
+    copies: &mut Copies,
+    args: &BenchArgs,
+    clients: usize,
+) -> Vec<Vec<String>> {
+    let mut work = vec![Vec::new(); clients.max(1)];
+    for n in 0..args.import_cohorts() {
+        work[n % clients.max(1)].extend(copies.take(1));
+    }
+    work
+}
+
 pub(crate) fn clients_label(c: usize) -> String {
     if c == 1 {
         "1 client".to_owned()
@@ -287,12 +299,13 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     let handler = Arc::new(CommandHandler::new(journal.clone()));
     let mut copies = Copies::new();
     for &c in &args.clients {
-        let work = client_work(&mut copies, args, c);
+        let work = import_work(&mut copies, args, c);
         let sent = import(&handler, work).await?;
         report.push(
             format!(
-                "import commands/s, {} (raw: 100-row INSERT rows/s)",
-                clients_label(c)
+                "import commands/s, {}, {} generated cohorts (raw: 100-row INSERT rows/s)",
+                clients_label(c),
+                args.import_cohorts()
             ),
             sent.rate,
             Some(raw_batch),

@@ -9,11 +9,14 @@ use crate::config::Settings;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, message::PublishMessage};
 use fieldtrail_journal::checkpoint;
-use fieldtrail_journal::{Cursor, DocumentCommit, Journal, StoredEvent};
+use fieldtrail_journal::{CommitOutcome, Cursor, DocumentCommit, Journal, StoredEvent};
 use std::time::Duration;
 
-/// Events published per batch (acks are awaited together).
+/// Events read from the journal per page, and acknowledgements between two checkpoint writes.
 pub const BATCH: i64 = 256;
+
+/// Publishes in flight at most (sent, acknowledgement not yet collected).
+pub const WINDOW: usize = 1024;
 
 /// Splits `nats://user:password@host:port` into the address without credentials and the
 /// credentials (async-nats does not read them from the URL).
@@ -234,63 +237,123 @@ impl Relay {
         Ok(self.log.checkpoint(&self.checkpoint).await?)
     }
 
-    /// Publishes one batch after the checkpoint and advances it (0 published: caught up).
+    /// Publishes everything after the checkpoint that is readable now, pipelined: pages of
+    /// [`BATCH`] events are read and published while the acknowledgements of earlier ones are
+    /// still on their way (up to [`WINDOW`] in flight); acknowledgements are collected in
+    /// publication order and the checkpoint advanced to the last contiguous acknowledged
+    /// event every [`BATCH`] acknowledgements and whenever the pipeline runs dry (0 published:
+    /// caught up). A failed publish or acknowledgement stops it with the checkpoint at the
+    /// last event acknowledged before it; the next run re-publishes from there (JetStream
+    /// deduplicates by `Nats-Msg-Id`).
     ///
     /// # Errors
-    /// When PostgreSQL or NATS fails; the checkpoint then stays where it was.
+    /// When the journal or NATS fails.
     pub async fn run_once(&self) -> anyhow::Result<Published> {
-        let cursor = self.position().await?;
-        let events = self.log.read(cursor, BATCH).await?;
-        let Some(last) = events.last() else {
-            return Ok(Published::default());
-        };
-        let max_payload = self.js.client().server_info().max_payload;
-        let mut acks = Vec::with_capacity(events.len());
-        for event in &events {
-            let mut bytes = serde_json::to_vec(&body(event))?;
-            if bytes.len() + HEADER_ALLOWANCE > max_payload {
-                // Too large for one NATS message: publish a reference; the payload stays in
-                // the journal.
-                tracing::warn!(
-                    position = event.position,
-                    bytes = bytes.len(),
-                    max_payload,
-                    "event too large for NATS; publishing a reference"
-                );
-                bytes = serde_json::to_vec(&reference(event, bytes.len(), max_payload))?;
-            }
-            let message = headers(
-                PublishMessage::build().payload(bytes.into()),
-                event,
-                &self.prefix,
+        let start = self.position().await?;
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<(Cursor, i64, jetstream::context::PublishAckFuture)>(
+                WINDOW,
             );
-            acks.push(
-                self.js
-                    .send_publish(subject(&self.prefix, event), message)
-                    .await?,
-            );
-        }
-        let mut published = Published {
-            events: events.len(),
-            duplicates: 0,
-        };
-        for ack in acks {
-            if ack.await?.duplicate {
-                published.duplicates += 1;
+        let publisher = async move {
+            let max_payload = self.js.client().server_info().max_payload;
+            let mut cursor = start;
+            loop {
+                let events = self.log.read(cursor, BATCH).await?;
+                let Some(last) = events.last() else {
+                    return anyhow::Ok(());
+                };
+                for event in &events {
+                    let ack = self
+                        .js
+                        .send_publish(
+                            subject(&self.prefix, event),
+                            self.message(event, max_payload)?,
+                        )
+                        .await?;
+                    if sender
+                        .send((Cursor::after(event), event.position, ack))
+                        .await
+                        .is_err()
+                    {
+                        // The collector stopped (an acknowledgement failed): so do we.
+                        return Ok(());
+                    }
+                }
+                cursor = Cursor::after(last);
+                if events.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+                    return Ok(());
+                }
             }
+        };
+        let collector = async {
+            let mut published = Published::default();
+            let mut committed = start;
+            let mut acked: Option<(Cursor, i64)> = None;
+            let mut since = 0;
+            while let Some((cursor, position, ack)) = receiver.recv().await {
+                if ack.await?.duplicate {
+                    published.duplicates += 1;
+                }
+                published.events += 1;
+                acked = Some((cursor, position));
+                since += 1;
+                if since >= BATCH || receiver.is_empty() {
+                    if !self.advance(committed, cursor, position).await? {
+                        return Ok(published);
+                    }
+                    committed = cursor;
+                    since = 0;
+                }
+            }
+            if let Some((cursor, position)) = acked.filter(|_| since > 0) {
+                self.advance(committed, cursor, position).await?;
+            }
+            anyhow::Ok(published)
+        };
+        let (published, collected) = tokio::join!(publisher, collector);
+        let collected = collected?;
+        published?;
+        Ok(collected)
+    }
+
+    /// The message of `event`: its envelope, or a reference when it is too large for one
+    /// NATS message (`max_payload` bytes), with the relay's headers.
+    fn message(&self, event: &StoredEvent, max_payload: usize) -> anyhow::Result<PublishMessage> {
+        let mut bytes = serde_json::to_vec(&body(event))?;
+        if bytes.len() + HEADER_ALLOWANCE > max_payload {
+            // Too large for one NATS message: publish a reference; the payload stays in the
+            // journal.
+            tracing::warn!(
+                position = event.position,
+                bytes = bytes.len(),
+                max_payload,
+                "event too large for NATS; publishing a reference"
+            );
+            bytes = serde_json::to_vec(&reference(event, bytes.len(), max_payload))?;
         }
-        // Only the checkpoint: no documents. `Moved` means another relay of this stream went
-        // further (leadership changed hands); its checkpoint stands.
-        self.log
+        Ok(headers(
+            PublishMessage::build().payload(bytes.into()),
+            event,
+            &self.prefix,
+        ))
+    }
+
+    /// Moves the checkpoint from `from` to `to` (the event at `position`); `false` when
+    /// another relay of this stream moved it first (leadership changed hands: its checkpoint
+    /// stands, and this run stops).
+    async fn advance(&self, from: Cursor, to: Cursor, position: i64) -> anyhow::Result<bool> {
+        // Only the checkpoint: no documents.
+        let outcome = self
+            .log
             .commit_documents(DocumentCommit {
                 checkpoint: self.checkpoint.clone(),
-                expected: Some(cursor),
-                cursor: Cursor::after(last),
+                expected: Some(from),
+                cursor: to,
                 documents: Vec::new(),
-                position: last.position,
+                position,
             })
             .await?;
-        Ok(published)
+        Ok(matches!(outcome, CommitOutcome::Written))
     }
 
     /// Publishes until nothing is left.
