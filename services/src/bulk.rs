@@ -39,6 +39,7 @@ enum Loaded {
 trait Overlaid: Aggregate<Services = Arc<dyn Lookups>, Error = DecideError> + Clone + 'static {
     fn wrap(self) -> Loaded;
     fn unwrap(loaded: &Loaded) -> Option<&Self>;
+    fn take(loaded: Loaded) -> Option<Self>;
 }
 
 macro_rules! overlaid {
@@ -48,6 +49,12 @@ macro_rules! overlaid {
                 Loaded::$type(self)
             }
             fn unwrap(loaded: &Loaded) -> Option<&Self> {
+                match loaded {
+                    Loaded::$type(a) => Some(a),
+                    _ => None,
+                }
+            }
+            fn take(loaded: Loaded) -> Option<Self> {
                 match loaded {
                     Loaded::$type(a) => Some(a),
                     _ => None,
@@ -288,15 +295,14 @@ impl CommandHandler {
             }
             Err(e) => return Err(Stop::Failed(journal_error(e))),
         };
-        if let Ok(entries) = overlay.lock() {
-            for ((stream_type, id), (loaded, version)) in entries.iter() {
-                let cache = self.cache();
+        if let Ok(mut entries) = overlay.lock() {
+            let cache = self.cache();
+            for ((_, id), (loaded, version)) in entries.drain() {
                 match loaded {
-                    Loaded::Programme(a) => cache.store(id, a.clone(), *version),
-                    Loaded::Cohort(a) => cache.store(id, a.clone(), *version),
-                    Loaded::FieldStudy(a) => cache.store(id, a.clone(), *version),
+                    Loaded::Programme(a) => cache.store(&id, a, version),
+                    Loaded::Cohort(a) => cache.store(&id, a, version),
+                    Loaded::FieldStudy(a) => cache.store(&id, a, version),
                 }
-                let _ = stream_type;
             }
         }
         let answer = |n: usize, applied: bool| {
@@ -340,7 +346,14 @@ where
     C: Clone,
 {
     let id = prepared.aggregate_id.as_str();
-    let (mut state, expected) = match overlaid::<A>(overlay, id) {
+    // Taken out of the overlay (not cloned: a cohort's state grows with the batch) and put
+    // back below; deciding reads other aggregates only, and changes nothing when it refuses.
+    let taken = overlay
+        .lock()
+        .ok()
+        .and_then(|mut entries| entries.remove(&(A::TYPE, id.to_owned())))
+        .and_then(|(loaded, version)| A::take(loaded).map(|a| (a, version)));
+    let (mut state, expected) = match taken {
         Some(found) => found,
         None => cache.load::<A>(id).await.map_err(journal_error)?,
     };
@@ -349,12 +362,17 @@ where
         at: fieldtrail_domain::command::to_micros(envelope.at),
         command: command.clone(),
     };
-    match state.handle(stamped, lookups, &sink).await {
+    let decided = state.handle(stamped, lookups, &sink).await;
+    let events = sink.collect().await;
+    let version = expected + i64::try_from(events.len()).unwrap_or(i64::MAX);
+    if let Ok(mut entries) = overlay.lock() {
+        entries.insert((A::TYPE, id.to_owned()), (state.wrap(), version));
+    }
+    match decided {
         Ok(()) => {}
         Err(DecideError::Rejected(r)) => return Ok(Err(r)),
         Err(DecideError::Lookup(m)) => return Err(Stop::Failed(HandleError::Unavailable(m))),
     }
-    let events = sink.collect().await;
     if events.is_empty() {
         return Err(Stop::Fallback);
     }
@@ -370,10 +388,6 @@ where
             ))
         })
         .collect::<Result<Vec<NewEvent>, HandleError>>()?;
-    let version = expected + i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    if let Ok(mut entries) = overlay.lock() {
-        entries.insert((A::TYPE, id.to_owned()), (state.wrap(), version));
-    }
     Ok(Ok(AppendRequest {
         stream_type: A::TYPE.to_owned(),
         stream_id: id.to_owned(),

@@ -186,9 +186,10 @@ impl Follow {
 }
 
 fn message(event: &StoredEvent) -> Event {
-    Event::default()
-        .id(event.position.to_string())
-        .data(crate::workers::relay::body(event).to_string())
+    Event::default().id(event.position.to_string()).data(
+        String::from_utf8(crate::workers::relay::body_bytes(event).unwrap_or_default())
+            .unwrap_or_default(),
+    )
 }
 
 /// `GET /events/stream` (see the module documentation): 200 `text/event-stream`, 422 for a

@@ -162,25 +162,64 @@ pub fn headers(message: PublishMessage, event: &StoredEvent, prefix: &str) -> Pu
         )
 }
 
-/// The message body: the event envelope as JSON.
+/// The message body: the event envelope as JSON (keys in alphabetical order; instants RFC 3339
+/// UTC with microseconds).
 pub fn body(event: &StoredEvent) -> serde_json::Value {
-    serde_json::json!({
-        "event_id": event.event_id,
-        "stream_type": event.stream_type,
-        "stream_id": event.stream_id,
-        "stream_version": event.stream_version,
-        "position": event.position,
-        "event_type": event.event_type,
-        "event_version": event.event_version,
-        "occurred_at": event.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "recorded_at": event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "actor": event.actor,
-        "reported_actor": event.reported_actor,
-        "command_id": event.command_id,
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "payload": event.payload,
-    })
+    serde_json::to_value(Envelope::of(event)).unwrap_or(serde_json::Value::Null)
+}
+
+/// The envelope serialized straight from the stored event (no copy of the payload): what
+/// [`body`] gives, as bytes.
+///
+/// # Errors
+/// When the payload cannot be serialized (it came out of the journal as JSON: never).
+pub fn body_bytes(event: &StoredEvent) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Envelope::of(event))
+}
+
+/// The envelope's fields, borrowed from the stored event, in the order of the keys.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    actor: &'a str,
+    causation_id: &'a str,
+    command_id: &'a str,
+    correlation_id: &'a str,
+    event_id: uuid::Uuid,
+    event_type: &'a str,
+    event_version: &'a str,
+    occurred_at: String,
+    payload: &'a serde_json::Value,
+    position: i64,
+    recorded_at: String,
+    reported_actor: Option<&'a str>,
+    stream_id: &'a str,
+    stream_type: &'a str,
+    stream_version: i64,
+}
+
+impl<'a> Envelope<'a> {
+    fn of(event: &'a StoredEvent) -> Self {
+        let micros = |t: &chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        };
+        Self {
+            actor: &event.actor,
+            causation_id: &event.causation_id,
+            command_id: &event.command_id,
+            correlation_id: &event.correlation_id,
+            event_id: event.event_id,
+            event_type: &event.event_type,
+            event_version: &event.event_version,
+            occurred_at: micros(&event.occurred_at),
+            payload: &event.payload,
+            position: event.position,
+            recorded_at: micros(&event.recorded_at),
+            reported_actor: event.reported_actor.as_deref(),
+            stream_id: &event.stream_id,
+            stream_type: &event.stream_type,
+            stream_version: event.stream_version,
+        }
+    }
 }
 
 /// Room left for headers and subject when checking a body against the server's `max_payload`.
@@ -319,7 +358,7 @@ impl Relay {
     /// The message of `event`: its envelope, or a reference when it is too large for one
     /// NATS message (`max_payload` bytes), with the relay's headers.
     fn message(&self, event: &StoredEvent, max_payload: usize) -> anyhow::Result<PublishMessage> {
-        let mut bytes = serde_json::to_vec(&body(event))?;
+        let mut bytes = body_bytes(event)?;
         if bytes.len() + HEADER_ALLOWANCE > max_payload {
             // Too large for one NATS message: publish a reference; the payload stays in the
             // journal.
