@@ -357,26 +357,59 @@ where
         Some(found) => found,
         None => cache.load::<A>(id).await.map_err(journal_error)?,
     };
-    let sink = EventSink::<A>::default();
-    let stamped = Stamped {
-        at: fieldtrail_domain::command::to_micros(envelope.at),
-        command: command.clone(),
+    let decided = decide_events(&mut state, envelope, command.clone(), lookups).await;
+    let appended = match &decided {
+        Ok(Ok(rows)) => rows.len(),
+        _ => 0,
     };
-    let decided = state.handle(stamped, lookups, &sink).await;
-    let events = sink.collect().await;
-    let version = expected + i64::try_from(events.len()).unwrap_or(i64::MAX);
+    let version = expected + i64::try_from(appended).unwrap_or(i64::MAX);
     if let Ok(mut entries) = overlay.lock() {
         entries.insert((A::TYPE, id.to_owned()), (state.wrap(), version));
     }
-    match decided {
+    let rows = match decided? {
+        Ok(rows) if rows.is_empty() => return Err(Stop::Fallback),
+        Ok(rows) => rows,
+        Err(r) => return Ok(Err(r)),
+    };
+    Ok(Ok(AppendRequest {
+        stream_type: A::TYPE.to_owned(),
+        stream_id: id.to_owned(),
+        expected,
+        events: rows,
+        metadata: prepared.metadata.clone(),
+    }))
+}
+
+/// Decides `command` (stamped with the envelope's `at`) on `state` through cqrs-es's
+/// `Aggregate::handle`: on success `state` is the state after the new events, which come back
+/// as journal rows `(event_type, event_version, payload without tag)`; a rejection changes
+/// nothing. Shared by the bulk path and [`CommandHandler::handle_as`].
+///
+/// # Errors
+/// [`HandleError::Unavailable`] when a look-up could not read the journal;
+/// [`HandleError::Internal`] when an event does not serialize.
+pub(crate) async fn decide_events<A, C>(
+    state: &mut A,
+    envelope: &CommandEnvelope,
+    command: C,
+    lookups: &Arc<dyn Lookups>,
+) -> Result<Result<Vec<NewEvent>, Rejection>, HandleError>
+where
+    A: Aggregate<Command = Stamped<C>, Error = DecideError, Services = Arc<dyn Lookups>>,
+    A::Event: DomainEvent,
+{
+    let sink = EventSink::<A>::default();
+    let stamped = Stamped {
+        at: fieldtrail_domain::command::to_micros(envelope.at),
+        command,
+    };
+    match state.handle(stamped, lookups, &sink).await {
         Ok(()) => {}
         Err(DecideError::Rejected(r)) => return Ok(Err(r)),
-        Err(DecideError::Lookup(m)) => return Err(Stop::Failed(HandleError::Unavailable(m))),
+        Err(DecideError::Lookup(m)) => return Err(HandleError::Unavailable(m)),
     }
-    if events.is_empty() {
-        return Err(Stop::Fallback);
-    }
-    let rows = events
+    sink.collect()
+        .await
         .iter()
         .map(|e| {
             let payload = serde_json::to_value(e)
@@ -387,12 +420,6 @@ where
                 fieldtrail_domain::event::strip_tag(payload),
             ))
         })
-        .collect::<Result<Vec<NewEvent>, HandleError>>()?;
-    Ok(Ok(AppendRequest {
-        stream_type: A::TYPE.to_owned(),
-        stream_id: id.to_owned(),
-        expected,
-        events: rows,
-        metadata: prepared.metadata.clone(),
-    }))
+        .collect::<Result<Vec<NewEvent>, HandleError>>()
+        .map(Ok)
 }

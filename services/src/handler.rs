@@ -1,25 +1,27 @@
 //! The command handler: one path for the HTTP API and the import.
 //!
-//! envelope → duplicate check (ledger) → parse and check `data` and `at` → cqrs-es
-//! (load the aggregate from the journal, decide, append with expected version + ledger).
-//! A version conflict (another command on the same aggregate committed first) is retried
-//! with a fresh load, at most [`CommandHandler::retries`] times.
+//! envelope → duplicate check (ledger) → parse and check `data` and `at` → the aggregate's
+//! state from the [`AggregateCache`] (the events after its cached version read from the
+//! journal) → cqrs-es `Aggregate::handle` decides → [`Journal`] append with the expected
+//! version and the ledger row (one transaction, shared with concurrent commands: group
+//! commit), which answers the events' global positions. A version conflict (another command on
+//! the same aggregate committed first) is retried with a fresh load, at most
+//! [`CommandHandler::retries`] times. `fieldtrail import` decides whole batches in memory
+//! instead ([`crate::bulk`]).
 
 use chrono::{DateTime, Utc};
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use cqrs_es::Aggregate;
 use fieldtrail_domain::command::{CohortCommand, FieldStudyCommand, ProgrammeCommand};
 use fieldtrail_domain::{
     Cohort, Command, CommandEnvelope, DecideError, FieldStudy, Lookups, Programme, Rejection,
     Stamped,
 };
 use fieldtrail_journal::{
-    AggregateCache, AppendedCommand, CachedEventStore, CommandMetadata, Journal, JournalError,
-    JournalLookups, DEFAULT_CAPACITY,
+    AggregateCache, AppendedCommand, CommandMetadata, Journal, JournalError, JournalLookups,
+    DEFAULT_CAPACITY,
 };
 use serde::Serialize;
 use std::sync::Arc;
-
-type Framework<A> = CqrsFramework<A, CachedEventStore<A>>;
 
 /// How many times a command that lost a race on its aggregate is decided again by default.
 /// Between attempts it waits a random 0..(5 ms × 2^attempt) (capped at 320 ms), so that
@@ -168,21 +170,8 @@ pub struct CommandHandler {
     lanes: std::sync::Mutex<
         std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>,
     >,
-    programme: Framework<Programme>,
-    cohort: Framework<Cohort>,
-    field_study: Framework<FieldStudy>,
+    lookups: Arc<dyn Lookups>,
     retries: u32,
-}
-
-fn framework<A: Aggregate<Services = Arc<dyn Lookups>> + Clone + 'static>(
-    cache: &AggregateCache,
-    lookups: &Arc<dyn Lookups>,
-) -> Framework<A> {
-    CqrsFramework::new(
-        CachedEventStore::new(cache.clone()),
-        vec![],
-        lookups.clone(),
-    )
 }
 
 impl CommandHandler {
@@ -192,9 +181,7 @@ impl CommandHandler {
         let cache = AggregateCache::new(journal.clone(), DEFAULT_CAPACITY);
         let lookups: Arc<dyn Lookups> = Arc::new(JournalLookups::new(cache.clone()));
         Self {
-            programme: framework(&cache, &lookups),
-            cohort: framework(&cache, &lookups),
-            field_study: framework(&cache, &lookups),
+            lookups,
             cache,
             lanes: std::sync::Mutex::default(),
             journal,
@@ -338,17 +325,15 @@ impl CommandHandler {
             "stream",
             format!("{}/{aggregate_id}", command.target().0.as_str()).as_str(),
         );
-        let metadata = metadata.to_map();
         let _lane = self
             .lane(&format!("{}/{aggregate_id}", command.target().0.as_str()))
             .lock_owned()
             .await;
         let mut attempt = 0;
         loop {
-            let result = match command.clone() {
+            let result = match &command {
                 Command::Programme(c) => {
-                    execute::<Programme, ProgrammeCommand>(
-                        &self.programme,
+                    self.execute::<Programme, ProgrammeCommand>(
                         &aggregate_id,
                         envelope,
                         c,
@@ -357,18 +342,11 @@ impl CommandHandler {
                     .await
                 }
                 Command::Cohort(c) => {
-                    execute::<Cohort, CohortCommand>(
-                        &self.cohort,
-                        &aggregate_id,
-                        envelope,
-                        c,
-                        &metadata,
-                    )
-                    .await
+                    self.execute::<Cohort, CohortCommand>(&aggregate_id, envelope, c, &metadata)
+                        .await
                 }
                 Command::FieldStudy(c) => {
-                    execute::<FieldStudy, FieldStudyCommand>(
-                        &self.field_study,
+                    self.execute::<FieldStudy, FieldStudyCommand>(
                         &aggregate_id,
                         envelope,
                         c,
@@ -378,12 +356,13 @@ impl CommandHandler {
                 }
             };
             match result {
-                Ok(()) => {
+                Ok(positions) => {
                     failpoint_after_commit(&envelope.command_id);
-                    let done = self.journal.applied(&envelope.command_id).await.map_err(journal_error)?;
-                    return done
-                        .map(|a| Outcome::from_ledger(a, true))
-                        .ok_or_else(|| HandleError::Internal("applied command missing from the ledger".to_owned()));
+                    return Ok(Outcome::Applied {
+                        command_id: envelope.command_id.clone(),
+                        stream: format!("{}/{aggregate_id}", command.target().0.as_str()),
+                        positions,
+                    });
                 }
                 Err(Decision::Rejected(r)) => return Ok(Outcome::rejected(id, r)),
                 Err(Decision::Duplicate) => {
@@ -468,45 +447,63 @@ enum Decision {
     Failed(HandleError),
 }
 
-async fn execute<A, C>(
-    framework: &Framework<A>,
-    aggregate_id: &str,
-    envelope: &CommandEnvelope,
-    command: C,
-    metadata: &std::collections::HashMap<String, String>,
-) -> Result<(), Decision>
-where
-    A: Aggregate<Command = Stamped<C>, Error = DecideError, Services = Arc<dyn Lookups>>
-        + Clone
-        + 'static,
-{
-    let stamped = Stamped {
-        at: fieldtrail_domain::command::to_micros(envelope.at),
-        command,
-    };
-    framework
-        .execute_with_metadata(aggregate_id, stamped, metadata.clone())
-        .await
-        .map_err(|e| match e {
-            AggregateError::UserError(DecideError::Rejected(r)) => Decision::Rejected(r),
-            AggregateError::UserError(DecideError::Lookup(m)) => {
-                Decision::Failed(HandleError::Unavailable(m))
+impl CommandHandler {
+    /// Decides `command` against the cached state of `A::TYPE/aggregate_id` and appends its
+    /// events with the expected version (group commit: [`fieldtrail_journal::Backend::append`]).
+    /// Returns the global positions of its first and last events. A failed append forgets the
+    /// cached state, so that the next attempt reloads it.
+    async fn execute<A, C>(
+        &self,
+        aggregate_id: &str,
+        envelope: &CommandEnvelope,
+        command: &C,
+        metadata: &CommandMetadata,
+    ) -> Result<[i64; 2], Decision>
+    where
+        A: Aggregate<Command = Stamped<C>, Error = DecideError, Services = Arc<dyn Lookups>>
+            + Clone
+            + 'static,
+        A::Event: cqrs_es::DomainEvent,
+        C: Clone,
+    {
+        let failed = |e: JournalError| Decision::Failed(journal_error(e));
+        let (mut state, expected) = self.cache.load::<A>(aggregate_id).await.map_err(failed)?;
+        let rows =
+            match crate::bulk::decide_events(&mut state, envelope, command.clone(), &self.lookups)
+                .await
+            {
+                Ok(Ok(rows)) if !rows.is_empty() => rows,
+                Ok(Ok(_)) => {
+                    return Err(Decision::Failed(HandleError::Internal(
+                        "the command decided no event".to_owned(),
+                    )))
+                }
+                Ok(Err(r)) => return Err(Decision::Rejected(r)),
+                Err(e) => return Err(Decision::Failed(e)),
+            };
+        match self
+            .journal
+            .append(A::TYPE, aggregate_id, expected, &rows, metadata)
+            .await
+        {
+            Ok(positions) => {
+                let version = expected + i64::try_from(rows.len()).unwrap_or(i64::MAX);
+                self.cache.store(aggregate_id, state, version);
+                Ok([
+                    positions.first().copied().unwrap_or(0),
+                    positions.last().copied().unwrap_or(0),
+                ])
             }
-            AggregateError::AggregateConflict => Decision::Conflict,
-            AggregateError::DatabaseConnectionError(e) => {
-                Decision::Failed(HandleError::Unavailable(e.to_string()))
-            }
-            AggregateError::DeserializationError(e) => Decision::Failed(HandleError::Internal(
-                format!("unreadable event in the journal: {e}"),
-            )),
-            AggregateError::UnexpectedError(e) => match e.downcast::<JournalError>() {
-                Ok(j) => match *j {
+            Err(e) => {
+                self.cache.evict(A::TYPE, aggregate_id);
+                Err(match e {
+                    JournalError::VersionConflict { .. } => Decision::Conflict,
                     JournalError::DuplicateCommand(_) => Decision::Duplicate,
-                    other => Decision::Failed(journal_error(other)),
-                },
-                Err(e) => Decision::Failed(HandleError::Internal(e.to_string())),
-            },
-        })
+                    other => failed(other),
+                })
+            }
+        }
+    }
 }
 
 pub(crate) fn journal_error(e: JournalError) -> HandleError {

@@ -434,6 +434,13 @@ async fn case_9_an_oversized_command_is_invalid_and_an_oversized_row_is_publishe
         "{outcome:?}"
     );
     let rows = env.event_count().await;
+    // Every committed event readable first (another test's open transaction on the server
+    // holds the global log back for a moment).
+    assert!(env
+        .journal
+        .wait_readable(std::time::Duration::from_secs(60))
+        .await
+        .unwrap());
     assert_eq!(env.relay().await.events as i64, rows);
     let messages = stream_contents(&env).await;
     assert_eq!(messages.len() as i64, rows);

@@ -411,14 +411,13 @@ impl Backend for PgJournal {
 
     async fn live_token(&self, token_id: Uuid) -> Result<Option<TokenRecord>, JournalError> {
         let client = self.pool().get().await?;
-        let row = client
-            .query_opt(
-                &format!(
-                    "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_id = $1 AND revoked_at IS NULL"
-                ),
-                &[&token_id],
-            )
+        // Every request checks its token: a statement prepared once per connection.
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_id = $1 AND revoked_at IS NULL"
+            ))
             .await?;
+        let row = client.query_opt(&statement, &[&token_id]).await?;
         Ok(row.as_ref().map(token))
     }
 

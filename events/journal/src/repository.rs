@@ -101,12 +101,13 @@ impl PgJournal {
     /// [`JournalError::Postgres`] / [`JournalError::Pool`].
     pub async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
+        // Every command asks: a statement prepared once per connection (one round trip saved).
+        let statement = client
+            .prepare_cached(
                 "SELECT stream_type || '/' || stream_id, first_position, last_position FROM command_ledger WHERE command_id = $1",
-                &[&command_id],
             )
             .await?;
+        let row = client.query_opt(&statement, &[&command_id]).await?;
         Ok(row.map(|r| AppendedCommand {
             command_id: command_id.to_owned(),
             stream: r.get(0),
@@ -126,11 +127,11 @@ impl PgJournal {
         after: i64,
     ) -> Result<Vec<StoredEvent>, JournalError> {
         let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE stream_type = $1 AND stream_id = $2 AND stream_version > $3 ORDER BY stream_version"))
+            .await?;
         let rows = client
-            .query(
-                &format!("SELECT {COLUMNS} FROM events WHERE stream_type = $1 AND stream_id = $2 AND stream_version > $3 ORDER BY stream_version"),
-                &[&stream_type, &stream_id, &after],
-            )
+            .query(&statement, &[&stream_type, &stream_id, &after])
             .await?;
         rows.iter()
             .map(|r| StoredEvent::from_row(r).map_err(JournalError::from))

@@ -69,7 +69,10 @@ pub async fn import_text_with_progress(
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .collect();
-    for chunk in lines.chunks(crate::bulk::BATCH_LINES) {
+    // Batches of at most BATCH_LINES, and at least twenty of them when the file has the
+    // lines, so that the progress moves by at most a twentieth.
+    let size = (lines.len() / 20).clamp(1, crate::bulk::BATCH_LINES);
+    for chunk in lines.chunks(size) {
         let texts: Vec<&str> = chunk.iter().map(|(_, line)| *line).collect();
         let outcomes = handler
             .handle_batch(&texts, chrono::Utc::now(), operator)
