@@ -10,6 +10,7 @@
 //! id reached the ledger meanwhile, the overlay is dropped and the batch's lines are judged
 //! again one by one through the ordinary path, which answers each exactly as it would have.
 
+use crate::cli::progress::Progress;
 use crate::handler::{journal_error, prepare, CommandHandler, HandleError, Outcome, Prepared};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -163,8 +164,24 @@ impl CommandHandler {
         now: DateTime<Utc>,
         actor: Option<&str>,
     ) -> Result<Vec<Outcome>, HandleError> {
+        self.handle_batch_with_progress(lines, now, actor, &Progress::hidden())
+            .await
+    }
+
+    /// As [`CommandHandler::handle_batch`], advancing `progress` by one as each line is
+    /// decided.
+    ///
+    /// # Errors
+    /// As [`CommandHandler::handle_batch`].
+    pub async fn handle_batch_with_progress(
+        &self,
+        lines: &[&str],
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+        progress: &Progress,
+    ) -> Result<Vec<Outcome>, HandleError> {
         let started = std::time::Instant::now();
-        let outcomes = match self.decide_batch(lines, now, actor).await {
+        let outcomes = match self.decide_batch(lines, now, actor, progress).await {
             Ok(outcomes) => outcomes,
             Err(Stop::Failed(e)) => return Err(e),
             Err(Stop::Fallback) => {
@@ -188,6 +205,7 @@ impl CommandHandler {
         lines: &[&str],
         now: DateTime<Utc>,
         actor: Option<&str>,
+        progress: &Progress,
     ) -> Result<Vec<Outcome>, Stop> {
         let envelopes: Vec<Result<CommandEnvelope, Outcome>> = lines
             .iter()
@@ -221,6 +239,7 @@ impl CommandHandler {
         let mut in_batch: HashMap<String, usize> = HashMap::new();
         let mut decided = Vec::with_capacity(lines.len());
         for envelope in envelopes {
+            progress.inc(1);
             let envelope = match envelope {
                 Ok(e) => e,
                 Err(outcome) => {

@@ -69,13 +69,10 @@ pub async fn import_text_with_progress(
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .collect();
-    // Batches of at most BATCH_LINES, and at least twenty of them when the file has the
-    // lines, so that the progress moves by at most a twentieth.
-    let size = (lines.len() / 20).clamp(1, crate::bulk::BATCH_LINES);
-    for chunk in lines.chunks(size) {
+    for chunk in lines.chunks(crate::bulk::BATCH_LINES) {
         let texts: Vec<&str> = chunk.iter().map(|(_, line)| *line).collect();
         let outcomes = handler
-            .handle_batch(&texts, chrono::Utc::now(), operator)
+            .handle_batch_with_progress(&texts, chrono::Utc::now(), operator, progress)
             .await
             .map_err(|e| {
                 let (first, last) = (chunk[0].0 + 1, chunk[chunk.len() - 1].0 + 1);
@@ -85,7 +82,6 @@ pub async fn import_text_with_progress(
             let entry = line_report(&mut report, index, outcome);
             report.lines.push(entry);
         }
-        progress.inc(chunk.len() as u64);
     }
     progress.finish();
     Ok(report)
