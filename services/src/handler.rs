@@ -472,6 +472,11 @@ where
             AggregateError::UnexpectedError(e) => match e.downcast::<JournalError>() {
                 Ok(j) => match *j {
                     JournalError::DuplicateCommand(_) => Decision::Duplicate,
+                    // Another stream holds a claim this command's events take (a rule across
+                    // aggregates, enforced by the reservation table): the rule's rejection.
+                    JournalError::ClaimHeld { claim, holder } => {
+                        Decision::Rejected(claim.refusal(&holder))
+                    }
                     other => Decision::Failed(journal_error(other)),
                 },
                 Err(e) => Decision::Failed(HandleError::Internal(e.to_string())),

@@ -328,13 +328,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = fieldtrail::cli::copy::copy(&source, &target, &progress).await?;
             progress.finish();
             println!(
-                "copied {} events and {} commands from {} to {} (head position {}); read models rebuilt from {} events; the copy verifies",
+                "copied {} events and {} commands from {} to {} (head position {}); read models rebuilt from {} events; {} reservations rebuilt; the copy verifies",
                 report.events,
                 report.commands,
                 fieldtrail::config::file::hide_secrets(&from),
                 fieldtrail::config::file::hide_secrets(&to),
                 report.head,
-                report.folded
+                report.folded,
+                report.reservations
             );
         }
         Job::Serve => {

@@ -144,7 +144,8 @@ impl PgJournal {
     /// # Errors
     /// [`JournalError::VersionConflict`] when the stream is not at `expected` (whether or not a
     /// unique key would clash); [`JournalError::DuplicateCommand`] when the command id is in
-    /// the ledger already; [`JournalError::Postgres`] / [`JournalError::Pool`]. Nothing is
+    /// the ledger already; [`JournalError::ClaimHeld`] when an event takes a claim another
+    /// stream holds; [`JournalError::Postgres`] / [`JournalError::Pool`]. Nothing is
     /// appended in any error case.
     pub async fn append(
         &self,
@@ -292,7 +293,8 @@ async fn commit_batch(
 }
 
 /// The append's statements inside a transaction the caller owns (and commits or rolls back):
-/// first the version-checked events insert, then the ledger row. [`PgJournal::append`] wraps it
+/// first the version-checked events insert, then the ledger row, then the claims of the
+/// events in the reservation table ([`crate::reservations`]). [`PgJournal::append`] wraps it
 /// in its own transaction; tests use it to hold a transaction open.
 ///
 /// # Errors
@@ -382,6 +384,8 @@ pub async fn append_in(
     if inserted == 0 {
         return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
     }
+    crate::reservations::pg::apply(tx, stream_type, stream_id, expected, events, &positions)
+        .await?;
     Ok(positions)
 }
 
