@@ -21,5 +21,6 @@ mod nats_auth;
 mod ops;
 mod relay;
 mod research;
+mod reservations;
 mod scenario;
 mod servers;

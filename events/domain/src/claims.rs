@@ -121,7 +121,8 @@ impl Claim {
 /// What an event does to a claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClaimChange {
-    /// Takes the claim for the event's stream; refused if another stream holds it.
+    /// Takes the claim for the event's stream; refused if it is held (by any stream: a second
+    /// certificate would come from the same cohort stream as the first).
     Take(Claim),
     /// Releases the claim if the event's stream holds it (a learner leaving a group).
     Release(Claim),

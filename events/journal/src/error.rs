@@ -18,7 +18,7 @@ pub enum JournalError {
         expected: i64,
     },
     /// An event of the append takes a claim (a rule across aggregates, e.g. a learner's place
-    /// in a field study) that another stream holds in the reservation table
+    /// in a field study) that is already held in the reservation table
     /// ([`crate::reservations`]). Nothing was appended; [`fieldtrail_domain::claims::Claim::refusal`]
     /// is the command's rejection.
     #[error("claim {} {} is held by {holder}: nothing was appended", claim.kind.as_str(), claim.key)]

@@ -144,8 +144,8 @@ impl PgJournal {
     /// # Errors
     /// [`JournalError::VersionConflict`] when the stream is not at `expected` (whether or not a
     /// unique key would clash); [`JournalError::DuplicateCommand`] when the command id is in
-    /// the ledger already; [`JournalError::ClaimHeld`] when an event takes a claim another
-    /// stream holds; [`JournalError::Postgres`] / [`JournalError::Pool`]. Nothing is
+    /// the ledger already; [`JournalError::ClaimHeld`] when an event takes a claim that
+    /// is held; [`JournalError::Postgres`] / [`JournalError::Pool`]. Nothing is
     /// appended in any error case.
     pub async fn append(
         &self,

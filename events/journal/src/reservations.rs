@@ -146,7 +146,8 @@ pub(crate) mod pg {
     /// Applies the claims of an append's `events` (at `positions`) inside its transaction,
     /// after its events and ledger row. A take meets one of three cases: the claim is free
     /// (the row is inserted; a concurrent uncommitted insert of the same claim is waited for),
-    /// held by another stream ([`JournalError::ClaimHeld`]), or locked by a transaction
+    /// held ([`JournalError::ClaimHeld`], whoever holds it: a second certificate comes from the
+    /// same cohort stream as the first), or locked by a transaction
     /// releasing it right now ([`JournalError::VersionConflict`]: the command is decided again
     /// once that transaction has ended, so that claims change in the order of the global log).
     ///
@@ -220,11 +221,10 @@ pub(crate) mod pg {
             .await
             .map_err(|e| raced(e, holder, expected))?;
         if let Some(row) = held {
-            let by: String = row.get(0);
-            if by == holder {
-                return Ok(());
-            }
-            return Err(JournalError::ClaimHeld { claim, holder: by });
+            return Err(JournalError::ClaimHeld {
+                claim,
+                holder: row.get(0),
+            });
         }
         let inserted = tx
             .execute(
@@ -245,11 +245,11 @@ pub(crate) mod pg {
             )
             .await?;
         match by {
-            Some(row) if row.get::<_, String>(0) != holder => Err(JournalError::ClaimHeld {
+            Some(row) => Err(JournalError::ClaimHeld {
                 claim,
                 holder: row.get(0),
             }),
-            _ => Err(JournalError::VersionConflict {
+            None => Err(JournalError::VersionConflict {
                 stream: holder.to_owned(),
                 expected,
             }),

@@ -134,7 +134,7 @@ pub(super) fn append(
 /// the events and the ledger row, under the write lock (see [`crate::reservations`]).
 ///
 /// # Errors
-/// [`JournalError::ClaimHeld`] when an event takes a claim another stream holds.
+/// [`JournalError::ClaimHeld`] when an event takes a claim that is held.
 fn claims(
     tx: &Connection,
     stream_type: &str,
@@ -175,7 +175,6 @@ fn claims(
                     )
                     .optional()?;
                 match by {
-                    Some(by) if by == holder => {}
                     Some(by) => return Err(JournalError::ClaimHeld { claim, holder: by }),
                     None => {
                         tx.execute(
