@@ -4,7 +4,9 @@
 //! once the projector has folded the journal at least that far, waiting up to
 //! [`read_wait`] (default 2 s), else `503` with `Retry-After` and the position it has reached,
 //! never a stale document presented as fresh. Every document answer carries the position its
-//! read models reflect in `Fieldtrail-Position`.
+//! read models reflect (at least: the projector may have moved on while the document was
+//! read), in the `Fieldtrail-Position` header and as a top-level `position` field of the JSON
+//! ([`positioned`]). `as_of` answers are cuts named by their query and carry neither.
 //!
 //! A stream-scoped read may also ask `?consistency=strong` (a field study's history): it is
 //! then folded from the journal's stream directly ([`strong_history`]), not read from the
@@ -126,6 +128,23 @@ pub async fn wait_for(journal: &Journal, min: i64) -> Result<i64, Response> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// The JSON answer of a read model document that reflects the journal up to `position`: the
+/// document with a top-level `position` field (the global position, an integer) added, and
+/// the same number in the `Fieldtrail-Position` header. A document that is not a JSON object
+/// (none is today) is answered as it is, with the header only. The stored document and what
+/// `fieldtrail report` prints are unchanged: the field belongs to the HTTP answer.
+pub fn positioned(mut document: serde_json::Value, position: i64) -> Response {
+    if let serde_json::Value::Object(map) = &mut document {
+        map.insert(POSITION_FIELD.to_owned(), json!(position));
+    }
+    let mut response = Json(document).into_response();
+    with_position(&mut response, position);
+    response
+}
+
+/// The field of a read answer's JSON carrying the position it reflects (as the header).
+pub const POSITION_FIELD: &str = "position";
 
 /// Sets the `Fieldtrail-Position` header of `response`.
 pub fn with_position(response: &mut Response, position: i64) {
