@@ -25,7 +25,7 @@ use fieldtrail_journal::checkpoint::PROJECTOR;
 use fieldtrail_journal::Journal;
 use serde_json::json;
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The header carrying a global position, on answers and on read requests
 /// (`Fieldtrail-Position`; header names are case-insensitive).
@@ -87,45 +87,31 @@ pub async fn reflected(journal: &Journal) -> Result<i64, fieldtrail_journal::Jou
 /// `Ok(position reflected)`, or `Err(response)`: 503 with `Retry-After` after the wait, or
 /// when the journal cannot be read.
 pub async fn wait_for(journal: &Journal, min: i64) -> Result<i64, Response> {
-    let deadline = Instant::now() + read_wait();
-    let unavailable = |e: fieldtrail_journal::JournalError| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"outcome": "unavailable", "message": e.to_string()})),
-        )
-            .into_response()
-    };
-    // The cursor of the event at `min`, looked up once the journal holds it.
-    let mut target = None;
-    loop {
-        let head = journal.head().await.map_err(unavailable)?;
-        let checkpoint = journal.checkpoint(PROJECTOR).await.map_err(unavailable)?;
-        if target.is_none() && min <= head {
-            target = Some(journal.cursor_at(min).await.map_err(unavailable)?);
-        }
-        if target.is_some_and(|t| checkpoint >= t) {
-            return Ok(checkpoint.position);
-        }
-        if Instant::now() >= deadline {
+    match crate::read::wait_for_position(journal, min, read_wait()).await {
+        Ok(crate::read::Reached::Yes(position)) => Ok(position),
+        Ok(crate::read::Reached::No { reflected, head }) => {
             let mut response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({
                     "outcome": "unavailable",
                     "message": format!(
-                        "the read models have not reached position {min} yet (they reflect position {}; the journal's head is {head}): retry",
-                        checkpoint.position
+                        "the read models have not reached position {min} yet (they reflect position {reflected}; the journal's head is {head}): retry"
                     ),
-                    "position": checkpoint.position,
+                    "position": reflected,
                 })),
             )
                 .into_response();
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from_static("1"));
-            with_position(&mut response, checkpoint.position);
-            return Err(response);
+            with_position(&mut response, reflected);
+            Err(response)
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        Err(e) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+        )
+            .into_response()),
     }
 }
 
