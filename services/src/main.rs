@@ -84,7 +84,8 @@ enum Job {
         #[arg(long)]
         until_idle: bool,
     },
-    /// Rebuild every read model from the journal.
+    /// Rebuild every read model, and the reservations (rules across aggregates), from the
+    /// journal.
     Replay,
     /// Copy a journal into an empty one, on the same or the other backend, with its
     /// positions, metadata and hash chain; rebuild the read models there and verify the copy.
@@ -324,8 +325,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "rebuilding the read models (one transaction)",
             );
             let n = runner::rebuild(&journal).await?;
+            // The reservations too: a derived index of the events like the read models.
+            let reservations = journal.rebuild_reservations().await?;
             progress.finish(&format!("{n} events folded"));
             println!("rebuilt the read models from {n} events");
+            println!(
+                "rebuilt the reservations from {} events: {} held{}",
+                reservations.events,
+                reservations.held,
+                if reservations.clashes > 0 {
+                    format!(
+                        "; {} later claims met one already held (written before the rule was enforced; the first holder kept it)",
+                        reservations.clashes
+                    )
+                } else {
+                    String::new()
+                }
+            );
         }
         Job::Copy { from, to } => {
             let source = fieldtrail_journal::open_existing(&from, 4)

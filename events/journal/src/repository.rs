@@ -3,7 +3,8 @@
 //! An append is one short transaction whose FIRST write is the events insert with the
 //! expected-version check inside the statement, so that the transaction id (taken at the first
 //! write) orders appends to one stream the same way as their stream versions (DESIGN.md
-//! decision 3, trap a). The command ledger row follows in the same transaction.
+//! decision 3, trap a). The command ledger row follows in the same transaction, then the
+//! claims of the events in the reservation table ([`crate::reservations`]).
 //! Before the insert, the append only reads: the database clock (`recorded_at`) and the hash of
 //! the stream's previous event, which the new events' hashes chain to ([`crate::chain`]).
 
