@@ -70,6 +70,13 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
     // The reservations (rules across aggregates) are rebuilt from the copied events, so the
     // copy refuses what the source refuses.
     let reservations = to.rebuild_reservations().await?.held;
+    // The rebuild reads the global log, which on PostgreSQL stops below the server's oldest
+    // running transaction (any database's): wait until the copied rows are readable, or the
+    // read models would miss them.
+    anyhow::ensure!(
+        to.wait_readable(std::time::Duration::from_secs(60)).await?,
+        "a transaction on the target's PostgreSQL server has held the global log back for 60 s;          the copied events are stored but the read models were not rebuilt: run `fieldtrail replay` on the target"
+    );
     let folded = runner::rebuild(to).await? as u64;
     let report = to.verify(None).await?;
     anyhow::ensure!(
