@@ -363,6 +363,13 @@ async fn case_8_an_unknown_event_type_stops_the_projector_at_it() {
         .append("cohort", "w", 0, &opened("w"), &meta("u3"))
         .await
         .unwrap();
+    // Another test's open transaction on the server may still hide the rows just appended
+    // from the global log: wait until they are readable, so the projector meets them.
+    assert!(env
+        .journal
+        .wait_readable(std::time::Duration::from_secs(60))
+        .await
+        .unwrap());
     for _ in 0..2 {
         let mut projector = fieldtrail_projections::runner::Projector::start(env.journal.clone())
             .await

@@ -216,10 +216,13 @@ impl SqliteJournal {
             .map_err(|e| not_a_journal(path, e))?;
         // A file written before the reservations (user_version 2), or left half-copied, gets
         // them, under the write lock (another process may be doing the same).
+        // The write lock is taken only when the table is stale (checked again under it).
         let mut writer = writer;
-        let tx = writer.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        write::rebuild_reservations(&tx, true)?;
-        tx.commit()?;
+        if write::reservations_stale(&writer)? {
+            let tx = writer.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            write::rebuild_reservations(&tx, true)?;
+            tx.commit()?;
+        }
         Ok(Self::with_writer(path, writer))
     }
 

@@ -201,6 +201,15 @@ fn claims(
     Ok(())
 }
 
+/// Whether the reservation table is marked stale (to be rebuilt from the events).
+pub(super) fn reservations_stale(connection: &Connection) -> Result<bool, JournalError> {
+    Ok(connection.query_row(
+        "SELECT coalesce((SELECT rebuilt_at IS NULL FROM reservations_state WHERE id = 1), 1)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// Rebuilds the reservation table from the events in global-log order (see
 /// [`crate::Backend::rebuild_reservations`]); with `only_if_stale`, only when the table is
 /// marked stale (`None` otherwise).
@@ -208,12 +217,7 @@ pub(super) fn rebuild_reservations(
     tx: &Connection,
     only_if_stale: bool,
 ) -> Result<Option<ReservationsRebuilt>, JournalError> {
-    let stale: bool = tx.query_row(
-        "SELECT coalesce((SELECT rebuilt_at IS NULL FROM reservations_state WHERE id = 1), 1)",
-        [],
-        |r| r.get(0),
-    )?;
-    if only_if_stale && !stale {
+    if only_if_stale && !reservations_stale(tx)? {
         return Ok(None);
     }
     let placeholders = vec!["?"; CLAIM_EVENT_TYPES.len()].join(", ");
