@@ -485,6 +485,7 @@ where
                     // Another stream holds a claim this command's events take (a rule across
                     // aggregates, enforced by the reservation table): the rule's rejection.
                     JournalError::ClaimHeld { claim, holder } => {
+                        crate::http::metrics::reservation_refused(claim.kind);
                         Decision::Rejected(claim.refusal(&holder))
                     }
                     other => Decision::Failed(journal_error(other)),

@@ -261,6 +261,26 @@ async fn two_servers_never_both_place_a_learner_in_two_field_studies() {
         wins[1]
     );
     assert_eq!(by_reservation + by_aggregate, 2 * ROUNDS);
+    // Each server counted the refusals it answered from the reservation table.
+    let mut counted = 0.0;
+    for base in bases {
+        let page = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        counted += page
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix(
+                    "fieldtrail_reservation_refusals_total{claim=\"field_study_member\"} ",
+                )
+            })
+            .map(|v| v.trim().parse::<f64>().unwrap())
+            .sum::<f64>();
+    }
+    assert_eq!(counted, by_reservation as f64);
 
     // Every learner is in one study at most, and the reservations say where.
     let claims = member_claims(&env.journal).await;
