@@ -306,7 +306,13 @@ impl CommandHandler {
         }
         let positions = match self.journal().append_batch(&requests).await {
             Ok(p) => p,
-            Err(JournalError::VersionConflict { .. } | JournalError::DuplicateCommand(_)) => {
+            // Another writer went first, or a claim is held (a rule across aggregates): the
+            // line-by-line path answers each line as it would have alone.
+            Err(
+                JournalError::VersionConflict { .. }
+                | JournalError::DuplicateCommand(_)
+                | JournalError::ClaimHeld { .. },
+            ) => {
                 for r in &requests {
                     self.cache().evict(&r.stream_type, &r.stream_id);
                 }

@@ -329,6 +329,7 @@ impl CommandHandler {
             .lane(&format!("{}/{aggregate_id}", command.target().0.as_str()))
             .lock_owned()
             .await;
+        failpoint_before_append(&envelope.command_id);
         let mut attempt = 0;
         loop {
             let result = match &command {
@@ -417,15 +418,24 @@ fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_micros(random)
 }
 
-/// Set by the `crash_after_commit` failpoint just before the process kills itself, so that the
-/// projector and relay of this process do nothing in between.
+/// Set by the `crash_after_commit` failpoint before the command it names is appended (and
+/// until the process kills itself right after the commit), so that the projector and relay of
+/// this process cannot see that command's events in between.
 pub static FROZEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+fn crash_after_commit_of(command_id: &str) -> bool {
+    std::env::var(FAILPOINT_ENV)
+        .is_ok_and(|spec| spec.strip_prefix("crash_after_commit:") == Some(command_id))
+}
+
+fn failpoint_before_append(command_id: &str) {
+    if crash_after_commit_of(command_id) {
+        FROZEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 fn failpoint_after_commit(command_id: &str) {
-    let Ok(spec) = std::env::var(FAILPOINT_ENV) else {
-        return;
-    };
-    if spec.strip_prefix("crash_after_commit:") == Some(command_id) {
+    if crash_after_commit_of(command_id) {
         FROZEN.store(true, std::sync::atomic::Ordering::SeqCst);
         tracing::warn!(
             command_id,
@@ -499,6 +509,12 @@ impl CommandHandler {
                 Err(match e {
                     JournalError::VersionConflict { .. } => Decision::Conflict,
                     JournalError::DuplicateCommand(_) => Decision::Duplicate,
+                    // Another stream holds a claim this command's events take (a rule across
+                    // aggregates, enforced by the reservation table): the rule's rejection.
+                    JournalError::ClaimHeld { claim, holder } => {
+                        crate::http::metrics::reservation_refused(claim.kind);
+                        Decision::Rejected(claim.refusal(&holder))
+                    }
                     other => failed(other),
                 })
             }

@@ -48,6 +48,12 @@ enum Job {
         document: Document,
         #[command(flatten)]
         as_of: fieldtrail::audit::AsOfArgs,
+        /// Print the document only once the read models include this global position (a
+        /// command answer's `position`), waiting up to FIELDTRAIL_READ_WAIT_MS (default 2000);
+        /// exit status 1 if they do not. Not with --as-of…: a cut is folded from the journal.
+        #[arg(long, global = true, value_name = "POSITION",
+              conflicts_with_all = ["as_of", "as_of_position", "as_of_occurred"])]
+        min_position: Option<u64>,
     },
     /// The auditor's views: stream and actor histories, the hash chain, attendance evidence.
     Audit {
@@ -78,7 +84,8 @@ enum Job {
         #[arg(long)]
         until_idle: bool,
     },
-    /// Rebuild every read model from the journal.
+    /// Rebuild every read model, and the reservations (rules across aggregates), from the
+    /// journal.
     Replay,
     /// Copy a journal into an empty one, on the same or the other backend, with its
     /// positions, metadata and hash chain; rebuild the read models there and verify the copy.
@@ -244,8 +251,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Job::Audit { job } => return fieldtrail::audit::run(&settings, job).await,
-        Job::Report { document, as_of } => {
+        Job::Report {
+            document,
+            as_of,
+            min_position,
+        } => {
             let journal = fieldtrail::open_existing_journal(&settings, 2).await?;
+            if let Some(min) = min_position {
+                let min = i64::try_from(min).unwrap_or(i64::MAX);
+                wait_for_read_models(&journal, min, fieldtrail::http::consistency::read_wait())
+                    .await?;
+            }
             let (kind, key) = match &document {
                 Document::Timetable { cohort } => (read::TIMETABLE, cohort.clone()),
                 Document::Transcript { cohort, learner } => {
@@ -309,8 +325,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "rebuilding the read models (one transaction)",
             );
             let n = runner::rebuild(&journal).await?;
+            // The reservations too: a derived index of the events like the read models.
+            let reservations = journal.rebuild_reservations().await?;
             progress.finish(&format!("{n} events folded"));
             println!("rebuilt the read models from {n} events");
+            println!(
+                "rebuilt the reservations from {} events: {} held{}",
+                reservations.events,
+                reservations.held,
+                if reservations.clashes > 0 {
+                    format!(
+                        "; {} later claims met one already held (written before the rule was enforced; the first holder kept it)",
+                        reservations.clashes
+                    )
+                } else {
+                    String::new()
+                }
+            );
         }
         Job::Copy { from, to } => {
             let source = fieldtrail_journal::open_existing(&from, 4)
@@ -328,13 +359,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = fieldtrail::cli::copy::copy(&source, &target, &progress).await?;
             progress.finish();
             println!(
-                "copied {} events and {} commands from {} to {} (head position {}); read models rebuilt from {} events; the copy verifies",
+                "copied {} events and {} commands from {} to {} (head position {}); read models rebuilt from {} events; {} reservations rebuilt; the copy verifies",
                 report.events,
                 report.commands,
                 fieldtrail::config::file::hide_secrets(&from),
                 fieldtrail::config::file::hide_secrets(&to),
                 report.head,
-                report.folded
+                report.folded,
+                report.reservations
             );
         }
         Job::Serve => {
@@ -414,5 +446,30 @@ async fn import_and_project(
     }
     let mut projector = Projector::start(journal.clone()).await?;
     projector.catch_up().await?;
+    // Another process's projector (a `serve` sharing the journal) may hold the checkpoint:
+    // what is printed next must include every line, so wait for the import's last position.
+    wait_for_read_models(&journal, report.last_position, IMPORT_READ_WAIT).await?;
     Ok((report, journal))
+}
+
+/// How long `import` and `demo` wait for the read models to include their last command.
+const IMPORT_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits up to `limit` for the read models to include global position `min`
+/// ([`read::wait_for_position`]).
+///
+/// # Errors
+/// When they do not within `limit` (naming both positions), or the journal cannot be read.
+async fn wait_for_read_models(
+    journal: &Journal,
+    min: i64,
+    limit: std::time::Duration,
+) -> anyhow::Result<i64> {
+    match read::wait_for_position(journal, min, limit).await? {
+        read::Reached::Yes(position) => Ok(position),
+        read::Reached::No { reflected, head } => anyhow::bail!(
+            "the read models have not reached position {min} within {} ms (they reflect position {reflected}; the journal's head is {head}): is a projector running (fieldtrail serve)? retry later",
+            limit.as_millis()
+        ),
+    }
 }

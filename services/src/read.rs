@@ -1,7 +1,9 @@
 //! Reading stored read-model documents.
 
-use fieldtrail_journal::Journal;
+use fieldtrail_journal::checkpoint::PROJECTOR;
+use fieldtrail_journal::{Journal, JournalError};
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// Kind of the timetable documents (key: cohort id).
 pub const TIMETABLE: &str = "timetable";
@@ -32,4 +34,54 @@ pub async fn document(journal: &Journal, kind: &str, key: &str) -> anyhow::Resul
 /// When the journal cannot be read.
 pub async fn all_documents(journal: &Journal) -> anyhow::Result<Vec<(String, String, Value)>> {
     Ok(journal.documents().await?)
+}
+
+/// Whether the read models reached a minimum position ([`wait_for_position`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reached {
+    /// They include the event at the minimum: the position they reflect (the projector
+    /// checkpoint's).
+    Yes(i64),
+    /// Not within the bound: the position they reflect and the journal's head then.
+    No {
+        /// The position the read models reflect.
+        reflected: i64,
+        /// The journal's highest committed position.
+        head: i64,
+    },
+}
+
+/// Waits up to `limit` until the read models include the event at global position `min`:
+/// the projector's checkpoint is at or past that event's global-log cursor
+/// ([`fieldtrail_journal::Backend::cursor_at`]; on PostgreSQL the log is ordered by
+/// transaction, so comparing positions alone would not do). Polls every 10 ms. What the HTTP
+/// API's `min_position` and `fieldtrail import`/`demo`/`report --min-position` use.
+///
+/// # Errors
+/// When the journal cannot be read.
+pub async fn wait_for_position(
+    journal: &Journal,
+    min: i64,
+    limit: Duration,
+) -> Result<Reached, JournalError> {
+    let deadline = Instant::now() + limit;
+    // The cursor of the event at `min`, looked up once the journal holds it.
+    let mut target = None;
+    loop {
+        let head = journal.head().await?;
+        let checkpoint = journal.checkpoint(PROJECTOR).await?;
+        if target.is_none() && min <= head {
+            target = Some(journal.cursor_at(min).await?);
+        }
+        if target.is_some_and(|t| checkpoint >= t) {
+            return Ok(Reached::Yes(checkpoint.position));
+        }
+        if Instant::now() >= deadline {
+            return Ok(Reached::No {
+                reflected: checkpoint.position,
+                head,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -298,3 +298,76 @@ async fn reading_a_journal_that_is_not_there_or_not_ours_creates_and_changes_not
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
 }
+
+crate::both_backends!(
+    report_with_a_minimum_position_waits_for_the_read_models_to_include_it,
+    report_min_position
+);
+
+/// `fieldtrail report --min-position N` prints the document only once the read models include
+/// position N: started before the projector has folded a new command, it prints the document
+/// with it once the projector runs; a position beyond the journal's head exits 1 after the
+/// bound, naming both positions.
+async fn report_min_position(env: TestEnv) {
+    // The programme, the cohort and its learners.
+    let setup: String = crate::helpers::COHORT
+        .lines()
+        .take(13)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    env.import(&setup).await;
+    // A new session, appended but not projected yet.
+    let line = r#"{"command_id":"min-pos-1","command":"schedule_session","at":"2025-07-10T10:00:00+02:00","actor":"staff:coordinator","data":{"cohort_id":"cohort-2025","session_id":"min-pos-s1","module_id":"m4","kind":"course","starts_at":"2026-08-03T09:00:00+02:00","ends_at":"2026-08-03T12:30:00+02:00","half_days":1,"facilitator":"facilitator:intervenant-a"}}"#;
+    let outcome = serde_json::to_value(
+        env.handler()
+            .handle_json(line, chrono::Utc::now())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let position = outcome["positions"][1].as_i64().expect("applied");
+    let report = fieldtrail(&env)
+        .args(["report", "timetable", "--cohort", "cohort-2025"])
+        .args(["--min-position", &position.to_string()])
+        .env("FIELDTRAIL_READ_WAIT_MS", "30000")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The report is waiting (the projector has not run); now it does.
+    env.project().await;
+    let output = report.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let timetable: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        timetable["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["session_id"] == "min-pos-s1"),
+        "{timetable}"
+    );
+    // The printed document is the stored one (no position field on the CLI).
+    assert_eq!(
+        timetable,
+        env.document("timetable", "cohort-2025").await.unwrap()
+    );
+
+    let started = std::time::Instant::now();
+    let output = fieldtrail(&env)
+        .args(["report", "timetable", "--cohort", "cohort-2025"])
+        .args(["--min-position", &(position + 1000).to_string()])
+        .env("FIELDTRAIL_READ_WAIT_MS", "300")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "have not reached position {} within 300 ms (they reflect position {position}",
+            position + 1000
+        )),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    env.cleanup().await;
+}

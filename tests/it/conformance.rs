@@ -247,6 +247,13 @@ async fn contents(
     Vec<(String, String, serde_json::Value)>,
     Vec<fieldtrail_journal::chain::SealedEvent>,
 ) {
+    // The global log is read below the oldest running transaction of the whole server: wait
+    // until another test's open transaction no longer hides the rows just copied.
+    assert!(env
+        .journal
+        .wait_readable(std::time::Duration::from_secs(60))
+        .await
+        .unwrap());
     let events = env
         .journal
         .export_events(Cursor::default(), 100_000)

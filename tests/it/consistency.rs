@@ -116,6 +116,11 @@ async fn read_your_writes(env: TestEnv) {
             .unwrap();
         assert!(reflected >= *position, "{reflected} < {position}");
         let timetable: Value = response.json().await.unwrap();
+        assert_eq!(
+            timetable["position"].as_i64(),
+            Some(reflected),
+            "{timetable}"
+        );
         let id = format!("ryw-s{i:02}");
         if timetable["sessions"]
             .as_array()
@@ -256,7 +261,10 @@ async fn strong_history(env: TestEnv) {
             .unwrap()
             .position;
         assert_eq!(position, last, "{study}");
-        let strong: Value = response.json().await.unwrap();
+        let mut strong: Value = response.json().await.unwrap();
+        // The answer carries its position as a field too; the rest is the document.
+        assert_eq!(strong["position"].as_i64(), Some(last), "{study}");
+        strong.as_object_mut().unwrap().remove("position");
         assert_eq!(strong, stored, "{study}");
     }
     let bad = client

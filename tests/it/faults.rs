@@ -56,10 +56,12 @@ pub async fn read_stream(env: &TestEnv, durable: Option<&str>) -> Vec<(String, V
     let client = fieldtrail::workers::relay::connect(&env.settings.nats_url)
         .await
         .unwrap();
-    let stream = jetstream::new(client)
+    let mut stream = jetstream::new(client)
         .get_stream(&env.settings.nats_stream)
         .await
         .unwrap();
+    // As many as the stream holds now (a fetch that expires empty under load is not the end).
+    let stored = stream.info().await.unwrap().state.messages as usize;
     let ack_policy = if durable.is_some() {
         jetstream::consumer::AckPolicy::Explicit
     } else {
@@ -74,6 +76,7 @@ pub async fn read_stream(env: &TestEnv, durable: Option<&str>) -> Vec<(String, V
         .await
         .unwrap();
     let mut seen = Vec::new();
+    let mut empty_fetches = 0;
     loop {
         let mut batch = consumer
             .fetch()
@@ -97,7 +100,11 @@ pub async fn read_stream(env: &TestEnv, durable: Option<&str>) -> Vec<(String, V
             }
         }
         if seen.len() == before {
-            return seen;
+            // Nothing more came: done once every stored message was seen (or after 10 s).
+            if seen.len() >= stored || empty_fetches >= 30 {
+                return seen;
+            }
+            empty_fetches += 1;
         }
     }
 }
@@ -363,6 +370,13 @@ async fn case_8_an_unknown_event_type_stops_the_projector_at_it() {
         .append("cohort", "w", 0, &opened("w"), &meta("u3"))
         .await
         .unwrap();
+    // Another test's open transaction on the server may still hide the rows just appended
+    // from the global log: wait until they are readable, so the projector meets them.
+    assert!(env
+        .journal
+        .wait_readable(std::time::Duration::from_secs(60))
+        .await
+        .unwrap());
     for _ in 0..2 {
         let mut projector = fieldtrail_projections::runner::Projector::start(env.journal.clone())
             .await

@@ -22,5 +22,6 @@ mod nats_auth;
 mod ops;
 mod relay;
 mod research;
+mod reservations;
 mod scenario;
 mod servers;

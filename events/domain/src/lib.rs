@@ -9,6 +9,7 @@
 //! the rules come from the certificate programme (four modules, field study in groups of 3 to 4,
 //! defence before a jury with a professional and a training-centre member).
 
+pub mod claims;
 pub mod command;
 pub mod error;
 pub mod event;

@@ -13,6 +13,7 @@
 
 use crate::audit::{AuditRecord, Cut, EventFilter, StreamSet};
 use crate::chain::{SealedEvent, VerifyReport};
+use crate::reservations::{Reservation, ReservationsRebuilt};
 use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, StoredEvent};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -195,7 +196,8 @@ pub trait Backend: Send + Sync + 'static {
     /// # Errors
     /// [`JournalError::VersionConflict`] when a stream is not at the version its first
     /// request expects (another writer went first); [`JournalError::DuplicateCommand`] when a
-    /// command id is in the ledger already. Nothing of the batch is appended then.
+    /// command id is in the ledger already; [`JournalError::ClaimHeld`] when an event takes a
+    /// claim another stream holds. Nothing of the batch is appended then.
     async fn append_batch(&self, batch: &[AppendRequest]) -> Result<Vec<Vec<i64>>, JournalError>;
 
     /// The ledger's record of `command_id`, if it was applied.
@@ -282,7 +284,8 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Writes copied rows exactly as given (positions, times, chain columns), keeping their
     /// global-log order (the order given), after every row already there, with their ledger
-    /// rows.
+    /// rows. The reservation table is marked stale: call [`Backend::rebuild_reservations`]
+    /// once the copy is complete (the next open does it otherwise).
     ///
     /// # Errors
     /// [`JournalError::Other`] when a row's position is not beyond the journal's head.
@@ -291,6 +294,14 @@ pub trait Backend: Send + Sync + 'static {
         events: &[SealedEvent],
         ledger: &[LedgerRow],
     ) -> Result<(), JournalError>;
+
+    /// Rebuilds the reservation table ([`crate::reservations`]) from the events, folded in
+    /// global-log order, in one transaction: what a journal written before the table gets at
+    /// open, and what `fieldtrail copy` does once the events are copied.
+    async fn rebuild_reservations(&self) -> Result<ReservationsRebuilt, JournalError>;
+
+    /// Every reservation held, by kind then key.
+    async fn reservations(&self) -> Result<Vec<Reservation>, JournalError>;
 
     /// The cursor stored under checkpoint `name` (the start of the log when none).
     async fn checkpoint(&self, name: &str) -> Result<Cursor, JournalError>;

@@ -1,6 +1,7 @@
 //! The bulk append on PostgreSQL ([`crate::Backend::append_batch`]): a whole batch of commands
 //! in one transaction of four statements, whatever its size: the heads of its streams, one
-//! `INSERT ... SELECT FROM unnest(...)` of every event, one of every ledger row, `COMMIT`.
+//! `INSERT ... SELECT FROM unnest(...)` of every event, one of every ledger row, `COMMIT`
+//! (plus the reservation statements of the few events that take or release a claim).
 //!
 //! The hash chain is computed in Rust: the first request of each stream chains to the stored
 //! head, each later request of the same stream to the request before it. The version check
@@ -284,6 +285,23 @@ impl PgJournal {
             return Err(JournalError::DuplicateCommand(
                 "a command of the batch (already in the ledger)".to_owned(),
             ));
+        }
+        // The claims of the events (rules across aggregates), request by request in the
+        // batch's order, in the same transaction ([`crate::reservations`]).
+        for (r, p) in batch.iter().zip(&positions) {
+            if let Err(e) = crate::reservations::pg::apply(
+                &tx,
+                &r.stream_type,
+                &r.stream_id,
+                r.expected,
+                &r.events,
+                p,
+            )
+            .await
+            {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
         }
         tx.commit().await?;
         metrics::histogram!("fieldtrail_append_batch_events").record(cols.ids.len() as f64);

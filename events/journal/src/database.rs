@@ -112,7 +112,8 @@ pub fn pool(url: &str, max_size: usize) -> Result<Pool, JournalError> {
 }
 
 /// Creates the database if missing, migrates it, seals rows written before the hash chain
-/// ([`crate::audit::seal_unsealed`]), and returns a pool: what every command of the CLI does first.
+/// ([`crate::audit::seal_unsealed`]), rebuilds the reservations if they are stale
+/// ([`crate::reservations`]), and returns a pool: what every command of the CLI does first.
 ///
 /// # Errors
 /// As [`ensure_database`], [`migrate`] and [`pool`].
@@ -122,6 +123,8 @@ pub async fn open(url: &str, max_size: usize) -> Result<Pool, JournalError> {
     let pool = pool(url, max_size)?;
     // Rows written before the hash chain (migration V2) get theirs; nothing to do afterwards.
     crate::audit::seal_unsealed(&pool).await?;
+    // A journal written before the reservations (migration V4), or left half-copied, gets them.
+    crate::reservations::pg::rebuild(&pool, true).await?;
     Ok(pool)
 }
 
@@ -134,5 +137,7 @@ pub async fn open_existing(url: &str, max_size: usize) -> Result<Pool, JournalEr
     migrate(url).await?;
     let pool = pool(url, max_size)?;
     crate::audit::seal_unsealed(&pool).await?;
+    // A journal written before the reservations (migration V4), or left half-copied, gets them.
+    crate::reservations::pg::rebuild(&pool, true).await?;
     Ok(pool)
 }

@@ -17,6 +17,17 @@ pub enum JournalError {
         /// The version the command was decided on.
         expected: i64,
     },
+    /// An event of the append takes a claim (a rule across aggregates, e.g. a learner's place
+    /// in a field study) that is already held in the reservation table
+    /// ([`crate::reservations`]). Nothing was appended; [`fieldtrail_domain::claims::Claim::refusal`]
+    /// is the command's rejection.
+    #[error("claim {} {} is held by {holder}: nothing was appended", claim.kind.as_str(), claim.key)]
+    ClaimHeld {
+        /// The claim.
+        claim: fieldtrail_domain::claims::Claim,
+        /// `type/id` of the stream holding it.
+        holder: String,
+    },
     /// PostgreSQL could not be reached or refused the statement.
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),

@@ -30,6 +30,7 @@ mod lookups;
 mod metadata;
 mod postgres;
 mod repository;
+pub mod reservations;
 pub mod sqlite;
 mod stored;
 

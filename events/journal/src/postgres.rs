@@ -9,6 +9,7 @@ use crate::backend::{
 };
 use crate::chain::{SealedEvent, VerifyReport};
 use crate::checkpoint::{self, PROJECTOR_LOCK};
+use crate::reservations::{self, Reservation, ReservationsRebuilt};
 use crate::StoredEvent;
 use crate::{AppendedCommand, CommandMetadata, Cursor, GlobalLog, JournalError, PgJournal};
 use serde_json::Value;
@@ -242,6 +243,10 @@ impl Backend for PgJournal {
                 end += 1;
             }
             let tx = client.transaction().await?;
+            // The copied events' claims are not in the reservation table yet: mark it stale
+            // (rebuilt by the copy when it ends, or at the next open if it stops half-way).
+            tx.execute("UPDATE reservations_state SET rebuilt_at = NULL", &[])
+                .await?;
             let insert = tx
                 .prepare(
                     "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version,
@@ -311,6 +316,16 @@ impl Backend for PgJournal {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn rebuild_reservations(&self) -> Result<ReservationsRebuilt, JournalError> {
+        Ok(reservations::pg::rebuild(self.pool(), false)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn reservations(&self) -> Result<Vec<Reservation>, JournalError> {
+        reservations::pg::list(self.pool()).await
     }
 
     async fn checkpoint(&self, name: &str) -> Result<Cursor, JournalError> {

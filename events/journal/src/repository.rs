@@ -3,7 +3,8 @@
 //! An append is one short transaction whose FIRST write is the events insert with the
 //! expected-version check inside the statement, so that the transaction id (taken at the first
 //! write) orders appends to one stream the same way as their stream versions (DESIGN.md
-//! decision 3, trap a). The command ledger row follows in the same transaction.
+//! decision 3, trap a). The command ledger row follows in the same transaction, then the
+//! claims of the events in the reservation table ([`crate::reservations`]).
 //! Before the insert, the append only reads: the database clock (`recorded_at`) and the hash of
 //! the stream's previous event, which the new events' hashes chain to ([`crate::chain`]).
 
@@ -145,7 +146,8 @@ impl PgJournal {
     /// # Errors
     /// [`JournalError::VersionConflict`] when the stream is not at `expected` (whether or not a
     /// unique key would clash); [`JournalError::DuplicateCommand`] when the command id is in
-    /// the ledger already; [`JournalError::Postgres`] / [`JournalError::Pool`]. Nothing is
+    /// the ledger already; [`JournalError::ClaimHeld`] when an event takes a claim that
+    /// is held; [`JournalError::Postgres`] / [`JournalError::Pool`]. Nothing is
     /// appended in any error case.
     pub async fn append(
         &self,
@@ -293,7 +295,8 @@ async fn commit_batch(
 }
 
 /// The append's statements inside a transaction the caller owns (and commits or rolls back):
-/// first the version-checked events insert, then the ledger row. [`PgJournal::append`] wraps it
+/// first the version-checked events insert, then the ledger row, then the claims of the
+/// events in the reservation table ([`crate::reservations`]). [`PgJournal::append`] wraps it
 /// in its own transaction; tests use it to hold a transaction open.
 ///
 /// # Errors
@@ -383,6 +386,8 @@ pub async fn append_in(
     if inserted == 0 {
         return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
     }
+    crate::reservations::pg::apply(tx, stream_type, stream_id, expected, events, &positions)
+        .await?;
     Ok(positions)
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Every event is copied exactly as stored: global position, event id, stream version, times,
 //! actors, command and correlation ids, payload and the hash chain columns, in the source's
-//! global-log order; then the command ledger. The target must be empty. The read models are
-//! then rebuilt on the target from the copied events, and the target's chain is verified:
+//! global-log order; then the command ledger. The target must be empty. The reservations (the
+//! claims of the rules across aggregates) and the read models are then rebuilt on the target
+//! from the copied events, and the target's chain is verified:
 //! the copy is refused (an error) if it does not verify.
 
 use crate::cli::progress::Progress;
@@ -23,6 +24,9 @@ pub struct CopyReport {
     pub commands: u64,
     /// Events the target's read models were rebuilt from.
     pub folded: u64,
+    /// Reservations the target holds, rebuilt from the copied events
+    /// ([`fieldtrail_journal::reservations`]).
+    pub reservations: u64,
     /// The target's head position after the copy (the source's at the time of the copy).
     pub head: i64,
 }
@@ -63,6 +67,16 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
         .filter(|l| commands.contains(&l.command_id))
         .collect();
     to.import_events(&[], &copied).await?;
+    // The reservations (rules across aggregates) are rebuilt from the copied events, so the
+    // copy refuses what the source refuses.
+    let reservations = to.rebuild_reservations().await?.held;
+    // The rebuild reads the global log, which on PostgreSQL stops below the server's oldest
+    // running transaction (any database's): wait until the copied rows are readable, or the
+    // read models would miss them.
+    anyhow::ensure!(
+        to.wait_readable(std::time::Duration::from_secs(60)).await?,
+        "a transaction on the target's PostgreSQL server has held the global log back for 60 s;          the copied events are stored but the read models were not rebuilt: run `fieldtrail replay` on the target"
+    );
     let folded = runner::rebuild(to).await? as u64;
     let report = to.verify(None).await?;
     anyhow::ensure!(
@@ -78,6 +92,7 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
         events,
         commands: copied.len() as u64,
         folded,
+        reservations,
         head,
     })
 }

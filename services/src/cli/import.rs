@@ -29,6 +29,9 @@ pub struct ImportReport {
     pub duplicate: usize,
     /// Lines refused.
     pub rejected: usize,
+    /// The highest global position among the applied and duplicate lines' last events (0
+    /// when none): the minimum position a read that must show the whole import waits for.
+    pub last_position: i64,
     /// Every line, in order (blank lines are skipped and not reported).
     pub lines: Vec<LineReport>,
 }
@@ -90,8 +93,13 @@ pub async fn import_text_with_progress(
 /// Counts `outcome` into `report` and gives its line's entry (`index`: 0-based).
 fn line_report(report: &mut ImportReport, index: usize, outcome: Outcome) -> LineReport {
     match outcome {
-        Outcome::Applied { command_id, .. } => {
+        Outcome::Applied {
+            command_id,
+            positions,
+            ..
+        } => {
             report.applied += 1;
+            report.last_position = report.last_position.max(positions[1]);
             LineReport {
                 line: index + 1,
                 command_id: Some(command_id),
@@ -100,8 +108,13 @@ fn line_report(report: &mut ImportReport, index: usize, outcome: Outcome) -> Lin
                 message: None,
             }
         }
-        Outcome::Duplicate { command_id, .. } => {
+        Outcome::Duplicate {
+            command_id,
+            positions,
+            ..
+        } => {
             report.duplicate += 1;
+            report.last_position = report.last_position.max(positions[1]);
             LineReport {
                 line: index + 1,
                 command_id: Some(command_id),

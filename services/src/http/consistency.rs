@@ -4,7 +4,9 @@
 //! once the projector has folded the journal at least that far, waiting up to
 //! [`read_wait`] (default 2 s), else `503` with `Retry-After` and the position it has reached,
 //! never a stale document presented as fresh. Every document answer carries the position its
-//! read models reflect in `Fieldtrail-Position`.
+//! read models reflect (at least: the projector may have moved on while the document was
+//! read), in the `Fieldtrail-Position` header and as a top-level `position` field of the JSON
+//! ([`positioned`]). `as_of` answers are cuts named by their query and carry neither.
 //!
 //! A stream-scoped read may also ask `?consistency=strong` (a field study's history): it is
 //! then folded from the journal's stream directly ([`strong_history`]), not read from the
@@ -23,7 +25,7 @@ use fieldtrail_journal::checkpoint::PROJECTOR;
 use fieldtrail_journal::Journal;
 use serde_json::json;
 use std::convert::Infallible;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The header carrying a global position, on answers and on read requests
 /// (`Fieldtrail-Position`; header names are case-insensitive).
@@ -85,47 +87,50 @@ pub async fn reflected(journal: &Journal) -> Result<i64, fieldtrail_journal::Jou
 /// `Ok(position reflected)`, or `Err(response)`: 503 with `Retry-After` after the wait, or
 /// when the journal cannot be read.
 pub async fn wait_for(journal: &Journal, min: i64) -> Result<i64, Response> {
-    let deadline = Instant::now() + read_wait();
-    let unavailable = |e: fieldtrail_journal::JournalError| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"outcome": "unavailable", "message": e.to_string()})),
-        )
-            .into_response()
-    };
-    // The cursor of the event at `min`, looked up once the journal holds it.
-    let mut target = None;
-    loop {
-        let head = journal.head().await.map_err(unavailable)?;
-        let checkpoint = journal.checkpoint(PROJECTOR).await.map_err(unavailable)?;
-        if target.is_none() && min <= head {
-            target = Some(journal.cursor_at(min).await.map_err(unavailable)?);
-        }
-        if target.is_some_and(|t| checkpoint >= t) {
-            return Ok(checkpoint.position);
-        }
-        if Instant::now() >= deadline {
+    match crate::read::wait_for_position(journal, min, read_wait()).await {
+        Ok(crate::read::Reached::Yes(position)) => Ok(position),
+        Ok(crate::read::Reached::No { reflected, head }) => {
             let mut response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({
                     "outcome": "unavailable",
                     "message": format!(
-                        "the read models have not reached position {min} yet (they reflect position {}; the journal's head is {head}): retry",
-                        checkpoint.position
+                        "the read models have not reached position {min} yet (they reflect position {reflected}; the journal's head is {head}): retry"
                     ),
-                    "position": checkpoint.position,
+                    "position": reflected,
                 })),
             )
                 .into_response();
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from_static("1"));
-            with_position(&mut response, checkpoint.position);
-            return Err(response);
+            with_position(&mut response, reflected);
+            Err(response)
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        Err(e) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+        )
+            .into_response()),
     }
 }
+
+/// The JSON answer of a read model document that reflects the journal up to `position`: the
+/// document with a top-level `position` field (the global position, an integer) added, and
+/// the same number in the `Fieldtrail-Position` header. A document that is not a JSON object
+/// (none is today) is answered as it is, with the header only. The stored document and what
+/// `fieldtrail report` prints are unchanged: the field belongs to the HTTP answer.
+pub fn positioned(mut document: serde_json::Value, position: i64) -> Response {
+    if let serde_json::Value::Object(map) = &mut document {
+        map.insert(POSITION_FIELD.to_owned(), json!(position));
+    }
+    let mut response = Json(document).into_response();
+    with_position(&mut response, position);
+    response
+}
+
+/// The field of a read answer's JSON carrying the position it reflects (as the header).
+pub const POSITION_FIELD: &str = "position";
 
 /// Sets the `Fieldtrail-Position` header of `response`.
 pub fn with_position(response: &mut Response, position: i64) {

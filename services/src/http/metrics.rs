@@ -57,6 +57,9 @@ pub const RELAY_PUBLISHED: &str = "fieldtrail_relay_published_total";
 pub const RELAY_DUPLICATES: &str = "fieldtrail_relay_duplicate_acks_total";
 /// Relay batches that failed (NATS or PostgreSQL away); the batch is retried.
 pub const RELAY_ERRORS: &str = "fieldtrail_relay_publish_errors_total";
+/// Commands refused by the reservation table (a rule across aggregates that their aggregate's
+/// own check passed: a race between servers), by claim kind.
+pub const RESERVATION_REFUSALS: &str = "fieldtrail_reservation_refusals_total";
 /// Events per relay batch.
 pub const RELAY_BATCH: &str = "fieldtrail_relay_batch_events";
 /// Connections the pool may open.
@@ -206,6 +209,11 @@ fn describe() {
         "Relay batches that failed (NATS or PostgreSQL) and will be retried."
     );
     describe_histogram!(RELAY_BATCH, Unit::Count, "Events per relay batch.");
+    describe_counter!(
+        RESERVATION_REFUSALS,
+        Unit::Count,
+        "Commands refused by the reservation table after their aggregate's own check passed (a race between servers)."
+    );
     describe_gauge!(
         POOL_MAX,
         Unit::Count,
@@ -287,6 +295,12 @@ pub fn relay_batch(stream: &str, published: crate::workers::relay::Published) {
     counter!(RELAY_PUBLISHED, "stream" => stream.clone()).increment(published.events as u64);
     counter!(RELAY_DUPLICATES, "stream" => stream.clone()).increment(published.duplicates as u64);
     histogram!(RELAY_BATCH, "stream" => stream).record(published.events as f64);
+}
+
+/// Counts a command refused by the reservation table on a claim of `kind`
+/// (`field_study_member` or `certificate`).
+pub fn reservation_refused(kind: fieldtrail_domain::claims::ClaimKind) {
+    counter!(RESERVATION_REFUSALS, "claim" => kind.as_str()).increment(1);
 }
 
 /// Counts a failed relay batch to `stream`.

@@ -282,13 +282,10 @@ async fn document(
         Ok(None) => consistency::reflected(&state.journal).await,
     };
     match read::document(&state.journal, kind, &key).await {
-        Ok(Some(doc)) => {
-            let mut response = Json(doc).into_response();
-            if let Ok(position) = reflected {
-                consistency::with_position(&mut response, position);
-            }
-            response
-        }
+        Ok(Some(doc)) => match reflected {
+            Ok(position) => consistency::positioned(doc, position),
+            Err(_) => Json(doc).into_response(),
+        },
         Ok(None) => rejected(Code::NotFound, &format!("no {what}")),
         Err(e) => {
             tracing::warn!(error = %e, "read model unavailable");
@@ -346,11 +343,7 @@ async fn history(
         Err(message) => return rejected(Code::Invalid, &message),
         Ok(true) => {
             return match consistency::strong_history(&state.journal, &id).await {
-                Ok(Some((doc, position))) => {
-                    let mut response = Json(doc).into_response();
-                    consistency::with_position(&mut response, position);
-                    response
-                }
+                Ok(Some((doc, position))) => consistency::positioned(doc, position),
                 Ok(None) => rejected(Code::NotFound, &format!("no {what}")),
                 Err(e) => (
                     StatusCode::SERVICE_UNAVAILABLE,

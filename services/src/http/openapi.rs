@@ -33,7 +33,7 @@ fn post_commands() {}
         ("as_of_occurred" = Option<String>, Query, description = "RFC 3339: what had happened by then (occurred_at)"),
         ("min_position" = Option<i64>, Query, description = "answer only once the read models include this global position (a command answer's `position`); also as the Fieldtrail-Position request header"),
         ("Fieldtrail-Position" = Option<i64>, Header, description = "as min_position")),
-    responses((status = 200, description = "the timetable document (FORMAT.md); header Fieldtrail-Position: the position the read models reflect"), (status = 403), (status = 404), (status = 422, description = "bad as_of or min_position value"),
+    responses((status = 200, description = "the timetable document (FORMAT.md) with a top-level `position` (integer): the global position the read models reflect, also in the Fieldtrail-Position header (as_of answers: the document only)"), (status = 403), (status = 404), (status = 422, description = "bad as_of or min_position value"),
         (status = 503, description = "the read models did not reach min_position within the bound (FIELDTRAIL_READ_WAIT_MS, default 2000): Retry-After, and the position reached in the body")),
     security(("bearer" = [])))]
 fn timetable() {}
@@ -43,7 +43,7 @@ fn timetable() {}
     params(("id" = String, Path), ("learner" = String, Path),
         ("as_of" = Option<String>, Query), ("as_of_position" = Option<i64>, Query), ("as_of_occurred" = Option<String>, Query),
         ("min_position" = Option<i64>, Query, description = "as for the timetable")),
-    responses((status = 200, description = "the transcript document (FORMAT.md); header Fieldtrail-Position"), (status = 403), (status = 404), (status = 422), (status = 503, description = "min_position not reached within the bound")),
+    responses((status = 200, description = "the transcript document (FORMAT.md) with a top-level `position` and the Fieldtrail-Position header, as for the timetable"), (status = 403), (status = 404), (status = 422), (status = 503, description = "min_position not reached within the bound")),
     security(("bearer" = [])))]
 fn transcript() {}
 
@@ -52,7 +52,7 @@ fn transcript() {}
     params(("id" = String, Path), ("as_of" = Option<String>, Query), ("as_of_position" = Option<i64>, Query), ("as_of_occurred" = Option<String>, Query),
         ("min_position" = Option<i64>, Query, description = "as for the timetable"),
         ("consistency" = Option<String>, Query, description = "strong: folded from the field study's stream in the journal (every committed event), not read from the stored read model; eventual (default)")),
-    responses((status = 200, description = "the evaluation history document (FORMAT.md); header Fieldtrail-Position (with consistency=strong: the stream's last event)"), (status = 403), (status = 404), (status = 422), (status = 503, description = "min_position not reached within the bound")),
+    responses((status = 200, description = "the evaluation history document (FORMAT.md) with a top-level `position` and the Fieldtrail-Position header, as for the timetable (with consistency=strong: the global position of the stream's last event)"), (status = 403), (status = 404), (status = 422), (status = 503, description = "min_position not reached within the bound")),
     security(("bearer" = [])))]
 fn history() {}
 

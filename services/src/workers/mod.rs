@@ -105,7 +105,7 @@ async fn project_batches(
     projector: &mut Projector,
     shutdown: &CancellationToken,
 ) -> Result<(), fieldtrail_journal::JournalError> {
-    while !shutdown.is_cancelled() {
+    while !shutdown.is_cancelled() && !frozen() {
         let applied = projector.run_once().await?;
         crate::http::metrics::projector_batch(applied);
         if applied == 0 {
@@ -122,7 +122,7 @@ async fn relay_batches(
     shutdown: &CancellationToken,
     stream: &str,
 ) -> anyhow::Result<()> {
-    while !shutdown.is_cancelled() {
+    while !shutdown.is_cancelled() && !frozen() {
         let published = relay.run_once().await?;
         crate::http::metrics::relay_batch(stream, published);
         if published.events == 0 {

@@ -24,6 +24,7 @@ use crate::backend::{
     StreamQuery, TokenRecord,
 };
 use crate::chain::{SealedEvent, VerifyReport};
+use crate::reservations::{Reservation, ReservationsRebuilt};
 use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, StoredEvent};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
@@ -213,6 +214,15 @@ impl SqliteJournal {
                 include_str!("schema.sql")
             ))
             .map_err(|e| not_a_journal(path, e))?;
+        // A file written before the reservations (user_version 2), or left half-copied, gets
+        // them, under the write lock (another process may be doing the same).
+        // The write lock is taken only when the table is stale (checked again under it).
+        let mut writer = writer;
+        if write::reservations_stale(&writer)? {
+            let tx = writer.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            write::rebuild_reservations(&tx, true)?;
+            tx.commit()?;
+        }
         Ok(Self::with_writer(path, writer))
     }
 
@@ -513,6 +523,31 @@ impl Backend for SqliteJournal {
         let (events, ledger) = (events.to_vec(), ledger.to_vec());
         self.write(move |tx| write::import(tx, &events, &ledger))
             .await
+    }
+
+    async fn rebuild_reservations(&self) -> Result<ReservationsRebuilt, JournalError> {
+        self.write(|tx| Ok(write::rebuild_reservations(tx, false)?.unwrap_or_default()))
+            .await
+    }
+
+    async fn reservations(&self) -> Result<Vec<Reservation>, JournalError> {
+        self.read(|tx| {
+            let mut select = tx.prepare(
+                "SELECT claim_kind, claim_key, holder, position FROM reservations ORDER BY claim_kind, claim_key",
+            )?;
+            let rows = select
+                .query_map([], |r| {
+                    Ok(Reservation {
+                        claim_kind: r.get(0)?,
+                        claim_key: r.get(1)?,
+                        holder: r.get(2)?,
+                        position: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
     }
 
     async fn checkpoint(&self, name: &str) -> Result<Cursor, JournalError> {

@@ -76,4 +76,23 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     revoked_at    INTEGER
 );
 
-PRAGMA user_version = 1;
+-- Reservations (user_version 2): the claims of the rules that span aggregates (see
+-- deploy/migrations/V4__reservations.sql and ARCHITECTURE.md, "Reservations"). A derived index
+-- of the events: the append writes it under the write lock; releases delete from it.
+CREATE TABLE IF NOT EXISTS reservations (
+    claim_kind  TEXT    NOT NULL CHECK (claim_kind IN ('field_study_member', 'certificate')),
+    claim_key   TEXT    NOT NULL,
+    holder      TEXT    NOT NULL,
+    position    INTEGER NOT NULL,
+    PRIMARY KEY (claim_kind, claim_key)
+);
+
+-- NULL `rebuilt_at`: rebuild the reservations from the events at the next open (a file
+-- written before user_version 2, or one a copy is filling).
+CREATE TABLE IF NOT EXISTS reservations_state (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    rebuilt_at  INTEGER
+);
+INSERT OR IGNORE INTO reservations_state (id, rebuilt_at) VALUES (1, NULL);
+
+PRAGMA user_version = 2;

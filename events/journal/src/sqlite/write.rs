@@ -4,8 +4,10 @@ use super::micros;
 use crate::backend::{CommitOutcome, DocumentCommit, LedgerRow, NewEvent, TokenRecord};
 use crate::chain::{self, Hash, SealedEvent, GENESIS};
 use crate::group::PendingAppend;
+use crate::reservations::{self, ReservationsRebuilt};
 use crate::{CommandMetadata, Cursor, JournalError};
 use chrono::{SubsecRound, Utc};
+use fieldtrail_domain::claims::{ClaimChange, CLAIM_EVENT_TYPES};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use uuid::Uuid;
 
@@ -124,7 +126,149 @@ pub(super) fn append(
             micros(&recorded_at)
         ],
     )?;
+    claims(tx, stream_type, stream_id, events, &positions)?;
     Ok(positions)
+}
+
+/// Applies the claims of an append's `events` (at `positions`) to the reservation table, after
+/// the events and the ledger row, under the write lock (see [`crate::reservations`]).
+///
+/// # Errors
+/// [`JournalError::ClaimHeld`] when an event takes a claim that is held.
+fn claims(
+    tx: &Connection,
+    stream_type: &str,
+    stream_id: &str,
+    events: &[NewEvent],
+    positions: &[i64],
+) -> Result<(), JournalError> {
+    if !events
+        .iter()
+        .any(|e| CLAIM_EVENT_TYPES.contains(&e.0.as_str()))
+    {
+        return Ok(());
+    }
+    let holder = format!("{stream_type}/{stream_id}");
+    let study_cohort = if reservations::needs_study_cohort(stream_type, events) {
+        let payload: Option<String> = tx
+            .query_row(
+                "SELECT payload FROM events WHERE stream_type = 'field_study' AND stream_id = ?1
+                   AND event_type = 'field_study_formed' ORDER BY stream_version LIMIT 1",
+                params![stream_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        payload
+            .and_then(|p| serde_json::from_str(&p).ok())
+            .and_then(|p| reservations::cohort_of(&p))
+    } else {
+        None
+    };
+    for (change, position) in reservations::changes(stream_type, events, positions, study_cohort) {
+        match change {
+            ClaimChange::Take(claim) => {
+                let by: Option<String> = tx
+                    .query_row(
+                        "SELECT holder FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2",
+                        params![claim.kind.as_str(), claim.key],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                match by {
+                    Some(by) => return Err(JournalError::ClaimHeld { claim, holder: by }),
+                    None => {
+                        tx.execute(
+                            "INSERT INTO reservations (claim_kind, claim_key, holder, position) VALUES (?1, ?2, ?3, ?4)",
+                            params![claim.kind.as_str(), claim.key, holder, position],
+                        )?;
+                    }
+                }
+            }
+            ClaimChange::Release(claim) => {
+                tx.execute(
+                    "DELETE FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2 AND holder = ?3",
+                    params![claim.kind.as_str(), claim.key, holder],
+                )?;
+            }
+            ClaimChange::ReleaseAny(claim) => {
+                tx.execute(
+                    "DELETE FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2",
+                    params![claim.kind.as_str(), claim.key],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the reservation table is marked stale (to be rebuilt from the events).
+pub(super) fn reservations_stale(connection: &Connection) -> Result<bool, JournalError> {
+    Ok(connection.query_row(
+        "SELECT coalesce((SELECT rebuilt_at IS NULL FROM reservations_state WHERE id = 1), 1)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Rebuilds the reservation table from the events in global-log order (see
+/// [`crate::Backend::rebuild_reservations`]); with `only_if_stale`, only when the table is
+/// marked stale (`None` otherwise).
+pub(super) fn rebuild_reservations(
+    tx: &Connection,
+    only_if_stale: bool,
+) -> Result<Option<ReservationsRebuilt>, JournalError> {
+    if only_if_stale && !reservations_stale(tx)? {
+        return Ok(None);
+    }
+    let placeholders = vec!["?"; CLAIM_EVENT_TYPES.len()].join(", ");
+    let mut select = tx.prepare(&format!(
+        "SELECT stream_type, stream_id, position, event_type, event_version, payload
+         FROM events WHERE event_type IN ({placeholders}) ORDER BY tx_id, position"
+    ))?;
+    let rows: Vec<(String, String, i64, String, String, String)> = select
+        .query_map(rusqlite::params_from_iter(CLAIM_EVENT_TYPES), |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let payloads: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::from_str(&r.5).unwrap_or(serde_json::Value::Null))
+        .collect();
+    let (fold, read) = reservations::fold(rows.iter().zip(&payloads).map(|(r, p)| {
+        (
+            r.0.as_str(),
+            r.1.as_str(),
+            r.2,
+            r.3.as_str(),
+            r.4.as_str(),
+            p,
+        )
+    }));
+    let held = reservations::rows(&fold);
+    tx.execute("DELETE FROM reservations", [])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO reservations (claim_kind, claim_key, holder, position) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for r in &held {
+        insert.execute(params![r.claim_kind, r.claim_key, r.holder, r.position])?;
+    }
+    tx.execute(
+        "INSERT INTO reservations_state (id, rebuilt_at) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET rebuilt_at = excluded.rebuilt_at",
+        params![micros(&Utc::now())],
+    )?;
+    Ok(Some(ReservationsRebuilt {
+        events: read,
+        held: held.len() as u64,
+        clashes: fold.clashes(),
+    }))
 }
 
 /// Appends every waiting command in ONE transaction (one fsync for all), each inside its own
@@ -194,6 +338,9 @@ pub(super) fn import(
             )));
         }
     }
+    // The copied events' claims are not in the reservation table yet (see
+    // [`crate::Backend::import_events`]).
+    tx.execute("UPDATE reservations_state SET rebuilt_at = NULL", [])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version, tx_id,
             event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
