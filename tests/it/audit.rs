@@ -87,6 +87,15 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
     (status, body)
 }
 
+/// A read answer without the `position` it carries (an integer, the journal position it
+/// reflects), for comparison with a stored document.
+fn without_position(body: &Value) -> Value {
+    assert!(body["position"].is_i64(), "no position in {body}");
+    let mut doc = body.clone();
+    doc.as_object_mut().unwrap().remove("position");
+    doc
+}
+
 /// Every document key of the full journal: (kind, key, HTTP path).
 fn routes(documents: &[(String, String, Value)]) -> Vec<(String, String, String)> {
     documents
@@ -248,7 +257,7 @@ async fn check_cut(
         match expected.get(&(kind.clone(), key.clone())) {
             Some(doc) => {
                 assert_eq!(status, 200, "{path}?{query}: {body}");
-                assert_eq!(&body, doc, "{path}?{query}");
+                assert_eq!(&without_position(&body), doc, "{path}?{query}");
             }
             None => assert_eq!(
                 status, 404,
@@ -357,7 +366,11 @@ async fn as_of_occurred_time_and_position_equal_a_projection_rebuilt_from_the_cu
     .await;
     assert_eq!(status, 200);
     assert_eq!(
-        body,
+        body["position"], head,
+        "past the head: the head is what it reflects"
+    );
+    assert_eq!(
+        without_position(&body),
         env.document("timetable", "cohort-2025").await.unwrap()
     );
 

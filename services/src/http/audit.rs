@@ -112,8 +112,18 @@ impl AsOf {
             Ok(Some(cut)) => *cut,
             Err(message) => return Some(invalid(message)),
         };
+        // The answer reflects the journal up to its head when read (the cut keeps what it
+        // names of it), or up to the cut's own position when that is lower.
+        let head = match journal.head().await {
+            Ok(head) => head,
+            Err(e) => return Some(unavailable(&anyhow::Error::from(e))),
+        };
+        let reflected = match cut {
+            Cut::Position(p) => p.min(head),
+            Cut::Recorded(_) | Cut::Occurred(_) => head,
+        };
         Some(match audit::document_as_of(journal, kind, key, cut).await {
-            Ok(Some(doc)) => Json(doc).into_response(),
+            Ok(Some(doc)) => crate::http::consistency::positioned(doc, reflected),
             Ok(None) => refused(
                 StatusCode::NOT_FOUND,
                 "not_found",
