@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod bench;
+mod browser;
 mod cache;
 mod cli;
 mod conformance;
@@ -19,6 +20,7 @@ mod http;
 mod journal;
 mod nats_auth;
 mod ops;
+mod pages;
 mod relay;
 mod research;
 mod scenario;
