@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-/// The bound on waiting for a live update to show (the issue asks for under a second; the
-/// measured times are printed).
-const LIVE_WAIT: Duration = Duration::from_secs(3);
+/// The bound on waiting for a live update to show, counted from the command's answer: the
+/// issue's "within a second" (measured: 50 to 150 ms; the times are printed).
+const LIVE_WAIT: Duration = Duration::from_secs(1);
 
 const PSEUDONYM_KEY: &str = "pages-test-key-0123456789abcdef";
 
@@ -39,7 +39,9 @@ async fn signed_in_by_form(browser: &Browser, base: &str, token: &str, next: &st
         .send_keys(token)
         .await
         .expect("typing");
-    browser.click("form[action='/sign-in'] button[type=submit]").await;
+    browser
+        .click("form[action='/sign-in'] button[type=submit]")
+        .await;
     browser
         .wait_until(
             &format!("location.pathname + location.search === {}", json!(next)),
@@ -79,13 +81,19 @@ async fn pages_staff_open_the_cohort_timetable() {
     assert_eq!(sessions.len(), 56);
     let first = sessions[0]["session_id"].as_str().unwrap();
     let row = browser.text(&format!("#session-{first}")).await;
-    assert!(row.contains("lundi 15 septembre 2025 à 09:00–17:00"), "{row}");
+    assert!(
+        row.contains("lundi 15 septembre 2025 à 09:00–17:00"),
+        "{row}"
+    );
     assert!(row.contains("tenue"), "{row}");
     assert!(browser
         .text("#emploi-du-temps + p")
         .await
         .contains("56 séances, dont 55 tenues et 1 annulées"));
-    let cancelled = sessions.iter().find(|s| s["status"] == "cancelled").unwrap();
+    let cancelled = sessions
+        .iter()
+        .find(|s| s["status"] == "cancelled")
+        .unwrap();
     let id = cancelled["session_id"].as_str().unwrap();
     assert_eq!(
         browser.count(&format!("#session-{id}.cancelled del")).await,
@@ -102,21 +110,32 @@ async fn pages_staff_open_the_cohort_timetable() {
     let id = moved["session_id"].as_str().unwrap();
     let text = browser.text(&format!("#session-{id}")).await;
     let reason = moved["previous_slots"][0]["reason"].as_str().unwrap();
-    assert!(text.contains("Initialement") && text.contains(reason), "{text}");
+    assert!(
+        text.contains("Initialement") && text.contains(reason),
+        "{text}"
+    );
     let m1 = &timetable["modules"][0];
     assert_eq!(
-        browser.text("figure.module[data-module=m1] figcaption").await,
+        browser
+            .text("figure.module[data-module=m1] figcaption")
+            .await,
         format!(
             "Module m1 : {} prévues, {} programmées, {} tenues",
             m1["planned_half_days"], m1["scheduled_half_days"], m1["held_half_days"]
         )
     );
     assert_eq!(browser.count("table.register tbody tr").await, 11);
-    assert!(browser.text("#registre ~ p").await.contains("Aucune anomalie"));
+    assert!(browser
+        .text("#registre ~ p")
+        .await
+        .contains("Aucune anomalie"));
     browser.screenshot("cohort").await;
 
     browser.goto(&format!("{base}/")).await;
-    assert!(browser.source().await.contains("href=\"/cohorts/cohort-2025\""));
+    assert!(browser
+        .source()
+        .await
+        .contains("href=\"/cohorts/cohort-2025\""));
     browser.screenshot("home").await;
     browser.goto(&format!("{base}/cohorts")).await;
     assert_eq!(browser.text("tbody tr td a").await, "Promotion 2025-2026");
@@ -133,7 +152,11 @@ async fn pages_staff_open_the_cohort_timetable() {
         .text(".verified")
         .await
         .contains("Chaîne intacte pour ce flux"));
-    let events = env.journal.stream("cohort", "cohort-2025", 0).await.unwrap();
+    let events = env
+        .journal
+        .stream("cohort", "cohort-2025", 0)
+        .await
+        .unwrap();
     assert_eq!(browser.count("table.audit tbody tr").await, events.len());
     browser.screenshot("audit").await;
     browser.goto(&format!("{base}/cohorts/nope")).await;
@@ -206,7 +229,10 @@ async fn pages_the_as_of_control_shows_the_commission_before_its_renegotiation()
             "the recorded-clock view",
         )
         .await;
-    assert!(browser.text(".as-of").await.contains("n'existait pas encore"));
+    assert!(browser
+        .text(".as-of")
+        .await
+        .contains("n'existait pas encore"));
 
     // A position just before the first renegotiation.
     let renegotiated = history["entries"]
@@ -225,7 +251,9 @@ async fn pages_the_as_of_control_shows_the_commission_before_its_renegotiation()
         .await;
     assert_eq!(browser.count("li.version").await, 1);
     browser
-        .goto(&format!("{base}/field-studies/fs25-a?position={renegotiated}"))
+        .goto(&format!(
+            "{base}/field-studies/fs25-a?position={renegotiated}"
+        ))
         .await;
     assert_eq!(browser.count("li.version").await, 2);
     browser.close().await;
@@ -278,9 +306,14 @@ async fn pages_show_a_command_live_without_reload() {
         .text("#session-s-live")
         .await
         .contains("lundi 6 juillet 2026 à 09:00–17:00"));
-    assert_eq!(browser.js("return window.stillTheSamePage;").await, json!(42));
     assert_eq!(
-        browser.js("return document.documentElement.dataset.livePosition;").await,
+        browser.js("return window.stillTheSamePage;").await,
+        json!(42)
+    );
+    assert_eq!(
+        browser
+            .js("return document.documentElement.dataset.livePosition;")
+            .await,
         json!(answer["position"].as_i64().unwrap().to_string())
     );
 
@@ -301,7 +334,10 @@ async fn pages_show_a_command_live_without_reload() {
         )
         .await;
     let held = answered.elapsed();
-    assert_eq!(browser.js("return window.stillTheSamePage;").await, json!(42));
+    assert_eq!(
+        browser.js("return window.stillTheSamePage;").await,
+        json!(42)
+    );
     browser.screenshot("cohort-live").await;
 
     browser.goto(&format!("{base}/field-studies/fs25-a")).await;
@@ -330,7 +366,10 @@ async fn pages_show_a_command_live_without_reload() {
         )
         .await;
     let intervention = answered.elapsed();
-    assert_eq!(browser.js("return window.stillTheSamePage;").await, json!(43));
+    assert_eq!(
+        browser.js("return window.stillTheSamePage;").await,
+        json!(43)
+    );
     assert!(browser
         .text("[data-intervention=\"i-live\"]")
         .await
@@ -364,7 +403,12 @@ async fn pages_a_researcher_reaches_no_name_and_no_note() {
         secrets.push(l["data"]["text"].as_str().unwrap().to_owned());
     }
     for l in lines_of("form_field_study") {
-        secrets.push(l["data"]["organisation"]["name"].as_str().unwrap().to_owned());
+        secrets.push(
+            l["data"]["organisation"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     for l in lines_of("schedule_defence") {
         for j in l["data"]["jury"].as_array().unwrap() {
@@ -400,18 +444,30 @@ async fn pages_a_researcher_reaches_no_name_and_no_note() {
             let link = link.as_str().unwrap();
             if let Some(local) = link.strip_prefix(base.as_str()) {
                 let local = local.split('#').next().unwrap_or("/");
-                queue.push_back(if local.is_empty() { "/".to_owned() } else { local.to_owned() });
+                queue.push_back(if local.is_empty() {
+                    "/".to_owned()
+                } else {
+                    local.to_owned()
+                });
             }
         }
     }
     assert!(seen.contains("/research"), "{seen:?}");
-    let cohort_pages: Vec<&String> = seen.iter().filter(|p| p.starts_with("/research/cohorts/C-")).collect();
+    let cohort_pages: Vec<&String> = seen
+        .iter()
+        .filter(|p| p.starts_with("/research/cohorts/C-"))
+        .collect();
     assert_eq!(cohort_pages.len(), 1, "{seen:?}");
     assert_eq!(charts, 3, "one chart per group of cohort-2025");
     browser.goto(&format!("{base}/research")).await;
     browser.screenshot("research").await;
     browser.goto(&format!("{base}{}", cohort_pages[0])).await;
-    assert_eq!(browser.count("section[aria-labelledby=assiduite] tbody tr").await, 4);
+    assert_eq!(
+        browser
+            .count("section[aria-labelledby=assiduite] tbody tr")
+            .await,
+        4
+    );
     browser.screenshot("research-cohort").await;
     for forbidden in [
         "/cohorts/cohort-2025",
@@ -424,7 +480,10 @@ async fn pages_a_researcher_reaches_no_name_and_no_note() {
         assert_eq!(browser.text("h1").await, "Accès refusé", "{forbidden}");
         let html = browser.source().await;
         for secret in &secrets {
-            assert!(!html.contains(secret.as_str()), "{forbidden} shows {secret:?}");
+            assert!(
+                !html.contains(secret.as_str()),
+                "{forbidden} shows {secret:?}"
+            );
         }
     }
     browser.screenshot("forbidden").await;
@@ -451,7 +510,11 @@ async fn pages_sign_in_scope_and_notes_over_http() {
         .build()
         .unwrap();
     // Anonymous: to the sign-in page, coming back to the page asked for.
-    let r = plain.get(format!("{base}/cohorts/cohort-2025?x=1")).send().await.unwrap();
+    let r = plain
+        .get(format!("{base}/cohorts/cohort-2025?x=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(
         r.headers()["location"],
@@ -472,7 +535,10 @@ async fn pages_sign_in_scope_and_notes_over_http() {
         assert_eq!(r.status(), 303, "{next}");
         assert_eq!(r.headers()["location"], expected, "{next}");
         let cookie = r.headers()["set-cookie"].to_str().unwrap();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
     }
     let r = plain
         .get(format!("{base}/sign-in?token=ftk_bad_token&next=/"))
@@ -492,7 +558,12 @@ async fn pages_sign_in_scope_and_notes_over_http() {
     assert_eq!(r.headers()["location"], "/cohorts");
     // The cookie opens the pages and the event stream, and no other API route.
     let cookie = format!("fieldtrail_token={}", env.staff);
-    let r = plain.get(format!("{base}/cohorts")).header("cookie", &cookie).send().await.unwrap();
+    let r = plain
+        .get(format!("{base}/cohorts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let r = plain
         .get(format!("{base}/cohorts/cohort-2025/timetable"))
@@ -530,7 +601,9 @@ async fn pages_sign_in_scope_and_notes_over_http() {
     let (status, html) = page(env.staff.clone()).await;
     assert_eq!(status, 200);
     assert!(html.contains(&maud_escape(&note)));
-    let facilitator = env.token(Role::Facilitator, Some("cohort-2025"), None).await;
+    let facilitator = env
+        .token(Role::Facilitator, Some("cohort-2025"), None)
+        .await;
     let (status, html) = page(facilitator).await;
     assert_eq!(status, 200);
     assert!(html.contains(&maud_escape(&note)));
@@ -539,11 +612,17 @@ async fn pages_sign_in_scope_and_notes_over_http() {
     assert_eq!(status, 200);
     assert!(!html.contains(&maud_escape(&note)));
     assert!(html.contains("leur texte n'est pas visible pour votre rôle"));
-    let member = env.token(Role::Learner, Some("cohort-2025"), Some("l25-01")).await;
+    let member = env
+        .token(Role::Learner, Some("cohort-2025"), Some("l25-01"))
+        .await;
     assert_eq!(page(member).await.0, 200);
-    let other = env.token(Role::Learner, Some("cohort-2025"), Some("l25-05")).await;
+    let other = env
+        .token(Role::Learner, Some("cohort-2025"), Some("l25-05"))
+        .await;
     assert_eq!(page(other).await.0, 403);
-    let elsewhere = env.token(Role::Facilitator, Some("cohort-2099"), None).await;
+    let elsewhere = env
+        .token(Role::Facilitator, Some("cohort-2099"), None)
+        .await;
     assert_eq!(page(elsewhere).await.0, 403);
     // Bad input: French pages, never a 500.
     for (path, status) in [
@@ -556,7 +635,12 @@ async fn pages_sign_in_scope_and_notes_over_http() {
         ("/no/such/page", 404),
         ("/cohorts/cohort-2025?min_position=abc", 422),
     ] {
-        let r = plain.get(format!("{base}{path}")).header("cookie", &cookie).send().await.unwrap();
+        let r = plain
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status, "{path}");
         assert!(r.text().await.unwrap().contains("lang=\"fr\""), "{path}");
     }

@@ -172,10 +172,9 @@ pub fn allows(who: &Principal, what: &Access<'_>) -> bool {
         (Role::Learner, A::Transcript { cohort, learner }) => {
             who.in_cohort(Some(cohort)) && who.learner.as_deref() == Some(*learner)
         }
-        (
-            Role::Learner,
-            A::History { cohort, member } | A::ReflexiveNotes { cohort, member },
-        ) => who.in_cohort(*cohort) && *member,
+        (Role::Learner, A::History { cohort, member } | A::ReflexiveNotes { cohort, member }) => {
+            who.in_cohort(*cohort) && *member
+        }
         (Role::Researcher, A::Research) => true,
         (Role::Dashboard, A::Timetable { .. } | A::EventStream) => true,
         _ => false,

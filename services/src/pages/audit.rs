@@ -31,7 +31,11 @@ async fn render(
     stream_id: &str,
 ) -> Result<Response, PageError> {
     check(who, &Access::Audit, "l'historique d'audit")?;
-    let unknown = || PageError::NotFound(format!("Aucun fait dans le flux {stream_type}/{stream_id}."));
+    let unknown = || {
+        PageError::NotFound(format!(
+            "Aucun fait dans le flux {stream_type}/{stream_id}."
+        ))
+    };
     crate::audit::check_stream_type(stream_type).map_err(|_| unknown())?;
     let events = state
         .journal
@@ -48,7 +52,11 @@ async fn render(
         return Err(unknown());
     }
     let started = std::time::Instant::now();
-    let report = state.journal.verify(None).await.map_err(PageError::journal)?;
+    let report = state
+        .journal
+        .verify(None)
+        .await
+        .map_err(PageError::journal)?;
     let seconds = started.elapsed().as_secs_f64();
     let name = format!("{stream_type}/{stream_id}");
     let mine: Vec<_> = report.breaks.iter().filter(|b| b.stream == name).collect();

@@ -52,7 +52,9 @@ async fn render(
         .map_err(PageError::journal)?
         .ok_or_else(unknown)?;
     let timetable: Timetable = serde_json::from_value(document).map_err(PageError::journal)?;
-    let facts = cohorts::facts(state, cohort_id).await?.ok_or_else(unknown)?;
+    let facts = cohorts::facts(state, cohort_id)
+        .await?
+        .ok_or_else(unknown)?;
     let register_allowed = policy::allows(who, &Access::Audit);
     let register = if register_allowed {
         crate::audit::attendance_register(&state.journal, cohort_id)

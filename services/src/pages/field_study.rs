@@ -54,28 +54,47 @@ pub fn cut(params: &[(String, String)]) -> Result<(Option<Cut>, Control), String
         position: param(params, "position").unwrap_or_default().to_owned(),
     };
     if !control.position.is_empty() {
-        let p = crate::audit::parse_position(&control.position)
-            .map_err(|_| format!("position : un entier positif est attendu, pas « {} ».", control.position))?;
+        let p = crate::audit::parse_position(&control.position).map_err(|_| {
+            format!(
+                "position : un entier positif est attendu, pas « {} ».",
+                control.position
+            )
+        })?;
         return Ok((Some(Cut::Position(p)), control));
     }
     if !control.date.is_empty() {
-        let date = NaiveDate::parse_from_str(&control.date, "%Y-%m-%d")
-            .map_err(|_| format!("date : une date AAAA-MM-JJ est attendue, pas « {} ».", control.date))?;
+        let date = NaiveDate::parse_from_str(&control.date, "%Y-%m-%d").map_err(|_| {
+            format!(
+                "date : une date AAAA-MM-JJ est attendue, pas « {} ».",
+                control.date
+            )
+        })?;
         let time = if control.heure.is_empty() {
             NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default()
         } else {
-            NaiveTime::parse_from_str(&control.heure, "%H:%M")
-                .map_err(|_| format!("heure : une heure HH:MM est attendue, pas « {} ».", control.heure))?
+            NaiveTime::parse_from_str(&control.heure, "%H:%M").map_err(|_| {
+                format!(
+                    "heure : une heure HH:MM est attendue, pas « {} ».",
+                    control.heure
+                )
+            })?
         };
         let instant: DateTime<Utc> = Paris
             .from_local_datetime(&date.and_time(time))
             .earliest()
-            .ok_or_else(|| "heure : cette heure n'existe pas à Paris ce jour-là (changement d'heure).".to_owned())?
+            .ok_or_else(|| {
+                "heure : cette heure n'existe pas à Paris ce jour-là (changement d'heure)."
+                    .to_owned()
+            })?
             .with_timezone(&Utc);
         let cut = match control.horloge.as_str() {
             "occurred" => Cut::Occurred(instant),
             "recorded" => Cut::Recorded(instant),
-            other => return Err(format!("horloge : « occurred » ou « recorded » est attendu, pas « {other} ».")),
+            other => {
+                return Err(format!(
+                    "horloge : « occurred » ou « recorded » est attendu, pas « {other} »."
+                ))
+            }
         };
         return Ok((Some(cut), control));
     }
@@ -228,10 +247,10 @@ fn control_form(study: &str, control: &Control, past: bool) -> Markup {
             fieldset {
                 legend { "Voir l'étude telle qu'elle était" }
                 p {
-                    label for="asof-date" { "Date" }
+                    label for="asof-date" { "Date " }
                     input #asof-date type="date" name="date" value=(control.date);
                     " "
-                    label for="asof-heure" { "heure (Paris)" }
+                    label for="asof-heure" { "heure (Paris) " }
                     input #asof-heure type="time" name="heure" value=(control.heure);
                 }
                 fieldset.clocks {
@@ -240,7 +259,7 @@ fn control_form(study: &str, control: &Control, past: bool) -> Markup {
                     label { input #horloge-recorded type="radio" name="horloge" value="recorded" checked[recorded]; " telle que c'était enregistré (horloge du système)" }
                 }
                 p {
-                    label for="asof-position" { "ou position du journal" }
+                    label for="asof-position" { "ou position du journal " }
                     input #asof-position type="number" min="0" name="position" value=(control.position);
                 }
                 p {
@@ -258,16 +277,30 @@ fn when(step: &Step) -> Markup {
     }
 }
 
+/// A commission version: its step, number, brief, deliverables and renegotiation reason.
+type Version<'a> = (&'a Step, u32, &'a str, &'a [String], Option<&'a str>);
+
 fn path(history: &History, steps: &[Step], notes_allowed: bool) -> Markup {
     use FieldStudyEvent as E;
-    let mut versions: Vec<(&Step, u32, &str, &[String], Option<&str>)> = Vec::new();
+    let mut versions: Vec<Version<'_>> = Vec::new();
     let mut agreed: BTreeSet<u32> = BTreeSet::new();
     for step in steps {
         match &step.event {
-            E::CommissionNegotiated { version, brief, deliverables, .. } => {
+            E::CommissionNegotiated {
+                version,
+                brief,
+                deliverables,
+                ..
+            } => {
                 versions.push((step, *version, brief, deliverables, None));
             }
-            E::CommissionRenegotiated { version, brief, deliverables, reason, .. } => {
+            E::CommissionRenegotiated {
+                version,
+                brief,
+                deliverables,
+                reason,
+                ..
+            } => {
                 versions.push((step, *version, brief, deliverables, Some(reason.as_str())));
             }
             E::CommissionAgreed { version, .. } => {
@@ -375,6 +408,9 @@ fn interventions(steps: &[Step]) -> Markup {
     html! {
         section aria-labelledby="interventions" {
             h2 #interventions { "Interventions" }
+            @if !steps.iter().any(|s| matches!(s.event, FieldStudyEvent::InterventionLogged { .. })) {
+                p { "Aucune intervention." }
+            }
             ul {
                 @for s in steps {
                     @if let FieldStudyEvent::InterventionLogged { intervention_id, kind, summary, participants, .. } = &s.event {
@@ -394,7 +430,9 @@ fn notes(steps: &[Step], allowed: bool) -> Markup {
     html! {
         section aria-labelledby="notes" {
             h2 #notes { "Notes réflexives" }
-            @if !allowed {
+            @if count == 0 {
+                p { "Aucune note réflexive." }
+            } @else if !allowed {
                 p { (count) " note(s) réflexive(s) ; leur texte n'est pas visible pour votre rôle." }
             } @else {
                 ul {
@@ -417,6 +455,9 @@ fn productions(steps: &[Step]) -> Markup {
     html! {
         section aria-labelledby="productions" {
             h2 #productions { "Productions écrites" }
+            @if !steps.iter().any(|s| matches!(s.event, FieldStudyEvent::ProductionSubmitted { .. })) {
+                p { "Aucune production déposée." }
+            }
             ol {
                 @for s in steps {
                     @if let FieldStudyEvent::ProductionSubmitted { version, title, pages, .. } = &s.event {
@@ -433,6 +474,9 @@ fn defences(steps: &[Step]) -> Markup {
     html! {
         section aria-labelledby="soutenances" {
             h2 #soutenances { "Soutenances" }
+            @if !steps.iter().any(|s| matches!(s.event, FieldStudyEvent::DefenceScheduled { .. })) {
+                p { "Aucune soutenance programmée." }
+            }
             ul {
                 @for s in steps {
                     @match &s.event {

@@ -55,7 +55,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/history/{stream_type}/{stream_id}", get(audit::page))
         .route("/research", get(research::index))
         .route("/research/cohorts/{pseudonym}", get(research::cohort))
-        .route_layer(axum::middleware::from_fn_with_state(state, session::require));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            session::require,
+        ));
     Router::new()
         .merge(signed_in)
         .route(

@@ -121,7 +121,10 @@ fn number(row: &Value, key: &str) -> Option<f64> {
 }
 
 /// `GET /research`.
-pub async fn index(State(state): State<AppState>, Extension(who): Extension<Principal>) -> Response {
+pub async fn index(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Response {
     let result = async {
         check(&who, &Access::Research, "les pages de recherche")?;
         let (summary, left_out) = rows(&state, Vec::new(), Shape::Summary, true)
@@ -181,7 +184,9 @@ pub async fn cohort(
     let result = async {
         check(&who, &Access::Research, "les pages de recherche")?;
         if !pseudonym.starts_with("C-") {
-            return Err(PageError::NotFound("Aucune cohorte sous ce pseudonyme.".to_owned()));
+            return Err(PageError::NotFound(
+                "Aucune cohorte sous ce pseudonyme.".to_owned(),
+            ));
         }
         let (long, _) = rows(&state, vec![pseudonym.clone()], Shape::Long, false)
             .await
@@ -261,7 +266,12 @@ fn group_figure(
     x: &dyn Fn(DateTime<Utc>) -> f64,
     (first, last): (DateTime<Utc>, DateTime<Utc>),
 ) -> Markup {
-    let max_version = marks.iter().filter_map(|m| m.version).max().unwrap_or(1).max(1) as f64;
+    let max_version = marks
+        .iter()
+        .filter_map(|m| m.version)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let y = |v: f64| 20.0 + (1.0 - v / max_version) * 70.0;
     let mut line = String::new();
     let mut started = false;
@@ -317,9 +327,15 @@ fn group_figure(
 fn attendance_chart(rows: &[Value]) -> Markup {
     // The last month-end row of each (learner, module): that learner's totals in the module.
     let mut last: BTreeMap<(String, String), (DateTime<Utc>, f64, f64)> = BTreeMap::new();
-    for row in rows.iter().filter(|r| text(r, "milestone") == "attendance_month_end") {
+    for row in rows
+        .iter()
+        .filter(|r| text(r, "milestone") == "attendance_month_end")
+    {
         let Some(at) = parse_time(row) else { continue };
-        let key = (text(row, "learner").to_owned(), text(row, "module").to_owned());
+        let key = (
+            text(row, "learner").to_owned(),
+            text(row, "module").to_owned(),
+        );
         let held = number(row, "held_half_days").unwrap_or(0.0);
         let attended = number(row, "attended_half_days").unwrap_or(0.0);
         let entry = last.entry(key).or_insert((at, held, attended));

@@ -57,7 +57,9 @@ pub fn local_path(next: Option<&str>) -> String {
         && !next.starts_with("//")
         && !next.contains('\\')
         && !next.chars().any(char::is_control)
-        && next.parse::<Uri>().is_ok_and(|u| u.scheme().is_none() && u.authority().is_none());
+        && next
+            .parse::<Uri>()
+            .is_ok_and(|u| u.scheme().is_none() && u.authority().is_none());
     if safe {
         next.to_owned()
     } else {
@@ -135,11 +137,7 @@ fn form(next: &str, error: Option<&str>) -> maud::Markup {
 }
 
 /// `GET /sign-in`: the form; with `?token=`, a sign-in link.
-pub async fn sign_in_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
+pub async fn sign_in_page(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let params = params(&uri);
     let next = local_path(param(&params, "next"));
     match param(&params, "token") {
@@ -165,7 +163,11 @@ pub async fn sign_in_form(
         Some(token) => sign_in(&state, token, &next, false).await,
         None => (
             StatusCode::UNAUTHORIZED,
-            layout::page("Connexion", None, form(&next, Some("aucun jeton n'a été saisi."))),
+            layout::page(
+                "Connexion",
+                None,
+                form(&next, Some("aucun jeton n'a été saisi.")),
+            ),
         )
             .into_response(),
     }
@@ -219,7 +221,10 @@ mod tests {
     fn only_local_paths_are_followed() {
         let cases = [
             (Some("/cohorts/cohort-2025"), "/cohorts/cohort-2025"),
-            (Some("/field-studies/fs25-a?position=90"), "/field-studies/fs25-a?position=90"),
+            (
+                Some("/field-studies/fs25-a?position=90"),
+                "/field-studies/fs25-a?position=90",
+            ),
             (Some("//evil.example/x"), "/"),
             (Some("http://evil.example/"), "/"),
             (Some("https:/evil"), "/"),
