@@ -382,6 +382,126 @@ async fn pages_show_a_command_live_without_reload() {
 }
 
 #[tokio::test]
+async fn pages_resume_after_the_server_restarts_without_missing_or_doubling() {
+    let env = TestEnv::new("pages_resume").await;
+    let open: String = COHORT
+        .lines()
+        .filter(|l| !l.contains("\"close_cohort\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    env.import(&open).await;
+    let mut serve = Serve::start(&env, None, None, &[]).await;
+    let base = serve.base.clone();
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let browser = Browser::start().await;
+    browser
+        .goto(&format!(
+            "{base}/sign-in?token={}&next=/cohorts/cohort-2025",
+            env.staff
+        ))
+        .await;
+    browser
+        .wait_until(
+            "document.documentElement.dataset.liveConnected === '1'",
+            Duration::from_secs(10),
+            "the page follows the event stream",
+        )
+        .await;
+    browser.js("window.stillTheSamePage = 44;").await;
+    let sessions = browser.count("tr.session").await;
+
+    // The server goes away; a session is scheduled meanwhile (straight into the journal).
+    serve.kill();
+    let envelope = fieldtrail_domain::CommandEnvelope::parse_line(
+        &json!({"command_id": "resume-1", "command": "schedule_session", "at": "2026-06-01T09:00:00+02:00",
+                "actor": "staff:coordinator", "data": {"cohort_id": "cohort-2025", "session_id": "s-resume",
+                "module_id": "m2", "kind": "course", "starts_at": "2026-07-07T09:00:00+02:00",
+                "ends_at": "2026-07-07T12:30:00+02:00", "half_days": 1, "facilitator": "facilitator:intervenant-b"}})
+        .to_string(),
+    )
+    .unwrap();
+    let outcome = env.handler().handle(&envelope, chrono::Utc::now()).await.unwrap();
+    assert!(matches!(outcome, fieldtrail::handler::Outcome::Applied { .. }), "{outcome:?}");
+    // It comes back on the same port: the page's EventSource reconnects with Last-Event-ID.
+    let serve = Serve::start_at(&env, port, None, None, &[]).await;
+    browser
+        .wait_until(
+            "document.getElementById('session-s-resume') !== null",
+            Duration::from_secs(20),
+            "the session scheduled while the server was away",
+        )
+        .await;
+    post(
+        &env,
+        &serve.base,
+        json!({"command_id": "resume-2", "command": "schedule_session", "at": "2026-06-01T09:05:00+02:00",
+               "actor": "staff:coordinator", "data": {"cohort_id": "cohort-2025", "session_id": "s-after",
+               "module_id": "m2", "kind": "course", "starts_at": "2026-07-08T09:00:00+02:00",
+               "ends_at": "2026-07-08T12:30:00+02:00", "half_days": 1, "facilitator": "facilitator:intervenant-b"}}),
+    )
+    .await;
+    browser
+        .wait_until(
+            "document.getElementById('session-s-after') !== null",
+            LIVE_WAIT,
+            "the session scheduled after the restart",
+        )
+        .await;
+    assert_eq!(browser.count("#session-s-resume").await, 1);
+    assert_eq!(browser.count("tr.session").await, sessions + 2);
+    assert_eq!(browser.js("return window.stillTheSamePage;").await, json!(44));
+    browser.close().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn pages_the_audit_page_names_the_first_broken_link() {
+    let env = TestEnv::new("pages_tamper").await;
+    env.import(COHORT).await;
+    let version: i64 = env
+        .journal
+        .stream("cohort", "cohort-2025", 0)
+        .await
+        .unwrap()
+        .iter()
+        .find(|e| e.event_type == "attendance_corrected")
+        .unwrap()
+        .stream_version;
+    let serve = Serve::start(&env, None, None, &[]).await;
+    let page = || async {
+        let r = env
+            .client()
+            .get(format!("{}/history/cohort/cohort-2025", serve.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    assert!(page().await.contains("Chaîne intacte pour ce flux"));
+    // Behind the journal's back: a superuser who bypasses the append-only trigger.
+    env.pool()
+        .get()
+        .await
+        .unwrap()
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL session_replication_role = replica;
+             UPDATE events SET payload = jsonb_set(payload, '{{status}}', '\"present\"')
+             WHERE stream_type = 'cohort' AND stream_id = 'cohort-2025' AND stream_version = {version};
+             COMMIT;"
+        ))
+        .await
+        .unwrap();
+    let html = page().await;
+    assert!(
+        html.contains(&format!("premier maillon rompu à la version {version}")),
+        "{html}"
+    );
+    assert!(html.contains("1 flux rompu(s)"));
+    env.cleanup().await;
+}
+
+#[tokio::test]
 async fn pages_a_researcher_reaches_no_name_and_no_note() {
     let env = TestEnv::new("pages_research").await;
     env.import(COHORT).await;

@@ -5,6 +5,7 @@
 use super::{check, fr, layout, PageError};
 use crate::auth::{Access, Principal};
 use crate::http::AppState;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -16,9 +17,13 @@ use maud::html;
 pub async fn page(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path((stream_type, stream_id)): Path<(String, String)>,
+    stream: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
-    match render(&state, &who, &stream_type, &stream_id).await {
+    let result = match super::path_or_404(stream) {
+        Ok((stream_type, stream_id)) => render(&state, &who, &stream_type, &stream_id).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

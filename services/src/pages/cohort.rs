@@ -8,6 +8,7 @@ use super::{answer, check, cohorts, fr, params, reflected, PageError};
 use crate::auth::{policy, Access, Principal};
 use crate::http::AppState;
 use crate::read;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -24,10 +25,14 @@ use std::collections::{BTreeMap, BTreeSet};
 pub async fn page(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(cohort_id): Path<String>,
+    cohort_id: Result<Path<String>, PathRejection>,
     uri: Uri,
 ) -> Response {
-    match render(&state, &who, &cohort_id, &uri).await {
+    let result = match super::path_or_404(cohort_id) {
+        Ok(cohort_id) => render(&state, &who, &cohort_id, &uri).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -63,7 +68,18 @@ async fn render(
     } else {
         None
     };
-    let studies = cohorts::field_studies(state, cohort_id).await?;
+    // The studies' links, for the roles that may read their histories (in this cohort).
+    let studies = if policy::allows(
+        who,
+        &Access::History {
+            cohort: Some(cohort_id),
+            member: false,
+        },
+    ) {
+        cohorts::field_studies(state, cohort_id).await?
+    } else {
+        Vec::new()
+    };
     let live_allowed = policy::allows(who, &Access::EventStream);
     let title = if facts.title.is_empty() {
         cohort_id.to_owned()

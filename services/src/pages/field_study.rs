@@ -17,6 +17,7 @@ use crate::auth::middleware::field_study_scope;
 use crate::auth::{policy, Access, Principal};
 use crate::http::AppState;
 use crate::read;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -117,10 +118,14 @@ struct Step {
 pub async fn page(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(study): Path<String>,
+    study: Result<Path<String>, PathRejection>,
     uri: Uri,
 ) -> Response {
-    match render(&state, &who, &study, &uri).await {
+    let result = match super::path_or_404(study) {
+        Ok(study) => render(&state, &who, &study, &uri).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }

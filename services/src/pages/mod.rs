@@ -117,6 +117,16 @@ impl IntoResponse for PageError {
     }
 }
 
+/// A path's parameters, or a 404 page when they cannot be read (e.g. bad percent-encoding):
+/// a page never answers axum's plain-text rejection.
+pub fn path_or_404<T>(
+    path: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
+) -> Result<T, PageError> {
+    path.map(|p| p.0).map_err(|_| {
+        PageError::NotFound("Cette adresse ne correspond à aucune page.".to_owned())
+    })
+}
+
 /// `Err(Forbidden)` unless the policy lets `who` do `what` (the API twin's rule).
 pub fn check(who: &Principal, what: &Access<'_>, page: &str) -> Result<(), PageError> {
     if policy::allows(who, what) {

@@ -17,6 +17,7 @@ use crate::research::pseudonym::{PseudonymKey, Pseudonymiser};
 use crate::research::shape::{DateMode, Shape};
 use crate::research::writer::Format;
 use crate::research::{self, ChunkSink, ExportRequest, ResearchError, DEFAULT_MIN_COHORT_SIZE};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -179,8 +180,12 @@ fn format_number(n: f64) -> String {
 pub async fn cohort(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(pseudonym): Path<String>,
+    pseudonym: Result<Path<String>, PathRejection>,
 ) -> Response {
+    let pseudonym = match super::path_or_404(pseudonym) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let result = async {
         check(&who, &Access::Research, "les pages de recherche")?;
         if !pseudonym.starts_with("C-") {

@@ -5,6 +5,7 @@ use super::{check, fr, layout, params, reflected, PageError};
 use crate::auth::{Access, Principal};
 use crate::http::AppState;
 use crate::read;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -16,10 +17,14 @@ use maud::html;
 pub async fn page(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path((cohort_id, learner_id)): Path<(String, String)>,
+    ids: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
 ) -> Response {
-    match render(&state, &who, &cohort_id, &learner_id, &uri).await {
+    let result = match super::path_or_404(ids) {
+        Ok((cohort_id, learner_id)) => render(&state, &who, &cohort_id, &learner_id, &uri).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

@@ -63,26 +63,38 @@
       });
   }
 
-  var source = new EventSource(
-    "/events/stream?after=" + encodeURIComponent(String(shown)) +
-      "&stream_type=" + encodeURIComponent(streamType)
-  );
-  source.onmessage = function (message) {
-    var event;
-    try {
-      event = JSON.parse(message.data);
-    } catch (e) {
-      return;
-    }
-    if (event.stream_type === streamType && event.stream_id === streamId) {
-      wanted = Math.max(wanted, Number(message.lastEventId || event.position || 0));
-      refresh();
-    }
-  };
-  source.onerror = function () {
-    status("Connexion au direct interrompue ; reprise automatique…");
-  };
-  source.onopen = function () {
-    document.documentElement.dataset.liveConnected = "1";
-  };
+  // The last event seen: where a new connection resumes when the browser gave up on the old
+  // one (an HTTP error such as 503 closes an EventSource for good; a network error does not).
+  var seen = shown;
+
+  function connect() {
+    var source = new EventSource(
+      "/events/stream?after=" + encodeURIComponent(String(seen)) +
+        "&stream_type=" + encodeURIComponent(streamType)
+    );
+    source.onmessage = function (message) {
+      var event;
+      try {
+        event = JSON.parse(message.data);
+      } catch (e) {
+        return;
+      }
+      var position = Number(message.lastEventId || event.position || 0);
+      seen = Math.max(seen, position);
+      if (event.stream_type === streamType && event.stream_id === streamId) {
+        wanted = Math.max(wanted, position);
+        refresh();
+      }
+    };
+    source.onerror = function () {
+      status("Connexion au direct interrompue ; reprise automatique…");
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(connect, 2000);
+      }
+    };
+    source.onopen = function () {
+      document.documentElement.dataset.liveConnected = "1";
+    };
+  }
+  connect();
 })();
