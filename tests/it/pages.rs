@@ -131,6 +131,26 @@ async fn pages_staff_open_the_cohort_timetable() {
         .contains("Aucune anomalie"));
     browser.screenshot("cohort").await;
 
+    // The timetable as it was on 1 October 2025 (as it happened), from the URL alone.
+    let cutoff = chrono::DateTime::parse_from_rfc3339("2025-10-01T23:59:59+02:00").unwrap();
+    let scheduled_by_then = lines_of("schedule_session")
+        .filter(|l| {
+            chrono::DateTime::parse_from_rfc3339(l["at"].as_str().unwrap()).unwrap() <= cutoff
+        })
+        .count();
+    assert!(scheduled_by_then > 0 && scheduled_by_then < sessions.len());
+    browser
+        .goto(&format!(
+            "{base}/cohorts/cohort-2025?date=2025-10-01&horloge=occurred"
+        ))
+        .await;
+    assert_eq!(browser.count("tr.session").await, scheduled_by_then);
+    assert_eq!(browser.count("table.register").await, 0);
+    assert!(browser
+        .text(".as-of")
+        .await
+        .contains("Telle que la cohorte s'était passée au mercredi 1er octobre 2025 à 23:59"));
+
     browser.goto(&format!("{base}/")).await;
     assert!(browser
         .source()
@@ -162,7 +182,21 @@ async fn pages_staff_open_the_cohort_timetable() {
     browser.goto(&format!("{base}/cohorts/nope")).await;
     assert_eq!(browser.text("h1").await, "Page introuvable");
     browser.screenshot("not-found").await;
+    // Signing out: the cookie is gone, the pages ask for a token again.
+    browser.goto(&format!("{base}/")).await;
+    browser.click("form.sign-out button").await;
+    browser
+        .wait_until(
+            "location.pathname === '/sign-in'",
+            Duration::from_secs(10),
+            "the sign-in page after signing out",
+        )
+        .await;
+    browser.screenshot("sign-in").await;
+    browser.goto(&format!("{base}/cohorts")).await;
+    assert_eq!(browser.path().await, "/sign-in?next=/cohorts");
     browser.close().await;
+    drop(serve);
     env.cleanup().await;
 }
 
@@ -257,6 +291,7 @@ async fn pages_the_as_of_control_shows_the_commission_before_its_renegotiation()
         .await;
     assert_eq!(browser.count("li.version").await, 2);
     browser.close().await;
+    drop(serve);
     env.cleanup().await;
 }
 
@@ -378,6 +413,7 @@ async fn pages_show_a_command_live_without_reload() {
         "live update after the command's answer: session {scheduled:?}, attendance {held:?}, intervention {intervention:?}"
     );
     browser.close().await;
+    drop(serve);
     env.cleanup().await;
 }
 
@@ -420,8 +456,15 @@ async fn pages_resume_after_the_server_restarts_without_missing_or_doubling() {
         .to_string(),
     )
     .unwrap();
-    let outcome = env.handler().handle(&envelope, chrono::Utc::now()).await.unwrap();
-    assert!(matches!(outcome, fieldtrail::handler::Outcome::Applied { .. }), "{outcome:?}");
+    let outcome = env
+        .handler()
+        .handle(&envelope, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, fieldtrail::handler::Outcome::Applied { .. }),
+        "{outcome:?}"
+    );
     // It comes back on the same port: the page's EventSource reconnects with Last-Event-ID.
     let serve = Serve::start_at(&env, port, None, None, &[]).await;
     browser
@@ -449,8 +492,12 @@ async fn pages_resume_after_the_server_restarts_without_missing_or_doubling() {
         .await;
     assert_eq!(browser.count("#session-s-resume").await, 1);
     assert_eq!(browser.count("tr.session").await, sessions + 2);
-    assert_eq!(browser.js("return window.stillTheSamePage;").await, json!(44));
+    assert_eq!(
+        browser.js("return window.stillTheSamePage;").await,
+        json!(44)
+    );
     browser.close().await;
+    drop(serve);
     env.cleanup().await;
 }
 
@@ -498,6 +545,7 @@ async fn pages_the_audit_page_names_the_first_broken_link() {
         "{html}"
     );
     assert!(html.contains("1 flux rompu(s)"));
+    drop(serve);
     env.cleanup().await;
 }
 
@@ -608,6 +656,7 @@ async fn pages_a_researcher_reaches_no_name_and_no_note() {
     }
     browser.screenshot("forbidden").await;
     browser.close().await;
+    drop(serve);
     env.cleanup().await;
 }
 
@@ -764,5 +813,6 @@ async fn pages_sign_in_scope_and_notes_over_http() {
         assert_eq!(r.status().as_u16(), status, "{path}");
         assert!(r.text().await.unwrap().contains("lang=\"fr\""), "{path}");
     }
+    drop(serve);
     env.cleanup().await;
 }

@@ -1,10 +1,11 @@
 //! `GET /cohorts/{cohort_id}`: a cohort's timetable by week (Europe/Paris), each module's
 //! planned / scheduled / held half-days as bars, and (for the roles that may read the audit
 //! register) the attendance register per learner with its anomaly flags (R6332-26).
-//! Access: the timetable's ([`Access::Timetable`]); the register is the audit route's
-//! ([`Access::Audit`]).
+//! The as-of control ([`as_of`]) shows the timetable as it stood then (the register only on
+//! the present view). Access: the timetable's ([`Access::Timetable`]); the register is the
+//! audit route's ([`Access::Audit`]).
 
-use super::{answer, check, cohorts, fr, params, reflected, PageError};
+use super::{answer, as_of, check, cohorts, fr, params, reflected, PageError};
 use crate::auth::{policy, Access, Principal};
 use crate::http::AppState;
 use crate::read;
@@ -50,18 +51,34 @@ async fn render(
         "l'emploi du temps de cette cohorte",
     )?;
     let params = params(uri);
-    let position = reflected(state, &params).await?;
+    let (cut, control) = as_of::cut(&params).map_err(PageError::Invalid)?;
     let unknown = || PageError::NotFound(format!("Aucune cohorte « {cohort_id} »."));
-    let document = read::document(&state.journal, read::TIMETABLE, cohort_id)
-        .await
-        .map_err(PageError::journal)?
-        .ok_or_else(unknown)?;
-    let timetable: Timetable = serde_json::from_value(document).map_err(PageError::journal)?;
     let facts = cohorts::facts(state, cohort_id)
         .await?
         .ok_or_else(unknown)?;
+    let (document, position) = match cut {
+        Some(cut) => (
+            crate::audit::document_as_of(&state.journal, read::TIMETABLE, cohort_id, cut)
+                .await
+                .map_err(PageError::journal)?,
+            None,
+        ),
+        None => {
+            let position = reflected(state, &params).await?;
+            let doc = read::document(&state.journal, read::TIMETABLE, cohort_id)
+                .await
+                .map_err(PageError::journal)?
+                .ok_or_else(unknown)?;
+            (Some(doc), Some(position))
+        }
+    };
+    let timetable: Option<Timetable> = document
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(PageError::journal)?;
+    // The register is the journal's as of now: shown on the present view only.
     let register_allowed = policy::allows(who, &Access::Audit);
-    let register = if register_allowed {
+    let register = if register_allowed && cut.is_none() {
         crate::audit::attendance_register(&state.journal, cohort_id)
             .await
             .map_err(PageError::journal)?
@@ -80,7 +97,7 @@ async fn render(
     } else {
         Vec::new()
     };
-    let live_allowed = policy::allows(who, &Access::EventStream);
+    let live_allowed = position.is_some() && policy::allows(who, &Access::EventStream);
     let title = if facts.title.is_empty() {
         cohort_id.to_owned()
     } else {
@@ -101,6 +118,7 @@ async fn render(
                 }
             }
         }
+        (as_of::form(&format!("/cohorts/{cohort_id}"), "Voir l'emploi du temps tel qu'il était", &control, cut.is_some()))
         @if !studies.is_empty() {
             section aria-labelledby="etudes" {
                 h2 #etudes { "Études de terrain" }
@@ -115,17 +133,25 @@ async fn render(
     let live = html! {
         div #live
             data-live-stream=[live_allowed.then(|| format!("cohort/{cohort_id}"))]
-            data-position=(position) {
-            p.live-status aria-live="polite" {
-                @if live_allowed { "Mises à jour en direct (position " (position) ")." }
-                @else { "Vue à la position " (position) " du journal ; rechargez la page pour la mettre à jour." }
-            }
-            (modules(&timetable.modules))
-            (weeks(&timetable.sessions))
-            @if register_allowed {
-                @if let Some(register) = &register {
-                    (register_table(register, &facts, cohort_id, who))
+            data-position=[position] {
+            @if let Some(cut) = cut {
+                p.as-of role="status" {
+                    strong { (as_of::describe(cut).replace("Telle qu'elle", "Telle que la cohorte")) }
+                    @if timetable.is_none() { " : la cohorte n'existait pas encore." }
+                    @else if register_allowed { " — le registre de présence n'est montré que sur la vue actuelle." }
                 }
+            } @else if let Some(position) = position {
+                p.live-status aria-live="polite" {
+                    @if live_allowed { "Mises à jour en direct (position " (position) ")." }
+                    @else { "Vue à la position " (position) " du journal ; rechargez la page pour la mettre à jour." }
+                }
+            }
+            @if let Some(timetable) = &timetable {
+                (modules(&timetable.modules))
+                (weeks(&timetable.sessions))
+            }
+            @if let Some(register) = &register {
+                (register_table(register, &facts, cohort_id, who))
             }
         }
     };

@@ -12,7 +12,7 @@
 //! `as_of` answer ([`crate::audit::document_as_of`]); no live updates on a past view.
 //! Access: the history's ([`Access::History`]).
 
-use super::{answer, check, fr, param, params, reflected, PageError};
+use super::{answer, as_of, check, fr, params, reflected, PageError};
 use crate::auth::middleware::field_study_scope;
 use crate::auth::{policy, Access, Principal};
 use crate::http::AppState;
@@ -22,90 +22,11 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
-use chrono_tz::Europe::Paris;
+use chrono::{DateTime, Utc};
 use fieldtrail_domain::{AnyEvent, FieldStudyEvent};
-use fieldtrail_journal::audit::Cut;
 use fieldtrail_projections::History;
 use maud::{html, Markup};
 use std::collections::BTreeSet;
-
-/// The as-of control's values, as given in the query.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Control {
-    /// `YYYY-MM-DD`.
-    pub date: String,
-    /// `HH:MM`.
-    pub heure: String,
-    /// `occurred` or `recorded`.
-    pub horloge: String,
-    /// A global position.
-    pub position: String,
-}
-
-/// The cut the query asks for (`None`: now), and the control's values to show again.
-///
-/// # Errors
-/// A French sentence naming the bad field.
-pub fn cut(params: &[(String, String)]) -> Result<(Option<Cut>, Control), String> {
-    let control = Control {
-        date: param(params, "date").unwrap_or_default().to_owned(),
-        heure: param(params, "heure").unwrap_or_default().to_owned(),
-        horloge: param(params, "horloge").unwrap_or("occurred").to_owned(),
-        position: param(params, "position").unwrap_or_default().to_owned(),
-    };
-    if !control.position.is_empty() {
-        let p = crate::audit::parse_position(&control.position).map_err(|_| {
-            format!(
-                "position : un entier positif est attendu, pas « {} ».",
-                control.position
-            )
-        })?;
-        return Ok((Some(Cut::Position(p)), control));
-    }
-    if !control.date.is_empty() {
-        let date = NaiveDate::parse_from_str(&control.date, "%Y-%m-%d").map_err(|_| {
-            format!(
-                "date : une date AAAA-MM-JJ est attendue, pas « {} ».",
-                control.date
-            )
-        })?;
-        let time = if control.heure.is_empty() {
-            NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default()
-        } else {
-            NaiveTime::parse_from_str(&control.heure, "%H:%M").map_err(|_| {
-                format!(
-                    "heure : une heure HH:MM est attendue, pas « {} ».",
-                    control.heure
-                )
-            })?
-        };
-        let instant: DateTime<Utc> = Paris
-            .from_local_datetime(&date.and_time(time))
-            .earliest()
-            .ok_or_else(|| {
-                "heure : cette heure n'existe pas à Paris ce jour-là (changement d'heure)."
-                    .to_owned()
-            })?
-            .with_timezone(&Utc);
-        let cut = match control.horloge.as_str() {
-            "occurred" => Cut::Occurred(instant),
-            "recorded" => Cut::Recorded(instant),
-            other => {
-                return Err(format!(
-                    "horloge : « occurred » ou « recorded » est attendu, pas « {other} »."
-                ))
-            }
-        };
-        return Ok((Some(cut), control));
-    }
-    let api = crate::audit::cut_from_params(
-        param(params, "as_of"),
-        param(params, "as_of_position"),
-        param(params, "as_of_occurred"),
-    )?;
-    Ok((api, control))
-}
 
 /// One event of the study's stream, decoded, with its envelope.
 struct Step {
@@ -160,7 +81,7 @@ async fn render(
         return Err(unknown());
     }
     let params = params(uri);
-    let (cut, control) = cut(&params).map_err(PageError::Invalid)?;
+    let (cut, control) = as_of::cut(&params).map_err(PageError::Invalid)?;
     let (document, position) = match cut {
         Some(cut) => (
             crate::audit::document_as_of(&state.journal, read::HISTORY, study, cut)
@@ -208,8 +129,12 @@ async fn render(
     let title = format!("Étude de terrain {study}");
     let before = html! {
         h1 { (title) }
-        p { "Cohorte " a href={ "/cohorts/" (cohort) } { (cohort) } "." }
-        (control_form(study, &control, cut.is_some()))
+        p { "Cohorte " a href={ "/cohorts/" (cohort) } { (cohort) } "."
+            @if policy::allows(who, &Access::Audit) {
+                " " a href={ "/history/field_study/" (study) } { "Historique et vérification de la chaîne" }
+            }
+        }
+        (as_of::form(&format!("/field-studies/{study}"), "Voir l'étude telle qu'elle était", &control, cut.is_some()))
     };
     let live = html! {
         div #live
@@ -217,12 +142,12 @@ async fn render(
             data-position=[position] {
             @match (&history, cut) {
                 (None, Some(cut)) => {
-                    p.as-of role="status" { (describe(cut)) " : l'étude n'existait pas encore." }
+                    p.as-of role="status" { (as_of::describe(cut)) " : l'étude n'existait pas encore." }
                 }
                 (None, None) => {}
                 (Some(history), _) => {
                     @if let Some(cut) = cut {
-                        p.as-of role="status" { strong { (describe(cut)) } " — " (history.entries.len()) " faits retenus." }
+                        p.as-of role="status" { strong { (as_of::describe(cut)) } " — " (history.entries.len()) " faits retenus." }
                     } @else if let Some(p) = position {
                         p.live-status aria-live="polite" {
                             @if live_allowed { "Mises à jour en direct (position " (p) ")." }
@@ -235,45 +160,6 @@ async fn render(
         }
     };
     Ok(answer(&params, &title, who, before, live))
-}
-
-fn describe(cut: Cut) -> String {
-    match cut {
-        Cut::Position(p) => format!("Telle qu'à la position {p} du journal"),
-        Cut::Occurred(t) => format!("Telle qu'elle s'était passée au {}", fr::datetime(&t)),
-        Cut::Recorded(t) => format!("Telle qu'elle était enregistrée au {}", fr::datetime(&t)),
-    }
-}
-
-fn control_form(study: &str, control: &Control, past: bool) -> Markup {
-    let recorded = control.horloge == "recorded";
-    html! {
-        form.as-of-control method="get" action={ "/field-studies/" (study) } {
-            fieldset {
-                legend { "Voir l'étude telle qu'elle était" }
-                p {
-                    label for="asof-date" { "Date " }
-                    input #asof-date type="date" name="date" value=(control.date);
-                    " "
-                    label for="asof-heure" { "heure (Paris) " }
-                    input #asof-heure type="time" name="heure" value=(control.heure);
-                }
-                fieldset.clocks {
-                    legend { "Horloge" }
-                    label { input #horloge-occurred type="radio" name="horloge" value="occurred" checked[!recorded]; " telle que cela s'est passé (horloge du monde)" }
-                    label { input #horloge-recorded type="radio" name="horloge" value="recorded" checked[recorded]; " telle que c'était enregistré (horloge du système)" }
-                }
-                p {
-                    label for="asof-position" { "ou position du journal " }
-                    input #asof-position type="number" min="0" name="position" value=(control.position);
-                }
-                p {
-                    button type="submit" { "Afficher" }
-                    @if past { " " a href={ "/field-studies/" (study) } { "Revenir à aujourd'hui" } }
-                }
-            }
-        }
-    }
 }
 
 fn when(step: &Step) -> Markup {

@@ -21,6 +21,7 @@
 //! only the page's live region (what the script swaps in), and `?min_position=N` waits, as
 //! on the API, until the read models include the event at `N`.
 
+pub mod as_of;
 pub mod audit;
 pub mod cohort;
 pub mod cohorts;
@@ -122,9 +123,8 @@ impl IntoResponse for PageError {
 pub fn path_or_404<T>(
     path: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
 ) -> Result<T, PageError> {
-    path.map(|p| p.0).map_err(|_| {
-        PageError::NotFound("Cette adresse ne correspond à aucune page.".to_owned())
-    })
+    path.map(|p| p.0)
+        .map_err(|_| PageError::NotFound("Cette adresse ne correspond à aucune page.".to_owned()))
 }
 
 /// `Err(Forbidden)` unless the policy lets `who` do `what` (the API twin's rule).
