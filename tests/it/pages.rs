@@ -156,6 +156,22 @@ async fn pages_staff_open_the_cohort_timetable() {
         .source()
         .await
         .contains("href=\"/cohorts/cohort-2025\""));
+    // Keyboard: the first Tab reaches the skip link.
+    let tab: char = fantoccini::key::Key::Tab.into();
+    browser
+        .client
+        .find(fantoccini::Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(&tab.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        browser
+            .js("return document.activeElement.textContent;")
+            .await,
+        json!("Aller au contenu")
+    );
     browser.screenshot("home").await;
     browser.goto(&format!("{base}/cohorts")).await;
     assert_eq!(browser.text("tbody tr td a").await, "Promotion 2025-2026");
@@ -734,6 +750,9 @@ async fn pages_sign_in_scope_and_notes_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert_eq!(r.headers()["referrer-policy"], "same-origin");
     let r = plain
         .get(format!("{base}/cohorts/cohort-2025/timetable"))
         .header("cookie", &cookie)
