@@ -725,6 +725,22 @@ async fn pages_sign_in_scope_and_notes_over_http() {
             "{cookie}"
         );
     }
+    // Followed from another site: the browser would not send a SameSite=Strict cookie on a
+    // redirect, so a page that moves on by itself.
+    let r = plain
+        .get(format!("{base}/sign-in"))
+        .query(&[("token", env.staff.as_str()), ("next", "/cohorts")])
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["refresh"], "0; url=/cohorts");
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("HttpOnly"));
+    assert!(r.text().await.unwrap().contains("href=\"/cohorts\""));
     let r = plain
         .get(format!("{base}/sign-in?token=ftk_bad_token&next=/"))
         .send()
