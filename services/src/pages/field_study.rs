@@ -30,6 +30,7 @@ use std::collections::BTreeSet;
 
 /// One event of the study's stream, decoded, with its envelope.
 struct Step {
+    position: i64,
     occurred_at: DateTime<Utc>,
     actor: String,
     event: FieldStudyEvent,
@@ -116,6 +117,7 @@ async fn render(
         .filter_map(|e| {
             match AnyEvent::decode(&e.stream_type, &e.event_type, &e.event_version, &e.payload) {
                 Ok(AnyEvent::FieldStudy(event)) => Some(Step {
+                    position: e.position,
                     occurred_at: e.occurred_at,
                     actor: e.actor,
                     event,
@@ -236,7 +238,7 @@ fn path(history: &History, steps: &[Step], notes_allowed: bool) -> Markup {
         (notes(steps, notes_allowed))
         (productions(steps))
         (defences(steps))
-        (timeline(history))
+        (timeline(history, steps))
     }
 }
 
@@ -392,7 +394,13 @@ fn defences(steps: &[Step]) -> Markup {
     }
 }
 
-fn timeline(history: &History) -> Markup {
+fn timeline(history: &History, steps: &[Step]) -> Markup {
+    let summary = |position: i64| {
+        steps
+            .iter()
+            .find(|s| s.position == position)
+            .map(|s| fr::field_study_summary(&s.event))
+    };
     html! {
         section aria-labelledby="chronologie" {
             h2 #chronologie { "Chronologie complète (ordre d'enregistrement)" }
@@ -403,7 +411,7 @@ fn timeline(history: &History) -> Markup {
                     th scope="col" { "Survenu (Paris)" }
                     th scope="col" { "Enregistré (Paris)" }
                     th scope="col" { "Par" }
-                    th scope="col" { "Résumé (journal)" }
+                    th scope="col" { "Résumé" }
                 } }
                 tbody {
                     @for e in &history.entries {
@@ -413,7 +421,7 @@ fn timeline(history: &History) -> Markup {
                             td { (fr::datetime_short_text(&e.occurred_at)) }
                             td { (fr::datetime_short_text(&e.recorded_at)) }
                             td { (e.actor) }
-                            td { (e.summary) }
+                            td { (summary(e.position).unwrap_or_else(|| e.summary.clone())) }
                         }
                     }
                 }

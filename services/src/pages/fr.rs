@@ -194,6 +194,132 @@ pub fn flag(flag: &str) -> &str {
     }
 }
 
+/// A field-study event in one French sentence (a reflexive note's text is left out: the
+/// notes section shows it to the roles allowed to read it).
+pub fn field_study_summary(event: &fieldtrail_domain::FieldStudyEvent) -> String {
+    use fieldtrail_domain::FieldStudyEvent as E;
+    let ids = |v: &[fieldtrail_domain::Id]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match event {
+        E::FieldStudyFormed {
+            members,
+            organisation,
+            ..
+        } => format!(
+            "groupe formé ({}) pour {} ({})",
+            ids(members),
+            organisation.name,
+            organisation.sector
+        ),
+        E::MembersChanged {
+            join,
+            leave,
+            reason,
+            ..
+        } => format!(
+            "arrivées : {} ; départs : {} — motif : {}",
+            if join.is_empty() {
+                "aucune".to_owned()
+            } else {
+                ids(join)
+            },
+            if leave.is_empty() {
+                "aucun".to_owned()
+            } else {
+                ids(leave)
+            },
+            reason.as_str()
+        ),
+        E::CommissionNegotiated {
+            version,
+            negotiated_with,
+            ..
+        } => format!("commande version {version} négociée avec {negotiated_with}"),
+        E::CommissionRenegotiated {
+            version, reason, ..
+        } => format!(
+            "commande renégociée (version {version}) — motif : {}",
+            reason.as_str()
+        ),
+        E::CommissionAgreed { version, .. } => format!("commande version {version} validée"),
+        E::HypothesisStated {
+            hypothesis_id,
+            text,
+            ..
+        } => format!("hypothèse {hypothesis_id} formulée : « {text} »"),
+        E::HypothesisRevised {
+            hypothesis_id,
+            reason,
+            ..
+        } => format!(
+            "hypothèse {hypothesis_id} révisée — motif : {}",
+            reason.as_str()
+        ),
+        E::HypothesisAbandoned {
+            hypothesis_id,
+            reason,
+            ..
+        } => format!(
+            "hypothèse {hypothesis_id} abandonnée — motif : {}",
+            reason.as_str()
+        ),
+        E::InterventionLogged {
+            intervention_id,
+            kind,
+            participants,
+            ..
+        } => format!("intervention {intervention_id} : {kind}, {participants} participant·es"),
+        E::ReflexiveNoteRecorded {
+            note_id,
+            session_id,
+            ..
+        } => match session_id {
+            Some(s) => format!("note réflexive {note_id} (séance {s})"),
+            None => format!("note réflexive {note_id}"),
+        },
+        E::ProductionSubmitted {
+            version,
+            title,
+            pages,
+            ..
+        } => format!("production version {version} déposée : « {title} » ({pages} pages)"),
+        E::DefenceScheduled {
+            defence_id,
+            at,
+            jury,
+            ..
+        } => format!(
+            "soutenance {defence_id} programmée le {} devant un jury de {}",
+            datetime(&at.with_timezone(&Utc)),
+            jury.len()
+        ),
+        E::DefencePassed {
+            defence_id,
+            learner_id,
+            ..
+        }
+        | E::DefenceDeferred {
+            defence_id,
+            learner_id,
+            ..
+        }
+        | E::DefenceFailed {
+            defence_id,
+            learner_id,
+            ..
+        } => format!(
+            "soutenance {defence_id} : {learner_id} {}",
+            event
+                .defence_result()
+                .map_or("", |(_, _, r)| result(r.as_str()))
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +335,15 @@ mod tests {
             assert_eq!(datetime_text(utc), french, "{utc}");
         }
         assert_eq!(datetime_text("not a time"), "not a time");
+    }
+
+    #[test]
+    fn a_note_summary_leaves_its_text_out() {
+        let note: fieldtrail_domain::FieldStudyEvent = serde_json::from_value(serde_json::json!({
+            "type": "reflexive_note_recorded", "field_study_id": "fs-1", "note_id": "n1",
+            "session_id": null, "text": "secret"
+        }))
+        .unwrap();
+        assert_eq!(field_study_summary(&note), "note réflexive n1");
     }
 }
