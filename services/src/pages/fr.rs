@@ -293,7 +293,7 @@ pub fn field_study_summary(event: &fieldtrail_domain::FieldStudyEvent) -> String
             jury,
             ..
         } => format!(
-            "soutenance {defence_id} programmée le {} devant un jury de {}",
+            "soutenance {defence_id} programmée le {} devant un jury de {} membres",
             datetime(&at.with_timezone(&Utc)),
             jury.len()
         ),
