@@ -5,7 +5,6 @@
 mod audit;
 mod auth;
 mod bench;
-mod browser;
 mod cache;
 mod cli;
 mod conformance;
@@ -25,3 +24,5 @@ mod relay;
 mod research;
 mod scenario;
 mod servers;
+// The headless-Chromium harness of the browser tests (`pages`).
+mod browser;
