@@ -20,6 +20,7 @@ pub mod config;
 pub mod export;
 pub mod handler;
 pub mod http;
+pub mod pages;
 pub mod read;
 pub mod research;
 pub mod serve;

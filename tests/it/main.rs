@@ -20,8 +20,11 @@ mod http;
 mod journal;
 mod nats_auth;
 mod ops;
+mod pages;
 mod relay;
 mod research;
 mod reservations;
 mod scenario;
 mod servers;
+// The headless-Chromium harness of the browser tests (`pages`).
+mod browser;

@@ -39,7 +39,17 @@ impl Serve {
         nats_url: Option<&str>,
         extra: &[(&str, &str)],
     ) -> Self {
-        let port = free_port();
+        Self::start_at(env, free_port(), database_url, nats_url, extra).await
+    }
+
+    /// As [`Serve::start`], listening on `port` (e.g. the port of a server just killed).
+    pub async fn start_at(
+        env: &TestEnv,
+        port: u16,
+        database_url: Option<&str>,
+        nats_url: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
         command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

@@ -61,6 +61,15 @@ fn calendar_token(path: &str, query: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// For `GET /events/stream` only: the pages' sign-in cookie, so that a page's `EventSource`
+/// follows the stream with the signed-in token (`SameSite=Strict` keeps other sites from
+/// using it). No other API route accepts the cookie.
+fn page_cookie(path: &str, method: &Method, headers: &axum::http::HeaderMap) -> Option<String> {
+    (path == "/events/stream" && method == Method::GET)
+        .then(|| crate::pages::session::token_from_cookie(headers))
+        .flatten()
+}
+
 /// Authenticates the request (bearer token) and, for reads, checks the role table.
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -78,7 +87,8 @@ pub async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .map(str::to_owned)
-        .or_else(|| calendar_token(&path, request.uri().query()));
+        .or_else(|| calendar_token(&path, request.uri().query()))
+        .or_else(|| page_cookie(&path, request.method(), request.headers()));
     let Some(token) = presented.as_deref() else {
         return unauthenticated("send an API token: Authorization: Bearer ftk_…");
     };

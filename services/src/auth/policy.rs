@@ -125,6 +125,15 @@ pub enum Access<'a> {
         /// Whether the caller's learner is (or was) a member (only meaningful for learners).
         member: bool,
     },
+    /// The text of a field study's reflexive notes (the pages; the API's history holds no
+    /// note text): staff and auditors, the cohort's facilitators, the study's own learners;
+    /// not the jury.
+    ReflexiveNotes {
+        /// The field study's cohort, if the study is known.
+        cohort: Option<&'a str>,
+        /// Whether the caller's learner is (or was) a member (only meaningful for learners).
+        member: bool,
+    },
     /// The audit endpoints.
     Audit,
     /// The pseudonymised research exports.
@@ -153,7 +162,9 @@ pub fn allows(who: &Principal, what: &Access<'_>) -> bool {
             FACILITATOR_COMMANDS.contains(name) && who.in_cohort(*cohort)
         }
         (Role::Facilitator, A::Timetable { cohort }) => who.in_cohort(Some(cohort)),
-        (Role::Facilitator, A::History { cohort, .. }) => who.in_cohort(*cohort),
+        (Role::Facilitator, A::History { cohort, .. } | A::ReflexiveNotes { cohort, .. }) => {
+            who.in_cohort(*cohort)
+        }
         (Role::Jury, A::Command { name, cohort }) => {
             *name == "record_defence" && who.in_cohort(*cohort)
         }
@@ -161,7 +172,9 @@ pub fn allows(who: &Principal, what: &Access<'_>) -> bool {
         (Role::Learner, A::Transcript { cohort, learner }) => {
             who.in_cohort(Some(cohort)) && who.learner.as_deref() == Some(*learner)
         }
-        (Role::Learner, A::History { cohort, member }) => who.in_cohort(*cohort) && *member,
+        (Role::Learner, A::History { cohort, member } | A::ReflexiveNotes { cohort, member }) => {
+            who.in_cohort(*cohort) && *member
+        }
         (Role::Researcher, A::Research) => true,
         (Role::Dashboard, A::Timetable { .. } | A::EventStream) => true,
         _ => false,
@@ -192,6 +205,7 @@ mod tests {
         let researcher = who(Role::Researcher, None, None);
         let dashboard = who(Role::Dashboard, None, None);
         let cmd = |name, cohort| Access::Command { name, cohort };
+        let notes = |cohort, member| Access::ReflexiveNotes { cohort, member };
         let cases: Vec<(&Principal, Access<'_>, bool)> = vec![
             (&staff, cmd("schedule_session", Some("c1")), true),
             (&staff, Access::Research, true),
@@ -264,6 +278,14 @@ mod tests {
             (&learner, Access::Timetable { cohort: "c1" }, false),
             (&learner, cmd("record_session", Some("c1")), false),
             (&auditor, Access::Audit, true),
+            (&auditor, notes(Some("c1"), false), true),
+            (&facilitator, notes(Some("c1"), false), true),
+            (&facilitator, notes(Some("c2"), false), false),
+            (&learner, notes(Some("c1"), true), true),
+            (&learner, notes(Some("c1"), false), false),
+            (&jury, notes(Some("c1"), false), false),
+            (&researcher, notes(Some("c1"), false), false),
+            (&dashboard, notes(Some("c1"), false), false),
             (
                 &auditor,
                 Access::Transcript {

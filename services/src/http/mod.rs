@@ -13,6 +13,7 @@
 //! | `GET /healthz` | process alive; says whether PostgreSQL and NATS answer |
 //! | `GET /readyz` | 200 ready / 503 not, naming what is wrong ([`crate::http::health`]) |
 //! | `GET /metrics` | Prometheus metrics ([`crate::metrics`]) |
+//! | `GET /`, `/cohorts/{id}`, `/field-studies/{id}`, `/sign-in`, ... | the French web pages ([`crate::pages`]) |
 
 pub mod audit;
 pub mod consistency;
@@ -103,6 +104,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::middleware::authenticate,
         ))
+        // The pages (after the API's layer: they authenticate themselves, by cookie).
+        .merge(crate::pages::routes(state.clone()))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -174,6 +174,11 @@ impl Prepared {
         self.selected.len()
     }
 
+    /// The ids of the cohorts to export (raw ids: for the server's own use, never shown).
+    pub fn cohort_ids(&self) -> BTreeSet<String> {
+        self.selected.clone()
+    }
+
     /// Events in the log up to the export's end.
     pub fn events(&self) -> u64 {
         self.index.events()
