@@ -127,3 +127,34 @@ async fn commands_over_http_answer_with_the_format_codes_and_documents_follow_on
     task.await.unwrap().unwrap();
     env.cleanup().await;
 }
+
+/// `/docs` is the API reference rendered on the server from the OpenAPI document: every route
+/// is on it, and it loads nothing (no script, no address elsewhere), so it works on an
+/// isolated network.
+#[tokio::test]
+async fn the_api_reference_page_lists_the_routes_and_loads_nothing_from_elsewhere() {
+    let env = TestEnv::sqlite("docs_page").await;
+    let (address, stop, task) = env.serve().await;
+    let response = env
+        .client()
+        .get(format!("http://{address}/docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    let openapi: Value =
+        serde_json::from_str(&fieldtrail::http::openapi::document().to_string()).unwrap();
+    for path in openapi["paths"].as_object().unwrap().keys() {
+        assert!(page.contains(path.as_str()), "{path} missing from /docs");
+    }
+    assert!(page.contains("POST /commands"), "{page}");
+    assert!(!page.contains("<script"), "a script on /docs");
+    assert!(
+        !page.contains("https://") && !page.contains("http://"),
+        "an address elsewhere on /docs"
+    );
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    env.cleanup().await;
+}

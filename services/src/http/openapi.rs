@@ -1,6 +1,6 @@
-//! The HTTP API's OpenAPI 3.1 document, served at `/openapi.json` with an interactive page at
-//! `/docs` (Scalar: a static HTML page that loads its script from a CDN in the browser, so
-//! nothing is downloaded at build time). The document is committed as `deploy/openapi.json`
+//! The HTTP API's OpenAPI 3.1 document, served at `/openapi.json` with a reference page at
+//! `/docs` (server-rendered from the same document, no script and nothing loaded from
+//! elsewhere: it works on an isolated network). The document is committed as `deploy/openapi.json`
 //! and a test fails when it drifts from the code.
 //!
 //! Each route is described by a documentation-only function below (utoipa `path`), so the
@@ -182,9 +182,43 @@ pub fn document() -> Value {
     doc
 }
 
-/// The `/docs` page (Scalar API reference, loading `/openapi.json`).
+/// The `/docs` page: every route of the OpenAPI document (method, path, summary, description),
+/// rendered on the server in French, with a link to `/openapi.json` for tools.
 pub fn docs_page() -> String {
-    utoipa_scalar::Scalar::new(document()).to_html()
+    let doc = document();
+    let empty = serde_json::Map::new();
+    let paths = doc["paths"].as_object().unwrap_or(&empty);
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    maud::html! {
+        (maud::DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                title { "fieldtrail — référence de l'API HTTP" }
+            }
+            body {
+                main {
+                    h1 { "fieldtrail — référence de l'API HTTP" }
+                    p {
+                        "Version " (text(&doc["info"]["version"])) ". Le document OpenAPI complet (schémas compris) : "
+                        a href="/openapi.json" { "/openapi.json" } "."
+                    }
+                    @for (path, item) in paths {
+                        @for (method, operation) in item.as_object().unwrap_or(&empty) {
+                            section {
+                                h2 { code { (method.to_uppercase()) " " (path) } }
+                                @let summary = text(&operation["summary"]);
+                                @if !summary.is_empty() { p { strong { (summary) } } }
+                                @let description = text(&operation["description"]);
+                                @if !description.is_empty() { p { (description) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    .into_string()
 }
 
 /// The AsyncAPI 2.6 document of the event stream (committed as `deploy/asyncapi.json`): the
