@@ -277,7 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => read::document(&journal, kind, &key).await?,
             };
             match found {
-                Some(doc) => println!("{}", serde_json::to_string_pretty(&doc)?),
+                Some(doc) => print_out(&serde_json::to_string_pretty(&doc)?)?,
                 None => anyhow::bail!("no {kind} for {key:?}"),
             }
         }
@@ -471,5 +471,19 @@ async fn wait_for_read_models(
             "the read models have not reached position {min} within {} ms (they reflect position {reflected}; the journal's head is {head}): is a projector running (fieldtrail serve)? retry later",
             limit.as_millis()
         ),
+    }
+}
+
+/// Writes `text` and a newline to standard output; a reader that went away (`| head`) ends the
+/// job quietly instead of a panic.
+///
+/// # Errors
+/// Any other write error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }

@@ -154,6 +154,16 @@ async fn the_api_reference_page_lists_the_routes_and_loads_nothing_from_elsewher
         !page.contains("https://") && !page.contains("http://"),
         "an address elsewhere on /docs"
     );
+    // An unknown API path answers JSON to an API client (the pages' French 404 is for browsers).
+    let response = env
+        .client()
+        .get(format!("http://{address}/cohorts/cohort-2025/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "not_found", "{body}");
     stop.cancel();
     task.await.unwrap().unwrap();
     env.cleanup().await;

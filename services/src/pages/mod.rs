@@ -96,8 +96,27 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-async fn not_found_anywhere() -> Response {
-    PageError::NotFound("Cette adresse ne correspond à aucune page.".to_owned()).into_response()
+/// An address no route serves: a French page for a browser (it asks for HTML or carries the
+/// session cookie), JSON for an API client (`{"code": "not_found", "message": ...}`, as the
+/// API's own 404 answers).
+async fn not_found_anywhere(headers: axum::http::HeaderMap) -> Response {
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+        || headers.contains_key(axum::http::header::COOKIE);
+    if wants_html {
+        PageError::NotFound("Cette adresse ne correspond à aucune page.".to_owned()).into_response()
+    } else {
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "code": "not_found",
+                "message": "no route answers this path and method (see /openapi.json)"
+            })),
+        )
+            .into_response()
+    }
 }
 
 /// Why a page could not be shown; each answers a French page with its status.
