@@ -117,6 +117,14 @@ pub(crate) fn rows(fold: &ClaimFold) -> Vec<Reservation> {
 }
 
 /// The PostgreSQL side: the append's claims, the rebuild, the listing.
+/// Whether any of `events` takes or releases a claim (most appends do neither: the
+/// reservation table is not touched then).
+pub(crate) fn takes_or_releases(events: &[crate::backend::NewEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| fieldtrail_domain::claims::CLAIM_EVENT_TYPES.contains(&e.0.as_str()))
+}
+
 pub(crate) mod pg {
     use super::ReservationsRebuilt;
     use super::{changes, cohort_of, fold, needs_study_cohort, rows, Reservation};
@@ -161,10 +169,7 @@ pub(crate) mod pg {
         events: &[NewEvent],
         positions: &[i64],
     ) -> Result<(), JournalError> {
-        if !events
-            .iter()
-            .any(|e| CLAIM_EVENT_TYPES.contains(&e.0.as_str()))
-        {
+        if !super::takes_or_releases(events) {
             return Ok(());
         }
         let holder = format!("{stream_type}/{stream_id}");

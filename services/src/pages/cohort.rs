@@ -5,7 +5,7 @@
 //! the present view). Access: the timetable's ([`Access::Timetable`]); the register is the
 //! audit route's ([`Access::Audit`]).
 
-use super::{answer, as_of, check, cohorts, fr, params, reflected, PageError};
+use super::{answer, as_of, check, cohorts, fr, params, PageError};
 use crate::auth::{policy, Access, Principal};
 use crate::http::AppState;
 use crate::read;
@@ -56,26 +56,8 @@ async fn render(
     let facts = cohorts::facts(state, cohort_id)
         .await?
         .ok_or_else(unknown)?;
-    let (document, position) = match cut {
-        Some(cut) => (
-            crate::audit::document_as_of(&state.journal, read::TIMETABLE, cohort_id, cut)
-                .await
-                .map_err(PageError::journal)?,
-            None,
-        ),
-        None => {
-            let position = reflected(state, &params).await?;
-            let doc = read::document(&state.journal, read::TIMETABLE, cohort_id)
-                .await
-                .map_err(PageError::journal)?
-                .ok_or_else(unknown)?;
-            (Some(doc), Some(position))
-        }
-    };
-    let timetable: Option<Timetable> = document
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(PageError::journal)?;
+    let (timetable, position): (Option<Timetable>, _) =
+        super::document_then(state, &params, read::TIMETABLE, cohort_id, cut, unknown).await?;
     // The register is the journal's as of now: shown on the present view only.
     let register_allowed = policy::allows(who, &Access::Audit);
     let register = if register_allowed && cut.is_none() {

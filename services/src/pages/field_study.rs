@@ -12,7 +12,7 @@
 //! `as_of` answer ([`crate::audit::document_as_of`]); no live updates on a past view.
 //! Access: the history's ([`Access::History`]).
 
-use super::{answer, as_of, check, fr, params, reflected, PageError};
+use super::{answer, as_of, check, fr, params, PageError};
 use crate::auth::middleware::field_study_scope;
 use crate::auth::{policy, Access, Principal};
 use crate::http::AppState;
@@ -83,26 +83,8 @@ async fn render(
     }
     let params = params(uri);
     let (cut, control) = as_of::cut(&params).map_err(PageError::Invalid)?;
-    let (document, position) = match cut {
-        Some(cut) => (
-            crate::audit::document_as_of(&state.journal, read::HISTORY, study, cut)
-                .await
-                .map_err(PageError::journal)?,
-            None,
-        ),
-        None => {
-            let position = reflected(state, &params).await?;
-            let doc = read::document(&state.journal, read::HISTORY, study)
-                .await
-                .map_err(PageError::journal)?
-                .ok_or_else(unknown)?;
-            (Some(doc), Some(position))
-        }
-    };
-    let history: Option<History> = document
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(PageError::journal)?;
+    let (history, position): (Option<History>, _) =
+        super::document_then(state, &params, read::HISTORY, study, cut, unknown).await?;
     let kept: BTreeSet<i64> = history
         .iter()
         .flat_map(|h| h.entries.iter().map(|e| e.position))

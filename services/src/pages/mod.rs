@@ -203,6 +203,44 @@ pub fn wants_fragment(params: &[(String, String)]) -> bool {
     param(params, "fragment").is_some()
 }
 
+/// The stored document `kind`/`key` read for a page: as it stood at `cut` (`None` when it did
+/// not exist then, and no position: the cut names the moment), or as it stands now with the
+/// position the read models reflect (after `?min_position=`); `unknown` when it does not exist.
+///
+/// # Errors
+/// [`PageError`] from `unknown`, the `min_position` wait, the journal, or a document this
+/// build cannot read as `T`.
+pub async fn document_then<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    params: &[(String, String)],
+    kind: &str,
+    key: &str,
+    cut: Option<fieldtrail_journal::audit::Cut>,
+    unknown: impl FnOnce() -> PageError,
+) -> Result<(Option<T>, Option<i64>), PageError> {
+    let (document, position) = match cut {
+        Some(cut) => (
+            crate::audit::document_as_of(&state.journal, kind, key, cut)
+                .await
+                .map_err(PageError::journal)?,
+            None,
+        ),
+        None => {
+            let position = reflected(state, params).await?;
+            let doc = crate::read::document(&state.journal, kind, key)
+                .await
+                .map_err(PageError::journal)?
+                .ok_or_else(unknown)?;
+            (Some(doc), Some(position))
+        }
+    };
+    let document = document
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(PageError::journal)?;
+    Ok((document, position))
+}
+
 /// Waits for `?min_position=N` like the API's reads, then answers the position the read
 /// models reflect (the projector's checkpoint).
 pub async fn reflected(state: &AppState, params: &[(String, String)]) -> Result<i64, PageError> {

@@ -142,10 +142,7 @@ fn claims(
     events: &[NewEvent],
     positions: &[i64],
 ) -> Result<(), JournalError> {
-    if !events
-        .iter()
-        .any(|e| CLAIM_EVENT_TYPES.contains(&e.0.as_str()))
-    {
+    if !reservations::takes_or_releases(events) {
         return Ok(());
     }
     let holder = format!("{stream_type}/{stream_id}");
