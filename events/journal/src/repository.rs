@@ -54,6 +54,29 @@ WHERE (SELECT coalesce(max(stream_version), 0) FROM events
 ORDER BY e.n
 RETURNING position";
 
+/// [`APPEND`] and the command's ledger row in one statement (a data-modifying `WITH`): the
+/// ledger row is written only when the events are (`HAVING count(*) > 0`), and a command id
+/// already in the ledger fails the whole statement (`command_ledger_pkey`). `$17` is the
+/// command's stored body. Returns the events' positions, in stream order.
+const APPEND_WITH_LEDGER: &str = "
+WITH appended AS (
+  INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
+                      payload, occurred_at, actor, command_id, correlation_id, causation_id,
+                      recorded_at, prev_hash, hash, reported_actor)
+  SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12,
+         $13, e.prev_hash, e.hash, $16
+  FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[]) WITH ORDINALITY
+         AS e(event_id, event_type, event_version, payload, prev_hash, hash, n)
+  WHERE (SELECT coalesce(max(stream_version), 0) FROM events
+         WHERE stream_type = $1 AND stream_id = $2) = $3
+  ORDER BY e.n
+  RETURNING position
+), ledger AS (
+  INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
+  SELECT $10, $17, $1, $2, min(position), max(position) FROM appended HAVING count(*) > 0
+)
+SELECT position FROM appended ORDER BY position";
+
 /// Read before the insert (a read takes no transaction id): the database clock, which becomes
 /// the events' `recorded_at`, and the hash of the stream's event at the expected version,
 /// which the first new event chains to (see [`crate::chain`]).
@@ -236,6 +259,20 @@ async fn commit_batch(
             let _ = p.reply.send(Err(error));
         }
     };
+    if let [only] = batch.as_slice() {
+        if !crate::reservations::takes_or_releases(&only.events) {
+            let r = append_alone(client, only).await;
+            metrics::histogram!("fieldtrail_append_batch_commands").record(1.0);
+            if let Ok(positions) = &r {
+                metrics::histogram!("fieldtrail_append_batch_events")
+                    .record(positions.len() as f64);
+            }
+            if let Some(only) = batch.into_iter().next() {
+                let _ = only.reply.send(r);
+            }
+            return;
+        }
+    }
     let mut tx = match client.transaction().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e.into()),
@@ -294,6 +331,84 @@ async fn commit_batch(
     }
 }
 
+/// The append of a command that commits alone and takes or releases no claim (most of them):
+/// the head read, then ONE statement run outside an explicit transaction (PostgreSQL makes a
+/// single statement its own transaction): the version-checked events insert and the ledger
+/// row together ([`APPEND_WITH_LEDGER`]). Two round trips, against five for
+/// `BEGIN`/head/insert/ledger/`COMMIT`.
+///
+/// # Errors
+/// As [`PgJournal::append`].
+async fn append_alone(
+    client: &deadpool_postgres::Client,
+    p: &crate::group::PendingAppend,
+) -> Result<Vec<i64>, JournalError> {
+    let (head, append) = (
+        client.prepare_cached(HEAD).await?,
+        client.prepare_cached(APPEND_WITH_LEDGER).await?,
+    );
+    let raw: &tokio_postgres::Client = client;
+    let (stream_type, stream_id, expected) = (p.stream_type.as_str(), p.stream_id.as_str(), p.expected);
+    let (events, metadata) = (&p.events, &p.metadata);
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+    let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
+    let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc).trunc_subsecs(6);
+    let conflict = || JournalError::VersionConflict {
+        stream: format!("{stream_type}/{stream_id}"),
+        expected,
+    };
+    let (recorded_at, prev_hashes, hashes) = chain_hashes(
+        raw, &head, stream_type, stream_id, expected, events, &ids, occurred_at, metadata,
+    )
+    .await?;
+    let rows = match raw
+        .query(
+            &append,
+            &[
+                &stream_type,
+                &stream_id,
+                &expected,
+                &ids,
+                &types,
+                &versions,
+                &payloads,
+                &occurred_at,
+                &metadata.actor,
+                &metadata.command_id,
+                &metadata.correlation_id,
+                &metadata.causation_id,
+                &recorded_at,
+                &prev_hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
+                &hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
+                &metadata.reported_actor,
+                &metadata.command,
+            ],
+        )
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            let ledger = e
+                .as_db_error()
+                .and_then(|d| d.constraint())
+                .is_some_and(|c| c == "command_ledger_pkey");
+            return Err(if ledger {
+                JournalError::DuplicateCommand(metadata.command_id.clone())
+            } else {
+                conflict()
+            });
+        }
+        Err(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) => return Err(conflict()),
+        Err(e) => return Err(e.into()),
+    };
+    if rows.len() != events.len() {
+        return Err(conflict());
+    }
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// The append's statements inside a transaction the caller owns (and commits or rolls back):
 /// first the version-checked events insert, then the ledger row, then the claims of the
 /// events in the reservation table ([`crate::reservations`]). [`PgJournal::append`] wraps it
@@ -321,6 +436,7 @@ pub async fn append_in(
     };
     let (recorded_at, prev_hashes, hashes) = chain_hashes(
         tx,
+        HEAD,
         stream_type,
         stream_id,
         expected,
@@ -396,8 +512,9 @@ pub async fn append_in(
 /// stays the first write), then hashes each new event chained to the one before. Returns
 /// `(recorded_at, prev_hashes, hashes)`.
 #[allow(clippy::too_many_arguments)]
-async fn chain_hashes(
-    tx: &tokio_postgres::Transaction<'_>,
+async fn chain_hashes<C, S>(
+    tx: &C,
+    head_statement: &S,
     stream_type: &str,
     stream_id: &str,
     expected: i64,
@@ -405,9 +522,13 @@ async fn chain_hashes(
     ids: &[Uuid],
     occurred_at: DateTime<Utc>,
     metadata: &CommandMetadata,
-) -> Result<(DateTime<Utc>, Vec<Hash>, Vec<Hash>), JournalError> {
+) -> Result<(DateTime<Utc>, Vec<Hash>, Vec<Hash>), JournalError>
+where
+    C: tokio_postgres::GenericClient + Sync,
+    S: tokio_postgres::ToStatement + ?Sized + Sync + Send,
+{
     let head = tx
-        .query_one(HEAD, &[&stream_type, &stream_id, &expected])
+        .query_one(head_statement, &[&stream_type, &stream_id, &expected])
         .await?;
     let recorded_at: DateTime<Utc> = head.get(0);
     let found: bool = head.get(2);
