@@ -348,7 +348,8 @@ async fn append_alone(
         client.prepare_cached(APPEND_WITH_LEDGER).await?,
     );
     let raw: &tokio_postgres::Client = client;
-    let (stream_type, stream_id, expected) = (p.stream_type.as_str(), p.stream_id.as_str(), p.expected);
+    let (stream_type, stream_id, expected) =
+        (p.stream_type.as_str(), p.stream_id.as_str(), p.expected);
     let (events, metadata) = (&p.events, &p.metadata);
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
@@ -360,7 +361,15 @@ async fn append_alone(
         expected,
     };
     let (recorded_at, prev_hashes, hashes) = chain_hashes(
-        raw, &head, stream_type, stream_id, expected, events, &ids, occurred_at, metadata,
+        raw,
+        &head,
+        stream_type,
+        stream_id,
+        expected,
+        events,
+        &ids,
+        occurred_at,
+        metadata,
     )
     .await?;
     let rows = match raw
@@ -380,7 +389,10 @@ async fn append_alone(
                 &metadata.correlation_id,
                 &metadata.causation_id,
                 &recorded_at,
-                &prev_hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
+                &prev_hashes
+                    .iter()
+                    .map(|h| h.as_slice())
+                    .collect::<Vec<&[u8]>>(),
                 &hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
                 &metadata.reported_actor,
                 &metadata.command,

@@ -118,8 +118,16 @@ pub async fn relay_forever(
                 tracing::warn!(error = %e, "relay could not publish; retrying");
                 pause = Duration::from_secs(1);
             }
+        } else {
+            // Another process may lead: start again from the stored checkpoint.
+            relay.forget();
         }
         if !wait(notified, &shutdown, pause, Duration::ZERO).await {
+            if !frozen() {
+                if let Err(e) = relay.flush().await {
+                    tracing::warn!(error = %e, "relay checkpoint not written at shutdown");
+                }
+            }
             lead.release();
             return;
         }
