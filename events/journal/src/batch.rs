@@ -86,6 +86,23 @@ impl PgJournal {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let mut client = self.pool().get().await?;
+        append_batch_on(&mut client, batch).await
+    }
+}
+
+/// [`PgJournal::append_batch`] on a connection the caller holds (the group commit's leader).
+///
+/// # Errors
+/// As [`PgJournal::append_batch`].
+pub(crate) async fn append_batch_on(
+    client: &mut deadpool_postgres::Client,
+    batch: &[AppendRequest],
+) -> Result<Vec<Vec<i64>>, JournalError> {
+    {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         // The first request of each stream, and each request's expected version checked
         // against the one before it on the same stream.
         let mut tails: HashMap<(&str, &str), i64> = HashMap::new();
@@ -99,7 +116,6 @@ impl PgJournal {
             let end = r.expected + i64::try_from(r.events.len()).unwrap_or(i64::MAX);
             tails.insert((&r.stream_type, &r.stream_id), end);
         }
-        let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
         let heads = tx.prepare_cached(HEADS).await?;
         let rows = tx
@@ -307,7 +323,9 @@ impl PgJournal {
         metrics::histogram!("fieldtrail_append_batch_events").record(cols.ids.len() as f64);
         Ok(positions)
     }
+}
 
+impl PgJournal {
     /// See [`crate::Backend::applied_many`]: one query for the whole list.
     ///
     /// # Errors

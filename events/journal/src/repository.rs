@@ -273,6 +273,36 @@ async fn commit_batch(
             return;
         }
     }
+    if batch.len() > 1 {
+        // The whole group in one statement per kind of row (crate::batch); a version conflict,
+        // a known command id or a held claim in any of it rolls it back, and the group is then
+        // appended command by command below, each failing alone.
+        let requests: Vec<crate::AppendRequest> = batch
+            .iter()
+            .map(|p| crate::AppendRequest {
+                stream_type: p.stream_type.clone(),
+                stream_id: p.stream_id.clone(),
+                expected: p.expected,
+                events: p.events.clone(),
+                metadata: p.metadata.clone(),
+            })
+            .collect();
+        match crate::batch::append_batch_on(client, &requests).await {
+            Ok(positions) => {
+                metrics::histogram!("fieldtrail_append_batch_commands").record(batch.len() as f64);
+                for (p, positions) in batch.into_iter().zip(positions) {
+                    let _ = p.reply.send(Ok(positions));
+                }
+                return;
+            }
+            Err(
+                JournalError::VersionConflict { .. }
+                | JournalError::DuplicateCommand(_)
+                | JournalError::ClaimHeld { .. },
+            ) => {}
+            Err(e) => return fail_all(batch, &e),
+        }
+    }
     let mut tx = match client.transaction().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e.into()),
