@@ -491,9 +491,7 @@ impl CommandHandler {
                 Ok(Err(r)) => return Err(Decision::Rejected(r)),
                 Err(e) => return Err(Decision::Failed(e)),
             };
-        match self
-            .journal
-            .append(A::TYPE, aggregate_id, expected, &rows, metadata)
+        match crate::companion::append(&self.journal, A::TYPE, aggregate_id, expected, &rows, metadata)
             .await
         {
             Ok(positions) => {

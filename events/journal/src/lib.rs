@@ -37,7 +37,7 @@ mod stored;
 pub use backend::{
     check_sqlite_path, open, open_existing, sqlite_path, AppendRequest, Backend, BackendKind,
     CommitOutcome, DocumentCommit, HistoryOf, Journal, LedgerRow, NewEvent, StreamQuery,
-    TokenRecord, DEFAULT_URL,
+    TokenRecord, DEFAULT_URL, StreamAppend,
 };
 pub use cache::{fold_into, AggregateCache, CachedEventStore, DEFAULT_CAPACITY};
 pub use error::JournalError;

@@ -74,6 +74,7 @@ fn lookups() -> InMemoryLookups {
         cohort_id: id("c"),
         members: ids(&["l4", "l5", "l6"]),
         organisation: org(),
+        split_from: None,
     };
     InMemoryLookups::default()
         .cohort(cohort())
@@ -92,6 +93,7 @@ fn formed(members: &[&str]) -> FieldStudyEvent {
         cohort_id: id("c"),
         members: ids(members),
         organisation: org(),
+        split_from: None,
     }
 }
 fn changed(join: &[&str], leave: &[&str], members: &[&str]) -> FieldStudyEvent {
