@@ -15,6 +15,7 @@ mod event_stream;
 mod faults;
 mod faults_process;
 mod formats;
+mod harder;
 mod helpers;
 mod http;
 mod journal;
