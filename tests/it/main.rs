@@ -16,6 +16,7 @@ mod faults;
 mod faults_process;
 mod formats;
 mod harder;
+mod harder_path;
 mod helpers;
 mod http;
 mod journal;
