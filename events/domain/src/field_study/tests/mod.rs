@@ -4,6 +4,7 @@
 
 mod defence;
 mod group;
+mod harder;
 mod path;
 
 use super::*;
