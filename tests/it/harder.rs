@@ -130,3 +130,194 @@ async fn harder_probes_get_the_expected_codes_and_effects_on(env: TestEnv) {
     assert_eq!(split_event.command_id, new_study[0].command_id);
     env.cleanup().await;
 }
+
+fn metadata(command_id: &str) -> fieldtrail_journal::CommandMetadata {
+    fieldtrail_journal::CommandMetadata {
+        command_id: command_id.to_owned(),
+        command: "split_field_study".to_owned(),
+        actor: "staff:test".to_owned(),
+        reported_actor: None,
+        occurred_at: chrono::Utc::now().into(),
+        correlation_id: command_id.to_owned(),
+        causation_id: command_id.to_owned(),
+    }
+}
+
+fn formed(study: &str, members: &[&str], split_from: Option<&str>) -> fieldtrail_journal::NewEvent {
+    (
+        "field_study_formed".to_owned(),
+        "2".to_owned(),
+        json!({"field_study_id": study, "cohort_id": "c1", "members": members,
+               "organisation": {"name": "o", "sector": "s"}, "split_from": split_from}),
+    )
+}
+
+fn part(
+    study: &str,
+    expected: i64,
+    events: Vec<fieldtrail_journal::NewEvent>,
+) -> fieldtrail_journal::StreamAppend {
+    fieldtrail_journal::StreamAppend {
+        stream_type: "field_study".to_owned(),
+        stream_id: study.to_owned(),
+        expected,
+        events,
+    }
+}
+
+crate::both_backends!(
+    a_split_appends_both_streams_or_nothing,
+    a_split_appends_both_streams_or_nothing_on
+);
+
+/// The journal itself, without the aggregates' checks: `append_streams` appends every part or
+/// none, with one ledger row, and moves the members' places only from the study split from.
+async fn a_split_appends_both_streams_or_nothing_on(env: TestEnv) {
+    use fieldtrail_journal::JournalError;
+    let j = &env.journal;
+    j.append("field_study", "a", 0, &[formed("a", &["l1", "l2", "l3", "l4"], None)], &metadata("form-a"))
+        .await
+        .unwrap();
+    j.append("field_study", "c", 0, &[formed("c", &["l5", "l6", "l7"], None)], &metadata("form-c"))
+        .await
+        .unwrap();
+    j.append("field_study", "x", 0, &[formed("x", &["l8", "l9", "l10"], None)], &metadata("form-x"))
+        .await
+        .unwrap();
+    let split = |members: &[&str]| {
+        (
+            "field_study_split".to_owned(),
+            "1".to_owned(),
+            json!({"field_study_id": "a", "cohort_id": "c1", "new_field_study_id": "n",
+                   "members": members, "remaining": ["l1", "l2"],
+                   "organisation": {"name": "o", "sector": "s"}, "reason": "r"}),
+        )
+    };
+    let (events, claims) = (env.event_count().await, j.reservations().await.unwrap());
+    // A place another study holds: refused, nothing appended, nothing moved.
+    let err = j
+        .append_streams(
+            &[part("n", 0, vec![formed("n", &["l3", "l5"], Some("a"))]), part("a", 1, vec![split(&["l3", "l5"])])],
+            &metadata("split-1"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, JournalError::ClaimHeld { holder, .. } if holder == "field_study/c"),
+        "{err:?}"
+    );
+    // The new stream exists already: refused by its version check.
+    let err = j
+        .append_streams(
+            &[part("x", 0, vec![formed("x", &["l3", "l4"], Some("a"))]), part("a", 1, vec![split(&["l3", "l4"])])],
+            &metadata("split-2"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::VersionConflict { .. }), "{err:?}");
+    // The old stream moved on meanwhile: refused too.
+    let err = j
+        .append_streams(
+            &[part("n", 0, vec![formed("n", &["l3", "l4"], Some("a"))]), part("a", 0, vec![split(&["l3", "l4"])])],
+            &metadata("split-3"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::VersionConflict { .. }), "{err:?}");
+    assert_eq!(env.event_count().await, events);
+    assert_eq!(j.reservations().await.unwrap(), claims);
+    assert!(j.applied("split-1").await.unwrap().is_none());
+    // Accepted: both streams, one ledger row naming the old study, the places moved.
+    let positions = j
+        .append_streams(
+            &[part("n", 0, vec![formed("n", &["l3", "l4"], Some("a"))]), part("a", 1, vec![split(&["l3", "l4"])])],
+            &metadata("split-4"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(positions[1][0], positions[0][0] + 1);
+    let ledger = j.applied("split-4").await.unwrap().unwrap();
+    assert_eq!(
+        (ledger.stream.as_str(), ledger.first_position, ledger.last_position),
+        ("field_study/a", positions[0][0], positions[1][0])
+    );
+    let holder = |key: &str| {
+        let key = key.to_owned();
+        async move {
+            j.reservations()
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.claim_key == key)
+                .map(|r| r.holder)
+        }
+    };
+    assert_eq!(holder("c1/l3").await.as_deref(), Some("field_study/n"));
+    assert_eq!(holder("c1/l1").await.as_deref(), Some("field_study/a"));
+    assert_eq!(holder("c1/l5").await.as_deref(), Some("field_study/c"));
+    let err = j
+        .append_streams(
+            &[part("m", 0, vec![formed("m", &["l1", "l2"], Some("a"))]), part("a", 2, vec![split(&["l1", "l2"])])],
+            &metadata("split-4"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::DuplicateCommand(_)), "{err:?}");
+    let report = j.verify(None).await.unwrap();
+    assert!(report.intact(), "{:?}", report.breaks);
+    let live = j.reservations().await.unwrap();
+    j.rebuild_reservations().await.unwrap();
+    assert_eq!(j.reservations().await.unwrap(), live);
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    two_splits_racing_for_one_new_study_id_give_it_to_one,
+    two_splits_racing_for_one_new_study_id_give_it_to_one_on
+);
+
+/// Two handlers (as two servers) split two studies into the same new id at once: the new
+/// stream's version check lets one through; the other, decided again, is `already_exists`.
+async fn two_splits_racing_for_one_new_study_id_give_it_to_one_on(env: TestEnv) {
+    let mut setup: String = PROBES.lines().take(11).map(|l| format!("{l}\n")).collect();
+    // h-fb = {h-l5, h-l6, h-l7} gains h-l8, so that both studies can split in two.
+    for (id, command, data) in [
+        ("race-0", "enrol_learner", json!({"cohort_id": "h-cohort", "learner_id": "h-l8", "name": "Personne 8", "deis_pathway": false})),
+        ("race-1", "change_members", json!({"field_study_id": "h-fb", "join": ["h-l8"], "leave": [], "reason": "renfort"})),
+    ] {
+        let line = json!({"command_id": id, "command": command, "at": "2025-10-07T10:00:00+02:00",
+                          "actor": "staff:coordinator", "data": data});
+        setup.push_str(&format!("{line}\n"));
+    }
+    assert_eq!(env.import(&setup).await.rejected, 0);
+    let (a, b) = (env.handler(), env.handler());
+    let line = |study: &str, members: [&str; 2], id: &str| {
+        json!({"command_id": id, "command": "split_field_study", "at": "2026-02-02T10:00:00+01:00",
+               "actor": "staff:coordinator", "data": {"field_study_id": study, "new_field_study_id": "h-new",
+               "members": members, "organisation": {"name": "o", "sector": "s"}, "reason": "r"}})
+        .to_string()
+    };
+    let (left, right) = (line("h-fa", ["h-l3", "h-l4"], "race-a"), line("h-fb", ["h-l7", "h-l8"], "race-b"));
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+    let (ba, bb) = (barrier.clone(), barrier);
+    let (x, y) = tokio::join!(
+        async {
+            ba.wait().await;
+            a.handle_json(&left, chrono::Utc::now()).await.unwrap()
+        },
+        async {
+            bb.wait().await;
+            b.handle_json(&right, chrono::Utc::now()).await.unwrap()
+        }
+    );
+    let outcomes = [serde_json::to_value(x).unwrap(), serde_json::to_value(y).unwrap()];
+    let applied = outcomes.iter().filter(|o| o["outcome"] == "applied").count();
+    let refused: Vec<&Value> = outcomes.iter().filter(|o| o["outcome"] == "rejected").collect();
+    assert_eq!((applied, refused.len()), (1, 1), "{outcomes:?}");
+    assert_eq!(refused[0]["code"], "already_exists", "{outcomes:?}");
+    let formed = env.journal.stream("field_study", "h-new", 0).await.unwrap();
+    assert_eq!(formed.len(), 1);
+    let report = env.journal.verify(None).await.unwrap();
+    assert!(report.intact(), "{:?}", report.breaks);
+    env.cleanup().await;
+}

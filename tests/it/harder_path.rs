@@ -356,6 +356,30 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
     )
     .await;
     assert_eq!((status, &doc["complaints"]), (200, &json!([])));
+    // The pages (French HTML): the register on the cohort page for staff and auditors only,
+    // the split's lineage and the jury's changes on the field-study pages.
+    let page = |token: String, path: String| {
+        let client = env.client_with(&token);
+        let url = format!("{base}{path}");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, html) = page(env.staff.clone(), format!("/cohorts/{COHORT}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Registre des réclamations"), "{html}");
+    assert!(html.contains("data-complaint=\"k-03\"") && html.contains("en attente de réponse"));
+    let facilitator = env.token(Role::Facilitator, Some(COHORT), None).await;
+    let (status, html) = page(facilitator, format!("/cohorts/{COHORT}")).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("Registre des réclamations") && !html.contains("k-01"));
+    let (_, html) = page(env.staff.clone(), "/field-studies/fs-m2".to_owned()).await;
+    assert!(html.contains("Issu de la scission du groupe"), "{html}");
+    let (_, html) = page(env.staff.clone(), "/field-studies/fs-m1".to_owned()).await;
+    assert!(html.contains("forment le groupe"), "{html}");
+    assert!(html.contains("M. Centre se récuse"), "{html}");
+    assert!(html.contains("résultat de p-01 rectifié, admis·e devient ajourné·e"), "{html}");
     stop.cancel();
     task.await.unwrap().unwrap();
 
