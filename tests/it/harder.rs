@@ -321,3 +321,57 @@ async fn two_splits_racing_for_one_new_study_id_give_it_to_one_on(env: TestEnv) 
     assert!(report.intact(), "{:?}", report.breaks);
     env.cleanup().await;
 }
+
+crate::both_backends!(
+    a_version_1_formation_reads_as_version_2_without_a_split,
+    a_version_1_formation_reads_as_version_2_without_a_split_on
+);
+
+/// `field_study_formed` gained `split_from` in version 2: a row an older writer stored (v1)
+/// stays as written and reads as v2 with `split_from: null` on every path (the aggregate, the
+/// claims, the read models, the auditor's history); its history document has no lineage key.
+async fn a_version_1_formation_reads_as_version_2_without_a_split_on(env: TestEnv) {
+    let setup: String = PROBES.lines().take(9).map(|l| format!("{l}\n")).collect();
+    env.import(&setup).await;
+    let v1 = (
+        "field_study_formed".to_owned(),
+        "1".to_owned(),
+        json!({"field_study_id": "old", "cohort_id": "h-cohort", "members": ["h-l1", "h-l2", "h-l3"],
+               "organisation": {"name": "o", "sector": "s"}}),
+    );
+    env.journal
+        .append("field_study", "old", 0, &[v1], &metadata("old-form"))
+        .await
+        .unwrap();
+    let history = env
+        .journal
+        .history(
+            fieldtrail_journal::HistoryOf::Stream {
+                stream_type: "field_study",
+                stream_id: "old",
+            },
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (history[0].event_version.as_str(), &history[0].payload["split_from"]),
+        ("2", &Value::Null)
+    );
+    // The aggregate reads it (a change of members is decided on it), and so do the claims.
+    let change = json!({"command_id": "old-change", "command": "change_members", "at": "2025-10-07T10:00:00+02:00",
+        "actor": "staff:coordinator", "data": {"field_study_id": "old", "join": ["h-l4"], "leave": [], "reason": "renfort"}});
+    let outcome = env
+        .handler()
+        .handle_json(&change.to_string(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, fieldtrail::Outcome::Applied { .. }), "{outcome:?}");
+    let held = env.journal.reservations().await.unwrap();
+    assert!(held.iter().any(|r| r.claim_key == "h-cohort/h-l1" && r.holder == "field_study/old"));
+    env.project().await;
+    let doc = env.document("history", "old").await.unwrap();
+    assert_eq!(doc["members"], json!(["h-l1", "h-l2", "h-l3", "h-l4"]));
+    assert!(doc.get("split_from").is_none() && doc.get("split_into").is_none(), "{doc}");
+    env.cleanup().await;
+}
