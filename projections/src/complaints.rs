@@ -126,7 +126,8 @@ impl Complaints {
                 )
             })
             .collect();
-        complaints.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.complaint_id.cmp(&y.complaint_id)));
+        complaints
+            .sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.complaint_id.cmp(&y.complaint_id)));
         ComplaintsRegister {
             cohort_id: cohort_id.to_owned(),
             complaints: complaints.into_iter().map(|(_, c)| c).collect(),
@@ -167,10 +168,17 @@ mod tests {
             .map(|c| c.complaint_id.as_str())
             .collect();
         assert_eq!(ids, ["k0", "k1", "k3", "k2"]);
-        let days: Vec<Option<i64>> = register.complaints.iter().map(|c| c.days_to_answer).collect();
+        let days: Vec<Option<i64>> = register
+            .complaints
+            .iter()
+            .map(|c| c.days_to_answer)
+            .collect();
         assert_eq!(days, [Some(31), None, None, Some(1)]);
         assert_eq!(register.complaints[1].status, ComplaintStatus::Open);
-        assert_eq!(register.complaints[3].answered_at.as_deref(), Some("2025-10-01T22:10:00Z"));
+        assert_eq!(
+            register.complaints[3].answered_at.as_deref(),
+            Some("2025-10-01T22:10:00Z")
+        );
         assert_eq!(register.complaints[1].filed_at, "2025-09-30T08:00:00.500Z");
     }
 }

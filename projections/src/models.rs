@@ -1,10 +1,10 @@
 //! [`ReadModels`]: the whole projection state, its fold and its documents.
 
 use crate::cohort::CohortState;
+use crate::complaints::ComplaintsRegister;
 use crate::history::History;
 use crate::recorded::RecordedEvent;
 use crate::timetable::{self, PlannedModule, Timetable};
-use crate::complaints::ComplaintsRegister;
 use crate::transcript::Transcript;
 use fieldtrail_domain::{AnyEvent, CohortEvent, FieldStudyEvent, Id, ProgrammeEvent};
 use serde::Serialize;

@@ -48,7 +48,11 @@ pub(crate) fn companions(
 fn row(event: &FieldStudyEvent) -> Result<NewEvent, HandleError> {
     let payload = serde_json::to_value(event)
         .map_err(|e| HandleError::Internal(format!("an event did not serialize: {e}")))?;
-    Ok((event.event_type(), event.event_version(), strip_tag(payload)))
+    Ok((
+        event.event_type(),
+        event.event_version(),
+        strip_tag(payload),
+    ))
 }
 
 /// Appends a command's `rows` to its stream at `expected`, with the other streams' parts
@@ -65,7 +69,8 @@ pub(crate) async fn append(
     rows: &[NewEvent],
     metadata: &CommandMetadata,
 ) -> Result<Vec<i64>, JournalError> {
-    let mut parts = companions(stream_type, rows).map_err(|e| JournalError::Other(e.to_string()))?;
+    let mut parts =
+        companions(stream_type, rows).map_err(|e| JournalError::Other(e.to_string()))?;
     if parts.is_empty() {
         return journal
             .append(stream_type, stream_id, expected, rows, metadata)

@@ -46,11 +46,7 @@ fn check_fields(line: &Value, what: &str, got: &Value, want: &Value) {
                 "line {}: {what}: number of {array}",
                 line["line"]
             ),
-            None => assert_eq!(
-                &got[field], value,
-                "line {}: {what}: {field}",
-                line["line"]
-            ),
+            None => assert_eq!(&got[field], value, "line {}: {what}: {field}", line["line"]),
         }
     }
 }
@@ -84,7 +80,11 @@ async fn harder_probes_get_the_expected_codes_and_effects_on(env: TestEnv) {
             want["command_id"]
         );
         if got == "ok" {
-            assert!(after > before, "line {}: applied, appended nothing", want["line"]);
+            assert!(
+                after > before,
+                "line {}: applied, appended nothing",
+                want["line"]
+            );
         } else {
             assert_eq!(after, before, "line {}: {got} but appended", want["line"]);
             assert!(!outcome["message"].as_str().unwrap().is_empty());
@@ -113,9 +113,13 @@ async fn harder_probes_get_the_expected_codes_and_effects_on(env: TestEnv) {
         .find(|(l, w)| l.contains("\"split_field_study\"") && w["expect"] == "ok")
         .map(|(l, _)| *l)
         .unwrap();
-    let again =
-        serde_json::to_value(handler.handle_json(split, chrono::Utc::now()).await.unwrap())
-            .unwrap();
+    let again = serde_json::to_value(
+        handler
+            .handle_json(split, chrono::Utc::now())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(again["outcome"], "duplicate");
     assert_eq!(again["stream"], "field_study/h-fa");
     let [first, last] = [0, 1].map(|i| again["positions"][i].as_i64().unwrap());
@@ -175,15 +179,33 @@ crate::both_backends!(
 async fn a_split_appends_both_streams_or_nothing_on(env: TestEnv) {
     use fieldtrail_journal::JournalError;
     let j = &env.journal;
-    j.append("field_study", "a", 0, &[formed("a", &["l1", "l2", "l3", "l4"], None)], &metadata("form-a"))
-        .await
-        .unwrap();
-    j.append("field_study", "c", 0, &[formed("c", &["l5", "l6", "l7"], None)], &metadata("form-c"))
-        .await
-        .unwrap();
-    j.append("field_study", "x", 0, &[formed("x", &["l8", "l9", "l10"], None)], &metadata("form-x"))
-        .await
-        .unwrap();
+    j.append(
+        "field_study",
+        "a",
+        0,
+        &[formed("a", &["l1", "l2", "l3", "l4"], None)],
+        &metadata("form-a"),
+    )
+    .await
+    .unwrap();
+    j.append(
+        "field_study",
+        "c",
+        0,
+        &[formed("c", &["l5", "l6", "l7"], None)],
+        &metadata("form-c"),
+    )
+    .await
+    .unwrap();
+    j.append(
+        "field_study",
+        "x",
+        0,
+        &[formed("x", &["l8", "l9", "l10"], None)],
+        &metadata("form-x"),
+    )
+    .await
+    .unwrap();
     let split = |members: &[&str]| {
         (
             "field_study_split".to_owned(),
@@ -197,7 +219,10 @@ async fn a_split_appends_both_streams_or_nothing_on(env: TestEnv) {
     // A place another study holds: refused, nothing appended, nothing moved.
     let err = j
         .append_streams(
-            &[part("n", 0, vec![formed("n", &["l3", "l5"], Some("a"))]), part("a", 1, vec![split(&["l3", "l5"])])],
+            &[
+                part("n", 0, vec![formed("n", &["l3", "l5"], Some("a"))]),
+                part("a", 1, vec![split(&["l3", "l5"])]),
+            ],
             &metadata("split-1"),
         )
         .await
@@ -209,28 +234,43 @@ async fn a_split_appends_both_streams_or_nothing_on(env: TestEnv) {
     // The new stream exists already: refused by its version check.
     let err = j
         .append_streams(
-            &[part("x", 0, vec![formed("x", &["l3", "l4"], Some("a"))]), part("a", 1, vec![split(&["l3", "l4"])])],
+            &[
+                part("x", 0, vec![formed("x", &["l3", "l4"], Some("a"))]),
+                part("a", 1, vec![split(&["l3", "l4"])]),
+            ],
             &metadata("split-2"),
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, JournalError::VersionConflict { .. }), "{err:?}");
+    assert!(
+        matches!(err, JournalError::VersionConflict { .. }),
+        "{err:?}"
+    );
     // The old stream moved on meanwhile: refused too.
     let err = j
         .append_streams(
-            &[part("n", 0, vec![formed("n", &["l3", "l4"], Some("a"))]), part("a", 0, vec![split(&["l3", "l4"])])],
+            &[
+                part("n", 0, vec![formed("n", &["l3", "l4"], Some("a"))]),
+                part("a", 0, vec![split(&["l3", "l4"])]),
+            ],
             &metadata("split-3"),
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, JournalError::VersionConflict { .. }), "{err:?}");
+    assert!(
+        matches!(err, JournalError::VersionConflict { .. }),
+        "{err:?}"
+    );
     assert_eq!(env.event_count().await, events);
     assert_eq!(j.reservations().await.unwrap(), claims);
     assert!(j.applied("split-1").await.unwrap().is_none());
     // Accepted: both streams, one ledger row naming the old study, the places moved.
     let positions = j
         .append_streams(
-            &[part("n", 0, vec![formed("n", &["l3", "l4"], Some("a"))]), part("a", 1, vec![split(&["l3", "l4"])])],
+            &[
+                part("n", 0, vec![formed("n", &["l3", "l4"], Some("a"))]),
+                part("a", 1, vec![split(&["l3", "l4"])]),
+            ],
             &metadata("split-4"),
         )
         .await
@@ -238,7 +278,11 @@ async fn a_split_appends_both_streams_or_nothing_on(env: TestEnv) {
     assert_eq!(positions[1][0], positions[0][0] + 1);
     let ledger = j.applied("split-4").await.unwrap().unwrap();
     assert_eq!(
-        (ledger.stream.as_str(), ledger.first_position, ledger.last_position),
+        (
+            ledger.stream.as_str(),
+            ledger.first_position,
+            ledger.last_position
+        ),
         ("field_study/a", positions[0][0], positions[1][0])
     );
     let holder = |key: &str| {
@@ -257,7 +301,10 @@ async fn a_split_appends_both_streams_or_nothing_on(env: TestEnv) {
     assert_eq!(holder("c1/l5").await.as_deref(), Some("field_study/c"));
     let err = j
         .append_streams(
-            &[part("m", 0, vec![formed("m", &["l1", "l2"], Some("a"))]), part("a", 2, vec![split(&["l1", "l2"])])],
+            &[
+                part("m", 0, vec![formed("m", &["l1", "l2"], Some("a"))]),
+                part("a", 2, vec![split(&["l1", "l2"])]),
+            ],
             &metadata("split-4"),
         )
         .await
@@ -282,8 +329,16 @@ async fn two_splits_racing_for_one_new_study_id_give_it_to_one_on(env: TestEnv) 
     let mut setup: String = PROBES.lines().take(11).map(|l| format!("{l}\n")).collect();
     // h-fb = {h-l5, h-l6, h-l7} gains h-l8, so that both studies can split in two.
     for (id, command, data) in [
-        ("race-0", "enrol_learner", json!({"cohort_id": "h-cohort", "learner_id": "h-l8", "name": "Personne 8", "deis_pathway": false})),
-        ("race-1", "change_members", json!({"field_study_id": "h-fb", "join": ["h-l8"], "leave": [], "reason": "renfort"})),
+        (
+            "race-0",
+            "enrol_learner",
+            json!({"cohort_id": "h-cohort", "learner_id": "h-l8", "name": "Personne 8", "deis_pathway": false}),
+        ),
+        (
+            "race-1",
+            "change_members",
+            json!({"field_study_id": "h-fb", "join": ["h-l8"], "leave": [], "reason": "renfort"}),
+        ),
     ] {
         let line = json!({"command_id": id, "command": command, "at": "2025-10-07T10:00:00+02:00",
                           "actor": "staff:coordinator", "data": data});
@@ -297,7 +352,10 @@ async fn two_splits_racing_for_one_new_study_id_give_it_to_one_on(env: TestEnv) 
                "members": members, "organisation": {"name": "o", "sector": "s"}, "reason": "r"}})
         .to_string()
     };
-    let (left, right) = (line("h-fa", ["h-l3", "h-l4"], "race-a"), line("h-fb", ["h-l7", "h-l8"], "race-b"));
+    let (left, right) = (
+        line("h-fa", ["h-l3", "h-l4"], "race-a"),
+        line("h-fb", ["h-l7", "h-l8"], "race-b"),
+    );
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
     let (ba, bb) = (barrier.clone(), barrier);
     let (x, y) = tokio::join!(
@@ -310,9 +368,18 @@ async fn two_splits_racing_for_one_new_study_id_give_it_to_one_on(env: TestEnv) 
             b.handle_json(&right, chrono::Utc::now()).await.unwrap()
         }
     );
-    let outcomes = [serde_json::to_value(x).unwrap(), serde_json::to_value(y).unwrap()];
-    let applied = outcomes.iter().filter(|o| o["outcome"] == "applied").count();
-    let refused: Vec<&Value> = outcomes.iter().filter(|o| o["outcome"] == "rejected").collect();
+    let outcomes = [
+        serde_json::to_value(x).unwrap(),
+        serde_json::to_value(y).unwrap(),
+    ];
+    let applied = outcomes
+        .iter()
+        .filter(|o| o["outcome"] == "applied")
+        .count();
+    let refused: Vec<&Value> = outcomes
+        .iter()
+        .filter(|o| o["outcome"] == "rejected")
+        .collect();
     assert_eq!((applied, refused.len()), (1, 1), "{outcomes:?}");
     assert_eq!(refused[0]["code"], "already_exists", "{outcomes:?}");
     let formed = env.journal.stream("field_study", "h-new", 0).await.unwrap();
@@ -355,7 +422,10 @@ async fn a_version_1_formation_reads_as_version_2_without_a_split_on(env: TestEn
         .await
         .unwrap();
     assert_eq!(
-        (history[0].event_version.as_str(), &history[0].payload["split_from"]),
+        (
+            history[0].event_version.as_str(),
+            &history[0].payload["split_from"]
+        ),
         ("2", &Value::Null)
     );
     // The aggregate reads it (a change of members is decided on it), and so do the claims.
@@ -366,12 +436,20 @@ async fn a_version_1_formation_reads_as_version_2_without_a_split_on(env: TestEn
         .handle_json(&change.to_string(), chrono::Utc::now())
         .await
         .unwrap();
-    assert!(matches!(outcome, fieldtrail::Outcome::Applied { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, fieldtrail::Outcome::Applied { .. }),
+        "{outcome:?}"
+    );
     let held = env.journal.reservations().await.unwrap();
-    assert!(held.iter().any(|r| r.claim_key == "h-cohort/h-l1" && r.holder == "field_study/old"));
+    assert!(held
+        .iter()
+        .any(|r| r.claim_key == "h-cohort/h-l1" && r.holder == "field_study/old"));
     env.project().await;
     let doc = env.document("history", "old").await.unwrap();
     assert_eq!(doc["members"], json!(["h-l1", "h-l2", "h-l3", "h-l4"]));
-    assert!(doc.get("split_from").is_none() && doc.get("split_into").is_none(), "{doc}");
+    assert!(
+        doc.get("split_from").is_none() && doc.get("split_into").is_none(),
+        "{doc}"
+    );
     env.cleanup().await;
 }

@@ -132,7 +132,10 @@ async fn the_harder_path_reproduces_its_expected_documents_on(env: TestEnv) {
     };
     assert!(as_of("history", "fs-m2", 19).await.is_none());
     let old_at_20 = as_of("history", "fs-m1", 20).await.unwrap();
-    assert_eq!(old_at_20["members"], json!(["p-01", "p-02", "p-03", "p-04"]));
+    assert_eq!(
+        old_at_20["members"],
+        json!(["p-01", "p-02", "p-03", "p-04"])
+    );
     assert!(old_at_20.get("split_into").is_none());
     assert_eq!(
         as_of("history", "fs-m2", 20).await.unwrap()["split_from"],
@@ -220,7 +223,9 @@ async fn the_harder_path_reproduces_its_expected_documents_on(env: TestEnv) {
         }
     };
     let p01 = learner_calendar("p-01").await;
-    assert!(p01.contains("UID:d1@fs-m1.fieldtrail\r\n") && p01.contains("UID:d2@fs-m1.fieldtrail\r\n"));
+    assert!(
+        p01.contains("UID:d1@fs-m1.fieldtrail\r\n") && p01.contains("UID:d2@fs-m1.fieldtrail\r\n")
+    );
     let p03 = learner_calendar("p-03").await;
     assert!(p03.contains("UID:d1@fs-m2.fieldtrail\r\n"), "{p03}");
     assert!(!p03.contains("@fs-m1.fieldtrail"), "{p03}");
@@ -249,14 +254,23 @@ async fn the_harder_path_reproduces_its_expected_documents_on(env: TestEnv) {
     let moves: Vec<(MilestoneKind, Option<&str>, Option<&str>)> = p03
         .milestones
         .iter()
-        .filter(|m| matches!(m.kind, MilestoneKind::FieldStudyJoined | MilestoneKind::FieldStudyLeft))
+        .filter(|m| {
+            matches!(
+                m.kind,
+                MilestoneKind::FieldStudyJoined | MilestoneKind::FieldStudyLeft
+            )
+        })
         .map(|m| (m.kind, m.field_study_id.as_deref(), m.reason_category))
         .collect();
     assert_eq!(
         moves,
         [
             (MilestoneKind::FieldStudyJoined, Some("fs-m1"), None),
-            (MilestoneKind::FieldStudyJoined, Some("fs-m2"), Some("split")),
+            (
+                MilestoneKind::FieldStudyJoined,
+                Some("fs-m2"),
+                Some("split")
+            ),
             (MilestoneKind::FieldStudyLeft, Some("fs-m1"), Some("split")),
         ]
     );
@@ -285,7 +299,13 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
     let (address, stop, task) = env.serve().await;
     let base = format!("http://{address}");
     for _ in 0..100 {
-        if env.client().get(format!("{base}/healthz")).send().await.is_ok() {
+        if env
+            .client()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -296,13 +316,20 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
         async move {
             let response = client.get(url).send().await.unwrap();
             let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let ids = |doc: &Value| -> Vec<String> {
         doc["complaints"]
             .as_array()
-            .map(|a| a.iter().map(|c| c["complaint_id"].as_str().unwrap().to_owned()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|c| c["complaint_id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let path = format!("/cohorts/{COHORT}/complaints");
@@ -320,7 +347,9 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
         assert_eq!(status, 200, "{learner}");
         assert_eq!(ids(&doc), own, "{learner}");
     }
-    let elsewhere = env.token(Role::Learner, Some("other-cohort"), Some("p-05")).await;
+    let elsewhere = env
+        .token(Role::Learner, Some("other-cohort"), Some("p-05"))
+        .await;
     let facilitator = env.token(Role::Facilitator, Some(COHORT), None).await;
     let jury = env.token(Role::Jury, Some(COHORT), None).await;
     let dashboard = env.token(Role::Dashboard, None, None).await;
@@ -331,10 +360,30 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
     assert_eq!(status, 200);
     assert_eq!(ids(&doc), ["k-01", "k-02"]);
     assert_eq!(doc["complaints"][1]["status"], "open");
-    assert_eq!(get(env.staff.clone(), format!("{path}?as_of_position=2")).await.1["complaints"], json!([]));
-    assert_eq!(get(env.staff.clone(), format!("{path}?as_of_position=1")).await.0, 404);
-    assert_eq!(get(env.staff.clone(), format!("{path}?as_of_position=x")).await.0, 422);
-    assert_eq!(get(env.staff.clone(), "/cohorts/nope/complaints".to_owned()).await.0, 404);
+    assert_eq!(
+        get(env.staff.clone(), format!("{path}?as_of_position=2"))
+            .await
+            .1["complaints"],
+        json!([])
+    );
+    assert_eq!(
+        get(env.staff.clone(), format!("{path}?as_of_position=1"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        get(env.staff.clone(), format!("{path}?as_of_position=x"))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        get(env.staff.clone(), "/cohorts/nope/complaints".to_owned())
+            .await
+            .0,
+        404
+    );
     // A cohort without complaints has an empty register.
     let open = json!({"command_id": "hp-extra", "command": "open_cohort", "at": "2026-09-01T09:00:00+02:00",
         "actor": "staff:coordinator", "data": {"cohort_id": "hp-quiet", "programme_id": "hp-prog",
@@ -379,7 +428,10 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
     let (_, html) = page(env.staff.clone(), "/field-studies/fs-m1".to_owned()).await;
     assert!(html.contains("forment le groupe"), "{html}");
     assert!(html.contains("M. Centre se récuse"), "{html}");
-    assert!(html.contains("résultat de p-01 rectifié, admis·e devient ajourné·e"), "{html}");
+    assert!(
+        html.contains("résultat de p-01 rectifié, admis·e devient ajourné·e"),
+        "{html}"
+    );
     stop.cancel();
     task.await.unwrap().unwrap();
 
@@ -392,7 +444,11 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     assert_eq!(report(&[]), expected["complaints"]);

@@ -181,10 +181,9 @@ pub fn claims(event: &AnyEvent, study_cohort: Option<&str>) -> Vec<ClaimChange> 
             .map(|l| {
                 let claim = Claim::field_study_member(cohort_id.as_str(), l.as_str());
                 match split_from {
-                    Some(from) => ClaimChange::TakeFrom(
-                        claim,
-                        format!("{}/{from}", StreamKind::FIELD_STUDY),
-                    ),
+                    Some(from) => {
+                        ClaimChange::TakeFrom(claim, format!("{}/{from}", StreamKind::FIELD_STUDY))
+                    }
                     None => ClaimChange::Take(claim),
                 }
             })
@@ -472,9 +471,19 @@ mod tests {
             )]
         );
         let mut fold = ClaimFold::new();
-        fold.apply("field_study", "fs1", 1, &formed("fs1", &["a", "b", "c", "d"]));
+        fold.apply(
+            "field_study",
+            "fs1",
+            1,
+            &formed("fs1", &["a", "b", "c", "d"]),
+        );
         fold.apply("field_study", "fs3", 2, &formed("fs3", &["e", "f", "g"]));
-        fold.apply("field_study", "fs2", 3, &split_off("fs2", "fs1", &["a", "b"]));
+        fold.apply(
+            "field_study",
+            "fs2",
+            3,
+            &split_off("fs2", "fs1", &["a", "b"]),
+        );
         // A study split from fs1 cannot take a place fs3 holds.
         fold.apply("field_study", "fs4", 4, &split_off("fs4", "fs1", &["e"]));
         assert_eq!(fold.clashes(), 1);

@@ -337,8 +337,15 @@ impl PgJournal {
             let mut positions = Vec::with_capacity(parts.len());
             for p in parts {
                 positions.push(
-                    insert_in(&tx, &p.stream_type, &p.stream_id, p.expected, &p.events, metadata)
-                        .await?,
+                    insert_in(
+                        &tx,
+                        &p.stream_type,
+                        &p.stream_id,
+                        p.expected,
+                        &p.events,
+                        metadata,
+                    )
+                    .await?,
                 );
             }
             let span = (

@@ -61,11 +61,14 @@ pub async fn register(
             Cut::Position(p) => p.min(head),
             Cut::Recorded(_) | Cut::Occurred(_) => head,
         };
-        return match crate::audit::document_as_of(&state.journal, read::COMPLAINTS, &id, cut)
-            .await
+        return match crate::audit::document_as_of(&state.journal, read::COMPLAINTS, &id, cut).await
         {
             Ok(Some(doc)) => consistency::positioned(for_caller(doc, who), reflected),
-            Ok(None) => refused(StatusCode::NOT_FOUND, "not_found", &format!("no {what} {cut}")),
+            Ok(None) => refused(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no {what} {cut}"),
+            ),
             Err(e) => unavailable(&e),
         };
     }

@@ -4,7 +4,9 @@
 
 use super::decide::conflict;
 use super::{Defence, FieldStudy};
-use crate::command::{DefenceResult, JuryRole, RecordDefence, RectifyDefenceResult, ScheduleDefence};
+use crate::command::{
+    DefenceResult, JuryRole, RecordDefence, RectifyDefenceResult, ScheduleDefence,
+};
 use crate::error::{DecideError, Rejection};
 use crate::event::FieldStudyEvent;
 use crate::ids::Id;

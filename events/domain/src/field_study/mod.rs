@@ -13,7 +13,9 @@ mod members;
 #[cfg(test)]
 mod tests;
 
-use crate::command::{DefenceResult, FieldStudyCommand, JuryMember, JuryRole, Organisation, Stamped};
+use crate::command::{
+    DefenceResult, FieldStudyCommand, JuryMember, JuryRole, Organisation, Stamped,
+};
 use crate::error::DecideError;
 use crate::event::FieldStudyEvent;
 use crate::ids::Id;

@@ -65,7 +65,14 @@ pub(super) fn append_streams(
         positions.first().and_then(|p| p.first()),
         positions.last().and_then(|p| p.last()),
     );
-    ledger(tx, metadata, &last.stream_type, &last.stream_id, span, recorded_at)?;
+    ledger(
+        tx,
+        metadata,
+        &last.stream_type,
+        &last.stream_id,
+        span,
+        recorded_at,
+    )?;
     for (part, p) in parts.iter().zip(&positions) {
         claims(tx, &part.stream_type, &part.stream_id, &part.events, p)?;
     }

@@ -2,7 +2,7 @@
 //! `record_defence` while it is incomplete), the split, rectified results.
 
 use super::*;
-use crate::command::{AppointJuryMember, RecuseJuryMember, RectifyDefenceResult, SplitFieldStudy};
+use crate::command::{AppointJuryMember, RectifyDefenceResult, RecuseJuryMember, SplitFieldStudy};
 
 fn named(members: &[(&str, JuryRole)]) -> Vec<JuryMember> {
     members
@@ -19,7 +19,10 @@ fn sitting() -> FieldStudyEvent {
         field_study_id: id(FS),
         defence_id: id("d1"),
         at: june(10, 9),
-        jury: named(&[("P", JuryRole::Professional), ("T", JuryRole::TrainingCentre)]),
+        jury: named(&[
+            ("P", JuryRole::Professional),
+            ("T", JuryRole::TrainingCentre),
+        ]),
     }
 }
 fn recused(name: &str) -> FieldStudyEvent {
@@ -125,7 +128,10 @@ async fn jury_rules() {
         "not on the jury",
         ready(vec![sitting()]),
         recuse("d1", "X"),
-        Rejected(Code::Invalid, "data.name: \"X\" is not on the jury of defence d1"),
+        Rejected(
+            Code::Invalid,
+            "data.name: \"X\" is not on the jury of defence d1",
+        ),
     )
     .await;
     case(
@@ -167,7 +173,10 @@ async fn jury_rules() {
         "already sitting",
         ready(vec![sitting()]),
         appoint("d1", "P", JuryRole::Professional),
-        Rejected(Code::AlreadyExists, "\"P\" is already on the jury of defence d1"),
+        Rejected(
+            Code::AlreadyExists,
+            "\"P\" is already on the jury of defence d1",
+        ),
     )
     .await;
     case(
@@ -190,7 +199,10 @@ async fn record_defence_needs_a_sitting_jury_of_both_roles() {
         "training centre recused",
         ready(vec![sitting(), recused("T")]),
         record("d1", &all),
-        Rejected(Code::Conflict, "has no training_centre member: appoint one first"),
+        Rejected(
+            Code::Conflict,
+            "has no training_centre member: appoint one first",
+        ),
     )
     .await;
     case(
@@ -204,19 +216,30 @@ async fn record_defence_needs_a_sitting_jury_of_both_roles() {
         "outcomes are checked first",
         ready(vec![sitting(), recused("T")]),
         record("d1", &all[..2]),
-        Rejected(Code::Invalid, "learner l3 is due at defence d1 but has no outcome"),
+        Rejected(
+            Code::Invalid,
+            "learner l3 is due at defence d1 but has no outcome",
+        ),
     )
     .await;
     case(
         "a replacement appointed",
-        ready(vec![sitting(), recused("T"), appointed("U", JuryRole::TrainingCentre)]),
+        ready(vec![
+            sitting(),
+            recused("T"),
+            appointed("U", JuryRole::TrainingCentre),
+        ]),
         record("d1", &all),
         Events(passed.clone()),
     )
     .await;
     case(
         "the recused member back",
-        ready(vec![sitting(), recused("T"), appointed("T", JuryRole::TrainingCentre)]),
+        ready(vec![
+            sitting(),
+            recused("T"),
+            appointed("T", JuryRole::TrainingCentre),
+        ]),
         record("d1", &all),
         Events(passed),
     )
@@ -251,7 +274,10 @@ async fn split_rules() {
         "not a member",
         four(),
         split("fs3", &["l3", "l4"]),
-        Rejected(Code::Invalid, "data.members[1]: learner l4 is not a member of field study fs"),
+        Rejected(
+            Code::Invalid,
+            "data.members[1]: learner l4 is not a member of field study fs",
+        ),
     )
     .await;
     case(
@@ -445,10 +471,21 @@ fn the_state_follows_the_split_and_the_rectifications() {
     assert!(study.was_member("l2") && !study.is_member("l2"));
     assert_eq!(study.latest_defence_result("l1"), Some(Failed));
     let mut new = FieldStudy::default();
-    new.apply(split_event("fs3", &["l2", "l3"], &["l1"]).split_companion().unwrap().1);
+    new.apply(
+        split_event("fs3", &["l2", "l3"], &["l1"])
+            .split_companion()
+            .unwrap()
+            .1,
+    );
     assert_eq!(new.split_from(), Some(&id(FS)));
     // The new study has no result yet: the one from before the split stands.
     let studies = [study, new];
-    assert_eq!(FieldStudy::latest_result_among(&studies, "l2"), Some(Deferred));
-    assert_eq!(FieldStudy::latest_result_among(&studies, "l1"), Some(Failed));
+    assert_eq!(
+        FieldStudy::latest_result_among(&studies, "l2"),
+        Some(Deferred)
+    );
+    assert_eq!(
+        FieldStudy::latest_result_among(&studies, "l1"),
+        Some(Failed)
+    );
 }
