@@ -296,30 +296,22 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
     use fieldtrail::auth::Role;
     let expected: Value = serde_json::from_str(PATH_EXPECTED).unwrap();
     env.import(PATH).await;
+    // The listener is bound before `serve` returns: requests wait for the server to accept.
     let (address, stop, task) = env.serve().await;
     let base = format!("http://{address}");
-    for _ in 0..100 {
-        if env
-            .client()
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let get = |token: String, path: String| {
+    let page = |token: String, path: String| {
         let client = env.client_with(&token);
         let url = format!("{base}{path}");
         async move {
             let response = client.get(url).send().await.unwrap();
-            let status = response.status().as_u16();
-            (
-                status,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let get = |token: String, path: String| {
+        let answer = page(token, path);
+        async move {
+            let (status, body) = answer.await;
+            (status, serde_json::from_str(&body).unwrap_or(Value::Null))
         }
     };
     let ids = |doc: &Value| -> Vec<String> {
@@ -407,14 +399,6 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
     assert_eq!((status, &doc["complaints"]), (200, &json!([])));
     // The pages (French HTML): the register on the cohort page for staff and auditors only,
     // the split's lineage and the jury's changes on the field-study pages.
-    let page = |token: String, path: String| {
-        let client = env.client_with(&token);
-        let url = format!("{base}{path}");
-        async move {
-            let response = client.get(url).send().await.unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    };
     let (status, html) = page(env.staff.clone(), format!("/cohorts/{COHORT}")).await;
     assert_eq!(status, 200);
     assert!(html.contains("Registre des réclamations"), "{html}");
@@ -437,9 +421,7 @@ async fn the_complaints_register_answers_each_role_over_http_and_the_cli_on(env:
 
     // The CLI prints the same register; --learner narrows it as a learner's token does.
     let report = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
-            .env("DATABASE_URL", &env.settings.database_url)
-            .env("RUST_LOG", "warn")
+        let out = crate::cli::fieldtrail(&env)
             .args(["report", "complaints", "--cohort", COHORT])
             .args(args)
             .output()

@@ -45,12 +45,7 @@ impl FieldStudy {
             ))
             .into());
         }
-        if defence.is_recorded() {
-            return Err(conflict(format!(
-                "defence {} is already recorded: its jury can no longer change",
-                c.defence_id
-            )));
-        }
+        unrecorded(defence)?;
         Ok(FieldStudyEvent::JuryMemberRecused {
             field_study_id: c.field_study_id,
             defence_id: c.defence_id,
@@ -73,12 +68,7 @@ impl FieldStudy {
             ))
             .into());
         }
-        if defence.is_recorded() {
-            return Err(conflict(format!(
-                "defence {} is already recorded: its jury can no longer change",
-                c.defence_id
-            )));
-        }
+        unrecorded(defence)?;
         Ok(FieldStudyEvent::JuryMemberAppointed {
             field_study_id: c.field_study_id,
             defence_id: c.defence_id,
@@ -86,4 +76,15 @@ impl FieldStudy {
             role: c.role,
         })
     }
+}
+
+/// `conflict` once the defence's outcome is recorded: its jury is then history.
+fn unrecorded(defence: &Defence) -> Result<(), DecideError> {
+    if defence.is_recorded() {
+        return Err(conflict(format!(
+            "defence {} is already recorded: its jury can no longer change",
+            defence.defence_id
+        )));
+    }
+    Ok(())
 }

@@ -86,26 +86,11 @@ impl FieldStudy {
             ))
             .into());
         }
-        let mut seen = HashSet::new();
-        for (i, learner_id) in c.members.iter().enumerate() {
-            if !seen.insert(learner_id) {
-                return Err(Rejection::invalid(format!(
-                    "data.members[{i}]: learner {learner_id} is listed twice"
-                ))
-                .into());
-            }
-            if !self.is_member(learner_id.as_str()) {
-                return Err(Rejection::invalid(format!(
-                    "data.members[{i}]: learner {learner_id} is not a member of field study {}",
-                    c.field_study_id
-                ))
-                .into());
-            }
-        }
+        let leaving = self.leavers(&c.members, "data.members")?;
         let remaining: Vec<Id> = self
             .members
             .iter()
-            .filter(|m| !seen.contains(m))
+            .filter(|m| !leaving.contains(m))
             .cloned()
             .collect();
         for (group, n) in [
@@ -166,22 +151,7 @@ impl FieldStudy {
                 .into());
             }
         }
-        let mut leaving = HashSet::new();
-        for (i, learner_id) in c.leave.iter().enumerate() {
-            if !leaving.insert(learner_id) {
-                return Err(Rejection::invalid(format!(
-                    "data.leave[{i}]: learner {learner_id} is listed twice"
-                ))
-                .into());
-            }
-            if !self.is_member(learner_id.as_str()) {
-                return Err(Rejection::invalid(format!(
-                    "data.leave[{i}]: learner {learner_id} is not a member of field study {}",
-                    c.field_study_id
-                ))
-                .into());
-            }
-        }
+        let leaving = self.leavers(&c.leave, "data.leave")?;
         let members: Vec<Id> = self
             .members
             .iter()
@@ -213,6 +183,28 @@ impl FieldStudy {
             reason: c.reason,
             members,
         })
+    }
+}
+
+impl FieldStudy {
+    /// The learners of `list` (the field `field`) as a set: `invalid` for one listed twice or
+    /// not a member of this study.
+    fn leavers<'a>(&self, list: &'a [Id], field: &str) -> Result<HashSet<&'a Id>, Rejection> {
+        let mut leaving = HashSet::new();
+        for (i, learner_id) in list.iter().enumerate() {
+            if !leaving.insert(learner_id) {
+                return Err(Rejection::invalid(format!(
+                    "{field}[{i}]: learner {learner_id} is listed twice"
+                )));
+            }
+            if !self.is_member(learner_id.as_str()) {
+                return Err(Rejection::invalid(format!(
+                    "{field}[{i}]: learner {learner_id} is not a member of field study {}",
+                    self.field_study_id.as_ref().map_or("", Id::as_str)
+                )));
+            }
+        }
+        Ok(leaving)
     }
 }
 

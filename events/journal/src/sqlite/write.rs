@@ -252,24 +252,7 @@ fn claims(
     };
     for (change, position) in reservations::changes(stream_type, events, positions, study_cohort) {
         match change {
-            ClaimChange::Take(claim) => {
-                let by: Option<String> = tx
-                    .query_row(
-                        "SELECT holder FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2",
-                        params![claim.kind.as_str(), claim.key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                match by {
-                    Some(by) => return Err(JournalError::ClaimHeld { claim, holder: by }),
-                    None => {
-                        tx.execute(
-                            "INSERT INTO reservations (claim_kind, claim_key, holder, position) VALUES (?1, ?2, ?3, ?4)",
-                            params![claim.kind.as_str(), claim.key, holder, position],
-                        )?;
-                    }
-                }
-            }
+            ClaimChange::Take(claim) => take(tx, claim, None, &holder, position)?,
             ClaimChange::Release(claim) => {
                 tx.execute(
                     "DELETE FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2 AND holder = ?3",
@@ -282,32 +265,41 @@ fn claims(
                     params![claim.kind.as_str(), claim.key],
                 )?;
             }
-            ClaimChange::TakeFrom(claim, from) => {
-                let by: Option<String> = tx
-                    .query_row(
-                        "SELECT holder FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2",
-                        params![claim.kind.as_str(), claim.key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                match by {
-                    Some(by) if by == from || by == holder => {
-                        tx.execute(
-                            "UPDATE reservations SET holder = ?3, position = ?4 WHERE claim_kind = ?1 AND claim_key = ?2",
-                            params![claim.kind.as_str(), claim.key, holder, position],
-                        )?;
-                    }
-                    Some(by) => return Err(JournalError::ClaimHeld { claim, holder: by }),
-                    None => {
-                        tx.execute(
-                            "INSERT INTO reservations (claim_kind, claim_key, holder, position) VALUES (?1, ?2, ?3, ?4)",
-                            params![claim.kind.as_str(), claim.key, holder, position],
-                        )?;
-                    }
-                }
-            }
+            ClaimChange::TakeFrom(claim, from) => take(tx, claim, Some(&from), &holder, position)?,
         }
     }
+    Ok(())
+}
+
+/// Takes `claim` for `holder` at `position`: inserted when free; moved when `from` (or the
+/// holder itself) holds it; [`JournalError::ClaimHeld`] when another stream does.
+fn take(
+    tx: &Connection,
+    claim: fieldtrail_domain::claims::Claim,
+    from: Option<&str>,
+    holder: &str,
+    position: i64,
+) -> Result<(), JournalError> {
+    let by: Option<String> = tx
+        .query_row(
+            "SELECT holder FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2",
+            params![claim.kind.as_str(), claim.key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let sql = match by {
+        Some(by) if from.is_some_and(|f| f == by || holder == by) => {
+            "UPDATE reservations SET holder = ?3, position = ?4 WHERE claim_kind = ?1 AND claim_key = ?2"
+        }
+        Some(by) => return Err(JournalError::ClaimHeld { claim, holder: by }),
+        None => {
+            "INSERT INTO reservations (claim_kind, claim_key, holder, position) VALUES (?1, ?2, ?3, ?4)"
+        }
+    };
+    tx.execute(
+        sql,
+        params![claim.kind.as_str(), claim.key, holder, position],
+    )?;
     Ok(())
 }
 
