@@ -251,9 +251,9 @@ impl Backend for PgJournal {
                 .prepare(
                     "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version,
                         event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
-                        correlation_id, causation_id, prev_hash, hash, reported_actor)
+                        correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version)
                      OVERRIDING SYSTEM VALUE
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 )
                 .await?;
             for e in &events[start..end] {
@@ -279,6 +279,7 @@ impl Backend for PgJournal {
                         &prev,
                         &hash,
                         &e.reported_actor,
+                        &e.chain_version,
                     ],
                 )
                 .await?;
