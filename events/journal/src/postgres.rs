@@ -394,6 +394,18 @@ impl Backend for PgJournal {
             .collect())
     }
 
+    async fn store_digest(
+        &self,
+        digest: &crate::digests::SignedDigest,
+    ) -> Result<i64, JournalError> {
+        crate::digests::check(digest)?;
+        crate::digests::pg::store(self.pool(), digest).await
+    }
+
+    async fn digests(&self) -> Result<Vec<crate::digests::SignedDigest>, JournalError> {
+        crate::digests::pg::list(self.pool()).await
+    }
+
     async fn insert_token(&self, t: &TokenRecord) -> Result<(), JournalError> {
         let client = self.pool().get().await?;
         client

@@ -606,6 +606,20 @@ impl Backend for SqliteJournal {
         self.read(read::documents).await
     }
 
+    async fn store_digest(
+        &self,
+        digest: &crate::digests::SignedDigest,
+    ) -> Result<i64, JournalError> {
+        crate::digests::check(digest)?;
+        let digest = digest.clone();
+        self.write(move |tx| crate::digests::sqlite::store(tx, &digest))
+            .await
+    }
+
+    async fn digests(&self) -> Result<Vec<crate::digests::SignedDigest>, JournalError> {
+        self.read(crate::digests::sqlite::list).await
+    }
+
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), JournalError> {
         let token = token.clone();
         self.write(move |tx| write::insert_token(tx, &token)).await
