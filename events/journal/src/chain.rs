@@ -597,10 +597,14 @@ pub fn diagnose(rows: &[SealedEvent]) -> Option<Break> {
         };
         if row.stream_version != expected {
             let reason = if row.stream_version > expected {
+                let before = previous
+                    .map(|p| format!(" (position {})", p.position))
+                    .unwrap_or_default();
                 format!(
-                    "version {expected} is missing (deleted?): the stream goes from version {} to version {}",
+                    "version {expected} is missing (deleted?): the stream goes from version {}{before} to version {} (position {})",
                     expected - 1,
-                    row.stream_version
+                    row.stream_version,
+                    row.position
                 )
             } else {
                 format!("version {} appears more than once", row.stream_version)
