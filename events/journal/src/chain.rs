@@ -1098,7 +1098,10 @@ mod tests {
             "bb7cb847ad31a31fceafc4368fb8721225efbaecec103a7b1c5e4871f58d7d3c"
         );
         // A v2 hash pins the position: the same event elsewhere in the log hashes otherwise.
-        assert_ne!(event_hash(&ChainedEvent { position: 8, ..v2 }), event_hash(&v2));
+        assert_ne!(
+            event_hash(&ChainedEvent { position: 8, ..v2 }),
+            event_hash(&v2)
+        );
     }
 
     /// A value printed as PostgreSQL prints a `jsonb`: keys by length then bytes, `", "` and
@@ -1306,7 +1309,10 @@ mod tests {
         // Unknown versions are named.
         rows[3].chain_version = 9;
         let report = walk(&rows, vec![]);
-        assert!(report.breaks[0].reason.contains("chain version 9"), "{report:?}");
+        assert!(
+            report.breaks[0].reason.contains("chain version 9"),
+            "{report:?}"
+        );
     }
 
     #[test]
@@ -1326,7 +1332,12 @@ mod tests {
         let at = report.digest_at.unwrap();
         assert_eq!((at.position, at.events), (20, 2));
         assert_eq!(at.head_hash, rows[1].hash.map(hex::encode));
-        let heads = vec![("cohort".to_owned(), "c1".to_owned(), 2, rows[1].hash.unwrap())];
+        let heads = vec![(
+            "cohort".to_owned(),
+            "c1".to_owned(),
+            2,
+            rows[1].hash.unwrap(),
+        )];
         assert_eq!(at.digest, hex::encode(journal_digest(&heads)));
         assert_eq!(report.last.unwrap().position, 40);
     }

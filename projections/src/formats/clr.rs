@@ -573,7 +573,10 @@ mod tests {
         assert_eq!(status(credential(&l2, "/defence")), "OnHold");
         assert_eq!(status(credential(&l2, "/certificate")), "OnHold");
         assert!(credential(&l2, "/certificate").get("awardedDate").is_none());
-        assert!(l2.get("credentialStatus").is_none(), "no certificate, no status");
+        assert!(
+            l2.get("credentialStatus").is_none(),
+            "no certificate, no status"
+        );
         assert_eq!(
             credential(&l2, "/defence")["credentialSubject"]["activityEndDate"],
             "2026-06-25T12:00:00Z",

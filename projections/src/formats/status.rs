@@ -189,7 +189,9 @@ mod tests {
             let award = log
                 .cohort
                 .iter()
-                .find(|e| e.event_type == "certificate_awarded" && e.stream_version as u64 == c.index)
+                .find(|e| {
+                    e.event_type == "certificate_awarded" && e.stream_version as u64 == c.index
+                })
                 .unwrap();
             assert_eq!(award.stream_version as u64, c.index);
         }
@@ -197,7 +199,10 @@ mod tests {
         assert_eq!(all[&l1].learner_id, "l1");
         assert_eq!(certificate_index(&log.cohort, "nobody"), None);
         let list = list_credential(&Publisher::default(), "c1", &log.cohort);
-        assert_eq!(list["id"], "https://fieldtrail.example/credentials/status/c1");
+        assert_eq!(
+            list["id"],
+            "https://fieldtrail.example/credentials/status/c1"
+        );
         assert_eq!(list["issuer"], "did:web:fieldtrail.example");
         let bits = decode(list["credentialSubject"]["encodedList"].as_str().unwrap());
         assert_eq!(bits.len() as u64, MIN_BITS / 8);

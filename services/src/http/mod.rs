@@ -117,7 +117,10 @@ pub fn router(state: AppState) -> Router {
         // What verifiers fetch, without a token (after the API's layer): the public keys and
         // the revocation lists (keys and bits, no personal data).
         .route("/.well-known/jwks.json", get(crate::signing::http::jwks))
-        .route("/.well-known/did.json", get(crate::signing::http::did_document))
+        .route(
+            "/.well-known/did.json",
+            get(crate::signing::http::did_document),
+        )
         .route(
             "/credentials/status/{cohort}",
             get(crate::signing::http::status_list),

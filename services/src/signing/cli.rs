@@ -32,8 +32,10 @@ fn describe(k: &KeyRecord) -> String {
         "{}  created {}  {}",
         k.kid,
         k.created_at.to_rfc3339(),
-        k.retired_at
-            .map_or_else(|| "in force".to_owned(), |t| format!("retired {}", t.to_rfc3339()))
+        k.retired_at.map_or_else(
+            || "in force".to_owned(),
+            |t| format!("retired {}", t.to_rfc3339())
+        )
     )
 }
 
@@ -109,7 +111,11 @@ pub async fn list_digests(journal: &Journal, json: bool) -> anyhow::Result<()> {
     let list = journal.digests().await?;
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"digests": list}))?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"digests": list}))?
+        )?;
     } else {
         for d in list {
             writeln!(
@@ -180,7 +186,8 @@ pub async fn verify_against_digest(
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            jws::public_keys(&text).map_err(|e| anyhow::anyhow!("--public-key {}: {e}", path.display()))?
+            jws::public_keys(&text)
+                .map_err(|e| anyhow::anyhow!("--public-key {}: {e}", path.display()))?
         }
         None => {
             let keys = store.list()?;

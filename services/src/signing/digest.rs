@@ -85,7 +85,9 @@ pub async fn walk(journal: &Journal) -> Result<VerifyReport, JournalError> {
             position: last.position,
         };
         let links = tokio::task::spawn_blocking(move || {
-            page.iter().map(chain::SealedEvent::link).collect::<Vec<_>>()
+            page.iter()
+                .map(chain::SealedEvent::link)
+                .collect::<Vec<_>>()
         })
         .await
         .map_err(|e| JournalError::Other(format!("verification thread failed: {e}")))?;
@@ -197,7 +199,9 @@ pub async fn sign_periodically(
                 let text = e.to_string();
                 if text != last_error {
                     match &e {
-                        DigestError::NotVerified(_) => tracing::error!(error = %text, "signed digest refused"),
+                        DigestError::NotVerified(_) => {
+                            tracing::error!(error = %text, "signed digest refused")
+                        }
                         _ => tracing::warn!(error = %text, "no signed digest"),
                     }
                     last_error = text;
@@ -406,8 +410,13 @@ pub fn offline_text(report: &OfflineReport) -> String {
     for f in &report.findings {
         out.push_str(&format!(
             "BROKEN{}{}: {}\n",
-            f.position.map(|p| format!(" position {p}")).unwrap_or_default(),
-            f.stream.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
+            f.position
+                .map(|p| format!(" position {p}"))
+                .unwrap_or_default(),
+            f.stream
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
             f.reason
         ));
     }

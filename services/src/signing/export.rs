@@ -42,8 +42,14 @@ pub fn event_line(e: &SealedEvent) -> Value {
     m.insert("event_type".into(), json!(e.event_type));
     m.insert("event_version".into(), json!(e.event_version));
     m.insert("payload".into(), e.payload.clone());
-    m.insert("occurred_at".into(), json!(chain::timestamp(&e.occurred_at)));
-    m.insert("recorded_at".into(), json!(chain::timestamp(&e.recorded_at)));
+    m.insert(
+        "occurred_at".into(),
+        json!(chain::timestamp(&e.occurred_at)),
+    );
+    m.insert(
+        "recorded_at".into(),
+        json!(chain::timestamp(&e.recorded_at)),
+    );
     m.insert("actor".into(), json!(e.actor));
     if let Some(reported) = &e.reported_actor {
         m.insert("reported_actor".into(), json!(reported));
@@ -153,10 +159,17 @@ fn command(v: &Value, line: usize) -> Result<LedgerRow, String> {
 /// A sentence naming the line when the text is not an export (a line that does not parse is
 /// an error, not a finding: the file is not one fieldtrail wrote).
 pub fn parse(text: &str) -> Result<JournalExport, String> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let first = lines.next().map(|(_, l)| l).unwrap_or_default();
     let header: Value = serde_json::from_str(first).map_err(|e| format!("line 1: {e}"))?;
-    if header.get("fieldtrail_journal_export").and_then(Value::as_u64) != Some(FORMAT) {
+    if header
+        .get("fieldtrail_journal_export")
+        .and_then(Value::as_u64)
+        != Some(FORMAT)
+    {
         return Err(format!(
             "line 1: not a fieldtrail journal export (format {FORMAT}): {first:.80}"
         ));
@@ -164,8 +177,7 @@ pub fn parse(text: &str) -> Result<JournalExport, String> {
     let mut export = JournalExport::default();
     for (n, line) in lines {
         let number = n + 1;
-        let value: Value =
-            serde_json::from_str(line).map_err(|e| format!("line {number}: {e}"))?;
+        let value: Value = serde_json::from_str(line).map_err(|e| format!("line {number}: {e}"))?;
         if let Some(e) = value.get("event") {
             export.events.push(event(e, number)?);
         } else if let Some(c) = value.get("command") {
@@ -173,8 +185,7 @@ pub fn parse(text: &str) -> Result<JournalExport, String> {
         } else if let Some(end) = value.get("end") {
             export.complete = end.get("events").and_then(Value::as_u64)
                 == Some(export.events.len() as u64)
-                && end.get("commands").and_then(Value::as_u64)
-                    == Some(export.ledger.len() as u64);
+                && end.get("commands").and_then(Value::as_u64) == Some(export.ledger.len() as u64);
         } else {
             return Err(format!(
                 "line {number}: neither an event, a command nor the end"

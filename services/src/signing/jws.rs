@@ -87,8 +87,8 @@ pub fn verify(token: &str, keys: &[KeyRecord]) -> Result<(Header, Value), Verify
 /// # Errors
 /// A sentence when the text holds no such key.
 pub fn public_keys(text: &str) -> Result<Vec<KeyRecord>, String> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("not JSON (a JWK Set, a JWK or a DID document): {e}"))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| format!("not JSON (a JWK Set, a JWK or a DID document): {e}"))?;
     let candidates: Vec<Value> = if let Some(keys) = value.get("keys").and_then(Value::as_array) {
         keys.clone()
     } else if let Some(methods) = value.get("verificationMethod").and_then(Value::as_array) {
@@ -141,8 +141,14 @@ mod tests {
         let store = KeyStore::new(dir.path());
         store.init().unwrap();
         let key = store.active().unwrap();
-        let token = sign(&key, &format!("did:web:a.example#{}", key.record.kid), "JWT", None,
-            &json!({"position": 7})).unwrap();
+        let token = sign(
+            &key,
+            &format!("did:web:a.example#{}", key.record.kid),
+            "JWT",
+            None,
+            &json!({"position": 7}),
+        )
+        .unwrap();
         let jwks = serde_json::to_string(&store.jwks().unwrap()).unwrap();
         let keys = public_keys(&jwks).unwrap();
         let (header, payload) = verify(&token, &keys).unwrap();
@@ -160,7 +166,10 @@ mod tests {
         let other = KeyStore::new(other.path());
         other.init().unwrap();
         let theirs = public_keys(&serde_json::to_string(&other.jwks().unwrap()).unwrap()).unwrap();
-        assert!(matches!(verify(&token, &theirs), Err(VerifyError::UnknownKey(_))));
+        assert!(matches!(
+            verify(&token, &theirs),
+            Err(VerifyError::UnknownKey(_))
+        ));
         let did = crate::signing::keys::did_document("did:web:a.example", &store.list().unwrap());
         assert_eq!(public_keys(&did.to_string()).unwrap(), keys);
     }

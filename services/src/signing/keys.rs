@@ -144,9 +144,8 @@ impl KeyStore {
     fn manifest(&self) -> Result<Manifest, KeyError> {
         let path = self.dir.join(MANIFEST);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                KeyError::Damaged(format!("{} does not parse: {e}", path.display()))
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| KeyError::Damaged(format!("{} does not parse: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
             Err(e) => Err(io("read", &path, e)),
         }
@@ -155,8 +154,8 @@ impl KeyStore {
     fn write_manifest(&self, manifest: &Manifest) -> Result<(), KeyError> {
         let path = self.dir.join(MANIFEST);
         let temporary = self.dir.join(format!("{MANIFEST}.tmp"));
-        let bytes = serde_json::to_vec_pretty(manifest)
-            .map_err(|e| KeyError::Damaged(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(manifest).map_err(|e| KeyError::Damaged(e.to_string()))?;
         std::fs::write(&temporary, bytes).map_err(|e| io("write", &temporary, e))?;
         std::fs::rename(&temporary, &path).map_err(|e| io("write", &path, e))
     }
@@ -284,7 +283,10 @@ impl KeyStore {
         }
         let pem = std::fs::read_to_string(&path).map_err(|e| io("read", &path, e))?;
         let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
-            KeyError::Damaged(format!("{} is not a PKCS #8 Ed25519 key: {e}", path.display()))
+            KeyError::Damaged(format!(
+                "{} is not a PKCS #8 Ed25519 key: {e}",
+                path.display()
+            ))
         })?;
         if thumbprint(&signing.verifying_key()) != record.kid {
             return Err(KeyError::Damaged(format!(
@@ -357,7 +359,10 @@ mod tests {
         assert!(matches!(store.active(), Err(KeyError::NoKey(_))));
         assert!(matches!(store.rotate(), Err(KeyError::NoKey(_))));
         let first = store.init().unwrap();
-        assert!(matches!(store.init(), Err(KeyError::AlreadyInitialised(..))));
+        assert!(matches!(
+            store.init(),
+            Err(KeyError::AlreadyInitialised(..))
+        ));
         assert_eq!(store.active().unwrap().record, first);
         #[cfg(unix)]
         {
@@ -370,7 +375,10 @@ mod tests {
         assert_eq!(retired.kid, first.kid);
         assert!(retired.retired_at.is_some());
         assert_ne!(second.kid, first.kid);
-        assert!(!store.key_path(&first.kid).exists(), "retired private key deleted");
+        assert!(
+            !store.key_path(&first.kid).exists(),
+            "retired private key deleted"
+        );
         assert_eq!(store.active().unwrap().record, second);
         let jwks = store.jwks().unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
