@@ -158,7 +158,7 @@ pub async fn calendar(
     Ok(calendar.to_ics())
 }
 
-/// The learner's transcript as a CLR 2.0 `ClrCredential` (JSON-LD, unsigned).
+/// The learner's transcript as a CLR 2.0 `ClrCredential` (JSON-LD; [`crate::signing::credential_jwt`] secures it).
 ///
 /// # Errors
 /// [`ExportError::NotFound`] for an unknown cohort or a learner not enrolled in it.

@@ -5,7 +5,8 @@
 //! - [`ics`]: a cohort's timetable as an iCalendar object (RFC 5545), for calendar
 //!   applications (one `VEVENT` per session, `VTIMEZONE` Europe/Paris).
 //! - [`clr`]: a learner's transcript as a 1EdTech Comprehensive Learner Record 2.0
-//!   `ClrCredential` (JSON-LD, with Open Badges 3.0 `AchievementCredential`s inside). Unsigned.
+//!   `ClrCredential` (JSON-LD, with Open Badges 3.0 `AchievementCredential`s inside), issued by
+//!   the publisher's `did:web`; the services secure it as a VC-JWT.
 //! - [`xapi`]: a field study's evaluative events as xAPI 1.0.3 statements, corrections as
 //!   voiding statements.
 //! - [`status`]: a cohort's certificates as a W3C Bitstring Status List (revocation), the
