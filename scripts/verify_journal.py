@@ -4,7 +4,8 @@
     scripts/verify_journal.py postgres://postgres@127.0.0.1:5432/fieldtrail
 
 Recomputes every event's hash from its columns (canonical form: ARCHITECTURE.md, "Hash
-chain"), follows each stream's chain, and prints the journal digest (RFC 6962 Merkle root of
+chain"; a row of chain version 2 also covers `chain_version` and `position`, a row of version
+1, written before positions were hashed, does not), follows each stream's chain, and prints the journal digest (RFC 6962 Merkle root of
 the stream heads), which must equal the one `fieldtrail audit verify` prints. Exit status 0
 when every chain is intact, 2 otherwise. It reads the whole journal into memory: meant for an
 audit, not for millions of events (use `fieldtrail audit verify` for those).
@@ -21,15 +22,21 @@ SELECT row_to_json(t) FROM (
          payload, actor, reported_actor, command_id, correlation_id, causation_id,
          to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
          to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
-         encode(prev_hash, 'hex') AS prev_hash, encode(hash, 'hex') AS hash
+         encode(prev_hash, 'hex') AS prev_hash, encode(hash, 'hex') AS hash, chain_version
   FROM events ORDER BY stream_type, stream_id, stream_version) t
 """
 
 
 def canonical_hash(row):
-    fields = {k: v for k, v in row.items() if k not in ("hash", "position")}
+    fields = {k: v for k, v in row.items() if k != "hash"}
     if fields.get("reported_actor") is None:
         fields.pop("reported_actor", None)
+    if fields.get("chain_version", 1) == 1:
+        # Chain version 1: neither the version nor the position is covered.
+        fields.pop("chain_version", None)
+        fields.pop("position", None)
+    elif fields["chain_version"] != 2:
+        return None
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

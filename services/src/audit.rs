@@ -23,6 +23,7 @@ use fieldtrail_projections::attendance::{self, AttendanceRegister, CohortRecord}
 use fieldtrail_projections::{DocKey, DocKind};
 use serde_json::{json, Value};
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -381,13 +382,45 @@ pub enum AuditJob {
         range: RangeArgs,
     },
     /// Check the hash chain of every stream and print the journal digest; exit 2 if broken.
+    /// With --digest: check an exported journal (--export, offline: no database needed) or
+    /// this journal against a signed digest, with the public keys only (--public-key).
     Verify {
         /// Also print the digest as the journal stood at this global position.
-        #[arg(long, value_name = "N", value_parser = parse_position)]
+        #[arg(long, value_name = "N", value_parser = parse_position, conflicts_with = "digest")]
         at_position: Option<i64>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
+        /// A signed digest (the JWS `audit digest --out` writes, or `GET /audit/digests/{id}`).
+        #[arg(long, value_name = "FILE")]
+        digest: Option<PathBuf>,
+        /// The exported journal to check against --digest (`fieldtrail audit export`).
+        #[arg(long, value_name = "FILE", requires = "digest")]
+        export: Option<PathBuf>,
+        /// The public keys: a JWK Set (/.well-known/jwks.json), a JWK, or the DID document
+        /// (/.well-known/did.json). Default: the keys directory's.
+        #[arg(long, value_name = "FILE", requires = "digest")]
+        public_key: Option<PathBuf>,
+    },
+    /// Sign the journal's head now (global position, digest, last event's hash, time, key)
+    /// and keep the digest; refuses a journal that does not verify.
+    Digest {
+        /// Also write the signed digest (JWS) to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// List the signed digests kept.
+    Digests {
+        /// Print JSON (each digest with its JWS).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the journal for an auditor (JSON Lines: every event with its chain columns,
+    /// the command ledger), to check offline against a signed digest.
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// The attendance evidence register of a cohort, with anomaly flags.
     Attendance {
@@ -457,6 +490,25 @@ fn emit(text: &str) -> anyhow::Result<()> {
 /// # Errors
 /// When the journal cannot be used, the stream or cohort is unknown, or an argument is invalid.
 pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode> {
+    let store = crate::signing::store(settings);
+    // Offline: the export, the digest and the public keys; no journal is opened.
+    if let AuditJob::Verify {
+        digest: Some(digest),
+        export: Some(export),
+        public_key,
+        format,
+        ..
+    } = &job
+    {
+        return crate::signing::cli::verify_against_digest(
+            digest,
+            crate::signing::cli::ExportSource::File(export),
+            public_key.as_ref(),
+            &store,
+            *format == TextOrJson::Json,
+        )
+        .await;
+    }
     let journal = crate::open_existing_journal(settings, 4).await?;
     match job {
         AuditJob::History {
@@ -476,8 +528,31 @@ pub async fn run(settings: &Settings, job: AuditJob) -> anyhow::Result<ExitCode>
             emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
         AuditJob::Verify {
+            digest: Some(digest),
+            public_key,
+            format,
+            ..
+        } => {
+            return crate::signing::cli::verify_against_digest(
+                &digest,
+                crate::signing::cli::ExportSource::Journal(&journal),
+                public_key.as_ref(),
+                &store,
+                format == TextOrJson::Json,
+            )
+            .await;
+        }
+        AuditJob::Digest { out } => {
+            crate::signing::cli::sign_digest(&journal, &store, out.as_deref()).await?;
+        }
+        AuditJob::Digests { json } => crate::signing::cli::list_digests(&journal, json).await?,
+        AuditJob::Export { out } => {
+            crate::signing::cli::export_journal(&journal, out.as_deref()).await?;
+        }
+        AuditJob::Verify {
             at_position,
             format,
+            ..
         } => {
             let started = Instant::now();
             let report = journal.verify(at_position).await?;

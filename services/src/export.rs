@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `GET /cohorts/{id}/timetable.ics` | the cohort's timetable, iCalendar (RFC 5545) | `text/calendar` |
 //! | `GET /cohorts/{id}/learners/{learner}/timetable.ics` | the same plus the learner's defences | `text/calendar` |
-//! | `GET /cohorts/{id}/learners/{learner}/transcript.clr` (also `.../clr.json`) | 1EdTech CLR 2.0 `ClrCredential`, unsigned | `application/ld+json` |
+//! | `GET /cohorts/{id}/learners/{learner}/transcript.clr` (also `.../clr.json`) | 1EdTech CLR 2.0 `ClrCredential` (its VC-JWT: `.../transcript.jwt`, [`crate::signing::http`]) | `application/ld+json` |
 //! | `GET /field-studies/{id}/xapi` | JSON array of xAPI 1.0.3 statements | `application/json` |
 //!
 //! Unknown cohort, learner or field study: 404 `{"outcome": "rejected", "code": "not_found",
@@ -174,7 +174,7 @@ pub async fn calendar(
     Ok(calendar.to_ics())
 }
 
-/// The learner's transcript as a CLR 2.0 `ClrCredential` (JSON-LD, unsigned).
+/// The learner's transcript as a CLR 2.0 `ClrCredential` (JSON-LD; [`crate::signing::credential_jwt`] secures it).
 ///
 /// # Errors
 /// [`ExportError::NotFound`] for an unknown cohort or a learner not enrolled in it.
@@ -343,7 +343,8 @@ pub enum ExportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// A learner's transcript as a 1EdTech CLR 2.0 credential (JSON-LD, unsigned).
+    /// A learner's transcript as a 1EdTech CLR 2.0 credential (JSON-LD; with --signed, a
+    /// VC-JWT signed with the key in force).
     Clr {
         /// Cohort id.
         #[arg(long)]
@@ -351,6 +352,10 @@ pub enum ExportCommand {
         /// Learner id.
         #[arg(long)]
         learner: String,
+        /// Write the credential secured as a VC-JWT (EdDSA), as
+        /// `GET …/transcript.jwt` answers, instead of the JSON document.
+        #[arg(long)]
+        signed: bool,
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -406,11 +411,22 @@ pub async fn run(settings: &Settings, command: ExportCommand) -> anyhow::Result<
         ExportCommand::Clr {
             cohort,
             learner,
+            signed,
             out,
             publisher: args,
         } => {
-            let doc = transcript_clr(&journal, &publisher(&args)?, &cohort, &learner).await?;
-            (pretty(&doc)?, out)
+            let publisher = publisher(&args)?;
+            let doc = transcript_clr(&journal, &publisher, &cohort, &learner).await?;
+            if signed {
+                let token = crate::signing::credential_jwt(
+                    &crate::signing::store(settings),
+                    &publisher,
+                    &doc,
+                )?;
+                (format!("{token}\n").into_bytes(), out)
+            } else {
+                (pretty(&doc)?, out)
+            }
         }
         ExportCommand::Xapi {
             field_study,

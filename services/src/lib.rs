@@ -25,6 +25,7 @@ pub mod pages;
 pub mod read;
 pub mod research;
 pub mod serve;
+pub mod signing;
 pub mod workers;
 
 pub use config::Settings;

@@ -66,6 +66,11 @@ enum Job {
         #[command(subcommand)]
         what: export::ExportCommand,
     },
+    /// The signing keys (Ed25519) of credentials and audit digests, kept in --keys-dir.
+    Keys {
+        #[command(subcommand)]
+        job: fieldtrail::signing::cli::KeysJob,
+    },
     /// Create, list and revoke the HTTP API's tokens.
     Token {
         #[command(subcommand)]
@@ -305,6 +310,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Job::Export { what } => export::run(&settings, what).await?,
+        Job::Keys { job } => {
+            fieldtrail::signing::cli::run_keys(&fieldtrail::signing::store(&settings), job)?
+        }
         Job::Token { job } => {
             let journal = fieldtrail::open_journal(&settings, 2).await?;
             fieldtrail::auth::cli::run(&journal, job).await?;

@@ -87,6 +87,14 @@ pub async fn run(
         ))
     });
 
+    let digests = (settings.digest_interval_secs > 0).then(|| {
+        tokio::spawn(crate::signing::digest::sign_periodically(
+            journal.clone(),
+            crate::signing::store(&settings),
+            Duration::from_secs(settings.digest_interval_secs),
+            shutdown.clone(),
+        ))
+    });
     let handler = Arc::new(CommandHandler::new(journal.clone()));
     let app = http::router(AppState {
         handler,
@@ -96,6 +104,7 @@ pub async fn run(
         body_limit: settings.max_body_bytes,
         request_timeout_secs: settings.request_timeout_secs,
         ops: ops.clone(),
+        keys: crate::signing::store(&settings),
     });
     tracing::info!(address = %listener.local_addr()?, "serving");
     let token = shutdown.clone();
@@ -122,6 +131,7 @@ pub async fn run(
     let remaining = deadline.saturating_sub(began.get().map_or(Duration::ZERO, |t| t.elapsed()));
     let mut background = vec![projector];
     background.extend(relay_task);
+    background.extend(digests);
     let aborts: Vec<_> = background
         .iter()
         .map(tokio::task::JoinHandle::abort_handle)

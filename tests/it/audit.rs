@@ -144,7 +144,7 @@ struct Row {
 
 const COPY_COLUMNS: &str = "position, event_id, stream_type, stream_id, stream_version, \
     tx_id::text, event_type, event_version, payload, occurred_at, recorded_at, actor, command_id, \
-    correlation_id, causation_id, prev_hash, hash";
+    correlation_id, causation_id, prev_hash, hash, chain_version";
 
 async fn journal_rows(env: &TestEnv) -> Vec<Row> {
     let client = env.pool().get().await.unwrap();
@@ -177,7 +177,7 @@ async fn stage(scratch: &TestEnv, rows: &[Row]) {
     let insert = client
         .prepare(&format!(
             "INSERT INTO events_source ({})
-             VALUES ($1, $2, $3, $4, $5, $6::text::xid8, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             VALUES ($1, $2, $3, $4, $5, $6::text::xid8, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             COPY_COLUMNS.replace("::text", "")
         ))
         .await
@@ -207,6 +207,7 @@ async fn stage(scratch: &TestEnv, rows: &[Row]) {
                     &v.get::<_, String>(14),
                     &p,
                     &h,
+                    &v.get::<_, i16>(17),
                 ],
             )
             .await

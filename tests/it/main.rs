@@ -28,5 +28,6 @@ mod research;
 mod reservations;
 mod scenario;
 mod servers;
+mod signing;
 // The headless-Chromium harness of the browser tests (`pages`).
 mod browser;

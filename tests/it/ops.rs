@@ -642,7 +642,7 @@ fn configuration_layers_file_then_environment_then_flags_and_hides_passwords() {
     );
     assert_eq!(
         from_sample.matches(&format!("# file {sample}")).count(),
-        17,
+        19,
         "{from_sample}"
     );
 

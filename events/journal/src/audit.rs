@@ -427,7 +427,7 @@ pub async fn cohorts_enrolling(
 
 pub(crate) const SEALED_COLUMNS: &str = "position, tx_id::text, event_id, stream_type, stream_id, \
     stream_version, event_type, event_version, payload, occurred_at, recorded_at, actor, \
-    command_id, correlation_id, causation_id, prev_hash, hash, reported_actor";
+    command_id, correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version";
 
 pub(crate) fn sealed_event(row: &Row) -> Result<SealedEvent, tokio_postgres::Error> {
     let tx: &str = row.try_get(1)?;
@@ -451,6 +451,7 @@ pub(crate) fn sealed_event(row: &Row) -> Result<SealedEvent, tokio_postgres::Err
         prev_hash: hash_of(row.try_get(15)?),
         hash: hash_of(row.try_get(16)?),
         reported_actor: row.try_get(17)?,
+        chain_version: row.try_get(18)?,
     })
 }
 
@@ -469,8 +470,10 @@ fn chain_link(row: &Row) -> Result<ChainLink, tokio_postgres::Error> {
     let stream_version: i64 = row.try_get(5)?;
     let prev_hash = hash_of(row.try_get(15)?);
     let hash = hash_of(row.try_get(16)?);
+    let chain_version: i16 = row.try_get(18)?;
+    let position: i64 = row.try_get(0)?;
     let content_matches = match (prev_hash, hash) {
-        (Some(prev_hash), Some(hash)) => {
+        (Some(prev_hash), Some(hash)) if chain::known_chain(chain_version) => {
             let mut event = ChainedEvent {
                 stream_type,
                 stream_id,
@@ -487,6 +490,8 @@ fn chain_link(row: &Row) -> Result<ChainLink, tokio_postgres::Error> {
                 causation_id: row.try_get(14)?,
                 prev_hash: &prev_hash,
                 reported_actor: row.try_get(17)?,
+                chain_version,
+                position,
             };
             // Fast path: the canonical payload straight from the jsonb text. The reference
             // (parse, then canonical_json) decides whenever the fast path declines or differs.
@@ -506,11 +511,12 @@ fn chain_link(row: &Row) -> Result<ChainLink, tokio_postgres::Error> {
         stream_type: stream_type.to_owned(),
         stream_id: stream_id.to_owned(),
         stream_version,
-        position: row.try_get(0)?,
+        position,
         tx_id: tx.parse().unwrap_or_default(),
         prev_hash,
         hash,
         content_matches,
+        chain_version,
     })
 }
 

@@ -13,6 +13,7 @@
 
 use crate::audit::{AuditRecord, Cut, EventFilter, StreamSet};
 use crate::chain::{SealedEvent, VerifyReport};
+use crate::digests::SignedDigest;
 use crate::reservations::{Reservation, ReservationsRebuilt};
 use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, StoredEvent};
 use chrono::{DateTime, Utc};
@@ -312,6 +313,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The whole command ledger, by first position.
     async fn export_ledger(&self) -> Result<Vec<LedgerRow>, JournalError>;
+
+    /// Keeps a signed digest of the journal's head (append-only); returns its number.
+    ///
+    /// # Errors
+    /// [`JournalError::Other`] for a digest whose fields are not hex or whose statement is not
+    /// a JWS; the backend's errors.
+    async fn store_digest(&self, digest: &SignedDigest) -> Result<i64, JournalError>;
+
+    /// Every signed digest kept, oldest first.
+    async fn digests(&self) -> Result<Vec<SignedDigest>, JournalError>;
 
     /// Writes copied rows exactly as given (positions, times, chain columns), keeping their
     /// global-log order (the order given), after every row already there, with their ledger

@@ -8,7 +8,9 @@
 //! is the heads query (each stream must be exactly at its first request's expected version)
 //! plus the unique key on `(stream_type, stream_id, stream_version)`, which refuses a version
 //! another writer took in between. As in [`crate::PgJournal::append`], the reads come first so
-//! that the events insert is the transaction's first write (DESIGN.md decision 3).
+//! that the events insert is the transaction's first write (DESIGN.md decision 3); the
+//! batch's global positions are taken right after the heads (`nextval`, which the hashes
+//! cover and the insert stores: see [`crate::repository`] on why trap (a) stays closed).
 
 use crate::chain::{self, Hash, GENESIS};
 use crate::repository::hash_appended;
@@ -32,13 +34,15 @@ FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS h(st, sid, 
 const INSERT: &str = "
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
                     payload, occurred_at, actor, command_id, correlation_id, causation_id,
-                    recorded_at, prev_hash, hash, reported_actor)
+                    recorded_at, prev_hash, hash, reported_actor, position, chain_version)
+OVERRIDING SYSTEM VALUE
 SELECT e.event_id, e.st, e.sid, e.v, e.et, e.ev, e.payload, e.occ, e.actor, e.cid, e.corr,
-       e.caus, $16, e.prev, e.hash, e.rep
+       e.caus, $16, e.prev, e.hash, e.rep, e.position, $18
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
             $7::jsonb[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[],
-            $13::bytea[], $14::bytea[], $15::text[]) WITH ORDINALITY
-       AS e(event_id, st, sid, v, et, ev, payload, occ, actor, cid, corr, caus, prev, hash, rep, n)
+            $13::bytea[], $14::bytea[], $15::text[], $17::bigint[]) WITH ORDINALITY
+       AS e(event_id, st, sid, v, et, ev, payload, occ, actor, cid, corr, caus, prev, hash, rep,
+            position, n)
 ORDER BY e.n
 RETURNING position, stream_type, stream_id, stream_version";
 
@@ -65,6 +69,7 @@ struct Rows<'a> {
     prev_hashes: Vec<Hash>,
     hashes: Vec<Hash>,
     reported: Vec<Option<&'a str>>,
+    positions: Vec<i64>,
 }
 
 fn conflict(request: &AppendRequest) -> JournalError {
@@ -163,11 +168,30 @@ pub(crate) async fn append_batch_on(
         let recorded_at = recorded_at
             .ok_or_else(|| JournalError::Other("heads query answered no row".into()))?
             .trunc_subsecs(6);
+        let total: usize = batch.iter().map(|r| r.events.len()).sum();
+        let wanted = i32::try_from(total)
+            .map_err(|_| JournalError::Other("too many events in one batch".into()))?;
+        let taken = tx.prepare_cached(crate::repository::POSITIONS).await?;
+        let mut all_positions: Vec<i64> = tx
+            .query(&taken, &[&wanted])
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        all_positions.sort_unstable();
+        if all_positions.len() != total {
+            return Err(JournalError::Other(format!(
+                "the journal gave {} positions for {total} events",
+                all_positions.len()
+            )));
+        }
+        let mut next_positions = all_positions.into_iter();
         let mut cols = Rows::default();
         for r in batch {
             let key = (r.stream_type.as_str(), r.stream_id.as_str());
             let start = prev.get(&key).copied().unwrap_or(GENESIS);
             let ids: Vec<Uuid> = r.events.iter().map(|_| Uuid::now_v7()).collect();
+            let positions: Vec<i64> = next_positions.by_ref().take(r.events.len()).collect();
             // Microseconds, as PostgreSQL stores them: the hash covers the stored value.
             let occurred_at = r.metadata.occurred_at.with_timezone(&Utc).trunc_subsecs(6);
             let (prevs, hashes) = hash_appended(
@@ -176,6 +200,7 @@ pub(crate) async fn append_batch_on(
                 r.expected,
                 &r.events,
                 &ids,
+                &positions,
                 occurred_at,
                 recorded_at,
                 &r.metadata,
@@ -202,6 +227,7 @@ pub(crate) async fn append_batch_on(
                 cols.prev_hashes.push(prevs[n]);
                 cols.hashes.push(hashes[n]);
                 cols.reported.push(m.reported_actor.as_deref());
+                cols.positions.push(positions[n]);
             }
         }
         let insert = tx.prepare_cached(INSERT).await?;
@@ -227,6 +253,8 @@ pub(crate) async fn append_batch_on(
                     &hashes,
                     &cols.reported,
                     &recorded_at,
+                    &cols.positions,
+                    &chain::CURRENT_CHAIN,
                 ],
             )
             .await

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `actor` | string |
 //! | `causation_id` | string |
+//! | `chain_version` | integer `2`; **absent** for chain version 1 |
 //! | `command_id` | string |
 //! | `correlation_id` | string |
 //! | `event_id` | string, the UUID in lower-case hyphenated form |
@@ -15,6 +16,7 @@
 //! | `event_version` | string |
 //! | `occurred_at` | string, UTC, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (always 6 fraction digits) |
 //! | `payload` | the payload in canonical JSON (same rules, recursively; arrays keep their order) |
+//! | `position` | integer, the event's global position; **absent** for chain version 1 |
 //! | `prev_hash` | string, 64 lower-case hex digits: the previous event's `hash` in the stream, zeros for version 1 |
 //! | `recorded_at` | string, same format as `occurred_at` |
 //! | `reported_actor` | string: the client's own `actor` when it differs from `actor`; **absent** when the row has none |
@@ -25,8 +27,13 @@
 //! Strings are written as serde_json writes them (`"` and `\` escaped, control characters as
 //! `\n`, `\t`, ... or `\u00XX`, everything else as UTF-8); numbers as serde_json writes them
 //! (integers in decimal; payloads hold no fractions). `hash` = SHA-256 of those bytes.
-//! The global position and the transaction id are not covered: the database assigns them at
-//! the insert, and the append cannot know them before its first write.
+//!
+//! **Chain versions.** Each row records which form its hash covers (`chain_version`): version
+//! 1 (rows written before fieldtrail hashed positions) lacks `chain_version` and `position`;
+//! version 2 (every row written since) has both, so the event's global position, and with it
+//! its place in the global log, is covered as well as its command id. A row keeps its version
+//! forever (a copy keeps it too); a verifier picks the form by the row's version. The
+//! transaction id is not covered (the database assigns it at the first write).
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::Value;
@@ -40,6 +47,20 @@ pub type Hash = [u8; 32];
 
 /// The `prev_hash` of every stream's version 1: 32 zero bytes.
 pub const GENESIS: Hash = [0; 32];
+
+/// The chain version of rows hashed without their global position (written before it was
+/// covered; also what the `chain_version` column says for them).
+pub const CHAIN_V1: i16 = 1;
+/// The chain version every append writes: the canonical form includes `chain_version` and
+/// `position`.
+pub const CHAIN_V2: i16 = 2;
+/// The chain version new rows get.
+pub const CURRENT_CHAIN: i16 = CHAIN_V2;
+
+/// Whether this build knows the canonical form of chain version `v`.
+pub fn known_chain(v: i16) -> bool {
+    v == CHAIN_V1 || v == CHAIN_V2
+}
 
 /// What an event's hash covers (see the module documentation for the canonical form).
 #[derive(Clone, Copy, Debug)]
@@ -75,6 +96,10 @@ pub struct ChainedEvent<'a> {
     /// The client's own `actor`, when it differs from `actor` (absent from the canonical form
     /// when `None`, so rows written before the column existed keep their hash).
     pub reported_actor: Option<&'a str>,
+    /// Which canonical form: [`CHAIN_V1`] (without the next two members) or [`CHAIN_V2`].
+    pub chain_version: i16,
+    /// The event's global position (in the canonical form from [`CHAIN_V2`] on).
+    pub position: i64,
 }
 
 /// An instant as the canonical form writes it: UTC, microseconds, `Z`
@@ -158,6 +183,10 @@ fn canonical_bytes_with(e: &ChainedEvent<'_>, canonical_payload: Option<&[u8]>) 
     push_string(&mut out, e.actor);
     out.extend_from_slice(b",\"causation_id\":");
     push_string(&mut out, e.causation_id);
+    let positioned = e.chain_version >= CHAIN_V2;
+    if positioned {
+        let _ = write!(out, ",\"chain_version\":{}", e.chain_version);
+    }
     out.extend_from_slice(b",\"command_id\":");
     push_string(&mut out, e.command_id);
     out.extend_from_slice(b",\"correlation_id\":");
@@ -174,6 +203,9 @@ fn canonical_bytes_with(e: &ChainedEvent<'_>, canonical_payload: Option<&[u8]>) 
     match canonical_payload {
         Some(bytes) => out.extend_from_slice(bytes),
         None => canonical_json(e.payload, &mut out),
+    }
+    if positioned {
+        let _ = write!(out, ",\"position\":{}", e.position);
     }
     out.extend_from_slice(b",\"prev_hash\":\"");
     if hex::encode_to_slice(e.prev_hash, &mut prev).is_ok() {
@@ -448,12 +480,18 @@ pub struct SealedEvent {
     pub hash: Option<Hash>,
     /// The client's own actor, if it differs from `actor`.
     pub reported_actor: Option<String>,
+    /// Which canonical form its hash covers ([`CHAIN_V1`], [`CHAIN_V2`]).
+    pub chain_version: i16,
 }
 
 impl SealedEvent {
-    /// The hash of this row's content with its stored `prev_hash` (`None` without one).
+    /// The hash of this row's content with its stored `prev_hash` (`None` without one, or
+    /// when its chain version is not one this build knows).
     pub fn recompute(&self) -> Option<Hash> {
         let prev_hash = self.prev_hash.as_ref()?;
+        if !known_chain(self.chain_version) {
+            return None;
+        }
         Some(event_hash(&ChainedEvent {
             stream_type: &self.stream_type,
             stream_id: &self.stream_id,
@@ -470,6 +508,8 @@ impl SealedEvent {
             causation_id: &self.causation_id,
             prev_hash,
             reported_actor: self.reported_actor.as_deref(),
+            chain_version: self.chain_version,
+            position: self.position,
         }))
     }
 
@@ -509,6 +549,8 @@ pub struct ChainLink {
     pub hash: Option<Hash>,
     /// Whether the stored hash is the hash of the stored content ([`SealedEvent::content_matches`]).
     pub content_matches: bool,
+    /// The row's chain version ([`CHAIN_V1`], [`CHAIN_V2`]).
+    pub chain_version: i16,
 }
 
 impl SealedEvent {
@@ -523,6 +565,7 @@ impl SealedEvent {
             prev_hash: self.prev_hash,
             hash: self.hash,
             content_matches: self.content_matches(),
+            chain_version: self.chain_version,
         }
     }
 }
@@ -554,10 +597,14 @@ pub fn diagnose(rows: &[SealedEvent]) -> Option<Break> {
         };
         if row.stream_version != expected {
             let reason = if row.stream_version > expected {
+                let before = previous
+                    .map(|p| format!(" (position {})", p.position))
+                    .unwrap_or_default();
                 format!(
-                    "version {expected} is missing (deleted?): the stream goes from version {} to version {}",
+                    "version {expected} is missing (deleted?): the stream goes from version {}{before} to version {} (position {})",
                     expected - 1,
-                    row.stream_version
+                    row.stream_version,
+                    row.position
                 )
             } else {
                 format!("version {} appears more than once", row.stream_version)
@@ -582,6 +629,9 @@ fn row_fault(row: &SealedEvent, previous: Option<&SealedEvent>) -> Option<String
     let (Some(_), Some(prev_hash)) = (row.hash, row.prev_hash) else {
         return Some("it has no hash (written without the chain, or its hash was erased)".into());
     };
+    if !known_chain(row.chain_version) {
+        return Some(unknown_chain(row.chain_version));
+    }
     if !row.content_matches() {
         return Some(
             "its content no longer matches its hash: the row was changed after it was written"
@@ -607,6 +657,12 @@ fn row_fault(row: &SealedEvent, previous: Option<&SealedEvent>) -> Option<String
         }
     }
     None
+}
+
+fn unknown_chain(version: i16) -> String {
+    format!(
+        "its chain version {version} is not one this build knows ({CHAIN_V1} or {CHAIN_V2}): the row was changed, or it was written by a newer fieldtrail"
+    )
 }
 
 #[derive(Clone, Debug, Default)]
@@ -637,6 +693,63 @@ pub struct VerifyReport {
     pub digest_at: Option<DigestAt>,
     /// Every broken stream's first break, by stream.
     pub breaks: Vec<Break>,
+    /// The last row read, in the walk's order (for a walk in global-log order, the cursor
+    /// that ends the cut it read), with its hash; `None` for an empty journal.
+    pub last: Option<LogPoint>,
+}
+
+/// One row's place in the global log and its hash.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogPoint {
+    /// Writing transaction id.
+    pub tx_id: u64,
+    /// Global position.
+    pub position: i64,
+    /// Its stored `hash`, hex (`None` when it has none).
+    pub hash: Option<String>,
+}
+
+/// Where a cut of the journal ends, for [`JournalCheck::with_cut`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutAt {
+    /// Every row at a global position `<=` this one.
+    Position(i64),
+    /// Every row at or before this cursor of the global log, ordered by (transaction id,
+    /// position): what a cut read below the horizon holds, and stays final.
+    Cursor {
+        /// The last row's transaction id.
+        tx_id: u64,
+        /// The last row's position.
+        position: i64,
+    },
+}
+
+impl CutAt {
+    /// Whether the row at (`tx_id`, `position`) is inside the cut.
+    pub fn covers(self, tx_id: u64, position: i64) -> bool {
+        match self {
+            Self::Position(at) => position <= at,
+            Self::Cursor {
+                tx_id: t,
+                position: p,
+            } => (tx_id, position) <= (t, p),
+        }
+    }
+
+    /// The order rows of the cut are compared in to find its last one.
+    fn key(self, tx_id: u64, position: i64) -> (u64, i64) {
+        match self {
+            Self::Position(_) => (0, position),
+            Self::Cursor { .. } => (tx_id, position),
+        }
+    }
+
+    /// The cut's global position.
+    pub fn position(self) -> i64 {
+        match self {
+            Self::Position(p) | Self::Cursor { position: p, .. } => p,
+        }
+    }
 }
 
 impl VerifyReport {
@@ -655,6 +768,8 @@ pub struct DigestAt {
     pub events: u64,
     /// The digest over the stream heads at that position, hex.
     pub digest: String,
+    /// The hash of the cut's last row (highest position, or the cursor's row), hex.
+    pub head_hash: Option<String>,
 }
 
 /// The single pass of `audit verify` over the journal in global-position order: it follows
@@ -666,13 +781,20 @@ pub struct JournalCheck {
     events: u64,
     events_at: u64,
     head_position: i64,
-    at_position: Option<i64>,
+    at: Option<CutAt>,
+    last_at: Option<((u64, i64), Option<Hash>)>,
+    last: Option<LogPoint>,
 }
 
 impl JournalCheck {
     /// A check that also computes the digest at `at_position`, knowing from the command
     /// ledger the highest global position it recorded for each stream (`type`, `id`, position).
     pub fn new(ledger: Vec<(String, String, i64)>, at_position: Option<i64>) -> Self {
+        Self::with_cut(ledger, at_position.map(CutAt::Position))
+    }
+
+    /// As [`JournalCheck::new`], with the digest at any [`CutAt`].
+    pub fn with_cut(ledger: Vec<(String, String, i64)>, at: Option<CutAt>) -> Self {
         let mut streams = HashMap::with_capacity(ledger.len());
         for (stream_type, stream_id, max) in ledger {
             streams.insert(
@@ -686,7 +808,7 @@ impl JournalCheck {
         }
         Self {
             streams,
-            at_position,
+            at,
             ..Self::default()
         }
     }
@@ -696,6 +818,18 @@ impl JournalCheck {
         let content_matches = row.content_matches;
         self.events += 1;
         self.head_position = self.head_position.max(row.position);
+        self.last = Some(LogPoint {
+            tx_id: row.tx_id,
+            position: row.position,
+            hash: row.hash.map(hex::encode),
+        });
+        let in_cut = self.at.is_some_and(|at| at.covers(row.tx_id, row.position));
+        if let (true, Some(at)) = (in_cut, self.at) {
+            let key = at.key(row.tx_id, row.position);
+            if self.last_at.as_ref().is_none_or(|(k, _)| key > *k) {
+                self.last_at = Some((key, row.hash));
+            }
+        }
         let stream = format!("{}/{}", row.stream_type, row.stream_id);
         let key = (row.stream_type, row.stream_id);
         let state = self.streams.entry(key).or_insert_with(|| StreamState {
@@ -704,11 +838,11 @@ impl JournalCheck {
         });
         if let Some(hash) = row.hash {
             state.head = Some((row.stream_version, hash));
-            if self.at_position.is_some_and(|at| row.position <= at) {
+            if in_cut {
                 state.head_at = Some((row.stream_version, hash));
             }
         }
-        if self.at_position.is_some_and(|at| row.position <= at) {
+        if in_cut {
             self.events_at += 1;
         }
         if state.broken.is_some() {
@@ -722,6 +856,8 @@ impl JournalCheck {
             ))
         } else if row.hash.is_none() || row.prev_hash.is_none() {
             Some("it has no hash (written without the chain, or its hash was erased)".to_owned())
+        } else if !known_chain(row.chain_version) {
+            Some(unknown_chain(row.chain_version))
         } else if !content_matches {
             Some(
                 "its content no longer matches its hash: the row was changed after it was written"
@@ -819,12 +955,14 @@ impl JournalCheck {
             streams,
             head_position: self.head_position,
             digest: hex::encode(journal_digest(&heads)),
-            digest_at: self.at_position.map(|position| DigestAt {
-                position,
+            digest_at: self.at.map(|at| DigestAt {
+                position: at.position(),
                 events: self.events_at,
                 digest: hex::encode(journal_digest(&heads_at)),
+                head_hash: self.last_at.and_then(|(_, h)| h).map(hex::encode),
             }),
             breaks,
+            last: self.last,
         }
     }
 }
@@ -840,11 +978,16 @@ mod tests {
 
     /// A chained stream of `n` events at positions 10, 20, ...
     fn stream(stream_id: &str, n: i64) -> Vec<SealedEvent> {
+        stream_at(stream_id, n, 0)
+    }
+
+    /// As [`stream`], at positions 10 + `offset`, 20 + `offset`, ...
+    fn stream_at(stream_id: &str, n: i64, offset: i64) -> Vec<SealedEvent> {
         let mut rows: Vec<SealedEvent> = Vec::new();
         let mut prev = GENESIS;
         for v in 1..=n {
             let mut row = SealedEvent {
-                position: v * 10,
+                position: v * 10 + offset,
                 tx_id: 100 + v as u64,
                 event_id: Uuid::from_u128(v as u128),
                 stream_type: "cohort".into(),
@@ -862,6 +1005,7 @@ mod tests {
                 prev_hash: Some(prev),
                 hash: None,
                 reported_actor: None,
+                chain_version: CHAIN_V2,
             };
             row.hash = row.recompute();
             prev = row.hash.unwrap();
@@ -911,6 +1055,8 @@ mod tests {
             causation_id: "c-1",
             prev_hash: &[0xab; 32],
             reported_actor: None,
+            chain_version: CHAIN_V1,
+            position: 7,
         };
         let text = canonical(&e);
         assert_eq!(
@@ -929,6 +1075,32 @@ mod tests {
         assert_eq!(
             hex::encode(event_hash(&e)),
             "05bbd1e6fe3b88a374f78145e1c353b49d2550a0587e4808187a1cc17ab23c07"
+        );
+        // Chain version 2 adds `chain_version` and `position`, in their sorted places (the
+        // same Python line over the object with both members).
+        let v2 = ChainedEvent {
+            chain_version: CHAIN_V2,
+            ..e
+        };
+        assert_eq!(
+            canonical(&v2),
+            concat!(
+                r#"{"actor":"staff:coordinator","causation_id":"c-1","chain_version":2,"command_id":"c-1","correlation_id":"c-1","#,
+                r#""event_id":"01920000-0000-7000-8000-000000000001","event_type":"session_held","event_version":"1","#,
+                r#""occurred_at":"2025-09-15T07:00:00.123456Z","#,
+                r#""payload":{"a":-3,"z":[1,{"a":null,"b":true}],"é":"l'été \"x\"\n"},"position":7,"#,
+                r#""prev_hash":"abababababababababababababababababababababababababababababababab","#,
+                r#""recorded_at":"2026-11-29T07:45:48.000000Z","stream_id":"c1","stream_type":"cohort","stream_version":2}"#
+            )
+        );
+        assert_eq!(
+            hex::encode(event_hash(&v2)),
+            "bb7cb847ad31a31fceafc4368fb8721225efbaecec103a7b1c5e4871f58d7d3c"
+        );
+        // A v2 hash pins the position: the same event elsewhere in the log hashes otherwise.
+        assert_ne!(
+            event_hash(&ChainedEvent { position: 8, ..v2 }),
+            event_hash(&v2)
         );
     }
 
@@ -1039,10 +1211,7 @@ mod tests {
     #[test]
     fn an_intact_journal_verifies_and_its_digest_does_not_depend_on_row_order() {
         let mut rows = stream("c1", 4);
-        rows.extend(stream("c2", 3).into_iter().map(|mut r| {
-            r.position += 5;
-            r
-        }));
+        rows.extend(stream_at("c2", 3, 5));
         let ledger = vec![
             ("cohort".into(), "c1".into(), 40),
             ("cohort".into(), "c2".into(), 35),
@@ -1115,6 +1284,62 @@ mod tests {
         let report = walk(&rows, vec![]);
         assert_eq!(report.breaks[0].version, 4);
         assert!(report.breaks[0].reason.contains("prev_hash"));
+    }
+
+    #[test]
+    fn a_moved_position_breaks_a_version_2_row_and_version_1_rows_still_verify() {
+        let mut rows = stream("c1", 3);
+        rows[1].position = 25;
+        let report = walk(&rows, vec![]);
+        assert_eq!(report.breaks[0].version, 2, "{report:?}");
+        assert!(report.breaks[0].reason.contains("content"));
+        // A journal written before positions were hashed: version 1 rows, then version 2.
+        let mut rows = stream("c2", 4);
+        let mut prev = GENESIS;
+        for row in &mut rows {
+            if row.stream_version <= 2 {
+                row.chain_version = CHAIN_V1;
+            }
+            row.prev_hash = Some(prev);
+            row.hash = row.recompute();
+            prev = row.hash.unwrap();
+        }
+        let report = walk(&rows, vec![]);
+        assert!(report.intact(), "{report:?}");
+        // Unknown versions are named.
+        rows[3].chain_version = 9;
+        let report = walk(&rows, vec![]);
+        assert!(
+            report.breaks[0].reason.contains("chain version 9"),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn a_cursor_cut_gives_the_digest_and_head_hash_of_the_log_up_to_it() {
+        let rows = stream("c1", 4);
+        let mut check = JournalCheck::with_cut(
+            vec![],
+            Some(CutAt::Cursor {
+                tx_id: 102,
+                position: 20,
+            }),
+        );
+        for row in &rows {
+            check.feed(row.link());
+        }
+        let report = check.finish(HashMap::new());
+        let at = report.digest_at.unwrap();
+        assert_eq!((at.position, at.events), (20, 2));
+        assert_eq!(at.head_hash, rows[1].hash.map(hex::encode));
+        let heads = vec![(
+            "cohort".to_owned(),
+            "c1".to_owned(),
+            2,
+            rows[1].hash.unwrap(),
+        )];
+        assert_eq!(at.digest, hex::encode(journal_digest(&heads)));
+        assert_eq!(report.last.unwrap().position, 40);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod chain;
 pub mod checkpoint;
 mod cqrs;
 pub mod database;
+pub mod digests;
 mod error;
 mod group;
 mod log;

@@ -265,9 +265,9 @@ impl Backend for PgJournal {
                 .prepare(
                     "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version,
                         event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
-                        correlation_id, causation_id, prev_hash, hash, reported_actor)
+                        correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version)
                      OVERRIDING SYSTEM VALUE
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 )
                 .await?;
             for e in &events[start..end] {
@@ -293,6 +293,7 @@ impl Backend for PgJournal {
                         &prev,
                         &hash,
                         &e.reported_actor,
+                        &e.chain_version,
                     ],
                 )
                 .await?;
@@ -415,6 +416,18 @@ impl Backend for PgJournal {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect())
+    }
+
+    async fn store_digest(
+        &self,
+        digest: &crate::digests::SignedDigest,
+    ) -> Result<i64, JournalError> {
+        crate::digests::check(digest)?;
+        crate::digests::pg::store(self.pool(), digest).await
+    }
+
+    async fn digests(&self) -> Result<Vec<crate::digests::SignedDigest>, JournalError> {
+        crate::digests::pg::list(self.pool()).await
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> Result<(), JournalError> {

@@ -5,8 +5,13 @@
 //! write) orders appends to one stream the same way as their stream versions (DESIGN.md
 //! decision 3, trap a). The command ledger row follows in the same transaction, then the
 //! claims of the events in the reservation table ([`crate::reservations`]).
-//! Before the insert, the append only reads: the database clock (`recorded_at`) and the hash of
-//! the stream's previous event, which the new events' hashes chain to ([`crate::chain`]).
+//! Before the insert, the append only reads: the database clock (`recorded_at`), the hash of
+//! the stream's previous event, which the new events' hashes chain to ([`crate::chain`]), and
+//! the new events' global positions (`nextval` of the position's sequence, in the same
+//! statement), which their hashes cover and the insert stores explicitly. `nextval` may give
+//! the transaction its id (PostgreSQL does when it logs the sequence), but only after that
+//! statement's snapshot saw the stream's head committed: the writer of the head still has
+//! the smaller transaction id, so trap (a) stays closed.
 
 use crate::chain::{self, ChainedEvent, Hash, GENESIS};
 use crate::stored::{StoredEvent, COLUMNS};
@@ -44,11 +49,13 @@ pub struct AppendedCommand {
 const APPEND: &str = "
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
                     payload, occurred_at, actor, command_id, correlation_id, causation_id,
-                    recorded_at, prev_hash, hash, reported_actor)
+                    recorded_at, prev_hash, hash, reported_actor, position, chain_version)
+OVERRIDING SYSTEM VALUE
 SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12,
-       $13, e.prev_hash, e.hash, $16
-FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[]) WITH ORDINALITY
-       AS e(event_id, event_type, event_version, payload, prev_hash, hash, n)
+       $13, e.prev_hash, e.hash, $16, e.position, $18
+FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[],
+            $17::bigint[]) WITH ORDINALITY
+       AS e(event_id, event_type, event_version, payload, prev_hash, hash, position, n)
 WHERE (SELECT coalesce(max(stream_version), 0) FROM events
        WHERE stream_type = $1 AND stream_id = $2) = $3
 ORDER BY e.n
@@ -56,34 +63,43 @@ RETURNING position";
 
 /// [`APPEND`] and the command's ledger row in one statement (a data-modifying `WITH`): the
 /// ledger row is written only when the events are (`HAVING count(*) > 0`), and a command id
-/// already in the ledger fails the whole statement (`command_ledger_pkey`). `$17` is the
-/// command's stored body. Returns the events' positions, in stream order.
+/// already in the ledger fails the whole statement (`command_ledger_pkey`). `$17` are the
+/// positions taken by [`HEAD`], `$18` the chain version, `$19` the command's stored body. Returns the events' positions, in stream order.
 const APPEND_WITH_LEDGER: &str = "
 WITH appended AS (
   INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
                       payload, occurred_at, actor, command_id, correlation_id, causation_id,
-                      recorded_at, prev_hash, hash, reported_actor)
+                      recorded_at, prev_hash, hash, reported_actor, position, chain_version)
+  OVERRIDING SYSTEM VALUE
   SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12,
-         $13, e.prev_hash, e.hash, $16
-  FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[]) WITH ORDINALITY
-         AS e(event_id, event_type, event_version, payload, prev_hash, hash, n)
+         $13, e.prev_hash, e.hash, $16, e.position, $18
+  FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[],
+              $17::bigint[]) WITH ORDINALITY
+         AS e(event_id, event_type, event_version, payload, prev_hash, hash, position, n)
   WHERE (SELECT coalesce(max(stream_version), 0) FROM events
          WHERE stream_type = $1 AND stream_id = $2) = $3
   ORDER BY e.n
   RETURNING position
 ), ledger AS (
   INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
-  SELECT $10, $17, $1, $2, min(position), max(position) FROM appended HAVING count(*) > 0
+  SELECT $10, $19, $1, $2, min(position), max(position) FROM appended HAVING count(*) > 0
 )
 SELECT position FROM appended ORDER BY position";
 
-/// Read before the insert (a read takes no transaction id): the database clock, which becomes
-/// the events' `recorded_at`, and the hash of the stream's event at the expected version,
-/// which the first new event chains to (see [`crate::chain`]).
+/// Read before the insert: the database clock, which becomes the events' `recorded_at`, the
+/// hash of the stream's event at the expected version, which the first new event chains to
+/// (see [`crate::chain`]), and, when that event is there, `$4` new global positions (see the
+/// module documentation for why taking them here keeps trap (a) closed).
 const HEAD: &str = "
-SELECT clock_timestamp(), e.hash, e.position IS NOT NULL
+SELECT clock_timestamp(), e.hash, e.position IS NOT NULL,
+       CASE WHEN e.position IS NOT NULL OR $3 = 0 THEN ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'position'))
+                  FROM generate_series(1, $4::int)) END
 FROM (SELECT 1) AS one
 LEFT JOIN events e ON e.stream_type = $1 AND e.stream_id = $2 AND e.stream_version = $3";
+
+/// `n` new global positions, ascending (the bulk append's, [`crate::Backend::append_batch`]).
+pub(crate) const POSITIONS: &str =
+    "SELECT nextval(pg_get_serial_sequence('events', 'position')) FROM generate_series(1, $1::int)";
 
 impl PgJournal {
     /// A journal on `pool` (migrated with [`crate::database::migrate`]).
@@ -390,7 +406,7 @@ async fn append_alone(
         stream: format!("{stream_type}/{stream_id}"),
         expected,
     };
-    let (recorded_at, prev_hashes, hashes) = chain_hashes(
+    let (recorded_at, positions, prev_hashes, hashes) = chain_hashes(
         raw,
         &head,
         stream_type,
@@ -425,6 +441,8 @@ async fn append_alone(
                     .collect::<Vec<&[u8]>>(),
                 &hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
                 &metadata.reported_actor,
+                &positions,
+                &chain::CURRENT_CHAIN,
                 &metadata.command,
             ],
         )
@@ -448,7 +466,13 @@ async fn append_alone(
     if rows.len() != events.len() {
         return Err(conflict());
     }
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let stored: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    if stored != positions {
+        return Err(JournalError::Other(format!(
+            "the journal stored positions {stored:?} for the positions {positions:?} the hashes cover"
+        )));
+    }
+    Ok(positions)
 }
 
 /// The append's statements inside a transaction the caller owns (and commits or rolls back):
@@ -580,7 +604,7 @@ async fn insert_in(
         stream: format!("{stream_type}/{stream_id}"),
         expected,
     };
-    let (recorded_at, prev_hashes, hashes) = chain_hashes(
+    let (recorded_at, positions, prev_hashes, hashes) = chain_hashes(
         tx,
         HEAD,
         stream_type,
@@ -615,6 +639,8 @@ async fn insert_in(
                     .collect::<Vec<&[u8]>>(),
                 &hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
                 &metadata.reported_actor,
+                &positions,
+                &chain::CURRENT_CHAIN,
             ],
         )
         .await
@@ -633,13 +659,19 @@ async fn insert_in(
     if rows.len() != events.len() {
         return Err(conflict());
     }
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let stored: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    if stored != positions {
+        return Err(JournalError::Other(format!(
+            "the journal stored positions {stored:?} for the positions {positions:?} the hashes cover"
+        )));
+    }
+    Ok(positions)
 }
 
 /// The hash chain of an append (see [`crate::chain`]): reads the database clock (the events'
-/// `recorded_at`) and the hash of the stream's event at `expected` (reads only: the insert
-/// stays the first write), then hashes each new event chained to the one before. Returns
-/// `(recorded_at, prev_hashes, hashes)`.
+/// `recorded_at`) and the hash of the stream's event at `expected`, takes the new events'
+/// positions, then hashes each new event chained to the one before. Returns
+/// `(recorded_at, positions, prev_hashes, hashes)`.
 #[allow(clippy::too_many_arguments)]
 async fn chain_hashes<C, S>(
     tx: &C,
@@ -651,16 +683,20 @@ async fn chain_hashes<C, S>(
     ids: &[Uuid],
     occurred_at: DateTime<Utc>,
     metadata: &CommandMetadata,
-) -> Result<(DateTime<Utc>, Vec<Hash>, Vec<Hash>), JournalError>
+) -> Result<(DateTime<Utc>, Vec<i64>, Vec<Hash>, Vec<Hash>), JournalError>
 where
     C: tokio_postgres::GenericClient + Sync,
     S: tokio_postgres::ToStatement + ?Sized + Sync + Send,
 {
+    let n = i32::try_from(events.len())
+        .map_err(|_| JournalError::Other("too many events in one append".into()))?;
     let head = tx
-        .query_one(head_statement, &[&stream_type, &stream_id, &expected])
+        .query_one(head_statement, &[&stream_type, &stream_id, &expected, &n])
         .await?;
     let recorded_at: DateTime<Utc> = head.get(0);
     let found: bool = head.get(2);
+    let mut positions: Vec<i64> = head.get::<_, Option<Vec<i64>>>(3).unwrap_or_default();
+    positions.sort_unstable();
     let stored: Option<&[u8]> = head.get(1);
     let prev: Hash = match (expected, found) {
         (0, _) => GENESIS,
@@ -678,23 +714,33 @@ where
             ))
         })?,
     };
+    if positions.len() != events.len() {
+        return Err(JournalError::Other(format!(
+            "the journal gave {} positions for {} events",
+            positions.len(),
+            events.len()
+        )));
+    }
     let (prev_hashes, hashes) = hash_appended(
         stream_type,
         stream_id,
         expected,
         events,
         ids,
+        &positions,
         occurred_at,
         recorded_at,
         metadata,
         prev,
     );
-    Ok((recorded_at, prev_hashes, hashes))
+    Ok((recorded_at, positions, prev_hashes, hashes))
 }
 
-/// The chain of an append, on both backends: each new event's hash (over its content and the
-/// hash before it, [`chain::event_hash`]), starting from `prev` (the hash of the stream's
-/// event at `expected`, or [`GENESIS`]). Returns `(prev_hashes, hashes)`, one per event.
+/// The chain of an append, on every path of both backends (append, group commit, bulk
+/// append): each new event's hash (over its content, its global position from `positions`,
+/// and the hash before it, [`chain::event_hash`] in the [`chain::CURRENT_CHAIN`] form),
+/// starting from `prev` (the hash of the stream's event at `expected`, or [`GENESIS`]). The
+/// caller stores exactly these positions. Returns `(prev_hashes, hashes)`, one per event.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn hash_appended(
     stream_type: &str,
@@ -702,6 +748,7 @@ pub(crate) fn hash_appended(
     expected: i64,
     events: &[(String, String, Value)],
     ids: &[Uuid],
+    positions: &[i64],
     occurred_at: DateTime<Utc>,
     recorded_at: DateTime<Utc>,
     metadata: &CommandMetadata,
@@ -709,7 +756,8 @@ pub(crate) fn hash_appended(
 ) -> (Vec<Hash>, Vec<Hash>) {
     let mut prev_hashes = Vec::with_capacity(events.len());
     let mut hashes = Vec::with_capacity(events.len());
-    for (n, ((event_type, event_version, payload), event_id)) in events.iter().zip(ids).enumerate()
+    for (n, (((event_type, event_version, payload), event_id), position)) in
+        events.iter().zip(ids).zip(positions).enumerate()
     {
         let hash = chain::event_hash(&ChainedEvent {
             stream_type,
@@ -727,6 +775,8 @@ pub(crate) fn hash_appended(
             causation_id: &metadata.causation_id,
             prev_hash: &prev,
             reported_actor: metadata.reported_actor.as_deref(),
+            chain_version: chain::CURRENT_CHAIN,
+            position: *position,
         });
         prev_hashes.push(prev);
         hashes.push(hash);

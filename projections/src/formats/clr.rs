@@ -36,9 +36,12 @@
 //! `validUntil` = the revocation's time; an award after it makes the certificate `Completed`
 //! again, with the new `awardedDate`.
 //!
-//! The credentials are **unsigned**: no `proof` (a verifiable credential needs one; signing is
-//! to come). `validFrom` is when the journal recorded the latest event the record is built from,
-//! so the same journal always gives the same document.
+//! The document rendered here carries no embedded `proof`: it is secured as a whole by a
+//! VC-JWT (the services' signed export, EdDSA), whose key the issuer's DID document
+//! (`issuer.id`, a `did:web`) lists. A learner who was awarded the certificate gets a
+//! `credentialStatus` ([`crate::formats::status`]) on the certificate's credential and on
+//! the record. `validFrom` is when the journal recorded the latest event the record is built
+//! from, so the same journal always gives the same document.
 
 use crate::formats::ics::{learner_defences, sessions};
 use crate::formats::{derived_uuid, latest_recorded, CohortOutline, ProgrammeOutline, Publisher};
@@ -398,7 +401,10 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
         "identityHash": t.learner_id,
         "identityType": "systemId",
     }]);
-    let issuer = json!({"id": publisher.base_url, "type": ["Profile"], "name": publisher.name});
+    let issuer = json!({"id": publisher.did(), "type": ["Profile"], "name": publisher.name,
+                        "url": publisher.base_url});
+    let status = crate::formats::status::certificate_index(sources.cohort, &t.learner_id)
+        .map(|index| crate::formats::status::entry(publisher, &t.cohort_id, index));
     let valid_from = latest_recorded(
         sources
             .programme
@@ -439,10 +445,13 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
             });
             if let (Value::Object(map), Some(awarded)) = (&mut credential, &p.awarded) {
                 map.insert("awardedDate".to_owned(), json!(rfc3339(awarded)));
+                if let Some(status) = &status {
+                    map.insert("credentialStatus".to_owned(), status.clone());
+                }
             }
             if let (Value::Object(map), Some(revoked)) = (&mut credential, &p.revoked) {
-                // No status list to publish a revocation in (the credentials are unsigned):
-                // the credential says it in words and ends its validity at the revocation.
+                // Said in words and by the end of its validity; the status list
+                // (crate::formats::status) reports it to verifiers.
                 map.insert(
                     "description".to_owned(),
                     json!(format!(
@@ -469,13 +478,13 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
         );
     }
 
-    json!({
+    let mut record = json!({
         "@context": [CONTEXT_VC, CONTEXT_CLR, CONTEXT_OB],
         "id": format!("urn:uuid:{}", derived_uuid(&record_key)),
         "type": ["VerifiableCredential", "ClrCredential"],
         "issuer": issuer,
         "name": format!("Comprehensive Learner Record of {}: {programme_title} ({cohort_title})", t.learner_id),
-        "description": "Transcript of the certificate: the learner's attendance in each module, the outcome of the field study's defence and the certificate. Unsigned (no proof).",
+        "description": "Transcript of the certificate: the learner's attendance in each module, the outcome of the field study's defence and the certificate.",
         "validFrom": valid_from,
         "credentialSubject": {
             "type": ["ClrSubject"],
@@ -485,7 +494,11 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
             "association": associations,
         },
         "credentialSchema": [{"id": CLR_SCHEMA, "type": SCHEMA_VALIDATOR}],
-    })
+    });
+    if let (Value::Object(map), Some(status)) = (&mut record, status) {
+        map.insert("credentialStatus".to_owned(), status);
+    }
+    record
 }
 
 #[cfg(test)]
@@ -563,6 +576,16 @@ mod tests {
         let certificate = credential(&clr, "/certificate");
         assert_eq!(status(certificate), "Completed");
         assert_eq!(certificate["awardedDate"], "2026-06-26T08:00:00Z");
+        assert_eq!(clr["issuer"]["id"], "did:web:fieldtrail.example");
+        assert_eq!(
+            certificate["credentialStatus"]["type"],
+            "BitstringStatusListEntry"
+        );
+        assert_eq!(certificate["credentialStatus"], clr["credentialStatus"]);
+        assert_eq!(
+            certificate["credentialStatus"]["statusListCredential"],
+            "https://fieldtrail.example/credentials/status/c1"
+        );
         let m1 = credential(&clr, "/modules/m1");
         // s1 and s2 held, present at both: 4 of 4 half-days.
         assert_eq!(status(m1), "Completed");
@@ -590,6 +613,10 @@ mod tests {
         assert_eq!(status(credential(&l2, "/defence")), "OnHold");
         assert_eq!(status(credential(&l2, "/certificate")), "OnHold");
         assert!(credential(&l2, "/certificate").get("awardedDate").is_none());
+        assert!(
+            l2.get("credentialStatus").is_none(),
+            "no certificate, no status"
+        );
         assert_eq!(
             credential(&l2, "/defence")["credentialSubject"]["activityEndDate"],
             "2026-06-25T12:00:00Z",

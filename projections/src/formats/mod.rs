@@ -5,9 +5,12 @@
 //! - [`ics`]: a cohort's timetable as an iCalendar object (RFC 5545), for calendar
 //!   applications (one `VEVENT` per session, `VTIMEZONE` Europe/Paris).
 //! - [`clr`]: a learner's transcript as a 1EdTech Comprehensive Learner Record 2.0
-//!   `ClrCredential` (JSON-LD, with Open Badges 3.0 `AchievementCredential`s inside). Unsigned.
+//!   `ClrCredential` (JSON-LD, with Open Badges 3.0 `AchievementCredential`s inside), issued by
+//!   the publisher's `did:web`; the services secure it as a VC-JWT.
 //! - [`xapi`]: a field study's evaluative events as xAPI 1.0.3 statements, corrections as
 //!   voiding statements.
+//! - [`status`]: a cohort's certificates as a W3C Bitstring Status List (revocation), the
+//!   list credential and each certificate's `BitstringStatusListEntry`.
 //!
 //! Identifiers that must be IRIs (achievements, activities, the issuer, accounts' home page) are
 //! built under a [`Publisher`]'s base URL, so that a deployment can put them under its own
@@ -15,6 +18,7 @@
 
 pub mod clr;
 pub mod ics;
+pub mod status;
 pub mod xapi;
 
 use crate::RecordedEvent;
@@ -97,6 +101,39 @@ impl Publisher {
     /// `base_url` followed by `path` (which must not start with `/`).
     pub fn iri(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path.trim_start_matches('/'))
+    }
+
+    /// The issuer's DID by the `did:web` method (W3C CCG "did:web Method Specification",
+    /// section 3.2): `did:web:` and the base URL's host, a port's `:` written `%3A`, then each
+    /// path segment after a `:`. `https://training.example.org/` gives
+    /// `did:web:training.example.org`; `http://127.0.0.1:8080/` gives `did:web:127.0.0.1%3A8080`.
+    pub fn did(&self) -> String {
+        let rest = self
+            .base_url
+            .split_once("://")
+            .map_or(self.base_url.as_str(), |(_, r)| r);
+        let mut parts = rest.split('/').filter(|p| !p.is_empty());
+        let host = parts.next().unwrap_or_default().replace(':', "%3A");
+        let mut did = format!("did:web:{host}");
+        for segment in parts {
+            did.push(':');
+            did.push_str(segment);
+        }
+        did
+    }
+
+    /// Where a `did:web` resolver fetches the issuer's DID document: `/.well-known/did.json`
+    /// under a base URL without a path, else `did.json` under it.
+    pub fn did_document_url(&self) -> String {
+        let rest = self
+            .base_url
+            .split_once("://")
+            .map_or(self.base_url.as_str(), |(_, r)| r);
+        if rest.trim_end_matches('/').contains('/') {
+            self.iri("did.json")
+        } else {
+            self.iri(".well-known/did.json")
+        }
     }
 }
 
@@ -216,5 +253,27 @@ mod tests {
         assert!(Publisher::new("https://a b.example/", "C").is_err());
         assert!(Publisher::new("https://a.example/", " ").is_err());
         assert_eq!(Publisher::default().base_url, DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn the_did_web_of_a_base_url_follows_the_method() {
+        // The examples of the did:web specification, section 3.2.
+        let did = |url: &str| Publisher::new(url, "C").unwrap();
+        let plain = did("https://w3c-ccg.github.io/");
+        assert_eq!(plain.did(), "did:web:w3c-ccg.github.io");
+        assert_eq!(
+            plain.did_document_url(),
+            "https://w3c-ccg.github.io/.well-known/did.json"
+        );
+        let path = did("https://w3c-ccg.github.io/user/alice");
+        assert_eq!(path.did(), "did:web:w3c-ccg.github.io:user:alice");
+        assert_eq!(
+            path.did_document_url(),
+            "https://w3c-ccg.github.io/user/alice/did.json"
+        );
+        assert_eq!(
+            did("https://example.com:3000/").did(),
+            "did:web:example.com%3A3000"
+        );
     }
 }

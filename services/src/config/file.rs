@@ -91,7 +91,7 @@ const fn url(
 }
 
 /// Every setting, in the order `config show` and the sample file use.
-pub const ENTRIES: [Entry; 18] = [
+pub const ENTRIES: [Entry; 20] = [
     url(
         "database",
         "database_url",
@@ -198,6 +198,20 @@ pub const ENTRIES: [Entry; 18] = [
         "interval_secs",
         "progress_interval_secs",
         "FIELDTRAIL_PROGRESS_INTERVAL_SECS",
+        Kind::Count,
+    ),
+    entry(
+        "signing",
+        "keys_dir",
+        "keys_dir",
+        "FIELDTRAIL_KEYS_DIR",
+        Kind::Text,
+    ),
+    entry(
+        "signing",
+        "digest_interval_secs",
+        "digest_interval_secs",
+        "FIELDTRAIL_DIGEST_INTERVAL_SECS",
         Kind::Count,
     ),
     // Kept last: not part of `Settings` but an argument of `fieldtrail import`.
@@ -575,6 +589,8 @@ pub fn value(settings: &Settings, id: &str) -> toml::Value {
         "log" => toml::Value::String(settings.log.clone()),
         "log_format" => toml::Value::String(settings.log_format.as_str().to_owned()),
         "progress_interval_secs" => count(settings.progress_interval_secs),
+        "keys_dir" => toml::Value::String(settings.keys_dir.clone()),
+        "digest_interval_secs" => count(settings.digest_interval_secs),
         _ => toml::Value::String(String::new()),
     }
 }
@@ -673,6 +689,7 @@ fn check(s: &Settings, id: &str) -> Result<(), String> {
         "progress_interval_secs" if s.progress_interval_secs == 0 => {
             Err("must be at least 1 second".to_owned())
         }
+        "keys_dir" if s.keys_dir.trim().is_empty() => Err("must name a directory".to_owned()),
         "log" => tracing_subscriber::EnvFilter::try_new(&s.log)
             .map(|_| ())
             .map_err(|e| format!("not a RUST_LOG filter: {e}")),

@@ -144,6 +144,26 @@ pub struct Settings {
         global = true
     )]
     pub progress_interval_secs: u64,
+    /// The directory of the signing keys (Ed25519, `fieldtrail keys init|rotate`): kept
+    /// outside the journal, readable by the service's user only (created `0700`, each private
+    /// key `0600`; a key readable by others is refused).
+    #[arg(
+        long,
+        env = "FIELDTRAIL_KEYS_DIR",
+        default_value = crate::signing::keys::DEFAULT_DIR,
+        global = true
+    )]
+    pub keys_dir: String,
+    /// Seconds between two signed digests of the journal's head made by `serve` (0: none;
+    /// `fieldtrail audit digest` signs one at any time). A digest is made only when the head
+    /// moved since the last one and a signing key exists.
+    #[arg(
+        long,
+        env = "FIELDTRAIL_DIGEST_INTERVAL_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub digest_interval_secs: u64,
 }
 
 /// The log filter when none is configured.
@@ -204,6 +224,8 @@ impl Settings {
             log: DEFAULT_LOG_FILTER.to_owned(),
             log_format: LogFormat::Auto,
             progress_interval_secs: 10,
+            keys_dir: crate::signing::keys::DEFAULT_DIR.to_owned(),
+            digest_interval_secs: 3600,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | the four above with `?as_of=TIME`, `?as_of_position=N` or `?as_of_occurred=TIME` | the document as it stood then ([`crate::http::audit`]) |
 //! | `GET /audit/…` | the auditor's routes ([`crate::http::audit`]) |
 //! | `GET /cohorts/{id}/timetable.ics`, `.../learners/{learner}/transcript.clr`, `/field-studies/{id}/xapi`, ... | exports: see [`crate::export`] |
+//! | `GET /.well-known/jwks.json`, `/.well-known/did.json`, `/credentials/status/{cohort}`, `.../transcript.jwt`, `/audit/digests` | public keys, revocation lists, signed credentials and digests ([`crate::signing::http`]) |
 //! | `GET /events/stream?after=N` | the global log as Server-Sent Events ([`crate::event_stream`]) |
 //! | `GET /healthz` | process alive; says whether PostgreSQL and NATS answer |
 //! | `GET /readyz` | 200 ready / 503 not, naming what is wrong ([`crate::http::health`]) |
@@ -59,6 +60,9 @@ pub struct AppState {
     pub request_timeout_secs: u64,
     /// Readiness and metrics ([`crate::http::health`], [`crate::metrics`]).
     pub ops: crate::http::health::Ops,
+    /// The signing keys' directory ([`crate::signing`]), read at each use, so that a
+    /// `fieldtrail keys rotate` is in force at once.
+    pub keys: crate::signing::keys::KeyStore,
 }
 
 /// The router with every route.
@@ -88,6 +92,12 @@ pub fn router(state: AppState) -> Router {
             "/cohorts/{id}/learners/{learner}/clr.json",
             get(export::http_clr),
         )
+        .route(
+            "/cohorts/{id}/learners/{learner}/transcript.jwt",
+            get(crate::signing::http::transcript_jwt),
+        )
+        .route("/audit/digests", get(crate::signing::http::digests))
+        .route("/audit/digests/{id}", get(crate::signing::http::digest))
         .route("/field-studies/{id}/xapi", get(export::http_xapi))
         .route("/events/stream", get(crate::http::event_stream::stream))
         .route("/healthz", get(healthz))
@@ -107,6 +117,17 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::middleware::authenticate,
         ))
+        // What verifiers fetch, without a token (after the API's layer): the public keys and
+        // the revocation lists (keys and bits, no personal data).
+        .route("/.well-known/jwks.json", get(crate::signing::http::jwks))
+        .route(
+            "/.well-known/did.json",
+            get(crate::signing::http::did_document),
+        )
+        .route(
+            "/credentials/status/{cohort}",
+            get(crate::signing::http::status_list),
+        )
         // The pages (after the API's layer: they authenticate themselves, by cookie).
         .merge(crate::pages::routes(state.clone()))
         .layer(DefaultBodyLimit::max(state.body_limit))

@@ -78,8 +78,40 @@ fn learner_calendar() {}
 
 /// `GET /cohorts/{id}/learners/{learner}/transcript.clr`
 #[utoipa::path(get, path = "/cohorts/{id}/learners/{learner}/transcript.clr", tag = "exports", params(("id" = String, Path), ("learner" = String, Path)),
-    responses((status = 200, description = "1EdTech CLR 2.0 credential (unsigned), application/ld+json"), (status = 403), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, description = "1EdTech CLR 2.0 credential (the JSON document; its signed form is transcript.jwt), application/ld+json"), (status = 403), (status = 404)), security(("bearer" = [])))]
 fn clr() {}
+
+/// `GET /cohorts/{id}/learners/{learner}/transcript.jwt`
+#[utoipa::path(get, path = "/cohorts/{id}/learners/{learner}/transcript.jwt", tag = "exports", params(("id" = String, Path), ("learner" = String, Path)),
+    responses((status = 200, description = "the CLR 2.0 credential secured as a VC-JWT (JWS compact, EdDSA; header kid = the issuer's did:web URL of the key), application/vc+jwt", content_type = "application/vc+jwt"), (status = 403), (status = 404),
+        (status = 503, description = "no signing key (fieldtrail keys init)")), security(("bearer" = [])))]
+fn clr_jwt() {}
+
+/// `GET /.well-known/jwks.json`
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "signing",
+    responses((status = 200, description = "every signing key ever used, as a JWK Set (RFC 7517; Ed25519, RFC 8037), application/jwk-set+json; no token needed")))]
+fn jwks() {}
+
+/// `GET /.well-known/did.json`
+#[utoipa::path(get, path = "/.well-known/did.json", tag = "signing",
+    responses((status = 200, description = "the issuer's did:web DID document: every key ever used as a JsonWebKey2020 assertionMethod, application/did+json; no token needed")))]
+fn did_document() {}
+
+/// `GET /credentials/status/{cohort}`
+#[utoipa::path(get, path = "/credentials/status/{cohort}", tag = "signing", params(("cohort" = String, Path)),
+    responses((status = 200, description = "the cohort's revocation list: a BitstringStatusListCredential (W3C Bitstring Status List v1.0) as a VC-JWT, application/vc+jwt; no token needed", content_type = "application/vc+jwt"),
+        (status = 404, description = "no such cohort"), (status = 503, description = "no signing key")))]
+fn status_list() {}
+
+/// `GET /audit/digests`
+#[utoipa::path(get, path = "/audit/digests", tag = "audit",
+    responses((status = 200, description = "{digests: [{digest_id, tx_id, position, events, digest, head_hash, signed_at, key_id, jws}]}: every signed digest of the journal's head kept, oldest first"), (status = 403)), security(("bearer" = [])))]
+fn audit_digests() {}
+
+/// `GET /audit/digests/{id}`
+#[utoipa::path(get, path = "/audit/digests/{id}", tag = "audit", params(("id" = i64, Path)),
+    responses((status = 200, description = "the signed digest as a JWS (application/jwt): the file `fieldtrail audit verify --digest` checks offline", content_type = "application/jwt"), (status = 403), (status = 404), (status = 422, description = "not a number")), security(("bearer" = [])))]
+fn audit_digest() {}
 
 /// `GET /cohorts/{id}/learners/{learner}/clr.json`
 #[utoipa::path(get, path = "/cohorts/{id}/learners/{learner}/clr.json", tag = "exports", params(("id" = String, Path), ("learner" = String, Path)),
@@ -149,7 +181,7 @@ fn metrics() {}
 #[openapi(
     info(
         title = "fieldtrail",
-        description = "The system of record of a training certificate: commands in, read models, exports and audit out. Every route but /healthz, /readyz and /metrics needs `Authorization: Bearer ftk_…` (README: roles)."
+        description = "The system of record of a training certificate: commands in, read models, exports and audit out. Every route but /healthz, /readyz, /metrics, /.well-known/jwks.json, /.well-known/did.json and /credentials/status/{cohort} needs `Authorization: Bearer ftk_…` (README: roles)."
     ),
     paths(
         post_commands,
@@ -161,10 +193,16 @@ fn metrics() {}
         learner_calendar,
         clr,
         clr_json,
+        clr_jwt,
         xapi,
         audit_stream,
         audit_actor,
         audit_attendance,
+        audit_digests,
+        audit_digest,
+        jwks,
+        did_document,
+        status_list,
         research,
         research_dictionary,
         event_stream,
@@ -378,6 +416,12 @@ mod drift {
             "/research/trajectories",
             "/metrics",
             "/events/stream",
+            "/cohorts/{id}/learners/{learner}/transcript.jwt",
+            "/.well-known/jwks.json",
+            "/.well-known/did.json",
+            "/credentials/status/{cohort}",
+            "/audit/digests",
+            "/audit/digests/{id}",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path}");
         }

@@ -79,6 +79,15 @@ fn connect(path: &Path) -> Result<Connection, JournalError> {
     Ok(connection)
 }
 
+/// Whether the file's `events` table has the `chain_version` column (user_version 3).
+fn has_chain_version(connection: &Connection) -> Result<bool, JournalError> {
+    Ok(connection.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('events') WHERE name = 'chain_version'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// `PRAGMA application_id` of a fieldtrail journal file ("FTJ1"): a file with tables and
 /// another id is another application's database, and is refused.
 pub const APPLICATION_ID: i32 = 0x4654_4a31;
@@ -214,6 +223,13 @@ impl SqliteJournal {
                 include_str!("schema.sql")
             ))
             .map_err(|e| not_a_journal(path, e))?;
+        // A file written before positions were hashed (user_version 3) gets the column; its
+        // rows keep chain version 1 (the default), as their hashes say.
+        if !has_chain_version(&writer)? {
+            writer.execute_batch(
+                "ALTER TABLE events ADD COLUMN chain_version INTEGER NOT NULL DEFAULT 1",
+            )?;
+        }
         // A file written before the reservations (user_version 2), or left half-copied, gets
         // them, under the write lock (another process may be doing the same).
         // The write lock is taken only when the table is stale (checked again under it).
@@ -251,6 +267,25 @@ impl SqliteJournal {
             .map_err(|e| not_a_journal(path, e))?;
         if journal == 0 {
             return Err(not_a_journal(path, "it holds no events table"));
+        }
+        // A file from before user_version 3, which cannot be given the new column: temporary
+        // objects (which shadow the file's) show its rows as chain version 1 and no digests.
+        if !has_chain_version(&writer)? {
+            writer.execute_batch(
+                "CREATE TEMP VIEW events AS SELECT *, 1 AS chain_version FROM main.events;",
+            )?;
+        }
+        let digests: i64 = writer.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signed_digests'",
+            [],
+            |r| r.get(0),
+        )?;
+        if digests == 0 {
+            writer.execute_batch(
+                "CREATE TEMP TABLE signed_digests (digest_id INTEGER PRIMARY KEY, tx_id INTEGER,
+                   position INTEGER, events INTEGER, digest TEXT, head_hash TEXT,
+                   signed_at INTEGER, key_id TEXT, jws TEXT);",
+            )?;
         }
         let journal = Self::with_writer(path, writer);
         journal
@@ -579,6 +614,20 @@ impl Backend for SqliteJournal {
 
     async fn documents(&self) -> Result<Vec<(String, String, Value)>, JournalError> {
         self.read(read::documents).await
+    }
+
+    async fn store_digest(
+        &self,
+        digest: &crate::digests::SignedDigest,
+    ) -> Result<i64, JournalError> {
+        crate::digests::check(digest)?;
+        let digest = digest.clone();
+        self.write(move |tx| crate::digests::sqlite::store(tx, &digest))
+            .await
+    }
+
+    async fn digests(&self) -> Result<Vec<crate::digests::SignedDigest>, JournalError> {
+        self.read(crate::digests::sqlite::list).await
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), JournalError> {

@@ -24,6 +24,9 @@ CREATE TABLE IF NOT EXISTS events (
     reported_actor  TEXT,
     prev_hash       BLOB,
     hash            BLOB,
+    -- Which canonical form `hash` covers: 2 (with the position) for every row written since
+    -- user_version 3; a file from before gets the column at open, its rows keeping 1.
+    chain_version   INTEGER NOT NULL DEFAULT 1,
     UNIQUE (stream_type, stream_id, stream_version)
 );
 
@@ -95,4 +98,25 @@ CREATE TABLE IF NOT EXISTS reservations_state (
 );
 INSERT OR IGNORE INTO reservations_state (id, rebuilt_at) VALUES (1, NULL);
 
-PRAGMA user_version = 2;
+-- Signed digests (user_version 3): see deploy/migrations/V5__chain_positions_and_digests.sql.
+CREATE TABLE IF NOT EXISTS signed_digests (
+    digest_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    tx_id       INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    events      INTEGER NOT NULL,
+    digest      TEXT    NOT NULL,
+    head_hash   TEXT    NOT NULL,
+    signed_at   INTEGER NOT NULL,
+    key_id      TEXT    NOT NULL,
+    jws         TEXT    NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS signed_digests_no_update BEFORE UPDATE ON signed_digests
+BEGIN
+    SELECT RAISE(ABORT, 'signed digests are kept as signed: UPDATE refused');
+END;
+CREATE TRIGGER IF NOT EXISTS signed_digests_no_delete BEFORE DELETE ON signed_digests
+BEGIN
+    SELECT RAISE(ABORT, 'signed digests are kept as signed: DELETE refused');
+END;
+
+PRAGMA user_version = 3;

@@ -142,17 +142,27 @@ fn insert(
                 ))
             })?
     };
-    let tx_id: i64 = tx.query_row("SELECT coalesce(max(tx_id), 0) + 1 FROM events", [], |r| {
-        r.get(0)
-    })?;
+    // The next transaction number, and the next position (what AUTOINCREMENT would give:
+    // beyond every position ever used), which the hashes cover and the insert stores.
+    let (tx_id, last_position): (i64, i64) = tx.query_row(
+        "SELECT coalesce(max(tx_id), 0) + 1,
+                max(coalesce(max(position), 0),
+                    coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0))
+         FROM events",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let positions: Vec<i64> = (1..=i64::try_from(events.len()).unwrap_or(i64::MAX))
+        .map(|n| last_position + n)
+        .collect();
     // Microseconds, as both backends store instants: the hash covers the stored value.
     let occurred_at = metadata.occurred_at.with_timezone(&Utc).trunc_subsecs(6);
     let recorded_at = Utc::now().trunc_subsecs(6);
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (event_id, stream_type, stream_id, stream_version, tx_id, event_type,
             event_version, payload, occurred_at, recorded_at, actor, command_id, correlation_id,
-            causation_id, reported_actor, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            causation_id, reported_actor, prev_hash, hash, position, chain_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?;
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let (prev_hashes, hashes) = crate::repository::hash_appended(
@@ -161,12 +171,12 @@ fn insert(
         expected,
         events,
         &ids,
+        &positions,
         occurred_at,
         recorded_at,
         metadata,
         prev,
     );
-    let mut positions = Vec::with_capacity(events.len());
     for (n, (event_type, event_version, payload)) in events.iter().enumerate() {
         let (event_id, prev, hash) = (ids[n], prev_hashes[n], hashes[n]);
         let stream_version = expected + 1 + i64::try_from(n).unwrap_or(i64::MAX);
@@ -188,8 +198,9 @@ fn insert(
             metadata.reported_actor,
             prev.as_slice(),
             hash.as_slice(),
+            positions[n],
+            chain::CURRENT_CHAIN,
         ])?;
-        positions.push(tx.last_insert_rowid());
     }
     Ok((positions, recorded_at))
 }
@@ -446,8 +457,8 @@ pub(super) fn import(
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version, tx_id,
             event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
-            correlation_id, causation_id, reported_actor, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            correlation_id, causation_id, reported_actor, prev_hash, hash, chain_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?;
     for e in events {
         insert.execute(params![
@@ -469,6 +480,7 @@ pub(super) fn import(
             e.reported_actor,
             e.prev_hash.as_ref().map(|h| h.to_vec()),
             e.hash.as_ref().map(|h| h.to_vec()),
+            e.chain_version,
         ])?;
     }
     let mut ledger_insert = tx.prepare_cached(

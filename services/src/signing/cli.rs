@@ -1,0 +1,247 @@
+//! The commands of signing: `fieldtrail keys init|rotate|list|public`, and the jobs behind
+//! `fieldtrail audit digest|digests|export` and `audit verify --digest`.
+
+use crate::signing::digest::{self, DigestError};
+use crate::signing::export;
+use crate::signing::jws;
+use crate::signing::keys::{KeyRecord, KeyStore};
+use anyhow::Context as _;
+use clap::Subcommand;
+use fieldtrail_journal::Journal;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// `fieldtrail keys …`.
+#[derive(Clone, Debug, Subcommand)]
+pub enum KeysJob {
+    /// Create the keys directory (mode 700) and the first signing key (Ed25519).
+    Init,
+    /// Put a new key in force and retire the old one (its private key is deleted; its public
+    /// key stays published, so what it signed still verifies).
+    Rotate,
+    /// List every key ever used (id, created, retired).
+    List,
+    /// Print the public keys as a JWK Set (what /.well-known/jwks.json serves; an auditor's
+    /// `--public-key` file).
+    Public,
+}
+
+fn describe(k: &KeyRecord) -> String {
+    format!(
+        "{}  created {}  {}",
+        k.kid,
+        k.created_at.to_rfc3339(),
+        k.retired_at.map_or_else(
+            || "in force".to_owned(),
+            |t| format!("retired {}", t.to_rfc3339())
+        )
+    )
+}
+
+/// Runs `fieldtrail keys …`.
+///
+/// # Errors
+/// The key store's errors, as sentences.
+pub fn run_keys(store: &KeyStore, job: KeysJob) -> anyhow::Result<()> {
+    match job {
+        KeysJob::Init => {
+            let key = store.init()?;
+            println!(
+                "signing key {} created in {} (private key {}.pem, mode 600); its public key is served at /.well-known/jwks.json and /.well-known/did.json",
+                key.kid,
+                store.dir().display(),
+                key.kid
+            );
+        }
+        KeysJob::Rotate => {
+            let (old, new) = store.rotate()?;
+            println!(
+                "key {} retired (private key deleted; public key still published); key {} in force",
+                old.kid, new.kid
+            );
+        }
+        KeysJob::List => {
+            for k in store.list()? {
+                println!("{}", describe(&k));
+            }
+        }
+        KeysJob::Public => println!("{}", serde_json::to_string_pretty(&store.jwks()?)?),
+    }
+    Ok(())
+}
+
+/// `fieldtrail audit digest [--out FILE]`: signs the journal's head now and keeps the digest;
+/// prints it, and writes its JWS to `out`.
+///
+/// # Errors
+/// [`DigestError`] (no key, a journal that does not verify, an empty journal).
+pub async fn sign_digest(
+    journal: &Journal,
+    store: &KeyStore,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let publisher = crate::export::publisher_from_env()?;
+    let signed = digest::sign_head(journal, store, &publisher, false)
+        .await?
+        .ok_or(DigestError::Empty)?;
+    println!(
+        "digest {} signed by key {} at {}: {} events up to position {} (transaction {}), digest {}, last event's hash {}",
+        signed.digest_id,
+        signed.key_id,
+        signed.signed_at.to_rfc3339(),
+        signed.events,
+        signed.position,
+        signed.tx_id,
+        signed.digest,
+        signed.head_hash
+    );
+    if let Some(path) = out {
+        std::fs::write(path, format!("{}\n", signed.jws))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `fieldtrail audit digests [--json]`: every digest kept.
+///
+/// # Errors
+/// The journal's errors.
+pub async fn list_digests(journal: &Journal, json: bool) -> anyhow::Result<()> {
+    let list = journal.digests().await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"digests": list}))?
+        )?;
+    } else {
+        for d in list {
+            writeln!(
+                out,
+                "{}  {}  position {}  {} events  digest {}  key {}",
+                d.digest_id,
+                d.signed_at.to_rfc3339(),
+                d.position,
+                d.events,
+                d.digest,
+                d.key_id
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `fieldtrail audit export [--out FILE]`: the journal for an auditor ([`export`]).
+///
+/// # Errors
+/// The journal's errors; a file that cannot be written.
+pub async fn export_journal(journal: &Journal, out: Option<&Path>) -> anyhow::Result<()> {
+    let (events, commands) = match out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            let counts = export::write(journal, |line| writer.write_all(line)).await?;
+            writer
+                .flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            counts
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            let counts = export::write(journal, |line| stdout.write_all(line)).await?;
+            stdout.flush()?;
+            counts
+        }
+    };
+    eprintln!("exported {events} events and {commands} commands");
+    Ok(())
+}
+
+/// Where `audit verify --digest` takes the journal from.
+pub enum ExportSource<'a> {
+    /// An export file (offline).
+    File(&'a Path),
+    /// The configured journal, exported in memory.
+    Journal(&'a Journal),
+}
+
+/// `fieldtrail audit verify --digest FILE [--export FILE] [--public-key FILE]`: checks the
+/// export (or the journal) against the signed digest, with the public keys only. Exit status
+/// 0 when it matches, [`crate::audit::NOT_VERIFIED`] otherwise (a signature that does not
+/// verify included).
+///
+/// # Errors
+/// Files that cannot be read or are not what they should be.
+pub async fn verify_against_digest(
+    digest_file: &Path,
+    source: ExportSource<'_>,
+    public_key: Option<&PathBuf>,
+    store: &KeyStore,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let keys = match public_key {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            jws::public_keys(&text)
+                .map_err(|e| anyhow::anyhow!("--public-key {}: {e}", path.display()))?
+        }
+        None => {
+            let keys = store.list()?;
+            anyhow::ensure!(
+                !keys.is_empty(),
+                "no public key: give --public-key FILE (the JWK Set of /.well-known/jwks.json)"
+            );
+            keys
+        }
+    };
+    let token = std::fs::read_to_string(digest_file)
+        .with_context(|| format!("cannot read {}", digest_file.display()))?;
+    let token = token_of(&token);
+    let statement = match digest::open(&token, &keys) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("digest {}: NOT verified: {e}", digest_file.display());
+            return Ok(ExitCode::from(crate::audit::NOT_VERIFIED));
+        }
+    };
+    let export = match source {
+        ExportSource::File(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            export::parse(&text).map_err(|e| anyhow::anyhow!("--export {}: {e}", path.display()))?
+        }
+        ExportSource::Journal(journal) => {
+            let mut bytes = Vec::new();
+            export::write(journal, |line| {
+                bytes.extend_from_slice(line);
+                Ok(())
+            })
+            .await?;
+            export::parse(&String::from_utf8_lossy(&bytes)).map_err(anyhow::Error::msg)?
+        }
+    };
+    let report = digest::check_export(&export, &statement);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", digest::offline_text(&report));
+    }
+    Ok(if report.verified() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::audit::NOT_VERIFIED)
+    })
+}
+
+/// The JWS in a digest file: the file's text, or the `jws` of a JSON object (one entry of
+/// `audit digests --json` saved alone).
+fn token_of(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("jws").and_then(|j| j.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| text.trim().to_owned())
+}

@@ -1,0 +1,436 @@
+//! Signed digests of the journal's head: `fieldtrail audit digest`, `serve`'s periodic job,
+//! `fieldtrail audit digests`, `GET /audit/digests`, and the offline check of an exported
+//! journal against one (`fieldtrail audit verify --digest FILE --export FILE`).
+//!
+//! **What is signed.** The cut of the global log read up to the horizon (every transaction
+//! before it has ended, so the cut never changes): its last row's transaction id and global
+//! position, the number of events, the journal digest over its stream heads (RFC 6962 Merkle
+//! root, as `audit verify` prints it), the hash of its last event (which, from chain version 2,
+//! covers that event's position), when, and with which key. The statement is a JWS (EdDSA,
+//! `typ` [`DIGEST_TYP`]) whose payload is a [`Statement`]. A journal that does not verify is
+//! not signed.
+//!
+//! **Offline check.** With the export, the statement and the public keys only: the signature;
+//! the export's order (strictly increasing (transaction id, position): a moved line is named
+//! by its position); every stream's chain ([`chain::JournalCheck`], each break with its
+//! position); the command ledger (each command's first and last positions hold its events: a
+//! removed event is named by its position); and the cut's digest, event count and head hash
+//! equal to the signed ones.
+
+use crate::signing::export::JournalExport;
+use crate::signing::jws::{self, VerifyError};
+use crate::signing::keys::{KeyError, KeyRecord, KeyStore};
+use chrono::{DateTime, SubsecRound, Utc};
+use fieldtrail_journal::chain::{self, Break, CutAt, JournalCheck, VerifyReport};
+use fieldtrail_journal::digests::SignedDigest;
+use fieldtrail_journal::{Cursor, Journal, JournalError};
+use fieldtrail_projections::formats::Publisher;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// The JWS `typ` of a signed digest.
+pub const DIGEST_TYP: &str = "fieldtrail-digest+jwt";
+
+/// What a signed digest states (the JWS payload).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Who signed: the publisher's DID.
+    pub iss: String,
+    /// The cut ends at this row of the global log: its transaction id…
+    pub tx_id: u64,
+    /// …and its global position.
+    pub position: i64,
+    /// Events in the cut.
+    pub events: u64,
+    /// The journal digest of the cut, hex.
+    pub digest: String,
+    /// The hash of the cut's last event, hex.
+    pub head_hash: String,
+    /// When it was signed (RFC 3339, UTC).
+    pub signed_at: String,
+    /// The key id (JWK thumbprint) that signed it.
+    pub kid: String,
+}
+
+/// Why no digest was signed.
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    /// No usable key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The journal does not verify: nothing is signed.
+    #[error("the journal does not verify ({0}): no digest signed; run `fieldtrail audit verify`")]
+    NotVerified(String),
+    /// Nothing to sign yet.
+    #[error("the journal holds no event yet: nothing to sign")]
+    Empty,
+}
+
+/// Walks the global log up to the horizon, page by page, checking every row's hash and every
+/// stream's chain: the cut a digest signs ([`VerifyReport::last`] ends it).
+///
+/// # Errors
+/// The journal's errors.
+pub async fn walk(journal: &Journal) -> Result<VerifyReport, JournalError> {
+    let mut check = JournalCheck::new(Vec::new(), None);
+    let mut cursor = Cursor::default();
+    loop {
+        let page = journal.export_events(cursor, 4096).await?;
+        let Some(last) = page.last() else { break };
+        cursor = Cursor {
+            tx_id: last.tx_id,
+            position: last.position,
+        };
+        let links = tokio::task::spawn_blocking(move || {
+            page.iter()
+                .map(chain::SealedEvent::link)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| JournalError::Other(format!("verification thread failed: {e}")))?;
+        for link in links {
+            check.feed(link);
+        }
+    }
+    Ok(check.finish(HashMap::new()))
+}
+
+/// `fieldtrail audit digest`: walks the journal ([`walk`]), and if it verifies, signs its head
+/// with the key in force and keeps the digest. With `unless_unchanged`, answers `None` instead
+/// when the last digest kept already ends at the same row (what the periodic job does).
+///
+/// # Errors
+/// [`DigestError`].
+pub async fn sign_head(
+    journal: &Journal,
+    store: &KeyStore,
+    publisher: &Publisher,
+    unless_unchanged: bool,
+) -> Result<Option<SignedDigest>, DigestError> {
+    let key = store.active()?;
+    let report = walk(journal).await?;
+    if !report.intact() {
+        let first = report
+            .breaks
+            .first()
+            .map(fieldtrail_journal::audit::describe)
+            .unwrap_or_default();
+        return Err(DigestError::NotVerified(first));
+    }
+    let last = report.last.clone().ok_or(DigestError::Empty)?;
+    if unless_unchanged {
+        let kept = journal.digests().await?;
+        if kept
+            .last()
+            .is_some_and(|d| (d.tx_id, d.position) == (last.tx_id, last.position))
+        {
+            return Ok(None);
+        }
+    }
+    let signed_at: DateTime<Utc> = Utc::now().trunc_subsecs(0);
+    let statement = Statement {
+        iss: publisher.did(),
+        tx_id: last.tx_id,
+        position: last.position,
+        events: report.events,
+        digest: report.digest.clone(),
+        head_hash: last.hash.clone().unwrap_or_default(),
+        signed_at: signed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        kid: key.record.kid.clone(),
+    };
+    let payload = serde_json::to_value(&statement)
+        .map_err(|e| DigestError::Journal(JournalError::Other(e.to_string())))?;
+    let token = jws::sign(
+        &key,
+        &format!("{}#{}", statement.iss, key.record.kid),
+        DIGEST_TYP,
+        None,
+        &payload,
+    )?;
+    let mut digest = SignedDigest {
+        digest_id: 0,
+        tx_id: statement.tx_id,
+        position: statement.position,
+        events: i64::try_from(statement.events).unwrap_or(i64::MAX),
+        digest: statement.digest,
+        head_hash: statement.head_hash,
+        signed_at,
+        key_id: statement.kid,
+        jws: token,
+    };
+    digest.digest_id = journal.store_digest(&digest).await?;
+    Ok(Some(digest))
+}
+
+/// `serve`'s periodic job: every `interval` (the first one an interval after start), signs the
+/// journal's head when it moved since the last digest kept ([`sign_head`]), until `shutdown`.
+/// Each failure is logged (once per kind while it lasts: no key, a journal that does not
+/// verify) and retried at the next tick.
+pub async fn sign_periodically(
+    journal: Journal,
+    store: KeyStore,
+    interval: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut last_error = String::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        let publisher = match crate::export::publisher_from_env() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "signed digest: the publisher settings are wrong");
+                continue;
+            }
+        };
+        match sign_head(&journal, &store, &publisher, true).await {
+            Ok(Some(d)) => {
+                last_error.clear();
+                tracing::info!(digest_id = d.digest_id, position = d.position, events = d.events,
+                               key = %d.key_id, "signed digest of the journal's head kept");
+            }
+            Ok(None) | Err(DigestError::Empty) => {}
+            Err(e) => {
+                let text = e.to_string();
+                if text != last_error {
+                    match &e {
+                        DigestError::NotVerified(_) => {
+                            tracing::error!(error = %text, "signed digest refused")
+                        }
+                        _ => tracing::warn!(error = %text, "no signed digest"),
+                    }
+                    last_error = text;
+                }
+            }
+        }
+    }
+}
+
+/// The statement of a signed digest, its signature checked against `keys`.
+///
+/// # Errors
+/// [`VerifyError`], or a statement that is not one (as [`VerifyError::Malformed`]).
+pub fn open(token: &str, keys: &[KeyRecord]) -> Result<Statement, VerifyError> {
+    let (header, payload) = jws::verify(token, keys)?;
+    if header.typ.as_deref() != Some(DIGEST_TYP) {
+        return Err(VerifyError::Malformed(format!(
+            "typ {:?}, expected {DIGEST_TYP}",
+            header.typ
+        )));
+    }
+    serde_json::from_value(payload).map_err(|e| VerifyError::Malformed(e.to_string()))
+}
+
+/// One thing wrong with an export, at a position when it has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The global position concerned.
+    pub position: Option<i64>,
+    /// The stream concerned (`type/id`), when one is.
+    pub stream: Option<String>,
+    /// What is wrong, in a sentence.
+    pub reason: String,
+}
+
+/// The outcome of checking an export against a signed digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OfflineReport {
+    /// The signed statement (its signature verified).
+    pub statement: Statement,
+    /// Events in the export.
+    pub events: u64,
+    /// Events of the export inside the signed cut.
+    pub events_in_cut: u64,
+    /// Everything wrong, in order of position (findings without one last).
+    pub findings: Vec<Finding>,
+}
+
+impl OfflineReport {
+    /// Whether the export matches the signed digest and every chain holds.
+    pub fn verified(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+fn from_break(b: Break) -> Finding {
+    Finding {
+        position: b.position,
+        reason: format!("version {}: {}", b.version, b.reason),
+        stream: Some(b.stream),
+    }
+}
+
+/// Checks `export` against `statement` (whose signature the caller verified, [`open`]).
+/// Pure: no I/O.
+pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineReport {
+    let mut findings = Vec::new();
+    if !export.complete {
+        findings.push(Finding {
+            position: None,
+            stream: None,
+            reason: "the export does not end with its `end` line, or its counts differ: truncated or edited".into(),
+        });
+    }
+    // Order of the lines.
+    for pair in export.events.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if (b.tx_id, b.position) <= (a.tx_id, a.position) {
+            findings.push(Finding {
+                position: Some(b.position),
+                stream: Some(b.stream()),
+                reason: format!(
+                    "it comes after position {} in the export, out of the global log's order (transaction id, position): moved?",
+                    a.position
+                ),
+            });
+        }
+    }
+    // The command ledger: each command's first and last positions hold one of its events.
+    let at: HashMap<i64, &chain::SealedEvent> =
+        export.events.iter().map(|e| (e.position, e)).collect();
+    let cut = CutAt::Cursor {
+        tx_id: statement.tx_id,
+        position: statement.position,
+    };
+    for l in &export.ledger {
+        for (which, position) in [("first", l.first_position), ("last", l.last_position)] {
+            let stream = format!("{}/{}", l.stream_type, l.stream_id);
+            match at.get(&position) {
+                None => findings.push(Finding {
+                    position: Some(position),
+                    stream: Some(stream),
+                    reason: format!(
+                        "the command ledger records the {which} event of command {} ({}) here, but the export has no event at this position: removed?",
+                        l.command_id, l.command
+                    ),
+                }),
+                Some(e) if e.command_id != l.command_id || e.stream() != stream => {
+                    findings.push(Finding {
+                        position: Some(position),
+                        stream: Some(e.stream()),
+                        reason: format!(
+                            "the command ledger records the {which} event of command {} on {stream} here, but the event here is of command {} on {}: replaced?",
+                            l.command_id, e.command_id, e.stream()
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
+            if l.first_position == l.last_position {
+                break;
+            }
+        }
+    }
+    // The chains, and the cut's digest.
+    let mut ledger: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for l in &export.ledger {
+        let max = ledger
+            .entry((l.stream_type.clone(), l.stream_id.clone()))
+            .or_insert(l.last_position);
+        *max = (*max).max(l.last_position);
+    }
+    let mut check = JournalCheck::with_cut(
+        ledger.into_iter().map(|((t, i), p)| (t, i, p)).collect(),
+        Some(cut),
+    );
+    for e in &export.events {
+        check.feed(e.link());
+    }
+    let mut diagnosed = HashMap::new();
+    for (stream_type, stream_id) in check.broken_streams() {
+        let mut rows: Vec<chain::SealedEvent> = export
+            .events
+            .iter()
+            .filter(|e| e.stream_type == stream_type && e.stream_id == stream_id)
+            .cloned()
+            .collect();
+        rows.sort_by_key(|e| (e.stream_version, e.position));
+        if let Some(found) = chain::diagnose(&rows) {
+            diagnosed.insert((stream_type, stream_id), found);
+        }
+    }
+    let report = check.finish(diagnosed);
+    findings.extend(report.breaks.into_iter().map(from_break));
+    let at_cut = report.digest_at.clone();
+    let events_in_cut = at_cut.as_ref().map_or(0, |a| a.events);
+    if let Some(at) = at_cut {
+        let mut differs = Vec::new();
+        if at.events != statement.events {
+            differs.push(format!(
+                "{} events signed, {} in the export up to it",
+                statement.events, at.events
+            ));
+        }
+        if at.digest != statement.digest {
+            differs.push(format!(
+                "digest {} signed, {} computed from the export",
+                statement.digest, at.digest
+            ));
+        }
+        if at.head_hash.as_deref() != Some(statement.head_hash.as_str()) {
+            differs.push(format!(
+                "the last event's hash {} signed, {} in the export",
+                statement.head_hash,
+                at.head_hash.as_deref().unwrap_or("none")
+            ));
+        }
+        if !differs.is_empty() {
+            findings.push(Finding {
+                position: Some(statement.position),
+                stream: None,
+                reason: format!(
+                    "the export does not match the digest signed at position {}: {}",
+                    statement.position,
+                    differs.join("; ")
+                ),
+            });
+        }
+    }
+    findings.sort_by_key(|f| (f.position.is_none(), f.position));
+    OfflineReport {
+        statement: statement.clone(),
+        events: report.events,
+        events_in_cut,
+        findings,
+    }
+}
+
+/// The offline report as lines for a person.
+pub fn offline_text(report: &OfflineReport) -> String {
+    let s = &report.statement;
+    let mut out = format!(
+        "digest signed {} by key {} ({}): signature valid; it covers {} events up to position {} (transaction {}), digest {}\n",
+        s.signed_at, s.kid, s.iss, s.events, s.position, s.tx_id, s.digest
+    );
+    for f in &report.findings {
+        out.push_str(&format!(
+            "BROKEN{}{}: {}\n",
+            f.position
+                .map(|p| format!(" position {p}"))
+                .unwrap_or_default(),
+            f.stream
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
+            f.reason
+        ));
+    }
+    if report.verified() {
+        out.push_str(&format!(
+            "export verified against the signed digest: {} events, {} of them in the signed cut, every hash chain intact\n",
+            report.events, report.events_in_cut
+        ));
+    } else {
+        out.push_str(&format!(
+            "export NOT verified against the signed digest: {} findings; {} events read\n",
+            report.findings.len(),
+            report.events
+        ));
+    }
+    out
+}

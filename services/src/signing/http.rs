@@ -1,0 +1,154 @@
+//! The routes of signing:
+//!
+//! | route | answer | who |
+//! |---|---|---|
+//! | `GET /.well-known/jwks.json` | every key ever used, JWK Set (RFC 7517) | anyone |
+//! | `GET /.well-known/did.json` | the issuer's `did:web` DID document, every key ever used | anyone |
+//! | `GET /credentials/status/{cohort}` | the cohort's revocation list, `BitstringStatusListCredential` as a VC-JWT | anyone |
+//! | `GET /cohorts/{id}/learners/{learner}/transcript.jwt` | the CLR 2.0 credential as a VC-JWT | as `transcript.clr` |
+//! | `GET /audit/digests` | every signed digest kept, JSON | auditor, staff |
+//! | `GET /audit/digests/{id}` | one signed digest, its JWS (the file `audit verify --digest` reads) | auditor, staff |
+//!
+//! Without a signing key (`fieldtrail keys init` not run): 503 naming the command; the key
+//! lists are then empty. The public routes hold no personal data: keys, and bits.
+
+use crate::export::{publisher_from_env, transcript_clr, ExportError};
+use crate::http::AppState;
+use crate::signing::keys::{self, KeyError};
+use crate::signing::{credential_jwt, VC_JWT_MEDIA_TYPE};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fieldtrail_domain::StreamKind;
+use fieldtrail_projections::formats::status;
+use fieldtrail_projections::store::recorded;
+use serde_json::json;
+
+fn key_error(e: &KeyError) -> Response {
+    match e {
+        KeyError::NoKey(_) => tracing::warn!(error = %e, "signing: no key"),
+        _ => tracing::error!(error = %e, "signing: the key cannot be used"),
+    }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+    )
+        .into_response()
+}
+
+fn export_error(e: &ExportError) -> Response {
+    let (status, outcome, code) = match e {
+        ExportError::NotFound(_) => (StatusCode::NOT_FOUND, "rejected", Some("not_found")),
+        ExportError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+        ExportError::Internal(_) => {
+            tracing::error!(error = %e, "signed export failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "error", None)
+        }
+    };
+    let mut body = json!({"outcome": outcome, "message": e.to_string()});
+    if let Some(code) = code {
+        body["code"] = json!(code);
+    }
+    (status, Json(body)).into_response()
+}
+
+fn jwt(media_type: &'static str, token: String) -> Response {
+    ([(header::CONTENT_TYPE, media_type)], token).into_response()
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    match state.keys.jwks() {
+        Ok(set) => (
+            [(header::CONTENT_TYPE, "application/jwk-set+json")],
+            Json(set),
+        )
+            .into_response(),
+        Err(e) => key_error(&e),
+    }
+}
+
+/// `GET /.well-known/did.json`.
+pub async fn did_document(State(state): State<AppState>) -> Response {
+    let publisher = match publisher_from_env() {
+        Ok(p) => p,
+        Err(e) => return export_error(&e),
+    };
+    match state.keys.list() {
+        Ok(list) => (
+            [(header::CONTENT_TYPE, "application/did+json")],
+            Json(keys::did_document(&publisher.did(), &list)),
+        )
+            .into_response(),
+        Err(e) => key_error(&e),
+    }
+}
+
+/// `GET /credentials/status/{cohort}`.
+pub async fn status_list(State(state): State<AppState>, Path(cohort): Path<String>) -> Response {
+    let publisher = match publisher_from_env() {
+        Ok(p) => p,
+        Err(e) => return export_error(&e),
+    };
+    let events = match state.journal.stream(StreamKind::COHORT, &cohort, 0).await {
+        Ok(rows) => rows.iter().map(recorded).collect::<Result<Vec<_>, _>>(),
+        Err(e) => return export_error(&e.into()),
+    };
+    let events = match events {
+        Ok(events) if !events.is_empty() => events,
+        Ok(_) => return export_error(&ExportError::NotFound(format!("no cohort {cohort:?}"))),
+        Err(e) => return export_error(&e.into()),
+    };
+    let credential = status::list_credential(&publisher, &cohort, &events);
+    match credential_jwt(&state.keys, &publisher, &credential) {
+        Ok(token) => jwt(VC_JWT_MEDIA_TYPE, token),
+        Err(e) => key_error(&e),
+    }
+}
+
+/// `GET /cohorts/{id}/learners/{learner}/transcript.jwt`.
+pub async fn transcript_jwt(
+    State(state): State<AppState>,
+    Path((id, learner)): Path<(String, String)>,
+) -> Response {
+    let publisher = match publisher_from_env() {
+        Ok(p) => p,
+        Err(e) => return export_error(&e),
+    };
+    let credential = match transcript_clr(&state.journal, &publisher, &id, &learner).await {
+        Ok(c) => c,
+        Err(e) => return export_error(&e),
+    };
+    match credential_jwt(&state.keys, &publisher, &credential) {
+        Ok(token) => jwt(VC_JWT_MEDIA_TYPE, token),
+        Err(e) => key_error(&e),
+    }
+}
+
+/// `GET /audit/digests`.
+pub async fn digests(State(state): State<AppState>) -> Response {
+    match state.journal.digests().await {
+        Ok(list) => Json(json!({"digests": list})).into_response(),
+        Err(e) => export_error(&e.into()),
+    }
+}
+
+/// `GET /audit/digests/{id}`.
+pub async fn digest(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(number) = id.parse::<i64>() else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"outcome": "rejected", "code": "invalid",
+                        "message": format!("digest id: expected a number, got {id:?}")})),
+        )
+            .into_response();
+    };
+    match state.journal.digests().await {
+        Ok(list) => match list.into_iter().find(|d| d.digest_id == number) {
+            Some(d) => jwt("application/jwt", d.jws),
+            None => export_error(&ExportError::NotFound(format!("no signed digest {number}"))),
+        },
+        Err(e) => export_error(&e.into()),
+    }
+}

@@ -1,0 +1,399 @@
+//! The signing keys: Ed25519 key pairs (RFC 8032, `ed25519-dalek`) kept in a directory, outside
+//! the journal and never in the database.
+//!
+//! ```text
+//! <keys_dir>/            0700
+//!   keys.json            every key ever used: kid, created_at, retired_at, public key (x)
+//!   <kid>.pem            the private key in force, PKCS #8 (RFC 5958) PEM, 0600
+//! ```
+//!
+//! `kid` is the key's JWK thumbprint (RFC 7638: SHA-256 of `{"crv":"Ed25519","kty":"OKP","x":…}`,
+//! base64url). `fieldtrail keys init` creates the first key; `fieldtrail keys rotate` creates a
+//! new one, marks the old one retired and deletes its private key (nothing can sign with it
+//! again), while its public key stays listed, so what it signed still verifies. A private key
+//! file that the group or others may read is refused, as `ssh` refuses one. The manifest is
+//! written to a temporary file and renamed, so a crash leaves the old or the new one.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use chrono::{DateTime, SubsecRound, Utc};
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The keys directory when none is configured (relative to the working directory).
+pub const DEFAULT_DIR: &str = "fieldtrail-keys";
+
+/// The manifest's file name.
+const MANIFEST: &str = "keys.json";
+
+/// One key, as the manifest lists it (public parts only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The JWK thumbprint of the public key (RFC 7638), base64url.
+    pub kid: String,
+    /// When it was created (UTC).
+    pub created_at: DateTime<Utc>,
+    /// When `keys rotate` retired it; `None` for the key in force.
+    pub retired_at: Option<DateTime<Utc>>,
+    /// The public key, 32 bytes, base64url without padding (the JWK's `x`).
+    pub x: String,
+}
+
+impl KeyRecord {
+    /// The public key as a JWK (RFC 8037: `kty` `OKP`, `crv` `Ed25519`), with `kid`, `alg`
+    /// `EdDSA` and `use` `sig`.
+    pub fn jwk(&self) -> Value {
+        json!({"kty": "OKP", "crv": "Ed25519", "x": self.x, "kid": self.kid,
+               "alg": "EdDSA", "use": "sig"})
+    }
+
+    /// The 32 bytes of the public key.
+    ///
+    /// # Errors
+    /// [`KeyError::Damaged`] when `x` is not 32 bytes of base64url.
+    pub fn public_key(&self) -> Result<VerifyingKey, KeyError> {
+        let bytes: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(&self.x)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| KeyError::Damaged(format!("key {}: x is not 32 bytes", self.kid)))?;
+        VerifyingKey::from_bytes(&bytes)
+            .map_err(|e| KeyError::Damaged(format!("key {}: {e}", self.kid)))
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    keys: Vec<KeyRecord>,
+}
+
+/// Why the keys could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No key in force: `fieldtrail keys init` has not been run for this directory.
+    #[error("no signing key in {0}: run `fieldtrail keys init` (keys directory: --keys-dir, FIELDTRAIL_KEYS_DIR)")]
+    NoKey(PathBuf),
+    /// `keys init` on a directory that has a key in force.
+    #[error("{0} already has a signing key in force ({1}): `fieldtrail keys rotate` replaces it")]
+    AlreadyInitialised(PathBuf, String),
+    /// A private key others may read.
+    #[error("{0}")]
+    Insecure(String),
+    /// A file that cannot be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// A manifest or key file that does not parse, or a private key that is not the listed one.
+    #[error("{0}")]
+    Damaged(String),
+}
+
+/// The private key in force, with its record.
+pub struct ActiveKey {
+    /// Its record.
+    pub record: KeyRecord,
+    signing: SigningKey,
+}
+
+impl ActiveKey {
+    /// The private key as PKCS #8 DER (what a JOSE library loads).
+    ///
+    /// # Errors
+    /// [`KeyError::Damaged`] if it cannot be encoded.
+    pub fn pkcs8_der(&self) -> Result<Vec<u8>, KeyError> {
+        self.signing
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .map_err(|e| KeyError::Damaged(format!("key {}: {e}", self.record.kid)))
+    }
+}
+
+/// The RFC 7638 thumbprint of an Ed25519 public key: base64url(SHA-256 of the JWK's required
+/// members in lexicographic order, without whitespace).
+pub fn thumbprint(public: &VerifyingKey) -> String {
+    let x = URL_SAFE_NO_PAD.encode(public.as_bytes());
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> KeyError {
+    KeyError::Io(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// A keys directory.
+#[derive(Clone, Debug)]
+pub struct KeyStore {
+    dir: PathBuf,
+}
+
+impl KeyStore {
+    /// The store in `dir` (nothing is read or created yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn manifest(&self) -> Result<Manifest, KeyError> {
+        let path = self.dir.join(MANIFEST);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| KeyError::Damaged(format!("{} does not parse: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+            Err(e) => Err(io("read", &path, e)),
+        }
+    }
+
+    fn write_manifest(&self, manifest: &Manifest) -> Result<(), KeyError> {
+        let path = self.dir.join(MANIFEST);
+        let temporary = self.dir.join(format!("{MANIFEST}.tmp"));
+        let bytes =
+            serde_json::to_vec_pretty(manifest).map_err(|e| KeyError::Damaged(e.to_string()))?;
+        std::fs::write(&temporary, bytes).map_err(|e| io("write", &temporary, e))?;
+        std::fs::rename(&temporary, &path).map_err(|e| io("write", &path, e))
+    }
+
+    fn key_path(&self, kid: &str) -> PathBuf {
+        self.dir.join(format!("{kid}.pem"))
+    }
+
+    fn create_dir(&self) -> Result<(), KeyError> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&self.dir)
+            .map_err(|e| io("create", &self.dir, e))
+    }
+
+    /// Generates a key pair, writes its private key (`0600`, never over an existing file) and
+    /// returns its record (not yet in the manifest).
+    fn generate(&self) -> Result<KeyRecord, KeyError> {
+        let signing = SigningKey::generate(&mut rand_core::OsRng);
+        let public = signing.verifying_key();
+        let record = KeyRecord {
+            kid: thumbprint(&public),
+            created_at: Utc::now().trunc_subsecs(0),
+            retired_at: None,
+            x: URL_SAFE_NO_PAD.encode(public.as_bytes()),
+        };
+        let pem = signing
+            .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+            .map_err(|e| KeyError::Damaged(format!("cannot encode the new key: {e}")))?;
+        let path = self.key_path(&record.kid);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(|e| io("create", &path, e))?;
+        file.write_all(pem.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io("write", &path, e))?;
+        Ok(record)
+    }
+
+    /// Every key ever used, oldest first (empty when the directory has none).
+    ///
+    /// # Errors
+    /// [`KeyError::Io`] / [`KeyError::Damaged`] for an unreadable manifest.
+    pub fn list(&self) -> Result<Vec<KeyRecord>, KeyError> {
+        Ok(self.manifest()?.keys)
+    }
+
+    /// `fieldtrail keys init`: creates the directory (`0700`) and the first key.
+    ///
+    /// # Errors
+    /// [`KeyError::AlreadyInitialised`] when a key is in force; I/O errors.
+    pub fn init(&self) -> Result<KeyRecord, KeyError> {
+        self.create_dir()?;
+        let mut manifest = self.manifest()?;
+        if let Some(current) = manifest.keys.iter().find(|k| k.retired_at.is_none()) {
+            return Err(KeyError::AlreadyInitialised(
+                self.dir.clone(),
+                current.kid.clone(),
+            ));
+        }
+        let record = self.generate()?;
+        manifest.keys.push(record.clone());
+        self.write_manifest(&manifest)?;
+        Ok(record)
+    }
+
+    /// `fieldtrail keys rotate`: a new key comes into force; the old one is retired (its
+    /// private key deleted, its public key kept in the manifest). Returns (retired, new).
+    ///
+    /// # Errors
+    /// [`KeyError::NoKey`] when there is no key to rotate; I/O errors.
+    pub fn rotate(&self) -> Result<(KeyRecord, KeyRecord), KeyError> {
+        let mut manifest = self.manifest()?;
+        let Some(at) = manifest.keys.iter().position(|k| k.retired_at.is_none()) else {
+            return Err(KeyError::NoKey(self.dir.clone()));
+        };
+        let new = self.generate()?;
+        let now = new.created_at;
+        manifest.keys[at].retired_at = Some(now);
+        let retired = manifest.keys[at].clone();
+        manifest.keys.push(new.clone());
+        self.write_manifest(&manifest)?;
+        let old = self.key_path(&retired.kid);
+        match std::fs::remove_file(&old) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("delete the retired private key", &old, e))
+            }
+            _ => {}
+        }
+        Ok((retired, new))
+    }
+
+    /// The key in force, its private key read and checked: not readable by the group or
+    /// others, and the one the manifest lists.
+    ///
+    /// # Errors
+    /// [`KeyError::NoKey`], [`KeyError::Insecure`], [`KeyError::Damaged`], I/O errors.
+    pub fn active(&self) -> Result<ActiveKey, KeyError> {
+        let manifest = self.manifest()?;
+        let record = manifest
+            .keys
+            .into_iter()
+            .rfind(|k| k.retired_at.is_none())
+            .ok_or_else(|| KeyError::NoKey(self.dir.clone()))?;
+        let path = self.key_path(&record.kid);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path)
+                .map_err(|e| io("read", &path, e))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(KeyError::Insecure(format!(
+                    "{} may be read by others (mode {:o}): refused; run chmod 600 on it",
+                    path.display(),
+                    mode & 0o777
+                )));
+            }
+        }
+        let pem = std::fs::read_to_string(&path).map_err(|e| io("read", &path, e))?;
+        let signing = SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+            KeyError::Damaged(format!(
+                "{} is not a PKCS #8 Ed25519 key: {e}",
+                path.display()
+            ))
+        })?;
+        if thumbprint(&signing.verifying_key()) != record.kid {
+            return Err(KeyError::Damaged(format!(
+                "{} does not hold the key {} the manifest lists",
+                path.display(),
+                record.kid
+            )));
+        }
+        Ok(ActiveKey { record, signing })
+    }
+
+    /// Every key ever used as a JWK Set (RFC 7517 section 5).
+    ///
+    /// # Errors
+    /// As [`KeyStore::list`].
+    pub fn jwks(&self) -> Result<Value, KeyError> {
+        Ok(json!({"keys": self.list()?.iter().map(KeyRecord::jwk).collect::<Vec<_>>()}))
+    }
+}
+
+/// The DID document of `did` (W3C DID 1.0, `did:web`) listing every key ever used as a
+/// `JsonWebKey2020` verification method `<did>#<kid>`, each one an `assertionMethod` (it may
+/// sign credentials and digests), so that what a retired key signed still verifies.
+pub fn did_document(did: &str, keys: &[KeyRecord]) -> Value {
+    let methods: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            let mut jwk = k.jwk();
+            if let Value::Object(map) = &mut jwk {
+                map.remove("kid");
+                map.remove("use");
+            }
+            json!({"id": format!("{did}#{}", k.kid), "type": "JsonWebKey2020",
+                   "controller": did, "publicKeyJwk": jwk})
+        })
+        .collect();
+    let ids: Vec<Value> = keys
+        .iter()
+        .map(|k| json!(format!("{did}#{}", k.kid)))
+        .collect();
+    json!({
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
+        "id": did,
+        "verificationMethod": methods,
+        "assertionMethod": ids,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thumbprint_is_rfc_8037s_example() {
+        // RFC 8037 appendix A.3: the thumbprint of the key of appendix A.2.
+        let x = URL_SAFE_NO_PAD
+            .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+            .unwrap();
+        let public = VerifyingKey::from_bytes(&x.try_into().unwrap()).unwrap();
+        assert_eq!(
+            thumbprint(&public),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn init_rotate_and_the_files_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path().join("keys"));
+        assert!(matches!(store.active(), Err(KeyError::NoKey(_))));
+        assert!(matches!(store.rotate(), Err(KeyError::NoKey(_))));
+        let first = store.init().unwrap();
+        assert!(matches!(
+            store.init(),
+            Err(KeyError::AlreadyInitialised(..))
+        ));
+        assert_eq!(store.active().unwrap().record, first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(store.dir()), 0o700);
+            assert_eq!(mode(&store.key_path(&first.kid)), 0o600);
+        }
+        let (retired, second) = store.rotate().unwrap();
+        assert_eq!(retired.kid, first.kid);
+        assert!(retired.retired_at.is_some());
+        assert_ne!(second.kid, first.kid);
+        assert!(
+            !store.key_path(&first.kid).exists(),
+            "retired private key deleted"
+        );
+        assert_eq!(store.active().unwrap().record, second);
+        let jwks = store.jwks().unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+        let doc = did_document("did:web:a.example", &store.list().unwrap());
+        assert_eq!(
+            doc["assertionMethod"][0],
+            format!("did:web:a.example#{}", first.kid)
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = store.key_path(&second.kid);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = store.active().err().unwrap().to_string();
+            assert!(e.contains("chmod 600"), "{e}");
+        }
+    }
+}

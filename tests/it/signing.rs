@@ -1,0 +1,650 @@
+//! Verifiable outside the building (issue 20): signed credentials checked by an independent
+//! JOSE implementation (PyJWT), signed digests checked offline against an exported journal,
+//! key rotation, and the hash chain covering each event's global position on every append
+//! path of both backends.
+
+use crate::helpers::{TestEnv, COHORT};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A learner of the shipped cohort who was awarded the certificate.
+const LEARNER: &str = "l25-01";
+
+/// The `fieldtrail` binary on the test's journal, with `keys` as its keys directory.
+fn fieldtrail(env: &TestEnv, keys: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
+        .env("DATABASE_URL", &env.settings.database_url)
+        .env("FIELDTRAIL_KEYS_DIR", keys)
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .output()
+        .expect("run fieldtrail")
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The independent verifier (tests/data/verify_vc_jwt.py, PyJWT): `Ok(its JSON)` or
+/// `Err(its verdict)`.
+fn pyjwt(jwks: &Path, token: &Path, status_list: Option<&Path>) -> Result<Value, String> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/verify_vc_jwt.py"
+    );
+    let mut command = Command::new("python3");
+    command.arg(script).arg(jwks).arg(token);
+    if let Some(list) = status_list {
+        command.arg(list);
+    }
+    let output = command.output().expect("python3");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(serde_json::from_str(&text).expect("the verifier's JSON"))
+    } else {
+        assert!(
+            text.starts_with("NOT verified"),
+            "the verifier itself failed (is PyJWT installed?): {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Err(text)
+    }
+}
+
+/// `token` with one byte of its payload (the credential) changed: `from` becomes `to`.
+fn altered(token: &str, from: &str, to: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    assert!(payload.contains(from), "{payload}");
+    let changed = payload.replacen(from, to, 1);
+    assert_eq!(changed.len(), payload.len());
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(changed),
+        parts[2]
+    )
+}
+
+/// Imports the shipped cohort, creates a keys directory with a key, and starts `serve` with it.
+async fn prepared(
+    mut env: TestEnv,
+) -> (
+    TestEnv,
+    tempfile::TempDir,
+    String,
+    tokio_util::sync::CancellationToken,
+) {
+    let files = tempfile::tempdir().unwrap();
+    let keys = files.path().join("keys");
+    env.settings.keys_dir = keys.display().to_string();
+    let report = env.import(COHORT).await;
+    assert_eq!(report.rejected, 0);
+    env.project().await;
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    let (address, stop, _task) = env.serve().await;
+    let base = format!("http://{address}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (env, files, base, stop)
+}
+
+async fn text(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let response = client.get(url).send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.text().await.unwrap_or_default(),
+    )
+}
+
+crate::both_backends!(
+    a_certificate_credential_verifies_with_pyjwt_and_not_once_one_byte_changes,
+    credential_checked_by_pyjwt
+);
+
+async fn credential_checked_by_pyjwt(env: TestEnv) {
+    let (env, files, base, stop) = prepared(env).await;
+    let dir = files.path();
+    let anyone = reqwest::Client::new();
+    let staff = env.client();
+    // The public keys and the status list need no token; the credential does.
+    let (status, jwks) = text(&anyone, &format!("{base}/.well-known/jwks.json")).await;
+    assert_eq!(status, 200, "{jwks}");
+    std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
+    let (status, did) = text(&anyone, &format!("{base}/.well-known/did.json")).await;
+    assert_eq!(status, 200, "{did}");
+    let did: Value = serde_json::from_str(&did).unwrap();
+    assert_eq!(did["id"], "did:web:fieldtrail.example");
+    let transcript = format!("{base}/cohorts/cohort-2025/learners/{LEARNER}/transcript");
+    assert_eq!(text(&anyone, &format!("{transcript}.jwt")).await.0, 401);
+    let (status, token) = text(&staff, &format!("{transcript}.jwt")).await;
+    assert_eq!(status, 200, "{token}");
+    std::fs::write(dir.join("credential.jwt"), &token).unwrap();
+    let (status, list) = text(&anyone, &format!("{base}/credentials/status/cohort-2025")).await;
+    assert_eq!(status, 200, "{list}");
+    std::fs::write(dir.join("status.jwt"), &list).unwrap();
+    assert_eq!(
+        text(
+            &anyone,
+            &format!("{base}/credentials/status/no-such-cohort")
+        )
+        .await
+        .0,
+        404
+    );
+
+    // PyJWT verifies the signature with the published key and reads the credential.
+    let verified = pyjwt(
+        &dir.join("jwks.json"),
+        &dir.join("credential.jwt"),
+        Some(&dir.join("status.jwt")),
+    )
+    .unwrap();
+    let payload = &verified["payload"];
+    assert_eq!(payload["type"][1], "ClrCredential");
+    assert_eq!(payload["iss"], "did:web:fieldtrail.example");
+    assert_eq!(payload["issuer"]["id"], payload["iss"]);
+    assert_eq!(payload["jti"], payload["id"]);
+    assert_eq!(
+        payload["credentialSubject"]["identifier"][0]["identityHash"],
+        LEARNER
+    );
+    // The certificate is in force: its bit in the cohort's list is 0; the list has the
+    // specification's minimum size.
+    assert_eq!(
+        payload["credentialStatus"]["type"],
+        "BitstringStatusListEntry"
+    );
+    assert_eq!(verified["status_bit"], 0);
+    assert_eq!(verified["status_list_bits"], 131_072);
+    // The signed credential is the JSON export plus the registered claims.
+    let (_, plain) = text(&staff, &format!("{transcript}.clr")).await;
+    let mut plain: Value = serde_json::from_str(&plain).unwrap();
+    for claim in ["iss", "jti", "nbf"] {
+        plain[claim] = payload[claim].clone();
+    }
+    assert_eq!(&plain, payload);
+    // The CLI signs the same bytes (Ed25519 is deterministic).
+    let keys = PathBuf::from(&env.settings.keys_dir);
+    let cli = ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "export",
+            "clr",
+            "--cohort",
+            "cohort-2025",
+            "--learner",
+            LEARNER,
+            "--signed",
+        ],
+    ));
+    assert_eq!(cli.trim(), token);
+
+    // One byte of the credential changed: PyJWT refuses it.
+    std::fs::write(
+        dir.join("altered.jwt"),
+        altered(&token, &format!("\"{LEARNER}\""), "\"l25-02\""),
+    )
+    .unwrap();
+    let refused = pyjwt(&dir.join("jwks.json"), &dir.join("altered.jwt"), None).unwrap_err();
+    assert!(refused.contains("InvalidSignatureError"), "{refused}");
+    stop.cancel();
+    env.cleanup().await;
+}
+
+/// The export's lines, and the position of each event line.
+fn export_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn event_of(line: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(line)
+        .ok()?
+        .get("event")
+        .cloned()
+}
+
+/// `audit verify --digest … --export … --public-key …` with no journal at all.
+fn offline(dir: &Path, export: &str) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
+        .env("DATABASE_URL", "sqlite:///nonexistent/directory/none.db")
+        .env("FIELDTRAIL_KEYS_DIR", dir.join("no-keys-here"))
+        .args(["audit", "verify", "--digest"])
+        .arg(dir.join("digest.jws"))
+        .arg("--export")
+        .arg(dir.join(export))
+        .arg("--public-key")
+        .arg(dir.join("jwks.json"))
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+crate::both_backends!(
+    a_signed_digest_verifies_an_export_offline_and_names_each_tampering_by_position,
+    digest_checked_offline
+);
+
+async fn digest_checked_offline(env: TestEnv) {
+    let (env, files, base, stop) = prepared(env).await;
+    let dir = files.path();
+    let keys = PathBuf::from(&env.settings.keys_dir);
+    let signed = ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "digest",
+            "--out",
+            dir.join("digest.jws").to_str().unwrap(),
+        ],
+    ));
+    assert!(signed.contains("210 events up to position"), "{signed}");
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "export",
+            "--out",
+            dir.join("journal.jsonl").to_str().unwrap(),
+        ],
+    ));
+    std::fs::write(
+        dir.join("jwks.json"),
+        ok(&fieldtrail(&env, &keys, &["keys", "public"])),
+    )
+    .unwrap();
+    // Kept and listed, on the CLI and over HTTP (auditor's token).
+    let listed: Value = serde_json::from_str(&ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "digests", "--json"],
+    )))
+    .unwrap();
+    let jws = std::fs::read_to_string(dir.join("digest.jws")).unwrap();
+    assert_eq!(listed["digests"][0]["jws"], jws.trim());
+    assert_eq!(listed["digests"][0]["events"], 210);
+    let auditor = env.token(fieldtrail::auth::Role::Auditor, None, None).await;
+    let auditor = env.client_with(&auditor);
+    let (status, body) = text(&auditor, &format!("{base}/audit/digests")).await;
+    assert_eq!(status, 200, "{body}");
+    let over_http: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(over_http["digests"], listed["digests"]);
+    let id = listed["digests"][0]["digest_id"].as_i64().unwrap();
+    assert_eq!(
+        text(&auditor, &format!("{base}/audit/digests/{id}")).await,
+        (200, jws.trim().to_owned())
+    );
+    assert_eq!(
+        text(&auditor, &format!("{base}/audit/digests/x")).await.0,
+        422
+    );
+    assert_eq!(
+        text(&auditor, &format!("{base}/audit/digests/999")).await.0,
+        404
+    );
+    stop.cancel();
+
+    // Offline, with the public key only: the export matches the signed digest.
+    let (code, out) = offline(dir, "journal.jsonl");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("export verified against the signed digest: 210 events"),
+        "{out}"
+    );
+
+    let lines = export_lines(&dir.join("journal.jsonl"));
+    let events: Vec<(usize, Value)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| event_of(l).map(|e| (i, e)))
+        .collect();
+    let save = |name: &str, lines: &[String]| {
+        std::fs::write(dir.join(name), lines.join("\n") + "\n").unwrap();
+    };
+    let position = |n: usize| events[n].1["position"].as_i64().unwrap();
+
+    // Altered: one event's payload.
+    let (i, mut event) = events[40].clone();
+    event["payload"]["reason"] = Value::from("rewritten");
+    let mut changed = lines.clone();
+    changed[i] = serde_json::json!({"event": event}).to_string();
+    save("altered.jsonl", &changed);
+    let (code, out) = offline(dir, "altered.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!("BROKEN position {} ", position(40)))
+            && out.contains("no longer matches its hash"),
+        "{out}"
+    );
+
+    // Removed: one event (the count in the last line adjusted, as a forger would).
+    let (i, _) = events[60];
+    let mut removed = lines.clone();
+    removed.remove(i);
+    let last = removed.len() - 1;
+    removed[last] = removed[last].replace("\"events\":210", "\"events\":209");
+    save("removed.jsonl", &removed);
+    let (code, out) = offline(dir, "removed.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!("BROKEN position {} ", position(60))) && out.contains("removed?"),
+        "{out}"
+    );
+    assert!(out.contains("is missing (deleted?)"), "{out}");
+
+    // Reordered: two events swap places in the file…
+    let (a, _) = events[80];
+    let (b, _) = events[81];
+    let mut moved = lines.clone();
+    moved.swap(a, b);
+    save("moved.jsonl", &moved);
+    let (code, out) = offline(dir, "moved.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!("BROKEN position {} ", position(80))) && out.contains("moved?"),
+        "{out}"
+    );
+    // …or two events of different streams swap their places in the global log (positions
+    // and transaction ids), keeping each stream's order: the hashes cover the positions.
+    let (x, y) = (
+        events
+            .iter()
+            .position(|(_, e)| e["stream_type"] == "cohort")
+            .unwrap(),
+        events
+            .iter()
+            .position(|(_, e)| e["stream_type"] == "field_study")
+            .unwrap(),
+    );
+    let (mut ex, mut ey) = (events[x].1.clone(), events[y].1.clone());
+    for key in ["position", "tx_id"] {
+        std::mem::swap(ex.get_mut(key).unwrap(), ey.get_mut(key).unwrap());
+    }
+    let mut swapped = lines.clone();
+    swapped[events[x].0] = serde_json::json!({"event": ey}).to_string();
+    swapped[events[y].0] = serde_json::json!({"event": ex}).to_string();
+    save("swapped.jsonl", &swapped);
+    let (code, out) = offline(dir, "swapped.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    for n in [x, y] {
+        assert!(
+            out.contains(&format!("BROKEN position {} ", position(n))),
+            "position {}: {out}",
+            position(n)
+        );
+    }
+
+    // A digest signed by another key is refused before anything else.
+    let other = tempfile::tempdir().unwrap();
+    ok(&fieldtrail(&env, other.path(), &["keys", "init"]));
+    std::fs::write(
+        dir.join("jwks.json"),
+        ok(&fieldtrail(&env, other.path(), &["keys", "public"])),
+    )
+    .unwrap();
+    let (code, out) = offline(dir, "journal.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("NOT verified") && out.contains("not among the public keys"),
+        "{out}"
+    );
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    after_keys_rotate_what_the_old_key_signed_still_verifies,
+    rotation
+);
+
+async fn rotation(env: TestEnv) {
+    let (env, files, base, stop) = prepared(env).await;
+    let dir = files.path();
+    let keys = PathBuf::from(&env.settings.keys_dir);
+    let staff = env.client();
+    let url = format!("{base}/cohorts/cohort-2025/learners/{LEARNER}/transcript.jwt");
+    let (_, old_credential) = text(&staff, &url).await;
+    std::fs::write(dir.join("old.jwt"), &old_credential).unwrap();
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "digest",
+            "--out",
+            dir.join("old.jws").to_str().unwrap(),
+        ],
+    ));
+    let rotated = ok(&fieldtrail(&env, &keys, &["keys", "rotate"]));
+    assert!(rotated.contains("retired"), "{rotated}");
+    let list = ok(&fieldtrail(&env, &keys, &["keys", "list"]));
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert_eq!(list.matches("in force").count(), 1, "{list}");
+    // The server signs with the new key at once; both keys are published.
+    let (_, new_credential) = text(&staff, &url).await;
+    assert_ne!(new_credential, old_credential);
+    let kid = |token: &str| {
+        let header = URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(kid(&new_credential), kid(&old_credential));
+    std::fs::write(dir.join("new.jwt"), &new_credential).unwrap();
+    let (_, jwks) = text(
+        &reqwest::Client::new(),
+        &format!("{base}/.well-known/jwks.json"),
+    )
+    .await;
+    std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
+    let jwks: Value = serde_json::from_str(&jwks).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let (_, did) = text(
+        &reqwest::Client::new(),
+        &format!("{base}/.well-known/did.json"),
+    )
+    .await;
+    let did: Value = serde_json::from_str(&did).unwrap();
+    assert_eq!(did["assertionMethod"].as_array().unwrap().len(), 2);
+    assert!(did["assertionMethod"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(kid(&old_credential))));
+    stop.cancel();
+    for token in ["old.jwt", "new.jwt"] {
+        pyjwt(&dir.join("jwks.json"), &dir.join(token), None).unwrap();
+    }
+    // The digest the old key signed, and one the new key signs, both check offline.
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "digest",
+            "--out",
+            dir.join("new.jws").to_str().unwrap(),
+        ],
+    ));
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "export",
+            "--out",
+            dir.join("journal.jsonl").to_str().unwrap(),
+        ],
+    ));
+    for digest in ["old.jws", "new.jws"] {
+        std::fs::copy(dir.join(digest), dir.join("digest.jws")).unwrap();
+        let (code, out) = offline(dir, "journal.jsonl");
+        assert_eq!(code, Some(0), "{digest}: {out}");
+    }
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    every_append_path_hashes_the_position_it_stores_and_older_rows_keep_verifying,
+    positions_hashed
+);
+
+async fn positions_hashed(env: TestEnv) {
+    use fieldtrail_journal::chain::{self, SealedEvent, CHAIN_V1, CHAIN_V2, GENESIS};
+    use fieldtrail_journal::Cursor;
+    // A journal written before positions were hashed: the cohort's rows as chain version 1,
+    // copied in as they would have been stored.
+    let source = TestEnv::sqlite("positions_source").await;
+    source.import(COHORT).await;
+    let mut rows: Vec<SealedEvent> = source
+        .journal
+        .export_events(Cursor::default(), 100_000)
+        .await
+        .unwrap();
+    let ledger = source.journal.export_ledger().await.unwrap();
+    let mut heads: std::collections::HashMap<(String, String), chain::Hash> =
+        std::collections::HashMap::new();
+    for row in &mut rows {
+        assert_eq!(
+            row.chain_version, CHAIN_V2,
+            "the append path writes version 2"
+        );
+        row.chain_version = CHAIN_V1;
+        let key = (row.stream_type.clone(), row.stream_id.clone());
+        row.prev_hash = Some(heads.get(&key).copied().unwrap_or(GENESIS));
+        row.hash = row.recompute();
+        heads.insert(key, row.hash.unwrap());
+    }
+    env.journal.import_events(&rows, &ledger).await.unwrap();
+    env.journal.rebuild_reservations().await.unwrap();
+    assert!(env.journal.verify(None).await.unwrap().intact());
+    // New events through every append path: the bulk append (import), and the group commit
+    // (concurrent commands on three streams; alone when nothing else waits).
+    let mut later = String::new();
+    for (n, line) in crate::helpers::RULES.lines().enumerate().take(40) {
+        let mut envelope: Value = serde_json::from_str(line).unwrap();
+        envelope["command_id"] = Value::from(format!("later-{n}"));
+        later.push_str(&envelope.to_string());
+        later.push('\n');
+    }
+    env.import(&later).await;
+    let handler = std::sync::Arc::new(env.handler());
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let handler = handler.clone();
+        tasks.push(tokio::spawn(async move {
+            let line = format!(
+                r#"{{"command_id": "race-{n}", "command": "state_hypothesis", "at": "2026-01-10T10:00:00+01:00", "actor": "facilitator:f", "data": {{"field_study_id": "{study}", "hypothesis_id": "h-race-{n}", "text": "hypothesis {n}"}}}}"#,
+                study = ["fs25-a", "fs25-b", "fs25-c"][n % 3]
+            );
+            handler.handle_json(&line, chrono::Utc::now()).await
+        }));
+    }
+    for t in tasks {
+        let outcome = t.await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, fieldtrail::handler::Outcome::Applied { .. }),
+            "{outcome:?}"
+        );
+    }
+    let report = env.journal.verify(None).await.unwrap();
+    assert!(report.intact(), "{report:?}");
+    let all = env
+        .journal
+        .export_events(Cursor::default(), 100_000)
+        .await
+        .unwrap();
+    let v1 = all.iter().filter(|r| r.chain_version == CHAIN_V1).count();
+    let v2: Vec<&SealedEvent> = all.iter().filter(|r| r.chain_version == CHAIN_V2).collect();
+    assert_eq!(v1, 210);
+    assert_eq!(v2.len(), all.len() - 210);
+    assert!(
+        v2.len() > 12,
+        "the import and the 12 concurrent commands: {}",
+        v2.len()
+    );
+    // Each version-2 hash is over the position stored with it (recomputed from the row).
+    for row in &v2 {
+        assert_eq!(row.recompute(), row.hash, "position {}", row.position);
+        let mut moved = (*row).clone();
+        moved.position += 1;
+        assert_ne!(moved.recompute(), row.hash);
+    }
+    // A copy to the other backend keeps each row's version and verifies (copy checks it).
+    let target = if env.journal.kind() == fieldtrail_journal::BackendKind::Sqlite {
+        TestEnv::new("positions_copy").await
+    } else {
+        TestEnv::sqlite("positions_copy").await
+    };
+    let copied = fieldtrail::cli::copy::copy(
+        &env.journal,
+        &target.journal,
+        &fieldtrail::cli::progress::Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(copied.events as usize, all.len());
+    let again = target
+        .journal
+        .export_events(Cursor::default(), 100_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().filter(|r| r.chain_version == CHAIN_V1).count(),
+        210
+    );
+    assert_eq!(
+        target.journal.verify(None).await.unwrap().digest,
+        report.digest
+    );
+    // The independent verifier (Python and psql only) picks each row's form too.
+    let postgres = if env.journal.kind() == fieldtrail_journal::BackendKind::Postgres {
+        &env
+    } else {
+        &target
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/verify_journal.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(&postgres.settings.database_url)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    assert!(
+        printed.contains(&format!("digest: {}", report.digest)),
+        "{printed}"
+    );
+    target.cleanup().await;
+    source.cleanup().await;
+    env.cleanup().await;
+}
