@@ -460,6 +460,10 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
                     )),
                 );
                 map.insert("validUntil".to_owned(), json!(rfc3339(revoked)));
+                // The revoked certificate's entry, whose bit in the list is now set.
+                if let Some(status) = &status {
+                    map.insert("credentialStatus".to_owned(), status.clone());
+                }
             }
             credential
         })
