@@ -102,32 +102,43 @@ impl Projector {
                 Err(_) => break,
             }
         }
-        let mut next = self.models.clone();
+        // Folded in place (a copy of every read model per batch would cost the whole state,
+        // growing with the journal); if the commit does not happen, the state is rebuilt below.
+        let from = self.cursor;
         let mut touched = BTreeSet::<DocKey>::new();
         let mut cursor = self.cursor;
         for (after, input) in &inputs {
-            touched.extend(next.apply(input));
+            touched.extend(self.models.apply(input));
             cursor = *after;
         }
+        self.cursor = cursor;
         let touched: Vec<DocKey> = touched.into_iter().collect();
         let commit = DocumentCommit {
             checkpoint: PROJECTOR.to_owned(),
-            expected: Some(self.cursor),
+            expected: Some(from),
             cursor,
-            documents: documents(&next, &touched),
-            position: next.last_position().unwrap_or(0),
+            documents: documents(&self.models, &touched),
+            position: self.models.last_position().unwrap_or(0),
         };
-        match self.log.commit_documents(commit).await? {
-            CommitOutcome::Written => {
-                self.models = next;
-                self.cursor = cursor;
-                Ok(inputs.len())
-            }
-            CommitOutcome::Moved(stored) => {
-                // Another projector moved the checkpoint: catch our state up without writing.
+        match self.log.commit_documents(commit).await {
+            Ok(CommitOutcome::Written) => Ok(inputs.len()),
+            Ok(CommitOutcome::Moved(stored)) => {
+                // Another projector moved the checkpoint: catch our state up without writing
+                // (from zero when it is behind what was folded here).
                 let folded = self.fold_until(stored).await?;
                 // Report progress even if the other projector went back (a replay): try again.
                 Ok(folded.max(1))
+            }
+            Err(e) => {
+                // The state is ahead of the stored checkpoint: forget it; the next batch
+                // folds again from the stored checkpoint.
+                self.models = ReadModels::new();
+                self.cursor = Cursor::default();
+                if let Ok(stored) = self.stored_checkpoint().await {
+                    // Best effort: if it fails too, the next batch starts from zero.
+                    let _ = self.fold_until(stored).await;
+                }
+                Err(e)
             }
         }
     }

@@ -305,21 +305,16 @@ impl CommandHandler {
         if let Err(r) = envelope.check().and_then(|()| envelope.check_texts()) {
             return Ok(Outcome::rejected(id, r));
         }
-        if let Some(done) = self
-            .journal
-            .applied(&envelope.command_id)
-            .await
-            .map_err(journal_error)?
-        {
-            return Ok(Outcome::from_ledger(done, false));
-        }
+        // The ledger is not read up front: an applied command id makes the append fail
+        // (`DuplicateCommand`), and a rejection looks it up before answering
+        // (`rejected_unless_applied`), so a re-sent command gets its first answer either way.
         let Prepared {
             command,
             aggregate_id,
             metadata,
         } = match prepare(envelope, now, actor) {
             Ok(p) => p,
-            Err(r) => return Ok(Outcome::rejected(id, r)),
+            Err(r) => return self.rejected_unless_applied(envelope, r).await,
         };
         tracing::Span::current().record(
             "stream",
@@ -365,7 +360,9 @@ impl CommandHandler {
                         positions,
                     });
                 }
-                Err(Decision::Rejected(r)) => return Ok(Outcome::rejected(id, r)),
+                Err(Decision::Rejected(r)) => {
+                    return self.rejected_unless_applied(envelope, r).await
+                }
                 Err(Decision::Duplicate) => {
                     let done = self.journal.applied(&envelope.command_id).await.map_err(journal_error)?;
                     return done
@@ -378,13 +375,14 @@ impl CommandHandler {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Err(Decision::Conflict) => {
-                    return Ok(Outcome::rejected(
-                        id,
+                    return self.rejected_unless_applied(
+                        envelope,
                         Rejection::conflict(format!(
                             "a concurrent command on {}/{aggregate_id} committed first (after {attempt} retries); send it again",
                             command.target().0.as_str()
                         )),
-                    ))
+                    )
+                    .await
                 }
                 Err(Decision::Failed(e)) => return Err(e),
             }
@@ -393,6 +391,27 @@ impl CommandHandler {
 }
 
 impl CommandHandler {
+    /// The answer to a command that is not applied now: its first answer if its id is in the
+    /// ledger (a re-sent command), else `rejection`.
+    ///
+    /// # Errors
+    /// When the ledger cannot be read.
+    async fn rejected_unless_applied(
+        &self,
+        envelope: &CommandEnvelope,
+        rejection: Rejection,
+    ) -> Result<Outcome, HandleError> {
+        match self
+            .journal
+            .applied(&envelope.command_id)
+            .await
+            .map_err(journal_error)?
+        {
+            Some(done) => Ok(Outcome::from_ledger(done, false)),
+            None => Ok(Outcome::rejected(Some(&envelope.command_id), rejection)),
+        }
+    }
+
     /// The lane of `stream` (created on first use; dropped when no command holds it).
     fn lane(&self, stream: &str) -> Arc<tokio::sync::Mutex<()>> {
         let Ok(mut lanes) = self.lanes.lock() else {
@@ -477,20 +496,34 @@ impl CommandHandler {
         C: Clone,
     {
         let failed = |e: JournalError| Decision::Failed(journal_error(e));
-        let (mut state, expected) = self.cache.load::<A>(aggregate_id).await.map_err(failed)?;
-        let rows =
+        // The kept state is decided on without reading the journal: if another writer appended
+        // since, the append's version check fails and the retry reloads. A rejection is only
+        // given on a state read from the journal now (a stale state could refuse wrongly).
+        let (mut state, mut expected, mut fresh) = match self.cache.cached::<A>(aggregate_id) {
+            Some((state, version)) => (state, version, false),
+            None => {
+                let (state, version) = self.cache.load::<A>(aggregate_id).await.map_err(failed)?;
+                (state, version, true)
+            }
+        };
+        let rows = loop {
             match crate::bulk::decide_events(&mut state, envelope, command.clone(), &self.lookups)
                 .await
             {
-                Ok(Ok(rows)) if !rows.is_empty() => rows,
+                Ok(Ok(rows)) if !rows.is_empty() => break rows,
                 Ok(Ok(_)) => {
                     return Err(Decision::Failed(HandleError::Internal(
                         "the command decided no event".to_owned(),
                     )))
                 }
+                Ok(Err(_)) if !fresh => {
+                    (state, expected) = self.cache.load::<A>(aggregate_id).await.map_err(failed)?;
+                    fresh = true;
+                }
                 Ok(Err(r)) => return Err(Decision::Rejected(r)),
                 Err(e) => return Err(Decision::Failed(e)),
-            };
+            }
+        };
         match self
             .journal
             .append(A::TYPE, aggregate_id, expected, &rows, metadata)

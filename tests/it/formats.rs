@@ -267,7 +267,10 @@ async fn every_cohort_2025_clr_validates_against_the_1edtech_schema_and_carries_
             clr["type"],
             json!(["VerifiableCredential", "ClrCredential"])
         );
-        assert!(clr.get("proof").is_none(), "no embedded proof: the VC-JWT secures it");
+        assert!(
+            clr.get("proof").is_none(),
+            "no embedded proof: the VC-JWT secures it"
+        );
         let subject = &clr["credentialSubject"];
         let types: Vec<&str> = subject["achievement"]
             .as_array()

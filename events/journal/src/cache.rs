@@ -72,7 +72,9 @@ impl AggregateCache {
         &self.journal
     }
 
-    fn cached<A: Aggregate + Clone + 'static>(&self, id: &str) -> Option<(A, i64)> {
+    /// The kept state of `A::TYPE/id` and its stream version, without reading the journal
+    /// (another writer may have appended since: an append on it fails its version check).
+    pub fn cached<A: Aggregate + Clone + 'static>(&self, id: &str) -> Option<(A, i64)> {
         let mut entries = self.entries.lock().ok()?;
         let (state, version) = entries.get(&(A::TYPE.to_owned(), id.to_owned()))?;
         let state = state.downcast_ref::<A>()?.clone();

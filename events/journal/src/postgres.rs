@@ -34,6 +34,10 @@ fn token(r: &tokio_postgres::Row) -> TokenRecord {
     }
 }
 
+/// Read-model documents upserted per statement by `commit_documents` (bounds the statement's
+/// parameters in a rebuild, which writes every document at once).
+const DOCUMENTS_PER_STATEMENT: usize = 500;
+
 #[async_trait::async_trait]
 impl Backend for PgJournal {
     fn kind(&self) -> BackendKind {
@@ -340,8 +344,14 @@ impl Backend for PgJournal {
     ) -> Result<CommitOutcome, JournalError> {
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PROJECTOR_LOCK])
-            .await?;
+        // Read models and checkpoints are derived from the journal: their commit need not
+        // wait for the WAL flush (PostgreSQL's asynchronous commit; a crash can lose the last
+        // such transactions, never half of one, and the projector then folds those events
+        // again). The journal's own appends stay synchronous.
+        tx.batch_execute(&format!(
+            "SET LOCAL synchronous_commit TO OFF; SELECT pg_advisory_xact_lock({PROJECTOR_LOCK})"
+        ))
+        .await?;
         let stored = checkpoint::load(&tx, &commit.checkpoint).await?;
         let moved = match commit.expected {
             Some(expected) => stored != expected,
@@ -354,15 +364,19 @@ impl Backend for PgJournal {
         if commit.expected.is_none() {
             tx.execute("DELETE FROM read_models", &[]).await?;
         }
-        let statement = tx
-            .prepare(
-                "INSERT INTO read_models (kind, key, document, position) VALUES ($1, $2, $3, $4)
+        // Every document of the batch in one statement, a page at a time.
+        for page in commit.documents.chunks(DOCUMENTS_PER_STATEMENT) {
+            let kinds: Vec<&str> = page.iter().map(|d| d.0.as_str()).collect();
+            let keys: Vec<&str> = page.iter().map(|d| d.1.as_str()).collect();
+            let documents: Vec<&Value> = page.iter().map(|d| &d.2).collect();
+            tx.execute(
+                "INSERT INTO read_models (kind, key, document, position)
+                 SELECT d.kind, d.key, d.document, $4
+                 FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS d(kind, key, document)
                  ON CONFLICT (kind, key) DO UPDATE SET document = excluded.document, position = excluded.position",
+                &[&kinds, &keys, &documents, &commit.position],
             )
             .await?;
-        for (kind, key, document) in &commit.documents {
-            tx.execute(&statement, &[kind, key, document, &commit.position])
-                .await?;
         }
         checkpoint::save(&tx, &commit.checkpoint, commit.cursor).await?;
         tx.commit().await?;

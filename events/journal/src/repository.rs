@@ -61,6 +61,32 @@ WHERE (SELECT coalesce(max(stream_version), 0) FROM events
 ORDER BY e.n
 RETURNING position";
 
+/// [`APPEND`] and the command's ledger row in one statement (a data-modifying `WITH`): the
+/// ledger row is written only when the events are (`HAVING count(*) > 0`), and a command id
+/// already in the ledger fails the whole statement (`command_ledger_pkey`). `$17` is the
+/// command's stored body, `$18` the events' positions (taken by [`HEAD`]), `$19` their chain
+/// version. Returns the events' positions, in stream order.
+const APPEND_WITH_LEDGER: &str = "
+WITH appended AS (
+  INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
+                      payload, occurred_at, actor, command_id, correlation_id, causation_id,
+                      recorded_at, prev_hash, hash, reported_actor, position, chain_version)
+  OVERRIDING SYSTEM VALUE
+  SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12,
+         $13, e.prev_hash, e.hash, $16, e.position, $19
+  FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[],
+              $18::bigint[]) WITH ORDINALITY
+         AS e(event_id, event_type, event_version, payload, prev_hash, hash, position, n)
+  WHERE (SELECT coalesce(max(stream_version), 0) FROM events
+         WHERE stream_type = $1 AND stream_id = $2) = $3
+  ORDER BY e.n
+  RETURNING position
+), ledger AS (
+  INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
+  SELECT $10, $17, $1, $2, min(position), max(position) FROM appended HAVING count(*) > 0
+)
+SELECT position FROM appended ORDER BY position";
+
 /// Read before the insert: the database clock, which becomes the events' `recorded_at`, the
 /// hash of the stream's event at the expected version, which the first new event chains to
 /// (see [`crate::chain`]), and, when that event is there, `$4` new global positions (see the
@@ -71,10 +97,6 @@ SELECT clock_timestamp(), e.hash, e.position IS NOT NULL,
                   FROM generate_series(1, $4::int)) END
 FROM (SELECT 1) AS one
 LEFT JOIN events e ON e.stream_type = $1 AND e.stream_id = $2 AND e.stream_version = $3";
-
-/// `n` new global positions, ascending (the bulk append's, [`crate::Backend::append_batch`]).
-pub(crate) const POSITIONS: &str =
-    "SELECT nextval(pg_get_serial_sequence('events', 'position')) FROM generate_series(1, $1::int)";
 
 impl PgJournal {
     /// A journal on `pool` (migrated with [`crate::database::migrate`]).
@@ -250,6 +272,50 @@ async fn commit_batch(
             let _ = p.reply.send(Err(error));
         }
     };
+    if let [only] = batch.as_slice() {
+        if !crate::reservations::takes_or_releases(&only.events) {
+            let r = append_alone(client, only).await;
+            metrics::histogram!("fieldtrail_append_batch_commands").record(1.0);
+            if let Ok(positions) = &r {
+                metrics::histogram!("fieldtrail_append_batch_events")
+                    .record(positions.len() as f64);
+            }
+            if let Some(only) = batch.into_iter().next() {
+                let _ = only.reply.send(r);
+            }
+            return;
+        }
+    }
+    if batch.len() > 1 {
+        // The whole group in one statement per kind of row (crate::batch); a version conflict,
+        // a known command id or a held claim in any of it rolls it back, and the group is then
+        // appended command by command below, each failing alone.
+        let requests: Vec<crate::AppendRequest> = batch
+            .iter()
+            .map(|p| crate::AppendRequest {
+                stream_type: p.stream_type.clone(),
+                stream_id: p.stream_id.clone(),
+                expected: p.expected,
+                events: p.events.clone(),
+                metadata: p.metadata.clone(),
+            })
+            .collect();
+        match crate::batch::append_batch_on(client, &requests).await {
+            Ok(positions) => {
+                metrics::histogram!("fieldtrail_append_batch_commands").record(batch.len() as f64);
+                for (p, positions) in batch.into_iter().zip(positions) {
+                    let _ = p.reply.send(Ok(positions));
+                }
+                return;
+            }
+            Err(
+                JournalError::VersionConflict { .. }
+                | JournalError::DuplicateCommand(_)
+                | JournalError::ClaimHeld { .. },
+            ) => {}
+            Err(e) => return fail_all(batch, &e),
+        }
+    }
     let mut tx = match client.transaction().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(batch, &e.into()),
@@ -308,6 +374,104 @@ async fn commit_batch(
     }
 }
 
+/// The append of a command that commits alone and takes or releases no claim (most of them):
+/// the head read, then ONE statement run outside an explicit transaction (PostgreSQL makes a
+/// single statement its own transaction): the version-checked events insert and the ledger
+/// row together ([`APPEND_WITH_LEDGER`]). Two round trips, against five for
+/// `BEGIN`/head/insert/ledger/`COMMIT`.
+///
+/// # Errors
+/// As [`PgJournal::append`].
+async fn append_alone(
+    client: &deadpool_postgres::Client,
+    p: &crate::group::PendingAppend,
+) -> Result<Vec<i64>, JournalError> {
+    let (head, append) = (
+        client.prepare_cached(HEAD).await?,
+        client.prepare_cached(APPEND_WITH_LEDGER).await?,
+    );
+    let raw: &tokio_postgres::Client = client;
+    let (stream_type, stream_id, expected) =
+        (p.stream_type.as_str(), p.stream_id.as_str(), p.expected);
+    let (events, metadata) = (&p.events, &p.metadata);
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
+    let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
+    let occurred_at: DateTime<Utc> = metadata.occurred_at.with_timezone(&Utc).trunc_subsecs(6);
+    let conflict = || JournalError::VersionConflict {
+        stream: format!("{stream_type}/{stream_id}"),
+        expected,
+    };
+    let (recorded_at, positions, prev_hashes, hashes) = chain_hashes(
+        raw,
+        &head,
+        stream_type,
+        stream_id,
+        expected,
+        events,
+        &ids,
+        occurred_at,
+        metadata,
+    )
+    .await?;
+    let rows = match raw
+        .query(
+            &append,
+            &[
+                &stream_type,
+                &stream_id,
+                &expected,
+                &ids,
+                &types,
+                &versions,
+                &payloads,
+                &occurred_at,
+                &metadata.actor,
+                &metadata.command_id,
+                &metadata.correlation_id,
+                &metadata.causation_id,
+                &recorded_at,
+                &prev_hashes
+                    .iter()
+                    .map(|h| h.as_slice())
+                    .collect::<Vec<&[u8]>>(),
+                &hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
+                &metadata.reported_actor,
+                &metadata.command,
+                &positions,
+                &chain::CURRENT_CHAIN,
+            ],
+        )
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            let ledger = e
+                .as_db_error()
+                .and_then(|d| d.constraint())
+                .is_some_and(|c| c == "command_ledger_pkey");
+            return Err(if ledger {
+                JournalError::DuplicateCommand(metadata.command_id.clone())
+            } else {
+                conflict()
+            });
+        }
+        Err(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) => return Err(conflict()),
+        Err(e) => return Err(e.into()),
+    };
+    if rows.len() != events.len() {
+        return Err(conflict());
+    }
+    let stored: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    if stored != positions {
+        return Err(JournalError::Other(format!(
+            "the journal stored positions {stored:?} for the positions {positions:?} the hashes cover"
+        )));
+    }
+    Ok(stored)
+}
+
 /// The append's statements inside a transaction the caller owns (and commits or rolls back):
 /// first the version-checked events insert, then the ledger row, then the claims of the
 /// events in the reservation table ([`crate::reservations`]). [`PgJournal::append`] wraps it
@@ -335,6 +499,7 @@ pub async fn append_in(
     };
     let (recorded_at, positions, prev_hashes, hashes) = chain_hashes(
         tx,
+        HEAD,
         stream_type,
         stream_id,
         expected,
@@ -417,8 +582,9 @@ pub async fn append_in(
 /// positions, then hashes each new event chained to the one before. Returns
 /// `(recorded_at, positions, prev_hashes, hashes)`.
 #[allow(clippy::too_many_arguments)]
-async fn chain_hashes(
-    tx: &tokio_postgres::Transaction<'_>,
+async fn chain_hashes<C, S>(
+    tx: &C,
+    head_statement: &S,
     stream_type: &str,
     stream_id: &str,
     expected: i64,
@@ -426,11 +592,15 @@ async fn chain_hashes(
     ids: &[Uuid],
     occurred_at: DateTime<Utc>,
     metadata: &CommandMetadata,
-) -> Result<(DateTime<Utc>, Vec<i64>, Vec<Hash>, Vec<Hash>), JournalError> {
+) -> Result<(DateTime<Utc>, Vec<i64>, Vec<Hash>, Vec<Hash>), JournalError>
+where
+    C: tokio_postgres::GenericClient + Sync,
+    S: tokio_postgres::ToStatement + ?Sized + Sync + Send,
+{
     let n = i32::try_from(events.len())
         .map_err(|_| JournalError::Other("too many events in one append".into()))?;
     let head = tx
-        .query_one(HEAD, &[&stream_type, &stream_id, &expected, &n])
+        .query_one(head_statement, &[&stream_type, &stream_id, &expected, &n])
         .await?;
     let recorded_at: DateTime<Utc> = head.get(0);
     let found: bool = head.get(2);

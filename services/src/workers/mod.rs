@@ -17,9 +17,30 @@ use tokio_util::sync::CancellationToken;
 /// How often the projector and relay look for new events when no notification came.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-async fn wait(notify: &Notify, shutdown: &CancellationToken, pause: Duration) -> bool {
+/// How long the projector lets commits gather after a notification before it reads them, so
+/// that one read-model write serves the commands of that interval instead of one each (a
+/// read-your-writes read, `min_position`, waits at most this much longer).
+pub const PROJECTOR_DEBOUNCE: Duration = Duration::from_millis(20);
+
+/// Waits for `notified` (armed before the work it follows, so that a commit made during that
+/// work is not missed: [`Notify::notify_waiters`] stores no permit), `pause`, or `shutdown`;
+/// then waits `debounce` more after a notification; false when shutting down.
+async fn wait(
+    notified: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    shutdown: &CancellationToken,
+    pause: Duration,
+    debounce: Duration,
+) -> bool {
     tokio::select! {
-        _ = notify.notified() => true,
+        () = notified => {
+            if !debounce.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(debounce) => {}
+                    () = shutdown.cancelled() => return false,
+                }
+            }
+            true
+        }
         _ = tokio::time::sleep(pause) => true,
         _ = shutdown.cancelled() => false,
     }
@@ -30,8 +51,8 @@ fn frozen() -> bool {
 }
 
 /// The projector loop: while this process leads the projector (always on the embedded
-/// journal), folds new events into the read models, woken by `notify` or every
-/// [`POLL_INTERVAL`]; ends when `shutdown` is cancelled (the batch under way finishes).
+/// journal), folds new events into the read models, woken by `notify` (then
+/// [`PROJECTOR_DEBOUNCE`] later) or every [`POLL_INTERVAL`]; ends when `shutdown` is cancelled (the batch under way finishes).
 pub async fn project_forever(
     journal: Journal,
     mut lead: Leadership,
@@ -40,6 +61,9 @@ pub async fn project_forever(
 ) {
     let mut projector: Option<Projector> = None;
     loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let mut pause = POLL_INTERVAL;
         if frozen() {
             // A failpoint is killing the process: touch nothing.
@@ -67,7 +91,7 @@ pub async fn project_forever(
                 }
             }
         }
-        if !wait(&notify, &shutdown, pause).await {
+        if !wait(notified, &shutdown, pause, PROJECTOR_DEBOUNCE).await {
             lead.release();
             return;
         }
@@ -84,6 +108,9 @@ pub async fn relay_forever(
     stream: String,
 ) {
     loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let mut pause = POLL_INTERVAL;
         if !frozen() && lead.hold().await {
             if let Err(e) = relay_batches(&relay, &shutdown, &stream).await {
@@ -91,8 +118,16 @@ pub async fn relay_forever(
                 tracing::warn!(error = %e, "relay could not publish; retrying");
                 pause = Duration::from_secs(1);
             }
+        } else {
+            // Another process may lead: start again from the stored checkpoint.
+            relay.forget();
         }
-        if !wait(&notify, &shutdown, pause).await {
+        if !wait(notified, &shutdown, pause, Duration::ZERO).await {
+            if !frozen() {
+                if let Err(e) = relay.flush().await {
+                    tracing::warn!(error = %e, "relay checkpoint not written at shutdown");
+                }
+            }
             lead.release();
             return;
         }

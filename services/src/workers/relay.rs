@@ -18,6 +18,13 @@ pub const BATCH: i64 = 256;
 /// Publishes in flight at most (sent, acknowledgement not yet collected).
 pub const WINDOW: usize = 1024;
 
+/// Least time between two checkpoint writes when the relay runs dry (caught up) with fewer
+/// than [`BATCH`] acknowledgements since the last write: at one command at a time the relay
+/// would otherwise write its checkpoint once per event. A caught-up relay writes what is left
+/// at its next run after that (the loop runs at least every
+/// [`super::POLL_INTERVAL`]), at [`Relay::flush`] and at the end of [`Relay::catch_up`].
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Splits `nats://user:password@host:port` into the address without credentials and the
 /// credentials (async-nats does not read them from the URL).
 pub fn split_credentials(nats_url: &str) -> (String, Option<(String, String)>) {
@@ -255,6 +262,23 @@ pub struct Relay {
     js: jetstream::Context,
     prefix: String,
     checkpoint: String,
+    progress: std::sync::Mutex<Progress>,
+}
+
+/// What the relay knows between runs: the checkpoint it stored last, the last event
+/// acknowledged after it (published, checkpoint not yet written) and when it last wrote.
+#[derive(Clone, Copy, Default)]
+struct Progress {
+    committed: Option<Cursor>,
+    acked: Option<(Cursor, i64)>,
+    written_at: Option<std::time::Instant>,
+}
+
+impl Progress {
+    fn due(&self) -> bool {
+        self.written_at
+            .is_none_or(|at| at.elapsed() >= CHECKPOINT_INTERVAL)
+    }
 }
 
 impl Relay {
@@ -265,7 +289,44 @@ impl Relay {
             js: jetstream::new(client),
             prefix: settings.subject_prefix.clone(),
             checkpoint: checkpoint::relay(&settings.nats_stream),
+            progress: std::sync::Mutex::default(),
         }
+    }
+
+    fn progress(&self) -> Progress {
+        self.progress.lock().map(|p| *p).unwrap_or_default()
+    }
+
+    fn set_progress(&self, progress: Progress) {
+        if let Ok(mut p) = self.progress.lock() {
+            *p = progress;
+        }
+    }
+
+    /// Forgets what this relay knew (another process may lead now): the next run starts
+    /// from the stored checkpoint.
+    pub fn forget(&self) {
+        self.set_progress(Progress::default());
+    }
+
+    /// Writes the checkpoint of the events acknowledged since the last write, if any.
+    ///
+    /// # Errors
+    /// When the journal fails.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        let mut progress = self.progress();
+        if let (Some(committed), Some((cursor, position))) = (progress.committed, progress.acked) {
+            if cursor != committed {
+                if self.advance(committed, cursor, position).await? {
+                    progress.committed = Some(cursor);
+                    progress.written_at = Some(std::time::Instant::now());
+                    self.set_progress(progress);
+                } else {
+                    self.forget();
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The cursor of the last event JetStream acknowledged.
@@ -276,19 +337,30 @@ impl Relay {
         Ok(self.log.checkpoint(&self.checkpoint).await?)
     }
 
-    /// Publishes everything after the checkpoint that is readable now, pipelined: pages of
-    /// [`BATCH`] events are read and published while the acknowledgements of earlier ones are
-    /// still on their way (up to [`WINDOW`] in flight); acknowledgements are collected in
-    /// publication order and the checkpoint advanced to the last contiguous acknowledged
-    /// event every [`BATCH`] acknowledgements and whenever the pipeline runs dry (0 published:
-    /// caught up). A failed publish or acknowledgement stops it with the checkpoint at the
-    /// last event acknowledged before it; the next run re-publishes from there (JetStream
-    /// deduplicates by `Nats-Msg-Id`).
+    /// Publishes everything after the last acknowledged event that is readable now,
+    /// pipelined: pages of [`BATCH`] events are read and published while the
+    /// acknowledgements of earlier ones are still on their way (up to [`WINDOW`] in flight);
+    /// acknowledgements are collected in publication order and the checkpoint advanced to the
+    /// last contiguous acknowledged event every [`BATCH`] acknowledgements, and when the
+    /// pipeline runs dry if [`CHECKPOINT_INTERVAL`] has passed since the last write (a run
+    /// that finds nothing new writes what is left on the same condition). A failed publish or
+    /// acknowledgement stops it with the checkpoint at or before the last event acknowledged
+    /// before it; the next run re-publishes from there (JetStream deduplicates by
+    /// `Nats-Msg-Id`).
     ///
     /// # Errors
     /// When the journal or NATS fails.
     pub async fn run_once(&self) -> anyhow::Result<Published> {
-        let start = self.position().await?;
+        let mut progress = self.progress();
+        let committed = match progress.committed {
+            Some(c) => c,
+            None => {
+                self.forget();
+                self.position().await?
+            }
+        };
+        progress.committed = Some(committed);
+        let start = progress.acked.map_or(committed, |(cursor, _)| cursor);
         let (sender, mut receiver) =
             tokio::sync::mpsc::channel::<(Cursor, i64, jetstream::context::PublishAckFuture)>(
                 WINDOW,
@@ -326,26 +398,36 @@ impl Relay {
         };
         let collector = async {
             let mut published = Published::default();
-            let mut committed = start;
-            let mut acked: Option<(Cursor, i64)> = None;
             let mut since = 0;
             while let Some((cursor, position, ack)) = receiver.recv().await {
-                if ack.await?.duplicate {
+                let ack = match ack.await {
+                    Ok(ack) => ack,
+                    Err(e) => {
+                        // Keep what was acknowledged before it: the next run resumes there.
+                        self.set_progress(progress);
+                        return Err(e.into());
+                    }
+                };
+                if ack.duplicate {
                     published.duplicates += 1;
                 }
                 published.events += 1;
-                acked = Some((cursor, position));
+                progress.acked = Some((cursor, position));
                 since += 1;
-                if since >= BATCH || receiver.is_empty() {
-                    if !self.advance(committed, cursor, position).await? {
+                if since >= BATCH || (receiver.is_empty() && progress.due()) {
+                    let from = progress.committed.unwrap_or_default();
+                    if !self.advance(from, cursor, position).await? {
+                        self.forget();
                         return Ok(published);
                     }
-                    committed = cursor;
+                    progress.committed = Some(cursor);
+                    progress.written_at = Some(std::time::Instant::now());
                     since = 0;
                 }
             }
-            if let Some((cursor, position)) = acked.filter(|_| since > 0) {
-                self.advance(committed, cursor, position).await?;
+            self.set_progress(progress);
+            if published.events == 0 && progress.due() {
+                self.flush().await?;
             }
             anyhow::Ok(published)
         };
@@ -404,6 +486,7 @@ impl Relay {
         loop {
             let batch = self.run_once().await?;
             if batch.events == 0 {
+                self.flush().await?;
                 return Ok(total);
             }
             total.events += batch.events;
