@@ -6,7 +6,7 @@
 //! [`document_as_of`] folds only the streams the document depends on (in global-log order):
 //! a timetable, its cohort and the cohort's programme; a transcript, those and the field
 //! studies formed in the cohort (membership, defence results); an evaluation history, its field
-//! study. The fold of a stream never reads another stream's state beyond these links, so the
+//! study; a complaints register, its cohort. The fold of a stream never reads another stream's state beyond these links, so the
 //! document is the same as in the fold of every stream ([`models_as_of`]), at the cost of the
 //! document's own streams rather than of the whole journal.
 
@@ -40,6 +40,7 @@ pub async fn document_as_of(
     let mut streams = StreamSet::default();
     match key.kind {
         DocKind::History => streams.field_studies.push(key.key.clone()),
+        DocKind::Complaints => streams.cohorts.push(key.key.clone()),
         DocKind::Timetable | DocKind::Transcript => {
             let cohort_id = key.key.split_once('/').map_or(key.key.as_str(), |(c, _)| c);
             let Some(programme_id) = journal

@@ -537,7 +537,10 @@ pub fn build(
             }
             E::CohortOpened { .. }
             | E::CertificateAwarded { .. }
-            | E::DeisCreditRecorded { .. } => {}
+            | E::DeisCreditRecorded { .. }
+            | E::CertificateRevoked { .. }
+            | E::ComplaintFiled { .. }
+            | E::ComplaintAnswered { .. } => {}
         }
     }
     overlaps(cohort_id, &sessions, &mut rows, elsewhere, &mut anomalies);

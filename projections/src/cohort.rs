@@ -1,5 +1,7 @@
-//! The fold of a cohort's stream: its sessions (timetable) and its learners (transcripts).
+//! The fold of a cohort's stream: its sessions (timetable), its learners (transcripts) and its
+//! complaints (the complaints register).
 
+use crate::complaints::Complaints;
 use crate::time::paris_date;
 use crate::timetable::{SessionState, SessionStatus};
 use crate::transcript::{LearnerState, LearnerStatus};
@@ -14,6 +16,7 @@ pub(crate) struct CohortState {
     pub programme_id: String,
     pub sessions: BTreeMap<String, SessionState>,
     pub learners: BTreeMap<String, LearnerState>,
+    pub complaints: Complaints,
 }
 
 impl CohortState {
@@ -23,6 +26,7 @@ impl CohortState {
             programme_id: programme_id.to_string(),
             sessions: BTreeMap::new(),
             learners: BTreeMap::new(),
+            complaints: Complaints::default(),
         }
     }
 
@@ -125,6 +129,28 @@ impl CohortState {
                     learner.deis_credit = true;
                 }
             }
+            E::CertificateRevoked { learner_id, .. } => {
+                if let Some(learner) = self.learners.get_mut(learner_id.as_str()) {
+                    learner.certificate_awarded_on = None;
+                    learner.deis_credit = false;
+                }
+            }
+            E::ComplaintFiled {
+                complaint_id,
+                from,
+                subject,
+                ..
+            } => self
+                .complaints
+                .file(complaint_id.as_str(), from, subject, *occurred_at),
+            E::ComplaintAnswered {
+                complaint_id,
+                answer,
+                action,
+                ..
+            } => self
+                .complaints
+                .answer(complaint_id.as_str(), *occurred_at, answer, action),
         }
     }
 

@@ -15,8 +15,15 @@ pub struct History {
     pub field_study_id: String,
     /// Its cohort.
     pub cohort_id: String,
-    /// The current members (learner ids), in the order the last formation or change gave.
+    /// The current members (learner ids), in the order the last formation, change or split
+    /// gave.
     pub members: Vec<String>,
+    /// The field study this one split from (absent unless it came from a split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_from: Option<String>,
+    /// Where members went when this study split, in order (absent unless it split).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub split_into: Vec<SplitInto>,
     /// The commission and every version of it.
     pub commission: Commission,
     /// Every hypothesis, in the order they were stated.
@@ -25,6 +32,17 @@ pub struct History {
     pub productions: Vec<Production>,
     /// Every event of the field study's stream, in global-log order.
     pub entries: Vec<HistoryEntry>,
+}
+
+/// A split of a field study: who left, to form which study, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitInto {
+    /// The new field study.
+    pub field_study_id: String,
+    /// Its members (who left this study).
+    pub members: Vec<String>,
+    /// When the split happened, RFC 3339 UTC.
+    pub occurred_at: String,
 }
 
 /// The commission of a field study.
@@ -96,11 +114,12 @@ pub struct HistoryEntry {
     pub actor: String,
     /// A short sentence built from the payload.
     pub summary: String,
-    /// For a revision of the path (commission, hypothesis, membership, production): the value
-    /// it replaced (`null` for a first version, a first statement or another event). Shapes:
-    /// commission `{"version", "brief", "deliverables"[, "negotiated_with"]}` or
-    /// `{"agreed_version"}`; hypothesis `{"hypothesis_id", "status", "text"}`; membership
-    /// `{"members"}`; production `{"version", "title", "pages"}`.
+    /// For a revision of the path (commission, hypothesis, membership, production, defence
+    /// result): the value it replaced (`null` for a first version, a first statement or
+    /// another event). Shapes: commission `{"version", "brief", "deliverables"[,
+    /// "negotiated_with"]}` or `{"agreed_version"}`; hypothesis `{"hypothesis_id", "status",
+    /// "text"}`; membership (change or split) `{"members"}`; production `{"version", "title",
+    /// "pages"}`; rectified result `{"defence_id", "learner_id", "result"}`.
     #[serde(default)]
     pub previous: Option<Value>,
     /// For a revision (or a first version): the value from then on, same shapes as
@@ -108,7 +127,7 @@ pub struct HistoryEntry {
     #[serde(default)]
     pub new: Option<Value>,
     /// Why, when the event gives a reason (renegotiation, revision, abandonment, member
-    /// change); `null` otherwise.
+    /// change, split, recusal, rectification); `null` otherwise.
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -120,6 +139,8 @@ impl History {
             field_study_id: field_study_id.to_owned(),
             cohort_id: cohort_id.to_owned(),
             members,
+            split_from: None,
+            split_into: Vec::new(),
             commission: Commission::default(),
             hypotheses: Vec::new(),
             productions: Vec::new(),
@@ -135,6 +156,22 @@ impl History {
         match event {
             E::MembersChanged { members, .. } => {
                 self.members = members.iter().map(ToString::to_string).collect();
+            }
+            E::FieldStudyFormed { split_from, .. } => {
+                self.split_from = split_from.as_ref().map(ToString::to_string);
+            }
+            E::FieldStudySplit {
+                new_field_study_id,
+                members,
+                remaining,
+                ..
+            } => {
+                self.members = remaining.iter().map(ToString::to_string).collect();
+                self.split_into.push(SplitInto {
+                    field_study_id: new_field_study_id.to_string(),
+                    members: members.iter().map(ToString::to_string).collect(),
+                    occurred_at: utc(&recorded.occurred_at),
+                });
             }
             E::CommissionNegotiated { version, brief, .. } => {
                 self.add_version(*version, brief, None, recorded)
@@ -181,13 +218,15 @@ impl History {
                     title: title.clone(),
                 });
             }
-            E::FieldStudyFormed { .. }
-            | E::InterventionLogged { .. }
+            E::InterventionLogged { .. }
             | E::ReflexiveNoteRecorded { .. }
             | E::DefenceScheduled { .. }
             | E::DefencePassed { .. }
             | E::DefenceDeferred { .. }
-            | E::DefenceFailed { .. } => {}
+            | E::DefenceFailed { .. }
+            | E::JuryMemberRecused { .. }
+            | E::JuryMemberAppointed { .. }
+            | E::DefenceResultRectified { .. } => {}
         }
         self.entries.push(HistoryEntry {
             position: recorded.position,
@@ -315,12 +354,35 @@ impl History {
                 Some(json!({"version": version, "title": title, "pages": pages})),
                 None,
             ),
+            E::FieldStudySplit {
+                remaining, reason, ..
+            } => (
+                Some(json!({"members": self.members})),
+                Some(json!({"members": remaining})),
+                Some(reason.as_str().to_owned()),
+            ),
+            E::DefenceResultRectified {
+                defence_id,
+                learner_id,
+                previous_result,
+                result,
+                reason,
+                ..
+            } => (
+                Some(
+                    json!({"defence_id": defence_id, "learner_id": learner_id, "result": previous_result}),
+                ),
+                Some(json!({"defence_id": defence_id, "learner_id": learner_id, "result": result})),
+                Some(reason.as_str().to_owned()),
+            ),
+            E::JuryMemberRecused { reason, .. } => (None, None, Some(reason.as_str().to_owned())),
             E::InterventionLogged { .. }
             | E::ReflexiveNoteRecorded { .. }
             | E::DefenceScheduled { .. }
             | E::DefencePassed { .. }
             | E::DefenceDeferred { .. }
-            | E::DefenceFailed { .. } => (None, None, None),
+            | E::DefenceFailed { .. }
+            | E::JuryMemberAppointed { .. } => (None, None, None),
         }
     }
 

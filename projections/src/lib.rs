@@ -6,12 +6,13 @@
 //! zero gives the same documents as live processing, and an `as_of` answer is the fold of the
 //! events up to that point ([`ReadModels::fold`]).
 //!
-//! Three documents come out of it, with the JSON shapes of `shared/scenarios/FORMAT.md`
-//! ("Read models"):
+//! Four documents come out of it, with the JSON shapes of `shared/scenarios/FORMAT.md`
+//! ("Read models" and "Second vocabulary: the harder paths"):
 //!
 //! - [`Timetable`] of a cohort, keyed by the cohort id;
 //! - [`Transcript`] of a learner in a cohort, keyed by `cohort_id/learner_id`;
-//! - [`History`] of a field study (its evaluation history), keyed by the field study id.
+//! - [`History`] of a field study (its evaluation history), keyed by the field study id;
+//! - [`ComplaintsRegister`] of a cohort, keyed by the cohort id.
 //!
 //! Units and clocks: every budget and count is in **half-days**. Instants are shown in UTC as
 //! RFC 3339 with the `Z` suffix and at most microsecond precision (`2025-09-15T07:00:00Z`);
@@ -22,6 +23,7 @@
 //! learner, field study or hypothesis) changes nothing; no input makes the fold panic.
 
 mod cohort;
+mod complaints;
 mod history;
 pub mod holidays;
 mod models;
@@ -34,9 +36,10 @@ mod transcript;
 #[cfg(test)]
 mod tests;
 
+pub use complaints::{ComplaintEntry, ComplaintStatus, ComplaintsRegister};
 pub use history::{
     Commission, CommissionVersion, History, HistoryEntry, HypothesisStatus, HypothesisTrail,
-    Production,
+    Production, SplitInto,
 };
 pub use models::{DocKey, DocKind, ReadModels};
 

@@ -1,16 +1,17 @@
 //! [`ReadModels`]: the whole projection state, its fold and its documents.
 
 use crate::cohort::CohortState;
+use crate::complaints::ComplaintsRegister;
 use crate::history::History;
 use crate::recorded::RecordedEvent;
 use crate::timetable::{self, PlannedModule, Timetable};
-use crate::transcript::{DefenceEntry, Transcript};
+use crate::transcript::Transcript;
 use fieldtrail_domain::{AnyEvent, CohortEvent, FieldStudyEvent, Id, ProgrammeEvent};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The three kinds of document.
+/// The kinds of document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DocKind {
     /// A cohort's [`Timetable`]; key: the cohort id.
@@ -19,15 +20,19 @@ pub enum DocKind {
     Transcript,
     /// A field study's [`History`]; key: the field study id.
     History,
+    /// A cohort's [`ComplaintsRegister`]; key: the cohort id. Stored once the cohort has a
+    /// complaint; [`ReadModels::document`] gives an empty register for a cohort without one.
+    Complaints,
 }
 
 impl DocKind {
-    /// `timetable`, `transcript` or `history`.
+    /// `timetable`, `transcript`, `history` or `complaints`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Timetable => "timetable",
             Self::Transcript => "transcript",
             Self::History => "history",
+            Self::Complaints => "complaints",
         }
     }
 
@@ -37,6 +42,7 @@ impl DocKind {
             "timetable" => Some(Self::Timetable),
             "transcript" => Some(Self::Transcript),
             "history" => Some(Self::History),
+            "complaints" => Some(Self::Complaints),
             _ => None,
         }
     }
@@ -74,6 +80,14 @@ impl DocKey {
         Self {
             kind: DocKind::History,
             key: field_study_id.to_owned(),
+        }
+    }
+
+    /// The complaints register of `cohort_id`.
+    pub fn complaints(cohort_id: &str) -> Self {
+        Self {
+            kind: DocKind::Complaints,
+            key: cohort_id.to_owned(),
         }
     }
 }
@@ -196,10 +210,18 @@ impl ReadModels {
         }
         if let Some((defence_id, learner_id, result)) = event.defence_result() {
             if let Some(learner) = cohort.learners.get_mut(learner_id.as_str()) {
-                learner.defences.push(DefenceEntry {
-                    defence_id: defence_id.to_string(),
-                    result,
-                });
+                learner.defended(&field_study_id, defence_id.as_str(), result);
+            }
+        }
+        if let E::DefenceResultRectified {
+            defence_id,
+            learner_id,
+            result,
+            ..
+        } = event
+        {
+            if let Some(learner) = cohort.learners.get_mut(learner_id.as_str()) {
+                learner.rectify(&field_study_id, defence_id.as_str(), *result);
             }
         }
     }
@@ -231,6 +253,7 @@ impl ReadModels {
                     let learners: Vec<&Id> = match event {
                         E::FieldStudyFormed { members, .. } => members.iter().collect(),
                         E::MembersChanged { join, leave, .. } => join.iter().chain(leave).collect(),
+                        E::DefenceResultRectified { learner_id, .. } => vec![learner_id],
                         _ => event
                             .defence_result()
                             .map(|(_, learner_id, _)| learner_id)
@@ -274,8 +297,12 @@ impl ReadModels {
             | E::LearnerWithdrew { learner_id, .. }
             | E::AttendanceCorrected { learner_id, .. }
             | E::CertificateAwarded { learner_id, .. }
-            | E::DeisCreditRecorded { learner_id, .. } => {
+            | E::DeisCreditRecorded { learner_id, .. }
+            | E::CertificateRevoked { learner_id, .. } => {
                 keys.push(DocKey::transcript(cohort_id, learner_id.as_str()))
+            }
+            E::ComplaintFiled { .. } | E::ComplaintAnswered { .. } => {
+                keys.push(DocKey::complaints(cohort_id))
             }
             E::CohortClosed { .. } => {}
         }
@@ -295,6 +322,10 @@ impl ReadModels {
                 })
                 .unwrap_or(false),
             DocKind::History => self.field_studies.contains_key(&key.key),
+            DocKind::Complaints => self
+                .cohorts
+                .get(&key.key)
+                .is_some_and(|c| !c.complaints.is_empty()),
         }
     }
 
@@ -326,7 +357,14 @@ impl ReadModels {
         self.field_studies.get(field_study_id).cloned()
     }
 
-    /// The document named by `key` as JSON, `None` if it does not exist.
+    /// The complaints register of a cohort (empty while it has no complaint), `None` for a
+    /// cohort not opened.
+    pub fn complaints(&self, cohort_id: &str) -> Option<ComplaintsRegister> {
+        Some(self.cohorts.get(cohort_id)?.complaints.render(cohort_id))
+    }
+
+    /// The document named by `key` as JSON, `None` if it does not exist (a complaints
+    /// register exists as soon as its cohort does).
     pub fn document(&self, key: &DocKey) -> Option<Value> {
         match key.kind {
             DocKind::Timetable => self.timetable(&key.key).map(|d| to_json(&d)),
@@ -335,11 +373,12 @@ impl ReadModels {
                 self.transcript(cohort_id, learner_id).map(|d| to_json(&d))
             }
             DocKind::History => self.history(&key.key).map(|d| to_json(&d)),
+            DocKind::Complaints => self.complaints(&key.key).map(|d| to_json(&d)),
         }
     }
 
     /// Every document as `(kind, key, json)`: timetables, then transcripts, then histories,
-    /// each by key.
+    /// then the complaints registers of the cohorts that have a complaint, each by key.
     pub fn documents(&self) -> Vec<(&'static str, String, Value)> {
         let mut docs = Vec::new();
         for cohort_id in self.cohorts.keys() {
@@ -365,6 +404,15 @@ impl ReadModels {
                 to_json(history),
             ));
         }
+        for (cohort_id, cohort) in &self.cohorts {
+            if !cohort.complaints.is_empty() {
+                docs.push((
+                    DocKind::Complaints.as_str(),
+                    cohort_id.clone(),
+                    to_json(&cohort.complaints.render(cohort_id)),
+                ));
+            }
+        }
         docs
     }
 }
@@ -382,7 +430,10 @@ fn cohort_of(event: &CohortEvent) -> &Id {
         | E::AttendanceCorrected { cohort_id, .. }
         | E::CohortClosed { cohort_id }
         | E::CertificateAwarded { cohort_id, .. }
-        | E::DeisCreditRecorded { cohort_id, .. } => cohort_id,
+        | E::DeisCreditRecorded { cohort_id, .. }
+        | E::CertificateRevoked { cohort_id, .. }
+        | E::ComplaintFiled { cohort_id, .. }
+        | E::ComplaintAnswered { cohort_id, .. } => cohort_id,
     }
 }
 
@@ -403,6 +454,10 @@ fn field_study_of(event: &FieldStudyEvent) -> &Id {
         | E::DefenceScheduled { field_study_id, .. }
         | E::DefencePassed { field_study_id, .. }
         | E::DefenceDeferred { field_study_id, .. }
-        | E::DefenceFailed { field_study_id, .. } => field_study_id,
+        | E::DefenceFailed { field_study_id, .. }
+        | E::JuryMemberRecused { field_study_id, .. }
+        | E::JuryMemberAppointed { field_study_id, .. }
+        | E::FieldStudySplit { field_study_id, .. }
+        | E::DefenceResultRectified { field_study_id, .. } => field_study_id,
     }
 }

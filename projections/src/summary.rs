@@ -1,6 +1,7 @@
 //! The one-sentence summaries of a field study's history entries.
 
 use crate::time::utc;
+use fieldtrail_domain::command::JuryRole;
 use fieldtrail_domain::{FieldStudyEvent, Id};
 
 fn list(ids: &[Id]) -> String {
@@ -19,15 +20,69 @@ pub(crate) fn summary(event: &FieldStudyEvent) -> String {
         E::FieldStudyFormed {
             members,
             organisation,
+            split_from,
             ..
         } => {
-            format!(
+            let formed = format!(
                 "field study formed with {} for {} ({})",
                 list(members),
                 organisation.name,
                 organisation.sector
-            )
+            );
+            match split_from {
+                Some(from) => format!("{formed}, split from field study {from}"),
+                None => formed,
+            }
         }
+        E::FieldStudySplit {
+            new_field_study_id,
+            members,
+            remaining,
+            organisation,
+            reason,
+            ..
+        } => format!(
+            "field study split: {} left to form field study {new_field_study_id} for {} ({}); remaining: {}: {}",
+            list(members),
+            organisation.name,
+            organisation.sector,
+            list(remaining),
+            reason.as_str()
+        ),
+        E::JuryMemberRecused {
+            defence_id,
+            name,
+            reason,
+            ..
+        } => format!(
+            "jury member {name} recused from defence {defence_id}: {}",
+            reason.as_str()
+        ),
+        E::JuryMemberAppointed {
+            defence_id,
+            name,
+            role,
+            ..
+        } => {
+            let role = match role {
+                JuryRole::Professional => "professional",
+                JuryRole::TrainingCentre => "training_centre",
+            };
+            format!("jury member {name} ({role}) appointed to defence {defence_id}")
+        }
+        E::DefenceResultRectified {
+            defence_id,
+            learner_id,
+            previous_result,
+            result,
+            reason,
+            ..
+        } => format!(
+            "{learner_id}'s result at defence {defence_id} rectified from {} to {}: {}",
+            previous_result.as_str(),
+            result.as_str(),
+            reason.as_str()
+        ),
         E::MembersChanged {
             join,
             leave,

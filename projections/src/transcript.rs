@@ -20,11 +20,14 @@ pub struct Transcript {
     pub modules: Vec<TranscriptModule>,
     /// The field study the learner belongs to now, or last belonged to; `null` if none.
     pub field_study_id: Option<String>,
-    /// The learner's defence results, in the order they were recorded.
+    /// The learner's defence results, in the order they were recorded; a rectified result
+    /// replaces the one it corrects, in its place.
     pub defences: Vec<DefenceEntry>,
-    /// Europe/Paris calendar date (`YYYY-MM-DD`) of the award's `occurred_at`; `null` if none.
+    /// Europe/Paris calendar date (`YYYY-MM-DD`) of the `occurred_at` of the award in force;
+    /// `null` if none (never awarded, or revoked since).
     pub certificate_awarded_on: Option<String>,
-    /// Whether the certificate was credited toward the learner's DEIS.
+    /// Whether the certificate in force was credited toward the learner's DEIS (`false` after
+    /// a revocation).
     pub deis_credit: bool,
 }
 
@@ -90,7 +93,8 @@ pub(crate) struct LearnerState {
     pub status: LearnerStatus,
     pub modules: BTreeMap<String, Buckets>,
     pub field_study_id: Option<String>,
-    pub defences: Vec<DefenceEntry>,
+    /// Each result with the field study of its defence (a rectification replaces it in place).
+    pub defences: Vec<(String, DefenceEntry)>,
     pub certificate_awarded_on: Option<String>,
     pub deis_credit: bool,
 }
@@ -114,6 +118,28 @@ impl LearnerState {
         buckets.held = buckets.held.saturating_add(half_days);
         let bucket = buckets.bucket(status);
         *bucket = bucket.saturating_add(half_days);
+    }
+
+    /// Records a defence result (in the order recorded).
+    pub fn defended(&mut self, field_study_id: &str, defence_id: &str, result: DefenceResult) {
+        self.defences.push((
+            field_study_id.to_owned(),
+            DefenceEntry {
+                defence_id: defence_id.to_owned(),
+                result,
+            },
+        ));
+    }
+
+    /// Replaces the result recorded at a defence of a field study (a rectification).
+    pub fn rectify(&mut self, field_study_id: &str, defence_id: &str, result: DefenceResult) {
+        if let Some((_, entry)) = self
+            .defences
+            .iter_mut()
+            .find(|(study, d)| study == field_study_id && d.defence_id == defence_id)
+        {
+            entry.result = result;
+        }
     }
 
     /// Moves a held session's half-days from the bucket of `from` to the bucket of `to`.
@@ -159,7 +185,7 @@ impl LearnerState {
                 })
                 .collect(),
             field_study_id: self.field_study_id.clone(),
-            defences: self.defences.clone(),
+            defences: self.defences.iter().map(|(_, d)| d.clone()).collect(),
             certificate_awarded_on: self.certificate_awarded_on.clone(),
             deis_credit: self.deis_credit,
         }

@@ -99,6 +99,13 @@ impl Lookups for OverlayLookups {
         }
     }
 
+    async fn field_study(&self, field_study_id: &str) -> Result<Option<FieldStudy>, LookupError> {
+        match overlaid::<FieldStudy>(&self.overlay, field_study_id) {
+            Some((f, _)) => Ok(Some(f)),
+            None => self.journal.field_study(field_study_id).await,
+        }
+    }
+
     async fn field_studies_of_cohort(
         &self,
         cohort_id: &str,
@@ -393,6 +400,11 @@ where
     }
     let rows = match decided? {
         Ok(rows) if rows.is_empty() => return Err(Stop::Fallback),
+        // A split starts a stream beside its own (one ledger row over two streams): the
+        // line-by-line path appends it ([`crate::companion`]).
+        Ok(rows) if !crate::companion::companions(A::TYPE, &rows)?.is_empty() => {
+            return Err(Stop::Fallback)
+        }
         Ok(rows) => rows,
         Err(r) => return Ok(Err(r)),
     };

@@ -25,7 +25,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use clap::{Args, Subcommand};
-use fieldtrail_domain::StreamKind;
+use fieldtrail_domain::{AnyEvent, FieldStudyEvent, StreamKind};
 use fieldtrail_journal::{Journal, JournalError};
 use fieldtrail_projections::formats::{self, clr, ics, xapi, CohortOutline, Publisher};
 use fieldtrail_projections::store::recorded;
@@ -126,15 +126,31 @@ async fn cohort(
     Ok((events, outline))
 }
 
-/// The events of the learner's field study (empty when they have none).
+/// The events of the learner's field study, after those of the studies it split from (each
+/// stream in order, the oldest study first), so that a learner who moved in a split keeps the
+/// defences they were due at; empty when they have no field study.
 async fn field_study_of(
     journal: &Journal,
     transcript: &Transcript,
 ) -> Result<Vec<RecordedEvent>, ExportError> {
-    match &transcript.field_study_id {
-        Some(id) => stream(journal, StreamKind::FIELD_STUDY, id).await,
-        None => Ok(Vec::new()),
+    let mut lineage: Vec<Vec<RecordedEvent>> = Vec::new();
+    let mut next = transcript.field_study_id.clone();
+    while let Some(id) = next.take() {
+        let events = stream(journal, StreamKind::FIELD_STUDY, &id).await?;
+        next = events.first().and_then(|e| match &e.event {
+            AnyEvent::FieldStudy(FieldStudyEvent::FieldStudyFormed { split_from, .. }) => {
+                split_from.as_ref().map(ToString::to_string)
+            }
+            _ => None,
+        });
+        lineage.push(events);
+        // A new study's id is refused when it exists, so a lineage cannot loop; bound it anyway.
+        if lineage.len() >= 64 {
+            break;
+        }
     }
+    lineage.reverse();
+    Ok(lineage.concat())
 }
 
 /// The cohort's timetable as iCalendar text (RFC 5545, CRLF line ends); with a learner, their

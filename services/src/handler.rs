@@ -524,10 +524,15 @@ impl CommandHandler {
                 Err(e) => return Err(Decision::Failed(e)),
             }
         };
-        match self
-            .journal
-            .append(A::TYPE, aggregate_id, expected, &rows, metadata)
-            .await
+        match crate::companion::append(
+            &self.journal,
+            A::TYPE,
+            aggregate_id,
+            expected,
+            &rows,
+            metadata,
+        )
+        .await
         {
             Ok(positions) => {
                 let version = expected + i64::try_from(rows.len()).unwrap_or(i64::MAX);

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod bench;
 pub mod bulk;
 pub mod cli;
+pub(crate) mod companion;
 pub mod config;
 pub mod export;
 pub mod handler;

@@ -156,6 +156,15 @@ enum Document {
         #[arg(long)]
         field_study: String,
     },
+    /// A cohort's complaints register (Qualiopi indicator 31).
+    Complaints {
+        /// Cohort id.
+        #[arg(long)]
+        cohort: String,
+        /// Only the complaints this learner filed (what their own token reads over HTTP).
+        #[arg(long)]
+        learner: Option<String>,
+    },
 }
 
 /// Exit status of an import whose lines were partly rejected.
@@ -273,13 +282,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     (read::TRANSCRIPT, read::transcript_key(cohort, learner))
                 }
                 Document::History { field_study } => (read::HISTORY, field_study.clone()),
+                Document::Complaints { cohort, .. } => (read::COMPLAINTS, cohort.clone()),
             };
             let found = match as_of.cut() {
                 Some(cut) => fieldtrail::audit::document_as_of(&journal, kind, &key, cut)
                     .await?
                     .with_context(|| format!("no {kind} for {key:?} {cut}"))
                     .map(Some)?,
+                None if kind == read::COMPLAINTS => {
+                    read::complaints_register(&journal, &key).await?
+                }
                 None => read::document(&journal, kind, &key).await?,
+            };
+            let found = match (&document, found) {
+                (
+                    Document::Complaints {
+                        learner: Some(learner),
+                        ..
+                    },
+                    Some(register),
+                ) => Some(read::own_complaints(register, learner)),
+                (_, found) => found,
             };
             match found {
                 Some(doc) => print_out(&serde_json::to_string_pretty(&doc)?)?,

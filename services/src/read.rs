@@ -12,6 +12,9 @@ pub const TRANSCRIPT: &str = "transcript";
 /// Kind of the evaluation history documents (key: field study id).
 pub const HISTORY: &str = "history";
 
+/// Kind of the complaints registers (key: cohort id; stored once the cohort has a complaint).
+pub const COMPLAINTS: &str = "complaints";
+
 /// The key of a learner's transcript in a cohort: `cohort_id/learner_id`.
 pub fn transcript_key(cohort_id: &str, learner_id: &str) -> String {
     format!("{cohort_id}/{learner_id}")
@@ -26,6 +29,37 @@ pub async fn document(journal: &Journal, kind: &str, key: &str) -> anyhow::Resul
         .document(kind, key)
         .await?
         .map(|(document, _)| document))
+}
+
+/// The complaints register of a cohort: the stored one, or an empty register for an opened
+/// cohort that has no complaint (none is stored then); `None` for an unknown cohort.
+///
+/// # Errors
+/// When the journal cannot be read.
+pub async fn complaints_register(
+    journal: &Journal,
+    cohort_id: &str,
+) -> anyhow::Result<Option<Value>> {
+    if let Some(register) = document(journal, COMPLAINTS, cohort_id).await? {
+        return Ok(Some(register));
+    }
+    Ok(document(journal, TIMETABLE, cohort_id)
+        .await?
+        .map(|_| serde_json::json!({"cohort_id": cohort_id, "complaints": []})))
+}
+
+/// `register` narrowed to the complaints filed by `learner_id` (`from` is
+/// `learner:<learner_id>`, or the bare id): what a learner may read of it.
+pub fn own_complaints(mut register: Value, learner_id: &str) -> Value {
+    let tagged = format!("learner:{learner_id}");
+    if let Some(Value::Array(complaints)) = register.get_mut("complaints") {
+        complaints.retain(|c| {
+            c.get("from")
+                .and_then(Value::as_str)
+                .is_some_and(|from| from == tagged || from == learner_id)
+        });
+    }
+    register
 }
 
 /// Every stored document, ordered by kind and key: `(kind, key, document)`.

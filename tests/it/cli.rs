@@ -4,7 +4,8 @@ use crate::helpers::TestEnv;
 use serde_json::Value;
 use std::process::Command;
 
-fn fieldtrail(env: &TestEnv) -> Command {
+/// The `fieldtrail` binary on the test's journal, NATS stream and prefix.
+pub(crate) fn fieldtrail(env: &TestEnv) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
     command
         .env("DATABASE_URL", &env.settings.database_url)

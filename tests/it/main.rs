@@ -15,6 +15,8 @@ mod event_stream;
 mod faults;
 mod faults_process;
 mod formats;
+mod harder;
+mod harder_path;
 mod helpers;
 mod http;
 mod journal;

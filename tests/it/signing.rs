@@ -203,6 +203,28 @@ async fn credential_checked_by_pyjwt(env: TestEnv) {
     .unwrap();
     let refused = pyjwt(&dir.join("jwks.json"), &dir.join("altered.jwt"), None).unwrap_err();
     assert!(refused.contains("InvalidSignatureError"), "{refused}");
+
+    // Revoked: the cohort's list now has the credential's bit set.
+    let revoke = serde_json::json!({"command_id": "revoke-1", "command": "revoke_certificate",
+        "at": "2026-07-01T09:00:00+02:00", "actor": "staff:direction",
+        "data": {"cohort_id": "cohort-2025", "learner_id": LEARNER, "reason": "erreur du jury"}});
+    let answer = staff
+        .post(format!("{base}/commands"))
+        .json(&revoke)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200, "{:?}", answer.text().await);
+    let (status, list) = text(&anyone, &format!("{base}/credentials/status/cohort-2025")).await;
+    assert_eq!(status, 200, "{list}");
+    std::fs::write(dir.join("status-after.jwt"), &list).unwrap();
+    let verified = pyjwt(
+        &dir.join("jwks.json"),
+        &dir.join("credential.jwt"),
+        Some(&dir.join("status-after.jwt")),
+    )
+    .unwrap();
+    assert_eq!(verified["status_bit"], 1, "revoked");
     stop.cancel();
     env.cleanup().await;
 }

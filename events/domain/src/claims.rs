@@ -5,8 +5,8 @@
 //!
 //! - a learner is in at most one field study of their cohort (`form_field_study` members,
 //!   `change_members` joiners; `conflict`);
-//! - a learner holds at most one certificate per cohort (`award_certificate`;
-//!   `already_exists`).
+//! - a learner holds at most one certificate in force per cohort (`award_certificate`;
+//!   `already_exists`; a revoked certificate gives its claim back).
 //!
 //! Each event *takes* or *releases* [`Claim`]s ([`claims`], a pure function of the event). The
 //! journal writes them to its reservation table (primary key `(claim_kind, claim_key)`) in the
@@ -29,6 +29,7 @@ pub const CLAIM_EVENT_TYPES: &[&str] = &[
     "members_changed",
     "learner_withdrew",
     "certificate_awarded",
+    "certificate_revoked",
 ];
 
 /// What is claimed.
@@ -129,13 +130,20 @@ pub enum ClaimChange {
     /// Releases the claim whoever holds it (a learner withdrawing from the cohort gives up
     /// their place in any field study of it).
     ReleaseAny(Claim),
+    /// Takes the claim for the event's stream from the stream named (`type/id`): refused if
+    /// another stream holds it; moved if that stream holds it; taken if nobody does (a study
+    /// formed by a split takes its members' places from the study it split from).
+    TakeFrom(Claim, String),
 }
 
 impl ClaimChange {
     /// The claim taken or released.
     pub fn claim(&self) -> &Claim {
         match self {
-            ClaimChange::Take(c) | ClaimChange::Release(c) | ClaimChange::ReleaseAny(c) => c,
+            ClaimChange::Take(c)
+            | ClaimChange::Release(c)
+            | ClaimChange::ReleaseAny(c)
+            | ClaimChange::TakeFrom(c, _) => c,
         }
     }
 }
@@ -153,19 +161,32 @@ pub fn needs_study_cohort(event: &AnyEvent) -> bool {
 /// cohort of the event's field study, needed when [`needs_study_cohort`] says so; without it
 /// such an event changes no claim.
 ///
-/// - `field_study_formed`: takes [`ClaimKind::FieldStudyMember`] for each member;
+/// - `field_study_formed`: takes [`ClaimKind::FieldStudyMember`] for each member (from the
+///   study it split from, when `split_from` names one: [`ClaimChange::TakeFrom`]);
 /// - `members_changed`: releases each leaver's, takes each joiner's;
 /// - `learner_withdrew`: releases the learner's place in any field study of the cohort;
-/// - `certificate_awarded`: takes [`ClaimKind::Certificate`] (never released: no event revokes
-///   a certificate in this vocabulary);
-/// - every other event: nothing.
+/// - `certificate_awarded`: takes [`ClaimKind::Certificate`];
+/// - `certificate_revoked`: releases it (a later award may take it again);
+/// - every other event: nothing (`field_study_split` included: the new study's
+///   `field_study_formed`, in the same append, moves the places).
 pub fn claims(event: &AnyEvent, study_cohort: Option<&str>) -> Vec<ClaimChange> {
     match event {
         AnyEvent::FieldStudy(FieldStudyEvent::FieldStudyFormed {
-            cohort_id, members, ..
+            cohort_id,
+            members,
+            split_from,
+            ..
         }) => members
             .iter()
-            .map(|l| ClaimChange::Take(Claim::field_study_member(cohort_id.as_str(), l.as_str())))
+            .map(|l| {
+                let claim = Claim::field_study_member(cohort_id.as_str(), l.as_str());
+                match split_from {
+                    Some(from) => {
+                        ClaimChange::TakeFrom(claim, format!("{}/{from}", StreamKind::FIELD_STUDY))
+                    }
+                    None => ClaimChange::Take(claim),
+                }
+            })
             .collect(),
         AnyEvent::FieldStudy(FieldStudyEvent::MembersChanged { join, leave, .. }) => {
             let Some(cohort_id) = study_cohort else {
@@ -193,6 +214,14 @@ pub fn claims(event: &AnyEvent, study_cohort: Option<&str>) -> Vec<ClaimChange> 
             cohort_id,
             learner_id,
         }) => vec![ClaimChange::Take(Claim::certificate(
+            cohort_id.as_str(),
+            learner_id.as_str(),
+        ))],
+        AnyEvent::Cohort(CohortEvent::CertificateRevoked {
+            cohort_id,
+            learner_id,
+            ..
+        }) => vec![ClaimChange::Release(Claim::certificate(
             cohort_id.as_str(),
             learner_id.as_str(),
         ))],
@@ -262,6 +291,19 @@ impl ClaimFold {
                 ClaimChange::ReleaseAny(claim) => {
                     self.held.remove(&claim);
                 }
+                ClaimChange::TakeFrom(claim, from) => match self.held.get(&claim) {
+                    Some(h) if h.stream != from && h.stream != stream => self.clashes += 1,
+                    Some(h) if h.stream == stream => {}
+                    _ => {
+                        self.held.insert(
+                            claim,
+                            Holder {
+                                stream: stream.clone(),
+                                position,
+                            },
+                        );
+                    }
+                },
             }
         }
     }
@@ -307,6 +349,27 @@ mod tests {
                 serde_json::json!({"name": "o", "sector": "s"}),
             )
             .unwrap(),
+            split_from: None,
+        })
+    }
+
+    fn split_off(study: &str, from: &str, members: &[&str]) -> AnyEvent {
+        let AnyEvent::FieldStudy(FieldStudyEvent::FieldStudyFormed {
+            field_study_id,
+            cohort_id,
+            members,
+            organisation,
+            ..
+        }) = formed(study, members)
+        else {
+            unreachable!("formed gives a field_study_formed")
+        };
+        AnyEvent::FieldStudy(FieldStudyEvent::FieldStudyFormed {
+            field_study_id,
+            cohort_id,
+            members,
+            organisation,
+            split_from: Some(id(from)),
         })
     }
 
@@ -395,6 +458,69 @@ mod tests {
         // `b` left fs1: fs2 may take them.
         fold.apply("field_study", "fs2", 6, &changed("fs2", &["b"], &[]));
         assert_eq!(fold.len(), 5);
+        assert_eq!(fold.clashes(), 1);
+    }
+
+    #[test]
+    fn a_split_moves_places_and_a_revocation_gives_the_certificate_back() {
+        assert_eq!(
+            claims(&split_off("fs2", "fs1", &["a"]), None),
+            vec![ClaimChange::TakeFrom(
+                Claim::field_study_member("c1", "a"),
+                "field_study/fs1".to_owned()
+            )]
+        );
+        let mut fold = ClaimFold::new();
+        fold.apply(
+            "field_study",
+            "fs1",
+            1,
+            &formed("fs1", &["a", "b", "c", "d"]),
+        );
+        fold.apply("field_study", "fs3", 2, &formed("fs3", &["e", "f", "g"]));
+        fold.apply(
+            "field_study",
+            "fs2",
+            3,
+            &split_off("fs2", "fs1", &["a", "b"]),
+        );
+        // A study split from fs1 cannot take a place fs3 holds.
+        fold.apply("field_study", "fs4", 4, &split_off("fs4", "fs1", &["e"]));
+        assert_eq!(fold.clashes(), 1);
+        let held: Vec<(String, String, i64)> = fold
+            .held()
+            .map(|(c, h)| (c.key.clone(), h.stream.clone(), h.position))
+            .collect();
+        assert_eq!(
+            held[..4],
+            [
+                ("c1/a".to_owned(), "field_study/fs2".to_owned(), 3),
+                ("c1/b".to_owned(), "field_study/fs2".to_owned(), 3),
+                ("c1/c".to_owned(), "field_study/fs1".to_owned(), 1),
+                ("c1/d".to_owned(), "field_study/fs1".to_owned(), 1),
+            ]
+        );
+        let award = AnyEvent::Cohort(CohortEvent::CertificateAwarded {
+            cohort_id: id("c1"),
+            learner_id: id("a"),
+        });
+        let revoke = AnyEvent::Cohort(CohortEvent::CertificateRevoked {
+            cohort_id: id("c1"),
+            learner_id: id("a"),
+            reason: Reason::try_from("erreur du jury".to_owned()).unwrap(),
+        });
+        assert_eq!(
+            claims(&revoke, None),
+            vec![ClaimChange::Release(Claim::certificate("c1", "a"))]
+        );
+        fold.apply("cohort", "c1", 5, &award);
+        fold.apply("cohort", "c1", 6, &revoke);
+        fold.apply("cohort", "c1", 7, &award);
+        let certificate = fold
+            .held()
+            .find(|(c, _)| c.kind == ClaimKind::Certificate)
+            .map(|(_, h)| h.position);
+        assert_eq!(certificate, Some(7));
         assert_eq!(fold.clashes(), 1);
     }
 

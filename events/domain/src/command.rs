@@ -217,8 +217,9 @@ pub enum Command {
     FieldStudy(FieldStudyCommand),
 }
 
-/// The command names of FORMAT.md, in its order.
-pub const COMMAND_NAMES: [&str; 25] = [
+/// The command names of FORMAT.md, in its order (the first vocabulary, then "Second
+/// vocabulary: the harder paths").
+pub const COMMAND_NAMES: [&str; 32] = [
     "define_programme",
     "open_cohort",
     "enrol_learner",
@@ -244,6 +245,13 @@ pub const COMMAND_NAMES: [&str; 25] = [
     "record_defence",
     "award_certificate",
     "record_deis_credit",
+    "recuse_jury_member",
+    "appoint_jury_member",
+    "split_field_study",
+    "rectify_defence_result",
+    "revoke_certificate",
+    "file_complaint",
+    "answer_complaint",
 ];
 
 impl Command {
@@ -277,6 +285,9 @@ impl Command {
             "close_cohort" => Command::Cohort(C::CloseCohort(from_data(data)?)),
             "award_certificate" => Command::Cohort(C::AwardCertificate(from_data(data)?)),
             "record_deis_credit" => Command::Cohort(C::RecordDeisCredit(from_data(data)?)),
+            "revoke_certificate" => Command::Cohort(C::RevokeCertificate(from_data(data)?)),
+            "file_complaint" => Command::Cohort(C::FileComplaint(from_data(data)?)),
+            "answer_complaint" => Command::Cohort(C::AnswerComplaint(from_data(data)?)),
             "form_field_study" => Command::FieldStudy(F::FormFieldStudy(from_data(data)?)),
             "change_members" => Command::FieldStudy(F::ChangeMembers(from_data(data)?)),
             "negotiate_commission" => Command::FieldStudy(F::NegotiateCommission(from_data(data)?)),
@@ -298,6 +309,12 @@ impl Command {
                 Command::FieldStudy(F::ScheduleDefence(c))
             }
             "record_defence" => Command::FieldStudy(F::RecordDefence(from_data(data)?)),
+            "recuse_jury_member" => Command::FieldStudy(F::RecuseJuryMember(from_data(data)?)),
+            "appoint_jury_member" => Command::FieldStudy(F::AppointJuryMember(from_data(data)?)),
+            "split_field_study" => Command::FieldStudy(F::SplitFieldStudy(from_data(data)?)),
+            "rectify_defence_result" => {
+                Command::FieldStudy(F::RectifyDefenceResult(from_data(data)?))
+            }
             other => {
                 let shown: String = other.chars().take(64).collect();
                 return Err(Rejection::invalid(format!(
@@ -341,6 +358,9 @@ pub enum CohortCommand {
     CloseCohort(CloseCohort),
     AwardCertificate(AwardCertificate),
     RecordDeisCredit(RecordDeisCredit),
+    RevokeCertificate(RevokeCertificate),
+    FileComplaint(FileComplaint),
+    AnswerComplaint(AnswerComplaint),
 }
 
 impl CohortCommand {
@@ -358,6 +378,9 @@ impl CohortCommand {
             Self::CloseCohort(c) => &c.cohort_id,
             Self::AwardCertificate(c) => &c.cohort_id,
             Self::RecordDeisCredit(c) => &c.cohort_id,
+            Self::RevokeCertificate(c) => &c.cohort_id,
+            Self::FileComplaint(c) => &c.cohort_id,
+            Self::AnswerComplaint(c) => &c.cohort_id,
         }
     }
 }
@@ -379,6 +402,10 @@ pub enum FieldStudyCommand {
     SubmitProduction(SubmitProduction),
     ScheduleDefence(ScheduleDefence),
     RecordDefence(RecordDefence),
+    RecuseJuryMember(RecuseJuryMember),
+    AppointJuryMember(AppointJuryMember),
+    SplitFieldStudy(SplitFieldStudy),
+    RectifyDefenceResult(RectifyDefenceResult),
 }
 
 impl FieldStudyCommand {
@@ -398,6 +425,10 @@ impl FieldStudyCommand {
             Self::SubmitProduction(c) => &c.field_study_id,
             Self::ScheduleDefence(c) => &c.field_study_id,
             Self::RecordDefence(c) => &c.field_study_id,
+            Self::RecuseJuryMember(c) => &c.field_study_id,
+            Self::AppointJuryMember(c) => &c.field_study_id,
+            Self::SplitFieldStudy(c) => &c.field_study_id,
+            Self::RectifyDefenceResult(c) => &c.field_study_id,
         }
     }
 }
@@ -531,6 +562,24 @@ data!(/// `schedule_defence`
     ScheduleDefence { field_study_id: Id, defence_id: Id, at: DateTime<FixedOffset>, jury: Vec<JuryMember> });
 data!(/// `record_defence`
     RecordDefence { field_study_id: Id, defence_id: Id, outcomes: Vec<Outcome> });
+
+// ---- the second vocabulary (FORMAT.md, "Second vocabulary: the harder paths") ----
+
+data!(/// `recuse_jury_member`: a member of a defence's jury steps aside (e.g. they supervised the group).
+    RecuseJuryMember { field_study_id: Id, defence_id: Id, name: String, reason: Reason });
+data!(/// `appoint_jury_member`: a member joins a defence's jury (a recused name may be appointed again).
+    AppointJuryMember { field_study_id: Id, defence_id: Id, name: String, role: JuryRole });
+data!(/// `split_field_study`: `members` leave the study to form `new_field_study_id` for `organisation`.
+    SplitFieldStudy { field_study_id: Id, new_field_study_id: Id, members: Vec<Id>, organisation: Organisation, reason: Reason });
+data!(/// `rectify_defence_result`: a jury's error corrected after the fact; `result` replaces the learner's result at that defence.
+    RectifyDefenceResult { field_study_id: Id, defence_id: Id, learner_id: Id, result: DefenceResult, reason: Reason });
+data!(/// `revoke_certificate`: the certificate is withdrawn; a later award is allowed when its rule holds again.
+    RevokeCertificate { cohort_id: Id, learner_id: Id, reason: Reason });
+data!(/// `file_complaint`: a complaint received (Qualiopi indicator 31); `from` names who complains,
+    /// `role:name` as an actor (`learner:<learner_id>` for a learner of the cohort).
+    FileComplaint { cohort_id: Id, complaint_id: Id, from: String, subject: String, text: String });
+data!(/// `answer_complaint`: the answer given and the action taken.
+    AnswerComplaint { cohort_id: Id, complaint_id: Id, answer: String, action: String });
 
 #[cfg(test)]
 mod tests {

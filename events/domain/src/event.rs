@@ -7,7 +7,7 @@
 //! [`AnyEvent::payload`] convert between the two.
 
 use crate::command::{
-    AttendanceStatus, DefenceResult, JuryMember, ModulePlan, Organisation, SessionKind,
+    AttendanceStatus, DefenceResult, JuryMember, JuryRole, ModulePlan, Organisation, SessionKind,
 };
 use crate::ids::{Id, Reason};
 use chrono::{DateTime, FixedOffset, NaiveDate};
@@ -19,10 +19,11 @@ use serde_json::Value;
 pub const EVENT_VERSION: &str = "1";
 
 /// The version of `event_type` this build writes and reads (older rows are upcast to it by
-/// [`crate::upcast::upcast`]). Changes: `session_scheduled` 2 (gains `room`).
+/// [`crate::upcast::upcast`]). Changes: `session_scheduled` 2 (gains `room`),
+/// `field_study_formed` 2 (gains `split_from`).
 pub fn current_version(event_type: &str) -> &'static str {
     match event_type {
-        "session_scheduled" => "2",
+        "session_scheduled" | "field_study_formed" => "2",
         _ => EVENT_VERSION,
     }
 }
@@ -180,6 +181,42 @@ pub enum CohortEvent {
         /// Free text.
         note: String,
     },
+    /// The learner's certificate was revoked: it is no longer in force, nor is its DEIS
+    /// credit; a later `certificate_awarded` may follow when the rule holds again.
+    CertificateRevoked {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// Why.
+        reason: Reason,
+    },
+    /// A complaint was received (Qualiopi indicator 31: every complaint gets an answer and an
+    /// action). The filing time is the event's `occurred_at`.
+    ComplaintFiled {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Complaint id.
+        complaint_id: Id,
+        /// Who complains, `role:name` (`learner:<learner_id>` for a learner of the cohort).
+        from: String,
+        /// What it is about.
+        subject: String,
+        /// The complaint as received (personal data).
+        text: String,
+    },
+    /// A complaint was answered, with the action taken. The answer's time is the event's
+    /// `occurred_at`.
+    ComplaintAnswered {
+        /// Cohort id.
+        cohort_id: Id,
+        /// Complaint id.
+        complaint_id: Id,
+        /// The answer given.
+        answer: String,
+        /// The action taken.
+        action: String,
+    },
 }
 
 /// Events of a field study's stream (`field_study/<field_study_id>`): the tentative path of a
@@ -187,7 +224,8 @@ pub enum CohortEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FieldStudyEvent {
-    /// A group of 3 or 4 learners formed to answer an organisation.
+    /// A group formed to answer an organisation: 3 or 4 learners, or 2 to 4 when it comes from
+    /// a split (`split_from`).
     FieldStudyFormed {
         /// Field study id.
         field_study_id: Id,
@@ -197,6 +235,11 @@ pub enum FieldStudyEvent {
         members: Vec<Id>,
         /// The commissioning organisation.
         organisation: Organisation,
+        /// The field study it split from (its `field_study_split` names this study), `null`
+        /// for a study formed by `form_field_study` (added in version 2; version 1 rows read
+        /// as `null`).
+        #[serde(default)]
+        split_from: Option<Id>,
     },
     /// Learners joined or left the group.
     MembersChanged {
@@ -352,9 +395,90 @@ pub enum FieldStudyEvent {
         /// The jury's remarks.
         remarks: String,
     },
+    /// A member of a defence's jury stepped aside; the jury sits without them.
+    JuryMemberRecused {
+        /// Field study id.
+        field_study_id: Id,
+        /// Defence id.
+        defence_id: Id,
+        /// The member's name, as on the jury.
+        name: String,
+        /// Why.
+        reason: Reason,
+    },
+    /// A member joined a defence's jury (or a recused member came back, in this role).
+    JuryMemberAppointed {
+        /// Field study id.
+        field_study_id: Id,
+        /// Defence id.
+        defence_id: Id,
+        /// The member's name.
+        name: String,
+        /// `professional` or `training_centre`.
+        role: JuryRole,
+    },
+    /// Some members left this study to form a new one (`new_field_study_id`, whose first
+    /// event is its `field_study_formed` with `split_from` = this study, in the same append).
+    FieldStudySplit {
+        /// Field study id (the study that split).
+        field_study_id: Id,
+        /// The cohort of both studies.
+        cohort_id: Id,
+        /// The new study.
+        new_field_study_id: Id,
+        /// Who left to form the new study (its members).
+        members: Vec<Id>,
+        /// This study's members after the split.
+        remaining: Vec<Id>,
+        /// The new study's commissioning organisation.
+        organisation: Organisation,
+        /// Why.
+        reason: Reason,
+    },
+    /// A learner's result at a recorded defence was corrected (a jury's error found after
+    /// the fact); `result` replaces `previous_result` at that defence. The outcome event stays.
+    DefenceResultRectified {
+        /// Field study id.
+        field_study_id: Id,
+        /// Defence id.
+        defence_id: Id,
+        /// Learner id.
+        learner_id: Id,
+        /// The result in force before.
+        previous_result: DefenceResult,
+        /// The result from now on.
+        result: DefenceResult,
+        /// Why.
+        reason: Reason,
+    },
 }
 
 impl FieldStudyEvent {
+    /// The new field study's first event when this event is a split (the other half of the
+    /// split's append: `field_study_formed` with `split_from`), as `(new_field_study_id, event)`.
+    pub fn split_companion(&self) -> Option<(Id, FieldStudyEvent)> {
+        match self {
+            Self::FieldStudySplit {
+                field_study_id,
+                cohort_id,
+                new_field_study_id,
+                members,
+                organisation,
+                ..
+            } => Some((
+                new_field_study_id.clone(),
+                Self::FieldStudyFormed {
+                    field_study_id: new_field_study_id.clone(),
+                    cohort_id: cohort_id.clone(),
+                    members: members.clone(),
+                    organisation: organisation.clone(),
+                    split_from: Some(field_study_id.clone()),
+                },
+            )),
+            _ => None,
+        }
+    }
+
     /// The defence outcome this event records, if it is one.
     pub fn defence_result(&self) -> Option<(&Id, &Id, DefenceResult)> {
         match self {

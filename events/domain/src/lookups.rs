@@ -17,6 +17,8 @@ pub trait Lookups: Send + Sync {
     async fn programme(&self, programme_id: &str) -> Result<Option<Programme>, LookupError>;
     /// The cohort `cohort_id`, as folded from its stream.
     async fn cohort(&self, cohort_id: &str) -> Result<Option<Cohort>, LookupError>;
+    /// The field study `field_study_id` (of any cohort), as folded from its stream.
+    async fn field_study(&self, field_study_id: &str) -> Result<Option<FieldStudy>, LookupError>;
     /// Every field study formed in `cohort_id`, as folded from their streams.
     async fn field_studies_of_cohort(
         &self,

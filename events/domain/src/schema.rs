@@ -107,7 +107,11 @@ mod tests {
     #[test]
     fn every_event_type_has_a_schema_without_its_tag() {
         let schemas = event_schemas();
-        assert_eq!(schemas.len(), 1 + 1 + 11 + 15);
+        assert_eq!(schemas.len(), 1 + 1 + 14 + 19);
+        let formed = &schemas["field_study_formed.v2.json"];
+        assert!(formed.pointer("/properties/split_from").is_some());
+        assert!(schemas.contains_key("field_study_split.v1.json"));
+        assert!(schemas.contains_key("complaint_answered.v1.json"));
         let scheduled = &schemas["session_scheduled.v2.json"];
         assert!(scheduled.pointer("/properties/room").is_some());
         assert!(scheduled.pointer("/properties/type").is_none());

@@ -90,6 +90,14 @@ impl Lookups for InMemoryLookups {
             .cloned())
     }
 
+    async fn field_study(&self, field_study_id: &str) -> Result<Option<FieldStudy>, LookupError> {
+        Ok(self
+            .field_studies
+            .iter()
+            .find(|f| f.field_study_id().is_some_and(|i| i == field_study_id))
+            .cloned())
+    }
+
     async fn field_studies_of_cohort(
         &self,
         cohort_id: &str,

@@ -12,11 +12,18 @@ use serde_json::Value;
 type Step = (&'static str, &'static str, &'static str, fn(Value) -> Value);
 
 /// Every step, oldest first.
-const STEPS: [Step; 1] = [
+const STEPS: [Step; 2] = [
     // session_scheduled v1 → v2: the room became known; old sessions have none.
     ("session_scheduled", "1", "2", |mut payload| {
         if let Value::Object(map) = &mut payload {
             map.entry("room").or_insert(Value::Null);
+        }
+        payload
+    }),
+    // field_study_formed v1 → v2: a study may come from a split; older ones did not.
+    ("field_study_formed", "1", "2", |mut payload| {
+        if let Value::Object(map) = &mut payload {
+            map.entry("split_from").or_insert(Value::Null);
         }
         payload
     }),
@@ -64,6 +71,17 @@ mod tests {
         );
         let (v, p) = upcast("session_scheduled", "2", json!({"room": "B12"})).unwrap();
         assert_eq!((v.as_str(), p), ("2", json!({"room": "B12"})));
+    }
+
+    #[test]
+    fn field_study_formed_v1_comes_from_no_split() {
+        let (v, p) = upcast("field_study_formed", "1", json!({"field_study_id": "fs"})).unwrap();
+        assert_eq!(
+            (v.as_str(), p),
+            ("2", json!({"field_study_id": "fs", "split_from": null}))
+        );
+        let (v, p) = upcast("field_study_formed", "2", json!({"split_from": "fs-a"})).unwrap();
+        assert_eq!((v.as_str(), p), ("2", json!({"split_from": "fs-a"})));
     }
 
     #[test]

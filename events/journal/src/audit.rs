@@ -90,20 +90,20 @@ pub(crate) async fn read_cut_where(
         ]);
     }
     let client = pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM events
-                 WHERE {in_streams}
-                   AND (tx_id, position) > ($1::text::xid8, $2)
-                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                   AND {filter}
-                 ORDER BY events.tx_id, events.position
-                 LIMIT $3"
-            ),
-            &params,
-        )
+    // Prepared once per connection and kind of cut (six texts): the projector, the relay and
+    // every event stream read the log after each commit.
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events
+             WHERE {in_streams}
+               AND (tx_id, position) > ($1::text::xid8, $2)
+               AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+               AND {filter}
+             ORDER BY events.tx_id, events.position
+             LIMIT $3"
+        ))
         .await?;
+    let rows = client.query(&statement, &params).await?;
     rows.iter()
         .map(|r| StoredEvent::from_row(r).map_err(JournalError::from))
         .collect()

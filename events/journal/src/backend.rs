@@ -43,6 +43,20 @@ pub struct AppendRequest {
     pub metadata: CommandMetadata,
 }
 
+/// One stream's part of a command that appends to several streams
+/// ([`Backend::append_streams`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamAppend {
+    /// `programme`, `cohort` or `field_study`.
+    pub stream_type: String,
+    /// The aggregate id.
+    pub stream_id: String,
+    /// The stream version the command was decided against (0: a new stream).
+    pub expected: i64,
+    /// `(event_type, event_version, payload without tag)`, in order.
+    pub events: Vec<NewEvent>,
+}
+
 /// Which implementation is behind a [`Journal`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,6 +201,23 @@ pub trait Backend: Send + Sync + 'static {
         events: &[NewEvent],
         metadata: &CommandMetadata,
     ) -> Result<Vec<i64>, JournalError>;
+
+    /// Appends ONE command's events to several streams in one transaction, all or nothing:
+    /// each part with its own expected-version check and hash chain, in the order given
+    /// (global positions increase along it), then one ledger row for `metadata.command_id`
+    /// naming the LAST part's stream (the command's own, which must come last) with the
+    /// positions of the first and the last event, then the parts' claims. What a command that
+    /// starts a stream beside its own appends (`split_field_study`: the new study's
+    /// `field_study_formed`, then the old study's `field_study_split`). Returns each part's
+    /// positions.
+    ///
+    /// # Errors
+    /// As [`Backend::append`], for any part ([`JournalError::ClaimHeld`] included).
+    async fn append_streams(
+        &self,
+        parts: &[StreamAppend],
+        metadata: &CommandMetadata,
+    ) -> Result<Vec<Vec<i64>>, JournalError>;
 
     /// Appends every request of `batch` in ONE transaction, all or nothing, in the batch's
     /// order (global positions increase along it), each with its own expected-version check,

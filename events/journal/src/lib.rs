@@ -37,8 +37,8 @@ mod stored;
 
 pub use backend::{
     check_sqlite_path, open, open_existing, sqlite_path, AppendRequest, Backend, BackendKind,
-    CommitOutcome, DocumentCommit, HistoryOf, Journal, LedgerRow, NewEvent, StreamQuery,
-    TokenRecord, DEFAULT_URL,
+    CommitOutcome, DocumentCommit, HistoryOf, Journal, LedgerRow, NewEvent, StreamAppend,
+    StreamQuery, TokenRecord, DEFAULT_URL,
 };
 pub use cache::{fold_into, AggregateCache, CachedEventStore, DEFAULT_CAPACITY};
 pub use error::JournalError;

@@ -74,16 +74,19 @@ impl GlobalLog {
         max_position: i64,
     ) -> Result<Vec<StoredEvent>, JournalError> {
         let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM events
+                 WHERE (tx_id, position) > ($1::text::xid8, $2)
+                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                   AND position <= $4
+                 ORDER BY events.tx_id, events.position
+                 LIMIT $3"
+            ))
+            .await?;
         let rows = client
             .query(
-                &format!(
-                    "SELECT {COLUMNS} FROM events
-                     WHERE (tx_id, position) > ($1::text::xid8, $2)
-                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                       AND position <= $4
-                     ORDER BY events.tx_id, events.position
-                     LIMIT $3"
-                ),
+                &statement,
                 &[
                     &cursor.tx_id.to_string(),
                     &cursor.position,

@@ -43,6 +43,10 @@ impl Lookups for JournalLookups {
         self.fold(cohort_id).await.map_err(lookup_error)
     }
 
+    async fn field_study(&self, field_study_id: &str) -> Result<Option<FieldStudy>, LookupError> {
+        self.fold(field_study_id).await.map_err(lookup_error)
+    }
+
     async fn field_studies_of_cohort(
         &self,
         cohort_id: &str,

@@ -59,6 +59,16 @@ impl Backend for PgJournal {
         Ok(positions)
     }
 
+    async fn append_streams(
+        &self,
+        parts: &[crate::StreamAppend],
+        metadata: &CommandMetadata,
+    ) -> Result<Vec<Vec<i64>>, JournalError> {
+        let positions = PgJournal::append_streams(self, parts, metadata).await?;
+        self.notify().notify_waiters();
+        Ok(positions)
+    }
+
     async fn append_batch(
         &self,
         batch: &[crate::AppendRequest],

@@ -487,6 +487,110 @@ pub async fn append_in(
     events: &[(String, String, Value)],
     metadata: &CommandMetadata,
 ) -> Result<Vec<i64>, JournalError> {
+    let positions = insert_in(tx, stream_type, stream_id, expected, events, metadata).await?;
+    let span = (positions.first(), positions.last());
+    ledger_in(tx, metadata, stream_type, stream_id, span).await?;
+    crate::reservations::pg::apply(tx, stream_type, stream_id, expected, events, &positions)
+        .await?;
+    Ok(positions)
+}
+
+impl PgJournal {
+    /// See [`crate::Backend::append_streams`]: one transaction of the parts' version-checked
+    /// inserts (the first is the transaction's first write), one ledger row, the claims.
+    ///
+    /// # Errors
+    /// As [`PgJournal::append`].
+    pub async fn append_streams(
+        &self,
+        parts: &[crate::StreamAppend],
+        metadata: &CommandMetadata,
+    ) -> Result<Vec<Vec<i64>>, JournalError> {
+        let Some(last) = parts.last() else {
+            return Ok(Vec::new());
+        };
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let result = async {
+            let mut positions = Vec::with_capacity(parts.len());
+            for p in parts {
+                positions.push(
+                    insert_in(
+                        &tx,
+                        &p.stream_type,
+                        &p.stream_id,
+                        p.expected,
+                        &p.events,
+                        metadata,
+                    )
+                    .await?,
+                );
+            }
+            let span = (
+                positions.first().and_then(|p: &Vec<i64>| p.first()),
+                positions.last().and_then(|p: &Vec<i64>| p.last()),
+            );
+            ledger_in(&tx, metadata, &last.stream_type, &last.stream_id, span).await?;
+            for (p, at) in parts.iter().zip(&positions) {
+                crate::reservations::pg::apply(
+                    &tx,
+                    &p.stream_type,
+                    &p.stream_id,
+                    p.expected,
+                    &p.events,
+                    at,
+                )
+                .await?;
+            }
+            Ok::<_, JournalError>(positions)
+        }
+        .await;
+        match result {
+            Ok(positions) => {
+                tx.commit().await?;
+                Ok(positions)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The command's ledger row (after its events): `stream`, from the first to the last position
+/// of `span`. [`JournalError::DuplicateCommand`] when the command id is there already.
+async fn ledger_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    metadata: &CommandMetadata,
+    stream_type: &str,
+    stream_id: &str,
+    span: (Option<&i64>, Option<&i64>),
+) -> Result<(), JournalError> {
+    let (first, last) = (span.0.copied().unwrap_or(0), span.1.copied().unwrap_or(0));
+    let inserted = tx
+        .execute(
+            "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING",
+            &[&metadata.command_id, &metadata.command, &stream_type, &stream_id, &first, &last],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
+    }
+    Ok(())
+}
+
+/// The version-checked insert of `events` at `expected` + 1, ..., chained to the stream's
+/// event at `expected`; returns their positions.
+async fn insert_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    stream_type: &str,
+    stream_id: &str,
+    expected: i64,
+    events: &[(String, String, Value)],
+    metadata: &CommandMetadata,
+) -> Result<Vec<i64>, JournalError> {
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
@@ -558,23 +662,7 @@ pub async fn append_in(
             "the journal stored positions {stored:?} for the positions {positions:?} the hashes cover"
         )));
     }
-    let (first, last) = (
-        positions.first().copied().unwrap_or(0),
-        positions.last().copied().unwrap_or(0),
-    );
-    let inserted = tx
-        .execute(
-            "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING",
-            &[&metadata.command_id, &metadata.command, &stream_type, &stream_id, &first, &last],
-        )
-        .await?;
-    if inserted == 0 {
-        return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
-    }
-    crate::reservations::pg::apply(tx, stream_type, stream_id, expected, events, &positions)
-        .await?;
-    Ok(positions)
+    Ok(stored)
 }
 
 /// The hash chain of an append (see [`crate::chain`]): reads the database clock (the events'

@@ -205,6 +205,19 @@ pub(crate) mod pg {
                     .await
                     .map_err(|e| raced(e, &holder, expected))?;
                 }
+                ClaimChange::TakeFrom(claim, from) => {
+                    let moved = tx
+                        .execute(
+                            "UPDATE reservations SET holder = $3, position = $4
+                             WHERE claim_kind = $1 AND claim_key = $2 AND holder = $5",
+                            &[&claim.kind.as_str(), &claim.key, &holder, &position, &from],
+                        )
+                        .await
+                        .map_err(|e| raced(e, &holder, expected))?;
+                    if moved == 0 {
+                        take(tx, claim, &holder, position, expected).await?;
+                    }
+                }
             }
         }
         Ok(())

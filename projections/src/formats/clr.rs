@@ -30,9 +30,15 @@
 //! `activityStartDate`/`activityEndDate` span the held sessions the learner was counted in; the
 //! defence's span the defences the learner was due at.
 //!
+//! A revoked certificate (no award in force since its `certificate_revoked`) has no
+//! `awardedDate`, its status follows the defence again, and its credential says
+//! `Revoked on YYYY-MM-DD: this certificate is no longer issued.` (`description`) with
+//! `validUntil` = the revocation's time; an award after it makes the certificate `Completed`
+//! again, with the new `awardedDate`.
+//!
 //! The document rendered here carries no embedded `proof`: it is secured as a whole by a
 //! VC-JWT (the services' signed export, EdDSA), whose key the issuer's DID document
-//! (`issuer.id`, a `did:web`) lists. A learner who was awarded the certificate gets a
+//! (`issuer.id`, a `did:web`) lists. A learner who was ever awarded the certificate gets a
 //! `credentialStatus` ([`crate::formats::status`]) on the certificate's credential and on
 //! the record. `validFrom` is when the journal recorded the latest event the record is built
 //! from, so the same journal always gives the same document.
@@ -159,6 +165,32 @@ struct Part {
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
     awarded: Option<DateTime<Utc>>,
+    /// When the certificate was revoked, if it is not in force since.
+    revoked: Option<DateTime<Utc>>,
+}
+
+/// The certificate of `learner_id` as the cohort's events leave it: `(awarded, revoked)`, the
+/// `occurred_at` of the award in force (`None` when none is), and of the revocation that ended
+/// the last award when no award followed it.
+fn certificate_in_force(
+    cohort: &[RecordedEvent],
+    learner_id: &str,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    cohort
+        .iter()
+        .fold((None, None), |(awarded, revoked), e| match &e.event {
+            AnyEvent::Cohort(CohortEvent::CertificateAwarded { learner_id: l, .. })
+                if l.as_str() == learner_id =>
+            {
+                (Some(e.occurred_at), None)
+            }
+            AnyEvent::Cohort(CohortEvent::CertificateRevoked { learner_id: l, .. })
+                if l.as_str() == learner_id && awarded.is_some() =>
+            {
+                (None, Some(e.occurred_at))
+            }
+            _ => (awarded, revoked),
+        })
 }
 
 fn result_description(id: String, name: &str, result_type: &str, extra: Value) -> Value {
@@ -233,14 +265,7 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
             _ => None,
         })
         .collect();
-    let awarded_at = sources.cohort.iter().find_map(|e| match &e.event {
-        AnyEvent::Cohort(CohortEvent::CertificateAwarded { learner_id, .. })
-            if learner_id.as_str() == t.learner_id =>
-        {
-            Some(e.occurred_at)
-        }
-        _ => None,
-    });
+    let (awarded_at, revoked_at) = certificate_in_force(sources.cohort, &t.learner_id);
 
     let mut parts: Vec<Part> = Vec::new();
 
@@ -277,6 +302,7 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
         start: None,
         end: None,
         awarded: awarded_at,
+        revoked: revoked_at,
     });
 
     // The modules, in the transcript's (programme) order.
@@ -334,6 +360,7 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
             start: held.iter().map(|s| s.starts_at).min(),
             end: held.iter().map(|s| s.ends_at).max(),
             awarded: None,
+            revoked: None,
         });
     }
 
@@ -365,6 +392,7 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
         start: defences.iter().map(|d| d.at).min(),
         end: defences.iter().map(|d| d.at).max(),
         awarded: None,
+        revoked: None,
     });
 
     let identity = json!([{
@@ -417,9 +445,24 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
             });
             if let (Value::Object(map), Some(awarded)) = (&mut credential, &p.awarded) {
                 map.insert("awardedDate".to_owned(), json!(rfc3339(awarded)));
-                if let Some(status) = &status {
-                    map.insert("credentialStatus".to_owned(), status.clone());
-                }
+            }
+            if let (Value::Object(map), Some(status), "certificate") =
+                (&mut credential, &status, p.key.as_str())
+            {
+                // In force or revoked: the cohort's status list says which.
+                map.insert("credentialStatus".to_owned(), status.clone());
+            }
+            if let (Value::Object(map), Some(revoked)) = (&mut credential, &p.revoked) {
+                // Besides the status list's bit, the credential says it in words and ends its
+                // validity at the revocation.
+                map.insert(
+                    "description".to_owned(),
+                    json!(format!(
+                        "Revoked on {}: this certificate is no longer issued.",
+                        crate::time::paris_date(revoked)
+                    )),
+                );
+                map.insert("validUntil".to_owned(), json!(rfc3339(revoked)));
             }
             credential
         })

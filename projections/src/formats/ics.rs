@@ -217,7 +217,9 @@ pub struct CalendarDefence {
 
 /// The defences of a field study stream (events in stream order) that `learner_id` is due at:
 /// the first one if they were a member when it was scheduled; a later one if they were
-/// `deferred` at the defence scheduled before it (FORMAT.md, `schedule_defence`).
+/// `deferred` at the defence scheduled before it (after rectifications) and still a member
+/// (FORMAT.md, `schedule_defence`). Several streams may follow one another (a study after the
+/// studies it split from): each is read on its own.
 pub fn learner_defences(
     field_study_events: &[RecordedEvent],
     learner_id: &str,
@@ -226,14 +228,35 @@ pub fn learner_defences(
     // Results of each scheduled defence, in scheduling order.
     let mut results: Vec<(String, BTreeMap<String, DefenceResult>)> = Vec::new();
     let mut due = Vec::new();
+    let mut stream: Option<&str> = None;
     for e in field_study_events {
         let AnyEvent::FieldStudy(event) = &e.event else {
             continue;
         };
+        // Several streams (a study and the ones it split from) are read one after the other.
+        if stream != Some(e.stream_id.as_str()) {
+            stream = Some(e.stream_id.as_str());
+            members.clear();
+            results.clear();
+        }
         match event {
             FieldStudyEvent::FieldStudyFormed { members: m, .. }
-            | FieldStudyEvent::MembersChanged { members: m, .. } => {
+            | FieldStudyEvent::MembersChanged { members: m, .. }
+            | FieldStudyEvent::FieldStudySplit { remaining: m, .. } => {
                 members = m.iter().map(ToString::to_string).collect();
+            }
+            FieldStudyEvent::DefenceResultRectified {
+                defence_id,
+                learner_id,
+                result,
+                ..
+            } => {
+                if let Some((_, map)) = results
+                    .iter_mut()
+                    .find(|(id, _)| id.as_str() == defence_id.as_str())
+                {
+                    map.insert(learner_id.to_string(), *result);
+                }
             }
             FieldStudyEvent::DefenceScheduled {
                 field_study_id,
@@ -245,6 +268,7 @@ pub fn learner_defences(
                     None => members.iter().any(|m| m == learner_id),
                     Some((_, previous)) => {
                         previous.get(learner_id) == Some(&DefenceResult::Deferred)
+                            && members.iter().any(|m| m == learner_id)
                     }
                 };
                 if is_due {

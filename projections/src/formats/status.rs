@@ -28,14 +28,15 @@ pub const PURPOSE: &str = "revocation";
 
 /// The learner whose certificate in force `event` revokes, if it revokes one.
 ///
-/// This is the one place revocation is read from (the seam for `revoke_certificate` /
-/// `certificate_revoked`): everything below follows from what it answers. No event of this
-/// build revokes a certificate, so every certificate is in force.
+/// This is the one place revocation is read from: everything below follows from what it
+/// answers (`certificate_revoked`, the event of `revoke_certificate`).
 pub fn revoked_learner(event: &AnyEvent) -> Option<&str> {
-    // A revocation event answers its learner here, e.g.
-    // `AnyEvent::Cohort(CohortEvent::CertificateRevoked { learner_id, .. }) => Some(learner_id.as_str())`.
-    let _ = event;
-    None
+    match event {
+        AnyEvent::Cohort(CohortEvent::CertificateRevoked { learner_id, .. }) => {
+            Some(learner_id.as_str())
+        }
+        _ => None,
+    }
 }
 
 /// One certificate awarded in a cohort.
@@ -211,6 +212,36 @@ mod tests {
             entry(&Publisher::default(), "c1", 41)["statusListIndex"],
             "41"
         );
+    }
+
+    #[test]
+    fn a_revocation_sets_the_bit_of_the_award_it_revokes_and_a_new_award_gets_a_new_index() {
+        let mut log = scenario();
+        let first = certificate_index(&log.cohort, "l1").unwrap();
+        log.push(
+            "cohort",
+            "certificate_revoked",
+            "2026-07-01T09:00:00+02:00",
+            "staff:direction",
+            serde_json::json!({"cohort_id": "c1", "learner_id": "l1", "reason": "erreur du jury"}),
+        );
+        let all = certificates(&log.cohort);
+        assert!(all[&first].revoked);
+        assert_eq!(all.values().filter(|c| c.revoked).count(), 1);
+        let list = list_credential(&Publisher::default(), "c1", &log.cohort);
+        let bits = decode(list["credentialSubject"]["encodedList"].as_str().unwrap());
+        assert_eq!(bits, bitstring([first]));
+        log.push(
+            "cohort",
+            "certificate_awarded",
+            "2026-07-02T09:00:00+02:00",
+            "staff:direction",
+            serde_json::json!({"cohort_id": "c1", "learner_id": "l1"}),
+        );
+        let again = certificate_index(&log.cohort, "l1").unwrap();
+        assert!(again > first);
+        let all = certificates(&log.cohort);
+        assert!(all[&first].revoked && !all[&again].revoked);
     }
 
     #[test]

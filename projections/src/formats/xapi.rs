@@ -17,8 +17,10 @@
 //! | `defence_passed` | ADL `passed` | the defence | `success`, `completion`, `response` = remarks |
 //! | `defence_deferred` | `deferred` | the defence | `completion: false`, `response` = remarks |
 //! | `defence_failed` | ADL `failed` | the defence | `success: false`, `completion`, `response` = remarks |
+//! | `defence_result_rectified` | as the new result's outcome | the defence | as that outcome, `response` = reason |
 //!
 //! Not evaluative, so not exported: `field_study_formed`, `members_changed`,
+//! `field_study_split`, `jury_member_recused`, `jury_member_appointed`,
 //! `intervention_logged`, `reflexive_note_recorded`.
 //!
 //! Every statement (2.4, "Statement Properties") has: `id` = UUID v5 of the event id (the same
@@ -38,13 +40,16 @@
 //! and no `result` or `context`. Corrections are:
 //! `commission_renegotiated` (voids the statement of the previous version's negotiation),
 //! `hypothesis_revised` (voids the statement that gave the hypothesis its previous text),
-//! `production_submitted` version n > 1 (voids the statement of version n-1). Agreements,
-//! abandonments, defence scheduling and outcomes are not corrections: each stays true (a
-//! deferral followed by a pass is two attempts, not an error).
+//! `production_submitted` version n > 1 (voids the statement of version n-1),
+//! `defence_result_rectified` (voids the statement of the learner's result at that defence
+//! it replaces: the outcome's, or an earlier rectification's). Agreements, abandonments,
+//! defence scheduling and outcomes are not corrections: each stays true (a deferral followed
+//! by a pass is two attempts, not an error); a rectified result is one (the jury erred).
 
 use crate::formats::{derived_uuid, Publisher};
 use crate::RecordedEvent;
 use chrono::{DateTime, SecondsFormat, Utc};
+use fieldtrail_domain::command::DefenceResult;
 use fieldtrail_domain::{AnyEvent, FieldStudyEvent};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -117,6 +122,25 @@ fn activity(id: String, activity_type: String, name: String, description: Option
     json!({"objectType": "Activity", "id": id, "definition": definition})
 }
 
+/// The verb and `result` of a defence outcome; `response` is the jury's remarks (or, for a
+/// rectified result, the reason).
+fn outcome(result: DefenceResult, response: &str) -> (Value, Value) {
+    match result {
+        DefenceResult::Passed => (
+            make_verb(VERB_PASSED.to_owned(), "passed"),
+            json!({"success": true, "completion": true, "response": response}),
+        ),
+        DefenceResult::Failed => (
+            make_verb(VERB_FAILED.to_owned(), "failed"),
+            json!({"success": false, "completion": true, "response": response}),
+        ),
+        DefenceResult::Deferred => (
+            own_verb("deferred"),
+            json!({"completion": false, "response": response}),
+        ),
+    }
+}
+
 /// What the fold keeps between events.
 #[derive(Default)]
 struct Trail {
@@ -129,6 +153,8 @@ struct Trail {
     hypotheses: BTreeMap<String, String>,
     /// Statement id of each production version's submission.
     productions: BTreeMap<u32, String>,
+    /// Statement id of the result in force of each (defence, learner).
+    results: BTreeMap<(String, String), String>,
 }
 
 /// The statements of a field study's stream (events in stream order), each correction
@@ -187,11 +213,17 @@ pub fn statements(field_study_events: &[RecordedEvent], publisher: &Publisher) -
                     trail.members = members.iter().map(ToString::to_string).collect();
                     continue;
                 }
-                E::MembersChanged { members, .. } => {
+                E::MembersChanged { members, .. }
+                | E::FieldStudySplit {
+                    remaining: members, ..
+                } => {
                     trail.members = members.iter().map(ToString::to_string).collect();
                     continue;
                 }
-                E::InterventionLogged { .. } | E::ReflexiveNoteRecorded { .. } => continue,
+                E::InterventionLogged { .. }
+                | E::ReflexiveNoteRecorded { .. }
+                | E::JuryMemberRecused { .. }
+                | E::JuryMemberAppointed { .. } => continue,
                 E::CommissionNegotiated { version, brief, .. } => {
                     trail.commission.insert(*version, statement_id(&e.event_id));
                     (
@@ -332,21 +364,35 @@ pub fn statements(field_study_events: &[RecordedEvent], publisher: &Publisher) -
                         &mut actor,
                         format!("learner:{learner_id}"),
                     ));
-                    let (verb, result) = match event {
-                        E::DefencePassed { .. } => (
-                            make_verb(VERB_PASSED.to_owned(), "passed"),
-                            json!({"success": true, "completion": true, "response": remarks}),
-                        ),
-                        E::DefenceFailed { .. } => (
-                            make_verb(VERB_FAILED.to_owned(), "failed"),
-                            json!({"success": false, "completion": true, "response": remarks}),
-                        ),
-                        _ => (
-                            own_verb("deferred"),
-                            json!({"completion": false, "response": remarks}),
-                        ),
-                    };
+                    trail.results.insert(
+                        (defence_id.to_string(), learner_id.to_string()),
+                        statement_id(&e.event_id),
+                    );
+                    let result = event
+                        .defence_result()
+                        .map_or(DefenceResult::Deferred, |(_, _, r)| r);
+                    let (verb, result) = outcome(result, remarks);
                     (verb, defence(defence_id.as_str()), Some(result), None)
+                }
+                E::DefenceResultRectified {
+                    defence_id,
+                    learner_id,
+                    result,
+                    reason,
+                    ..
+                } => {
+                    instructor = Some(std::mem::replace(
+                        &mut actor,
+                        format!("learner:{learner_id}"),
+                    ));
+                    let corrects = trail.results.insert(
+                        (defence_id.to_string(), learner_id.to_string()),
+                        statement_id(&e.event_id),
+                    );
+                    context_extensions
+                        .insert(vocabulary("extensions/reason"), json!(reason.as_str()));
+                    let (verb, result) = outcome(*result, reason.as_str());
+                    (verb, defence(defence_id.as_str()), Some(result), corrects)
                 }
             };
 

@@ -50,6 +50,9 @@ pub enum MilestoneKind {
     DefenceAttempt,
     /// `certificate_awarded`.
     CertificateAwarded,
+    /// `certificate_revoked`: the certificate is no longer in force (a later
+    /// `certificate_awarded` may follow).
+    CertificateRevoked,
     /// `deis_credit_recorded`: the certificate was credited toward the DEIS.
     DeisCreditRecorded,
     /// `withdrew`: the learner withdrew from the cohort.
@@ -58,7 +61,7 @@ pub enum MilestoneKind {
 
 impl MilestoneKind {
     /// Every kind, in the order above.
-    pub const ALL: [MilestoneKind; 17] = [
+    pub const ALL: [MilestoneKind; 18] = [
         Self::Enrolled,
         Self::FirstSessionAttended,
         Self::LastSessionAttended,
@@ -74,6 +77,7 @@ impl MilestoneKind {
         Self::ProductionSubmitted,
         Self::DefenceAttempt,
         Self::CertificateAwarded,
+        Self::CertificateRevoked,
         Self::DeisCreditRecorded,
         Self::Withdrew,
     ];
@@ -96,6 +100,7 @@ impl MilestoneKind {
             Self::ProductionSubmitted => "production_submitted",
             Self::DefenceAttempt => "defence_attempt",
             Self::CertificateAwarded => "certificate_awarded",
+            Self::CertificateRevoked => "certificate_revoked",
             Self::DeisCreditRecorded => "deis_credit_recorded",
             Self::Withdrew => "withdrew",
         }
@@ -177,7 +182,7 @@ pub struct Milestone {
     pub reason_category: Option<&'static str>,
     /// 1 for the learner's first defence, 2 for the second, ... (`defence_attempt`).
     pub attempt: Option<u32>,
-    /// The defence's result (`defence_attempt`).
+    /// The defence's result (`defence_attempt`), after rectifications.
     pub result: Option<DefenceResult>,
     /// The jury members' names as recorded, in the jury's order (`defence_attempt`).
     pub jury: Vec<String>,
@@ -243,6 +248,25 @@ impl LearnerTrajectory {
     /// The milestones of one kind, in trajectory order.
     pub fn of_kind(&self, kind: MilestoneKind) -> impl Iterator<Item = &Milestone> {
         self.milestones.iter().filter(move |m| m.kind == kind)
+    }
+
+    /// The award of the certificate in force (the last `certificate_awarded` with no
+    /// `certificate_revoked` after it), if any.
+    pub fn certificate_in_force(&self) -> Option<&Milestone> {
+        self.last_unrevoked(MilestoneKind::CertificateAwarded)
+    }
+
+    /// The DEIS credit of the certificate in force, if any (a revocation ends it too).
+    pub fn deis_credit_in_force(&self) -> Option<&Milestone> {
+        self.last_unrevoked(MilestoneKind::DeisCreditRecorded)
+    }
+
+    fn last_unrevoked(&self, kind: MilestoneKind) -> Option<&Milestone> {
+        self.milestones
+            .iter()
+            .rev()
+            .find(|m| m.kind == kind || m.kind == MilestoneKind::CertificateRevoked)
+            .filter(|m| m.kind == kind)
     }
 }
 
@@ -324,6 +348,9 @@ pub struct CohortFold {
     held: Vec<HeldSession>,
     held_index: HashMap<String, usize>,
     studies: Vec<(String, StudyState)>,
+    /// The log position of each `(field study, defence, learner)` outcome (whose
+    /// `defence_attempt` a rectification corrects).
+    outcome_positions: HashMap<(String, String, String), i64>,
     study_index: HashMap<String, usize>,
 }
 
@@ -338,6 +365,7 @@ impl CohortFold {
             held: Vec::new(),
             held_index: HashMap::new(),
             studies: Vec::new(),
+            outcome_positions: HashMap::new(),
             study_index: HashMap::new(),
         }
     }
@@ -486,10 +514,19 @@ impl CohortFold {
                         .push(Milestone::new(K::DeisCreditRecorded, event));
                 }
             }
+            C::CertificateRevoked { learner_id, .. } => {
+                if let Some(learner) = self.learner(learner_id) {
+                    learner
+                        .milestones
+                        .push(Milestone::new(K::CertificateRevoked, event));
+                }
+            }
             C::CohortOpened { .. }
             | C::SessionRescheduled { .. }
             | C::SessionCancelled { .. }
-            | C::CohortClosed { .. } => {}
+            | C::CohortClosed { .. }
+            | C::ComplaintFiled { .. }
+            | C::ComplaintAnswered { .. } => {}
         }
     }
 
@@ -515,6 +552,7 @@ impl CohortFold {
         if let F::FieldStudyFormed {
             members,
             organisation,
+            split_from,
             ..
         } = e
         {
@@ -535,6 +573,7 @@ impl CohortFold {
                 if let Some(learner) = self.learner(member) {
                     let mut m = Milestone::in_study(K::FieldStudyJoined, event, fs);
                     m.sector = Some(sector.clone());
+                    m.reason_category = split_from.is_some().then_some(reasons::SPLIT);
                     learner.milestones.push(m);
                 }
             }
@@ -574,6 +613,42 @@ impl CohortFold {
                 }
                 if let Some((_, state)) = self.studies.get_mut(study) {
                     state.members = members.iter().map(|m| m.as_str().to_owned()).collect();
+                }
+            }
+            F::FieldStudySplit {
+                members, remaining, ..
+            } => {
+                for id in members {
+                    if let Some(learner) = self.learner(id) {
+                        let mut m = Milestone::in_study(K::FieldStudyLeft, event, fs);
+                        m.reason_category = Some(reasons::SPLIT);
+                        learner.milestones.push(m);
+                    }
+                }
+                if let Some((_, state)) = self.studies.get_mut(study) {
+                    state.members = remaining.iter().map(|m| m.as_str().to_owned()).collect();
+                }
+            }
+            F::DefenceResultRectified {
+                defence_id,
+                learner_id,
+                result,
+                ..
+            } => {
+                let key = (
+                    fs.to_owned(),
+                    defence_id.as_str().to_owned(),
+                    learner_id.as_str().to_owned(),
+                );
+                let position = self.outcome_positions.get(&key).copied();
+                if let (Some(learner), Some(position)) = (self.learner(learner_id), position) {
+                    if let Some(m) = learner
+                        .milestones
+                        .iter_mut()
+                        .find(|m| m.kind == K::DefenceAttempt && m.position == Some(position))
+                    {
+                        m.result = Some(*result);
+                    }
                 }
             }
             F::CommissionNegotiated { version, .. } => {
@@ -661,6 +736,14 @@ impl CohortFold {
                     .get(study)
                     .and_then(|(_, s)| s.juries.get(defence_id.as_str()).cloned())
                     .unwrap_or_default();
+                self.outcome_positions.insert(
+                    (
+                        fs.to_owned(),
+                        defence_id.as_str().to_owned(),
+                        learner_id.as_str().to_owned(),
+                    ),
+                    event.position,
+                );
                 if let Some(learner) = self.learner(learner_id) {
                     learner.defence_attempts = learner.defence_attempts.saturating_add(1);
                     let mut m = Milestone::in_study(K::DefenceAttempt, event, fs);
@@ -670,7 +753,10 @@ impl CohortFold {
                     learner.milestones.push(m);
                 }
             }
-            F::InterventionLogged { .. } | F::ReflexiveNoteRecorded { .. } => {}
+            F::InterventionLogged { .. }
+            | F::ReflexiveNoteRecorded { .. }
+            | F::JuryMemberRecused { .. }
+            | F::JuryMemberAppointed { .. } => {}
         }
     }
 

@@ -11,6 +11,7 @@
 //! | commission renegotiated | `commissioner_priorities`, `field_findings`, `scope`, `other` |
 //! | hypothesis revised or abandoned | `evidence`, `reframing`, `other` |
 //! | left a field study (`members_changed`) | `withdrawal`, `regrouping`, `other` |
+//! | left a field study to form another, or joined one so formed (`field_study_split`) | `split` (the reason's text is not read) |
 
 /// The kind of event a reason belongs to: each has its own list of categories.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,8 +40,12 @@ pub const CATEGORIES: &[&str] = &[
     "reframing",
     "withdrawal",
     "regrouping",
+    "split",
     "other",
 ];
+
+/// The category of leaving a field study by a split, and of joining the study it formed.
+pub const SPLIT: &str = "split";
 
 type Rules = &'static [(&'static str, &'static [&'static str])];
 

@@ -86,9 +86,9 @@ pub struct CohortSummary {
     pub defences_deferred: u32,
     /// Of which `failed`.
     pub defences_failed: u32,
-    /// Certificates awarded.
+    /// Learners holding a certificate in force (awarded, not revoked since).
     pub certificates: u32,
-    /// DEIS credits recorded.
+    /// Learners whose certificate in force is credited toward the DEIS.
     pub deis_credits: u32,
     /// The learners' attendance rates (attended / held half-days over all modules; learners
     /// counted in no held session are left out).
@@ -139,8 +139,18 @@ impl CohortSummary {
             defences_passed: results(DefenceResult::Passed),
             defences_deferred: results(DefenceResult::Deferred),
             defences_failed: results(DefenceResult::Failed),
-            certificates: count(milestones(MilestoneKind::CertificateAwarded).len()),
-            deis_credits: count(milestones(MilestoneKind::DeisCreditRecorded).len()),
+            certificates: count(
+                learners
+                    .iter()
+                    .filter(|l| l.certificate_in_force().is_some())
+                    .count(),
+            ),
+            deis_credits: count(
+                learners
+                    .iter()
+                    .filter(|l| l.deis_credit_in_force().is_some())
+                    .count(),
+            ),
             attendance: Distribution::of(&rates),
         }
     }

@@ -146,6 +146,7 @@ async fn read_access(
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     let access = match s.as_slice() {
         ["cohorts", cohort, "timetable" | "timetable.ics"] => Access::Timetable { cohort },
+        ["cohorts", cohort, "complaints"] => Access::Complaints { cohort },
         ["cohorts", cohort, "learners", learner, rest]
             if rest.starts_with("transcript") || rest.starts_with("clr") =>
         {

@@ -14,7 +14,7 @@ pub enum Role {
     Facilitator,
     /// `record_defence` for the field studies of its cohort; reads of those histories.
     Jury,
-    /// Reads of its own transcript and its own field study's history.
+    /// Reads of its own transcript, its own field study's history and its own complaints.
     Learner,
     /// Every read, including the audit endpoints; no command.
     Auditor,
@@ -134,6 +134,12 @@ pub enum Access<'a> {
         /// Whether the caller's learner is (or was) a member (only meaningful for learners).
         member: bool,
     },
+    /// A cohort's complaints register: staff and auditors; a learner of the cohort, who is
+    /// then shown only their own complaints.
+    Complaints {
+        /// The cohort.
+        cohort: &'a str,
+    },
     /// The audit endpoints.
     Audit,
     /// The pseudonymised research exports.
@@ -175,6 +181,7 @@ pub fn allows(who: &Principal, what: &Access<'_>) -> bool {
         (Role::Learner, A::History { cohort, member } | A::ReflexiveNotes { cohort, member }) => {
             who.in_cohort(*cohort) && *member
         }
+        (Role::Learner, A::Complaints { cohort }) => who.in_cohort(Some(cohort)),
         (Role::Researcher, A::Research) => true,
         (Role::Dashboard, A::Timetable { .. } | A::EventStream) => true,
         _ => false,
@@ -315,6 +322,14 @@ mod tests {
                 false,
             ),
             (&dashboard, Access::Audit, false),
+            (&staff, Access::Complaints { cohort: "c1" }, true),
+            (&auditor, Access::Complaints { cohort: "c1" }, true),
+            (&learner, Access::Complaints { cohort: "c1" }, true),
+            (&learner, Access::Complaints { cohort: "c2" }, false),
+            (&facilitator, Access::Complaints { cohort: "c1" }, false),
+            (&jury, Access::Complaints { cohort: "c1" }, false),
+            (&researcher, Access::Complaints { cohort: "c1" }, false),
+            (&dashboard, Access::Complaints { cohort: "c1" }, false),
         ];
         for (who, what, expected) in cases {
             assert_eq!(allows(who, &what), expected, "{:?} {what:?}", who.role);

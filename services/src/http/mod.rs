@@ -6,7 +6,8 @@
 //! | `GET /cohorts/{id}/timetable` | the timetable document |
 //! | `GET /cohorts/{id}/learners/{learner}/transcript` | the transcript document |
 //! | `GET /field-studies/{id}/history` | the evaluation history document |
-//! | the three above with `?as_of=TIME`, `?as_of_position=N` or `?as_of_occurred=TIME` | the document as it stood then ([`crate::http::audit`]) |
+//! | `GET /cohorts/{id}/complaints` | the complaints register (a learner: their own complaints; [`complaints`]) |
+//! | the four above with `?as_of=TIME`, `?as_of_position=N` or `?as_of_occurred=TIME` | the document as it stood then ([`crate::http::audit`]) |
 //! | `GET /audit/…` | the auditor's routes ([`crate::http::audit`]) |
 //! | `GET /cohorts/{id}/timetable.ics`, `.../learners/{learner}/transcript.clr`, `/field-studies/{id}/xapi`, ... | exports: see [`crate::export`] |
 //! | `GET /.well-known/jwks.json`, `/.well-known/did.json`, `/credentials/status/{cohort}`, `.../transcript.jwt`, `/audit/digests` | public keys, revocation lists, signed credentials and digests ([`crate::signing::http`]) |
@@ -17,6 +18,7 @@
 //! | `GET /`, `/cohorts/{id}`, `/field-studies/{id}`, `/sign-in`, ... | the French web pages ([`crate::pages`]) |
 
 pub mod audit;
+pub mod complaints;
 pub mod consistency;
 pub mod event_stream;
 pub mod health;
@@ -73,6 +75,7 @@ pub fn router(state: AppState) -> Router {
             get(transcript),
         )
         .route("/field-studies/{id}/history", get(history))
+        .route("/cohorts/{id}/complaints", get(complaints::register))
         .route(
             "/cohorts/{id}/timetable.ics",
             get(export::http_cohort_calendar),

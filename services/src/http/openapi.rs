@@ -56,6 +56,16 @@ fn transcript() {}
     security(("bearer" = [])))]
 fn history() {}
 
+/// `GET /cohorts/{id}/complaints`
+#[utoipa::path(get, path = "/cohorts/{id}/complaints", tag = "read models",
+    params(("id" = String, Path, description = "cohort id"),
+        ("as_of" = Option<String>, Query), ("as_of_position" = Option<i64>, Query), ("as_of_occurred" = Option<String>, Query),
+        ("min_position" = Option<i64>, Query, description = "as for the timetable")),
+    responses((status = 200, description = "the complaints register (FORMAT.md, second vocabulary): {cohort_id, complaints: [{complaint_id, from, subject, filed_at, answered_at, status (open|answered), days_to_answer (Europe/Paris calendar days, null while open), answer, action}]} sorted by filed_at then complaint_id, with a top-level `position` and the Fieldtrail-Position header as for the timetable; empty for a cohort without complaints. Staff and auditors read every complaint; a learner of the cohort only those they filed (from = learner:<their id>)"),
+        (status = 403, description = "not staff, an auditor or a learner of the cohort"), (status = 404, description = "no such cohort (then)"), (status = 422), (status = 503, description = "min_position not reached within the bound")),
+    security(("bearer" = [])))]
+fn complaints() {}
+
 /// `GET /cohorts/{id}/timetable.ics`
 #[utoipa::path(get, path = "/cohorts/{id}/timetable.ics", tag = "exports", params(("id" = String, Path)),
     responses((status = 200, description = "iCalendar (RFC 5545), text/calendar"), (status = 403), (status = 404)), security(("bearer" = [])))]
@@ -178,6 +188,7 @@ fn metrics() {}
         timetable,
         transcript,
         history,
+        complaints,
         cohort_calendar,
         learner_calendar,
         clr,
@@ -400,6 +411,7 @@ mod drift {
         for path in [
             "/commands",
             "/cohorts/{id}/timetable",
+            "/cohorts/{id}/complaints",
             "/audit/streams/{type}/{id}",
             "/research/trajectories",
             "/metrics",

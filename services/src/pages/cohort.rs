@@ -1,9 +1,10 @@
 //! `GET /cohorts/{cohort_id}`: a cohort's timetable by week (Europe/Paris), each module's
 //! planned / scheduled / held half-days as bars, and (for the roles that may read the audit
 //! register) the attendance register per learner with its anomaly flags (R6332-26).
-//! The as-of control ([`as_of`]) shows the timetable as it stood then (the register only on
-//! the present view). Access: the timetable's ([`Access::Timetable`]); the register is the
-//! audit route's ([`Access::Audit`]).
+//! The as-of control ([`as_of`]) shows the timetable as it stood then (the registers only on
+//! the present view). Access: the timetable's ([`Access::Timetable`]); the attendance register
+//! is the audit route's ([`Access::Audit`]); the complaints register
+//! ([`super::complaints`]) the complaints route's ([`Access::Complaints`]).
 
 use super::{answer, as_of, check, cohorts, fr, params, PageError};
 use crate::auth::{policy, Access, Principal};
@@ -17,7 +18,9 @@ use axum::Extension;
 use chrono::{Datelike, Duration, NaiveDate};
 use chrono_tz::Europe::Paris;
 use fieldtrail_projections::attendance::AttendanceRegister;
-use fieldtrail_projections::{SessionStatus, Timetable, TimetableModule, TimetableSession};
+use fieldtrail_projections::{
+    ComplaintsRegister, SessionStatus, Timetable, TimetableModule, TimetableSession,
+};
 use maud::{html, Markup};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -67,6 +70,19 @@ async fn render(
     } else {
         None
     };
+    // The complaints register: staff and auditors (a learner reads only their own, over the
+    // API); the present view only.
+    let complaints = if cut.is_none()
+        && policy::allows(who, &Access::Complaints { cohort: cohort_id })
+        && who.role != crate::auth::Role::Learner
+    {
+        read::complaints_register(&state.journal, cohort_id)
+            .await
+            .map_err(PageError::journal)?
+            .and_then(|doc| serde_json::from_value::<ComplaintsRegister>(doc).ok())
+    } else {
+        None
+    };
     // The studies' links, for the roles that may read their histories (in this cohort).
     let studies = if policy::allows(
         who,
@@ -95,6 +111,7 @@ async fn render(
                 li { a href="#modules" { "Modules" } }
                 li { a href="#emploi-du-temps" { "Emploi du temps" } }
                 @if register_allowed { li { a href="#registre" { "Registre de présence" } } }
+                @if complaints.is_some() { li { a href="#reclamations" { "Réclamations" } } }
                 @if register_allowed {
                     li { a href={ "/history/cohort/" (cohort_id) } { "Historique et vérification" } }
                 }
@@ -134,6 +151,9 @@ async fn render(
             }
             @if let Some(register) = &register {
                 (register_table(register, &facts, cohort_id, who))
+            }
+            @if let Some(complaints) = &complaints {
+                (super::complaints::section(complaints))
             }
         }
     };

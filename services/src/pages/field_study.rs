@@ -195,6 +195,16 @@ fn path(history: &History, steps: &[Step], notes_allowed: bool) -> Markup {
                 p { "Commanditaire : " strong { (o.name) } " (" (o.sector) ")." }
             }
             p { "Membres : " (history.members.join(", ")) "." }
+            @if let Some(from) = &history.split_from {
+                p { "Issu de la scission du groupe " a href={ "/field-studies/" (from) } { (from) } "." }
+            }
+            @for split in &history.split_into {
+                p {
+                    "Scission le " (fr::datetime_short_text(&split.occurred_at)) " : "
+                    (split.members.join(", ")) " forment le groupe "
+                    a href={ "/field-studies/" (split.field_study_id) } { (split.field_study_id) } "."
+                }
+            }
         }
         section aria-labelledby="commande" {
             h2 #commande { "La commande, version après version" }
@@ -367,6 +377,9 @@ fn defences(steps: &[Step]) -> Markup {
                         | E::DefenceFailed { defence_id, learner_id, remarks, .. } => {
                             @let result = s.event.defence_result().map_or("", |(_, _, r)| r.as_str());
                             li { "Soutenance " (defence_id) ", " (learner_id) " : " strong { (fr::result(result)) } " — " (remarks) }
+                        }
+                        E::JuryMemberRecused { .. } | E::JuryMemberAppointed { .. } | E::DefenceResultRectified { .. } => {
+                            li { (fr::field_study_summary(&s.event)) }
                         }
                         _ => {}
                     }

@@ -146,6 +146,14 @@ pub fn result(result: &str) -> &str {
     }
 }
 
+/// A jury member's role in French.
+pub fn jury_role(role: fieldtrail_domain::command::JuryRole) -> &'static str {
+    match role {
+        fieldtrail_domain::command::JuryRole::Professional => "professionnel·le",
+        fieldtrail_domain::command::JuryRole::TrainingCentre => "centre de formation",
+    }
+}
+
 /// An event type in French.
 pub fn event(event_type: &str) -> &str {
     match event_type {
@@ -161,6 +169,9 @@ pub fn event(event_type: &str) -> &str {
         "cohort_closed" => "Cohorte close",
         "certificate_awarded" => "Certificat délivré",
         "deis_credit_recorded" => "Crédit DEIS enregistré",
+        "certificate_revoked" => "Certificat retiré",
+        "complaint_filed" => "Réclamation reçue",
+        "complaint_answered" => "Réclamation traitée",
         "field_study_formed" => "Groupe formé",
         "members_changed" => "Composition modifiée",
         "commission_negotiated" => "Commande négociée",
@@ -176,6 +187,10 @@ pub fn event(event_type: &str) -> &str {
         "defence_passed" => "Soutenance : admis·e",
         "defence_deferred" => "Soutenance : ajourné·e",
         "defence_failed" => "Soutenance : non admis·e",
+        "jury_member_recused" => "Membre du jury récusé",
+        "jury_member_appointed" => "Membre du jury nommé",
+        "field_study_split" => "Groupe scindé",
+        "defence_result_rectified" => "Résultat rectifié",
         other => other,
     }
 }
@@ -208,12 +223,65 @@ pub fn field_study_summary(event: &fieldtrail_domain::FieldStudyEvent) -> String
         E::FieldStudyFormed {
             members,
             organisation,
+            split_from,
+            ..
+        } => {
+            let formed = format!(
+                "groupe formé ({}) pour {} ({})",
+                ids(members),
+                organisation.name,
+                organisation.sector
+            );
+            match split_from {
+                Some(from) => format!("{formed}, issu de la scission du groupe {from}"),
+                None => formed,
+            }
+        }
+        E::FieldStudySplit {
+            new_field_study_id,
+            members,
+            remaining,
+            organisation,
+            reason,
             ..
         } => format!(
-            "groupe formé ({}) pour {} ({})",
+            "groupe scindé : {} forment le groupe {new_field_study_id} pour {} ({}) ; restent : {} — motif : {}",
             ids(members),
             organisation.name,
-            organisation.sector
+            organisation.sector,
+            ids(remaining),
+            reason.as_str()
+        ),
+        E::JuryMemberRecused {
+            defence_id,
+            name,
+            reason,
+            ..
+        } => format!(
+            "soutenance {defence_id} : {name} se récuse — motif : {}",
+            reason.as_str()
+        ),
+        E::JuryMemberAppointed {
+            defence_id,
+            name,
+            role,
+            ..
+        } => format!(
+            "soutenance {defence_id} : {name} nommé·e au jury ({})",
+            jury_role(*role)
+        ),
+        E::DefenceResultRectified {
+            defence_id,
+            learner_id,
+            previous_result,
+            result: rectified,
+            reason,
+            ..
+        } => format!(
+            "soutenance {defence_id} : résultat de {learner_id} rectifié, {} devient {} — motif : {}",
+            result(previous_result.as_str()),
+            result(rectified.as_str()),
+            reason.as_str()
         ),
         E::MembersChanged {
             join,

@@ -7,7 +7,7 @@
 //! | `GET /sign-in`, `POST /sign-in`, `GET /sign-in?token=…&next=/path`, `POST /sign-out` | sign-in and sign-out ([`session`]) |
 //! | `GET /` | what the signed-in role may open ([`home`]) |
 //! | `GET /cohorts` | the cohorts the role may open ([`cohorts`]) |
-//! | `GET /cohorts/{cohort_id}` | timetable by week, module bars, attendance register ([`cohort`]) |
+//! | `GET /cohorts/{cohort_id}` | timetable by week, module bars, attendance register, complaints register ([`cohort`], [`complaints`]) |
 //! | `GET /cohorts/{cohort_id}/learners/{learner_id}` | a learner's transcript ([`transcript`]) |
 //! | `GET /field-studies/{field_study_id}` | a field study's path, with the as-of control ([`field_study`]) |
 //! | `GET /history/{stream_type}/{stream_id}` | a stream's full history and its hash-chain check ([`audit`]) |
@@ -25,6 +25,7 @@ pub mod as_of;
 pub mod audit;
 pub mod cohort;
 pub mod cohorts;
+pub mod complaints;
 pub mod field_study;
 pub mod fr;
 pub mod home;

@@ -358,8 +358,8 @@ impl<'a> Shaper<'a> {
             at(first(K::DefenceAttempt)),
             at(defence),
             Cell::opt_str(defence.and_then(|m| m.result).map(|r| r.as_str())),
-            at(first(K::CertificateAwarded)),
-            at(first(K::DeisCreditRecorded)),
+            at(l.certificate_in_force()),
+            at(l.deis_credit_in_force()),
         ]
     }
 
@@ -418,7 +418,7 @@ fn long_columns(dates: DateMode) -> Vec<Column> {
         column("sector", ColType::Str, true, "category", "The commissioning organisation's sector (the organisation's name is never exported): field_study_joined."),
         column("version", ColType::Int, true, "version number", "The commission's version (commission_*) or the production's version (production_submitted)."),
         column("hypothesis", ColType::Str, true, PSEUDONYM, "The hypothesis: H- and 16 hex digits of HMAC-SHA256(key, \"hypothesis:\" + field study id + \"/\" + hypothesis id)."),
-        column("reason_category", ColType::Str, true, "category", format!("The reason's category, derived from the event kind and keywords of the reason (whose text is never exported): withdrew, field_study_left, commission_renegotiated, hypothesis_revised, hypothesis_abandoned. One of: {categories}.")),
+        column("reason_category", ColType::Str, true, "category", format!("The reason's category, derived from the event kind and keywords of the reason (whose text is never exported): withdrew, field_study_left (and field_study_joined after a split: split), commission_renegotiated, hypothesis_revised, hypothesis_abandoned. One of: {categories}.")),
         column("attempt", ColType::Int, true, "count", "The learner's defence attempt: 1 for their first defence, 2 for the next, ... (defence_attempt)."),
         column("result", ColType::Str, true, "category", "The defence's result: passed, deferred, failed (defence_attempt)."),
         column("jury", ColType::Str, true, PSEUDONYM, "The jury members, J- pseudonyms (HMAC-SHA256(key, \"jury:\" + name)) separated by ';', in the jury's order (defence_attempt)."),
@@ -472,8 +472,8 @@ fn wide_columns(dates: DateMode) -> Vec<Column> {
         d("first_defence_at", "The first defence result's record."),
         d("last_defence_at", "The last defence result's record."),
         column("final_defence_result", ColType::Str, true, "category", "The last defence result: passed, deferred, failed; empty if none."),
-        d("certificate_awarded_at", "When the certificate was awarded; empty if not."),
-        d("deis_credit_at", "When the DEIS credit was recorded; empty if not."),
+        d("certificate_awarded_at", "When the certificate in force was awarded; empty if none (never awarded, or revoked since)."),
+        d("deis_credit_at", "When the DEIS credit of the certificate in force was recorded; empty if none."),
     ]
 }
 
@@ -505,8 +505,8 @@ fn summary_columns() -> Vec<Column> {
         int("defences_passed", "count", "Of which passed."),
         int("defences_deferred", "count", "Of which deferred."),
         int("defences_failed", "count", "Of which failed."),
-        int("certificates", "learners", "Certificates awarded."),
-        int("deis_credits", "learners", "DEIS credits recorded."),
+        int("certificates", "learners", "Learners holding a certificate in force (awarded, not revoked since)."),
+        int("deis_credits", "learners", "Learners whose certificate in force is credited toward the DEIS."),
         int("attendance_learners", "learners", "Learners in the attendance distribution (counted in at least one held session)."),
         rate("attendance_rate_min", "Minimum"),
         rate("attendance_rate_q1", "First quartile"),

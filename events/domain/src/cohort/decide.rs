@@ -54,6 +54,9 @@ impl Cohort {
             }
             C::AwardCertificate(c) => self.award(c, lookups).await?,
             C::RecordDeisCredit(c) => self.credit(c)?,
+            C::RevokeCertificate(c) => self.revoke(c)?,
+            C::FileComplaint(c) => self.file_complaint(c)?,
+            C::AnswerComplaint(c) => self.answer_complaint(c)?,
         })
     }
 

@@ -2,7 +2,10 @@
 //! the learners' outcomes (certificate, DEIS credit).
 //!
 //! `mod.rs` holds the state and how events fold into it; `decide.rs` holds the rules of
-//! enrolment and the timetable, `outcome.rs` those of the certificate and the DEIS credit.
+//! enrolment and the timetable, `outcome.rs` those of the certificate (award, revocation) and
+//! the DEIS credit, `complaints.rs` those of the complaints (Qualiopi indicator 31).
+
+mod complaints;
 
 mod decide;
 mod outcome;
@@ -35,6 +38,8 @@ pub struct Cohort {
     closed: bool,
     learners: Vec<LearnerRecord>,
     sessions: Vec<SessionRecord>,
+    /// Every complaint filed, in filing order, with whether it was answered.
+    complaints: Vec<(Id, bool)>,
 }
 
 /// A learner as the cohort knows them.
@@ -183,12 +188,12 @@ impl LearnerRecord {
         self.withdrawn
     }
 
-    /// Whether the certificate has been awarded to the learner.
+    /// Whether the learner holds a certificate in force (awarded and not revoked since).
     pub fn certificate_awarded(&self) -> bool {
         self.certificate_awarded
     }
 
-    /// Whether the certificate has been credited toward the learner's DEIS.
+    /// Whether the certificate in force has been credited toward the learner's DEIS.
     pub fn deis_credit(&self) -> bool {
         self.deis_credit
     }
@@ -404,6 +409,22 @@ impl Aggregate for Cohort {
             CohortEvent::DeisCreditRecorded { learner_id, .. } => {
                 if let Some(l) = self.learner_mut(&learner_id) {
                     l.deis_credit = true;
+                }
+            }
+            CohortEvent::CertificateRevoked { learner_id, .. } => {
+                if let Some(l) = self.learner_mut(&learner_id) {
+                    l.certificate_awarded = false;
+                    l.deis_credit = false;
+                }
+            }
+            CohortEvent::ComplaintFiled { complaint_id, .. } => {
+                if !self.complaints.iter().any(|(c, _)| *c == complaint_id) {
+                    self.complaints.push((complaint_id, false));
+                }
+            }
+            CohortEvent::ComplaintAnswered { complaint_id, .. } => {
+                if let Some(entry) = self.complaints.iter_mut().find(|(c, _)| *c == complaint_id) {
+                    entry.1 = true;
                 }
             }
         }

@@ -1,15 +1,16 @@
 //! The learners' outcomes: `award_certificate` (needs a passed latest defence, read from the
-//! cohort's field studies) and `record_deis_credit`.
+//! cohort's field studies), `revoke_certificate` and `record_deis_credit`.
 
 use super::Cohort;
-use crate::command::{AwardCertificate, DefenceResult, RecordDeisCredit};
+use crate::command::{AwardCertificate, DefenceResult, RecordDeisCredit, RevokeCertificate};
 use crate::error::{DecideError, Rejection};
 use crate::event::CohortEvent;
 use crate::lookups::Lookups;
 use crate::FieldStudy;
 
 impl Cohort {
-    /// `award_certificate`: `not_found` for an unknown learner; `already_exists` once awarded;
+    /// `award_certificate`: `not_found` for an unknown learner; `already_exists` while a
+    /// certificate is in force (after a revocation, the learner may be awarded again);
     /// `conflict` for a withdrawn learner or one whose latest defence result (see
     /// [`FieldStudy::latest_result_among`]) is not `passed`.
     pub(super) async fn award(
@@ -56,6 +57,23 @@ impl Cohort {
         Ok(CohortEvent::CertificateAwarded {
             cohort_id: c.cohort_id,
             learner_id: c.learner_id,
+        })
+    }
+
+    /// `revoke_certificate`: `not_found` for an unknown learner; `conflict` when the learner
+    /// holds no certificate in force. The DEIS credit goes with the certificate.
+    pub(super) fn revoke(&self, c: RevokeCertificate) -> Result<CohortEvent, Rejection> {
+        let learner = self.enrolled(&c.learner_id, &c.cohort_id)?;
+        if !learner.certificate_awarded {
+            return Err(Rejection::conflict(format!(
+                "learner {} holds no certificate in force to revoke",
+                c.learner_id
+            )));
+        }
+        Ok(CohortEvent::CertificateRevoked {
+            cohort_id: c.cohort_id,
+            learner_id: c.learner_id,
+            reason: c.reason,
         })
     }
 

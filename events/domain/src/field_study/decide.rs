@@ -147,6 +147,10 @@ impl FieldStudy {
             }
             C::ScheduleDefence(c) => self.schedule_defence(c)?,
             C::RecordDefence(c) => return Ok(self.record_defence(c, at)?),
+            C::RecuseJuryMember(c) => self.recuse_jury_member(c)?,
+            C::AppointJuryMember(c) => self.appoint_jury_member(c)?,
+            C::SplitFieldStudy(c) => self.split(c, lookups).await?,
+            C::RectifyDefenceResult(c) => self.rectify(c, lookups).await?,
         };
         Ok(vec![event])
     }

@@ -1,12 +1,16 @@
-//! The defences: `schedule_defence` and `record_defence`. The first defence is due for every
-//! current member; each later one only for those `deferred` at the one before.
+//! The defences: `schedule_defence`, `record_defence` and `rectify_defence_result`. The first
+//! defence is due for every current member; each later one only for the members `deferred` at
+//! the one before (a rectified result counts as the result at its defence).
 
 use super::decide::conflict;
-use super::FieldStudy;
-use crate::command::{JuryRole, RecordDefence, ScheduleDefence};
+use super::{Defence, FieldStudy};
+use crate::command::{
+    DefenceResult, JuryRole, RecordDefence, RectifyDefenceResult, ScheduleDefence,
+};
 use crate::error::{DecideError, Rejection};
 use crate::event::FieldStudyEvent;
 use crate::ids::Id;
+use crate::lookups::Lookups;
 use chrono::{DateTime, FixedOffset};
 use std::collections::HashSet;
 
@@ -57,7 +61,7 @@ impl FieldStudy {
                     previous.defence_id
                 )));
             }
-            if previous.deferred().next().is_none() {
+            if self.deferred_members(previous).next().is_none() {
                 return Err(conflict(format!(
                     "defence {} left nobody deferred: no further defence is due",
                     previous.defence_id
@@ -74,7 +78,9 @@ impl FieldStudy {
 
     /// `record_defence` (stamped `at`): `not_found` for an unknown defence; `conflict` when it is
     /// already recorded; `invalid` unless the outcomes name each learner due exactly once;
-    /// `conflict` when `at` is before the defence's time. One event per outcome, in order.
+    /// `conflict` while the sitting jury (recused members left out) lacks a `professional` or a
+    /// `training_centre` member, and when `at` is before the defence's time. One event per
+    /// outcome, in order.
     pub(super) fn record_defence(
         &self,
         c: RecordDefence,
@@ -94,7 +100,7 @@ impl FieldStudy {
         }
         let due: Vec<&Id> = match index.checked_sub(1).and_then(|i| self.defences.get(i)) {
             None => self.members.iter().collect(),
-            Some(previous) => previous.deferred().collect(),
+            Some(previous) => self.deferred_members(previous).collect(),
         };
         let mut named = HashSet::new();
         for (i, outcome) in c.outcomes.iter().enumerate() {
@@ -114,6 +120,12 @@ impl FieldStudy {
         if let Some(missing) = due.iter().find(|l| !named.contains(*l)) {
             return Err(Rejection::invalid(format!(
                 "data.outcomes: learner {missing} is due at defence {} but has no outcome",
+                c.defence_id
+            )));
+        }
+        if let Some(role) = defence.missing_role() {
+            return Err(Rejection::conflict(format!(
+                "defence {}: the jury, recused members left out, has no {role} member: appoint one first",
                 c.defence_id
             )));
         }
@@ -153,5 +165,76 @@ impl FieldStudy {
                 }
             })
             .collect())
+    }
+}
+
+impl FieldStudy {
+    /// The current members `deferred` at `defence` (results after rectification): those due
+    /// at the next defence. A learner who left the study (a change of members, a split) is due
+    /// at no further defence of it.
+    fn deferred_members<'a>(&'a self, defence: &'a Defence) -> impl Iterator<Item = &'a Id> {
+        defence
+            .deferred()
+            .filter(move |l| self.is_member(l.as_str()))
+    }
+
+    /// `rectify_defence_result`: `not_found` for an unknown defence or a learner not enrolled in
+    /// the cohort; `conflict` when the defence's outcome is not recorded; `invalid` when the
+    /// learner has no outcome at that defence; `conflict` when `result` is the one in force, or
+    /// when the learner holds a certificate in force and `result` is not `passed` (revoke it
+    /// first: a certificate stands on a passed defence).
+    pub(super) async fn rectify(
+        &self,
+        c: RectifyDefenceResult,
+        lookups: &dyn Lookups,
+    ) -> Result<FieldStudyEvent, DecideError> {
+        let defence = self.known_defence(&c.defence_id, &c.field_study_id)?;
+        let cohort_id = self.cohort_id.as_ref().map_or("", Id::as_str);
+        let cohort = lookups.cohort(cohort_id).await?;
+        let Some(learner) = cohort
+            .as_ref()
+            .and_then(|cohort| cohort.learner(c.learner_id.as_str()))
+        else {
+            return Err(Rejection::not_found(format!(
+                "data.learner_id: learner {} is not enrolled in cohort {cohort_id}",
+                c.learner_id
+            ))
+            .into());
+        };
+        if !defence.is_recorded() {
+            return Err(conflict(format!(
+                "defence {} has no outcome recorded yet: there is nothing to rectify",
+                c.defence_id
+            )));
+        }
+        let Some(previous_result) = defence.result_of(c.learner_id.as_str()) else {
+            return Err(Rejection::invalid(format!(
+                "data.learner_id: learner {} has no outcome at defence {}",
+                c.learner_id, c.defence_id
+            ))
+            .into());
+        };
+        if previous_result == c.result {
+            return Err(conflict(format!(
+                "data.result: {} is already learner {}'s result at defence {}",
+                c.result.as_str(),
+                c.learner_id,
+                c.defence_id
+            )));
+        }
+        if learner.certificate_awarded() && c.result != DefenceResult::Passed {
+            return Err(conflict(format!(
+                "learner {} holds a certificate in force: a result other than passed needs the certificate revoked first",
+                c.learner_id
+            )));
+        }
+        Ok(FieldStudyEvent::DefenceResultRectified {
+            field_study_id: c.field_study_id,
+            defence_id: c.defence_id,
+            learner_id: c.learner_id,
+            previous_result,
+            result: c.result,
+            reason: c.reason,
+        })
     }
 }

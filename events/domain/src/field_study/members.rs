@@ -1,8 +1,9 @@
-//! Who is in the group: `form_field_study` and `change_members`. A member must be active in the
-//! cohort (`invalid` otherwise) and in no other field study of the cohort (`conflict`).
+//! Who is in the group: `form_field_study`, `change_members` and `split_field_study`. A member
+//! must be active in the cohort (`invalid` otherwise) and in no other field study of the cohort
+//! (`conflict`).
 
 use super::FieldStudy;
-use crate::command::{ChangeMembers, FormFieldStudy};
+use crate::command::{ChangeMembers, FormFieldStudy, SplitFieldStudy};
 use crate::error::{DecideError, Rejection};
 use crate::event::FieldStudyEvent;
 use crate::ids::Id;
@@ -52,6 +53,73 @@ impl FieldStudy {
             cohort_id: c.cohort_id,
             members: c.members,
             organisation: c.organisation,
+            split_from: None,
+        })
+    }
+
+    /// `split_field_study`: `already_exists` when the new id names a field study (this one
+    /// included); `invalid` for a listed learner who is not a member or is listed twice, or
+    /// when either group would have fewer than 2 or more than 4 members; `conflict` while the
+    /// study has a defence without outcome. The event is the old study's; the new study's
+    /// `field_study_formed` (with `split_from`) is [`FieldStudyEvent::split_companion`].
+    pub(super) async fn split(
+        &self,
+        c: SplitFieldStudy,
+        lookups: &dyn Lookups,
+    ) -> Result<FieldStudyEvent, DecideError> {
+        let Some(cohort_id) = self.cohort_id.clone() else {
+            return Err(Rejection::not_found(format!(
+                "data.field_study_id: field study {} does not exist",
+                c.field_study_id
+            ))
+            .into());
+        };
+        let taken = c.new_field_study_id == c.field_study_id
+            || lookups
+                .field_study(c.new_field_study_id.as_str())
+                .await?
+                .is_some_and(|s| s.exists());
+        if taken {
+            return Err(Rejection::already_exists(format!(
+                "data.new_field_study_id: field study {} already exists",
+                c.new_field_study_id
+            ))
+            .into());
+        }
+        let leaving = self.leavers(&c.members, "data.members")?;
+        let remaining: Vec<Id> = self
+            .members
+            .iter()
+            .filter(|m| !leaving.contains(m))
+            .cloned()
+            .collect();
+        for (group, n) in [
+            (c.new_field_study_id.as_str(), c.members.len()),
+            (c.field_study_id.as_str(), remaining.len()),
+        ] {
+            if !(2..=4).contains(&n) {
+                let noun = if n == 1 { "member" } else { "members" };
+                return Err(Rejection::invalid(format!(
+                    "data.members: field study {group} would have {n} {noun}; each group of a split keeps 2 to 4 members"
+                ))
+                .into());
+            }
+        }
+        if let Some(pending) = self.defences.iter().find(|d| !d.is_recorded()) {
+            return Err(Rejection::conflict(format!(
+                "defence {} is still without outcome: record it before the group splits",
+                pending.defence_id
+            ))
+            .into());
+        }
+        Ok(FieldStudyEvent::FieldStudySplit {
+            field_study_id: c.field_study_id,
+            cohort_id,
+            new_field_study_id: c.new_field_study_id,
+            members: c.members,
+            remaining,
+            organisation: c.organisation,
+            reason: c.reason,
         })
     }
 
@@ -83,22 +151,7 @@ impl FieldStudy {
                 .into());
             }
         }
-        let mut leaving = HashSet::new();
-        for (i, learner_id) in c.leave.iter().enumerate() {
-            if !leaving.insert(learner_id) {
-                return Err(Rejection::invalid(format!(
-                    "data.leave[{i}]: learner {learner_id} is listed twice"
-                ))
-                .into());
-            }
-            if !self.is_member(learner_id.as_str()) {
-                return Err(Rejection::invalid(format!(
-                    "data.leave[{i}]: learner {learner_id} is not a member of field study {}",
-                    c.field_study_id
-                ))
-                .into());
-            }
-        }
+        let leaving = self.leavers(&c.leave, "data.leave")?;
         let members: Vec<Id> = self
             .members
             .iter()
@@ -130,6 +183,28 @@ impl FieldStudy {
             reason: c.reason,
             members,
         })
+    }
+}
+
+impl FieldStudy {
+    /// The learners of `list` (the field `field`) as a set: `invalid` for one listed twice or
+    /// not a member of this study.
+    fn leavers<'a>(&self, list: &'a [Id], field: &str) -> Result<HashSet<&'a Id>, Rejection> {
+        let mut leaving = HashSet::new();
+        for (i, learner_id) in list.iter().enumerate() {
+            if !leaving.insert(learner_id) {
+                return Err(Rejection::invalid(format!(
+                    "{field}[{i}]: learner {learner_id} is listed twice"
+                )));
+            }
+            if !self.is_member(learner_id.as_str()) {
+                return Err(Rejection::invalid(format!(
+                    "{field}[{i}]: learner {learner_id} is not a member of field study {}",
+                    self.field_study_id.as_ref().map_or("", Id::as_str)
+                )));
+            }
+        }
+        Ok(leaving)
     }
 }
 

@@ -3,15 +3,19 @@
 //!
 //! `mod.rs` holds the state and how events fold into it; `decide.rs` dispatches the commands and
 //! holds the rules of the commission, hypotheses, notes and productions; `members.rs` those of
-//! the group, `defence.rs` those of the defences.
+//! the group (formation, changes, split), `defence.rs` those of the defences (and rectified
+//! results), `jury.rs` those of a defence's jury (recusal, appointment).
 
 mod decide;
 mod defence;
+mod jury;
 mod members;
 #[cfg(test)]
 mod tests;
 
-use crate::command::{DefenceResult, FieldStudyCommand, Organisation, Stamped};
+use crate::command::{
+    DefenceResult, FieldStudyCommand, JuryMember, JuryRole, Organisation, Stamped,
+};
 use crate::error::DecideError;
 use crate::event::FieldStudyEvent;
 use crate::ids::Id;
@@ -30,6 +34,8 @@ pub struct FieldStudy {
     field_study_id: Option<Id>,
     cohort_id: Option<Id>,
     organisation: Option<Organisation>,
+    /// The study it split from, if it came from a split.
+    split_from: Option<Id>,
     members: Vec<Id>,
     ever_members: Vec<Id>,
     /// Latest commission version; 0 while there is none.
@@ -53,13 +59,49 @@ struct Hypothesis {
 struct Defence {
     defence_id: Id,
     at: DateTime<FixedOffset>,
-    /// In the order recorded; empty until the defence is recorded.
+    /// The jury as scheduled, then appointed members appended; recused ones stay, marked.
+    jury: Vec<JurySeat>,
+    /// In the order recorded, each with the result in force (after rectifications); empty
+    /// until the defence is recorded.
     outcomes: Vec<(Id, DefenceResult)>,
+}
+
+/// A member of a defence's jury.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct JurySeat {
+    name: String,
+    role: JuryRole,
+    recused: bool,
 }
 
 impl Defence {
     fn is_recorded(&self) -> bool {
         !self.outcomes.is_empty()
+    }
+
+    /// Whether `name` sits on the jury (is on it and not recused).
+    fn sits(&self, name: &str) -> bool {
+        self.jury.iter().any(|s| s.name == name && !s.recused)
+    }
+
+    /// The first role the sitting jury lacks (`professional`, then `training_centre`), if any.
+    fn missing_role(&self) -> Option<&'static str> {
+        [
+            (JuryRole::Professional, "professional"),
+            (JuryRole::TrainingCentre, "training_centre"),
+        ]
+        .into_iter()
+        .find(|(role, _)| !self.jury.iter().any(|s| s.role == *role && !s.recused))
+        .map(|(_, name)| name)
+    }
+
+    /// The result in force for `learner_id` at this defence, if it recorded one for them.
+    fn result_of(&self, learner_id: &str) -> Option<DefenceResult> {
+        self.outcomes
+            .iter()
+            .rev()
+            .find(|(l, _)| *l == *learner_id)
+            .map(|(_, r)| *r)
     }
 
     fn deferred(&self) -> impl Iterator<Item = &Id> {
@@ -89,6 +131,11 @@ impl FieldStudy {
     /// The commissioning organisation; `None` before it is formed.
     pub fn organisation(&self) -> Option<&Organisation> {
         self.organisation.as_ref()
+    }
+
+    /// The field study this one split from, if it came from a split.
+    pub fn split_from(&self) -> Option<&Id> {
+        self.split_from.as_ref()
     }
 
     /// The current members: those it was formed with, minus leavers, plus joiners appended.
@@ -133,9 +180,16 @@ impl FieldStudy {
     /// certificate rule reads it: in the study the learner belongs to now, if any; otherwise in
     /// the studies they belonged to, the outcome of the latest-scheduled defence that recorded
     /// one for them. `None` when there is none.
+    ///
+    /// A study that came from a split (`split_from`) and has no result for the learner yet
+    /// reads as the studies they belonged to before: the split does not erase an earlier result.
+    /// Rectified results count as the result at their defence.
     pub fn latest_result_among(studies: &[FieldStudy], learner_id: &str) -> Option<DefenceResult> {
         if let Some(current) = studies.iter().find(|s| s.is_member(learner_id)) {
-            return current.latest_defence_result(learner_id);
+            let here = current.latest_defence_result(learner_id);
+            if here.is_some() || current.split_from.is_none() {
+                return here;
+            }
         }
         studies
             .iter()
@@ -172,13 +226,47 @@ impl FieldStudy {
             .find(|(_, d)| d.defence_id == *defence_id)
     }
 
-    fn record_outcome(&mut self, defence_id: &Id, learner_id: Id, result: DefenceResult) {
-        if let Some(d) = self
-            .defences
+    fn defence_mut(&mut self, defence_id: &Id) -> Option<&mut Defence> {
+        self.defences
             .iter_mut()
             .find(|d| d.defence_id == *defence_id)
-        {
+    }
+
+    fn record_outcome(&mut self, defence_id: &Id, learner_id: Id, result: DefenceResult) {
+        if let Some(d) = self.defence_mut(defence_id) {
             d.outcomes.push((learner_id, result));
+        }
+    }
+
+    fn rectify_outcome(&mut self, defence_id: &Id, learner_id: &Id, result: DefenceResult) {
+        if let Some(d) = self.defence_mut(defence_id) {
+            if let Some(entry) = d.outcomes.iter_mut().find(|(l, _)| l == learner_id) {
+                entry.1 = result;
+            }
+        }
+    }
+
+    fn seat(&mut self, defence_id: &Id, name: String, role: JuryRole) {
+        if let Some(d) = self.defence_mut(defence_id) {
+            match d.jury.iter_mut().find(|s| s.name == name && s.recused) {
+                Some(seat) => {
+                    seat.role = role;
+                    seat.recused = false;
+                }
+                None => d.jury.push(JurySeat {
+                    name,
+                    role,
+                    recused: false,
+                }),
+            }
+        }
+    }
+
+    fn recuse(&mut self, defence_id: &Id, name: &str) {
+        if let Some(d) = self.defence_mut(defence_id) {
+            for seat in d.jury.iter_mut().filter(|s| s.name == name) {
+                seat.recused = true;
+            }
         }
     }
 
@@ -224,14 +312,19 @@ impl Aggregate for FieldStudy {
                 cohort_id,
                 members,
                 organisation,
+                split_from,
             } => {
                 self.field_study_id = Some(field_study_id);
                 self.cohort_id = Some(cohort_id);
                 self.organisation = Some(organisation);
+                self.split_from = split_from;
                 self.members = members;
                 self.remember_members();
             }
-            E::MembersChanged { members, .. } => {
+            E::MembersChanged { members, .. }
+            | E::FieldStudySplit {
+                remaining: members, ..
+            } => {
                 self.members = members;
                 self.remember_members();
             }
@@ -260,13 +353,42 @@ impl Aggregate for FieldStudy {
             } => self.interventions.push(intervention_id),
             E::ReflexiveNoteRecorded { note_id, .. } => self.notes.push(note_id),
             E::ProductionSubmitted { version, .. } => self.production_version = version,
-            E::DefenceScheduled { defence_id, at, .. } => {
+            E::DefenceScheduled {
+                defence_id,
+                at,
+                jury,
+                ..
+            } => {
+                let jury = jury
+                    .into_iter()
+                    .map(|JuryMember { name, role }| JurySeat {
+                        name,
+                        role,
+                        recused: false,
+                    })
+                    .collect();
                 self.defences.push(Defence {
                     defence_id,
                     at,
+                    jury,
                     outcomes: Vec::new(),
                 });
             }
+            E::JuryMemberRecused {
+                defence_id, name, ..
+            } => self.recuse(&defence_id, &name),
+            E::JuryMemberAppointed {
+                defence_id,
+                name,
+                role,
+                ..
+            } => self.seat(&defence_id, name, role),
+            E::DefenceResultRectified {
+                defence_id,
+                learner_id,
+                result,
+                ..
+            } => self.rectify_outcome(&defence_id, &learner_id, result),
             E::DefencePassed {
                 defence_id,
                 learner_id,

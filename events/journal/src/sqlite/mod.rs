@@ -428,6 +428,16 @@ impl Backend for SqliteJournal {
         crate::group::answer(answer).await
     }
 
+    async fn append_streams(
+        &self,
+        parts: &[crate::StreamAppend],
+        metadata: &CommandMetadata,
+    ) -> Result<Vec<Vec<i64>>, JournalError> {
+        let (parts, metadata) = (parts.to_vec(), metadata.clone());
+        self.write(move |tx| write::append_streams(tx, &parts, &metadata))
+            .await
+    }
+
     async fn append_batch(
         &self,
         batch: &[crate::AppendRequest],

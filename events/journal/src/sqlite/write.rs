@@ -1,7 +1,9 @@
 //! The embedded journal's writes, each inside the caller's `BEGIN IMMEDIATE` transaction.
 
 use super::micros;
-use crate::backend::{CommitOutcome, DocumentCommit, LedgerRow, NewEvent, TokenRecord};
+use crate::backend::{
+    CommitOutcome, DocumentCommit, LedgerRow, NewEvent, StreamAppend, TokenRecord,
+};
 use crate::chain::{self, Hash, SealedEvent, GENESIS};
 use crate::group::PendingAppend;
 use crate::reservations::{self, ReservationsRebuilt};
@@ -22,6 +24,68 @@ pub(super) fn append(
     events: &[NewEvent],
     metadata: &CommandMetadata,
 ) -> Result<Vec<i64>, JournalError> {
+    check_version(tx, stream_type, stream_id, expected)?;
+    check_new_command(tx, metadata)?;
+    let (positions, recorded_at) = insert(tx, stream_type, stream_id, expected, events, metadata)?;
+    let span = (positions.first(), positions.last());
+    ledger(tx, metadata, stream_type, stream_id, span, recorded_at)?;
+    claims(tx, stream_type, stream_id, events, &positions)?;
+    Ok(positions)
+}
+
+/// Appends one command's events to several streams (see [`crate::Backend::append_streams`]):
+/// each part version-checked and chained, in order; one ledger row naming the last part's
+/// stream; then the claims of every part.
+pub(super) fn append_streams(
+    tx: &Connection,
+    parts: &[StreamAppend],
+    metadata: &CommandMetadata,
+) -> Result<Vec<Vec<i64>>, JournalError> {
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return Ok(Vec::new());
+    };
+    check_version(tx, &first.stream_type, &first.stream_id, first.expected)?;
+    check_new_command(tx, metadata)?;
+    let mut positions: Vec<Vec<i64>> = Vec::with_capacity(parts.len());
+    let mut recorded_at = Utc::now();
+    for part in parts {
+        check_version(tx, &part.stream_type, &part.stream_id, part.expected)?;
+        let (p, at) = insert(
+            tx,
+            &part.stream_type,
+            &part.stream_id,
+            part.expected,
+            &part.events,
+            metadata,
+        )?;
+        positions.push(p);
+        recorded_at = at;
+    }
+    let span = (
+        positions.first().and_then(|p| p.first()),
+        positions.last().and_then(|p| p.last()),
+    );
+    ledger(
+        tx,
+        metadata,
+        &last.stream_type,
+        &last.stream_id,
+        span,
+        recorded_at,
+    )?;
+    for (part, p) in parts.iter().zip(&positions) {
+        claims(tx, &part.stream_type, &part.stream_id, &part.events, p)?;
+    }
+    Ok(positions)
+}
+
+/// [`JournalError::VersionConflict`] unless the stream is at `expected`.
+fn check_version(
+    tx: &Connection,
+    stream_type: &str,
+    stream_id: &str,
+    expected: i64,
+) -> Result<(), JournalError> {
     let current: i64 = tx.query_row(
         "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_type = ?1 AND stream_id = ?2",
         params![stream_type, stream_id],
@@ -33,6 +97,11 @@ pub(super) fn append(
             expected,
         });
     }
+    Ok(())
+}
+
+/// [`JournalError::DuplicateCommand`] when the command id is in the ledger.
+fn check_new_command(tx: &Connection, metadata: &CommandMetadata) -> Result<(), JournalError> {
     let known: Option<i64> = tx
         .query_row(
             "SELECT 1 FROM command_ledger WHERE command_id = ?1",
@@ -43,6 +112,19 @@ pub(super) fn append(
     if known.is_some() {
         return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
     }
+    Ok(())
+}
+
+/// Inserts `events` at `expected` + 1, ..., chained to the stream's event at `expected`
+/// (the caller checked the version); returns their positions and `recorded_at`.
+fn insert(
+    tx: &Connection,
+    stream_type: &str,
+    stream_id: &str,
+    expected: i64,
+    events: &[NewEvent],
+    metadata: &CommandMetadata,
+) -> Result<(Vec<i64>, chrono::DateTime<Utc>), JournalError> {
     let prev: Hash = if expected == 0 {
         GENESIS
     } else {
@@ -120,10 +202,18 @@ pub(super) fn append(
             chain::CURRENT_CHAIN,
         ])?;
     }
-    let (first, last) = (
-        positions.first().copied().unwrap_or(0),
-        positions.last().copied().unwrap_or(0),
-    );
+    Ok((positions, recorded_at))
+}
+
+/// The command's ledger row: `stream`, from the first to the last position of `span`.
+fn ledger(
+    tx: &Connection,
+    metadata: &CommandMetadata,
+    stream_type: &str,
+    stream_id: &str,
+    span: (Option<&i64>, Option<&i64>),
+    recorded_at: chrono::DateTime<Utc>,
+) -> Result<(), JournalError> {
     tx.execute(
         "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -132,13 +222,12 @@ pub(super) fn append(
             metadata.command,
             stream_type,
             stream_id,
-            first,
-            last,
+            span.0.copied().unwrap_or(0),
+            span.1.copied().unwrap_or(0),
             micros(&recorded_at)
         ],
     )?;
-    claims(tx, stream_type, stream_id, events, &positions)?;
-    Ok(positions)
+    Ok(())
 }
 
 /// Applies the claims of an append's `events` (at `positions`) to the reservation table, after
@@ -174,24 +263,7 @@ fn claims(
     };
     for (change, position) in reservations::changes(stream_type, events, positions, study_cohort) {
         match change {
-            ClaimChange::Take(claim) => {
-                let by: Option<String> = tx
-                    .query_row(
-                        "SELECT holder FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2",
-                        params![claim.kind.as_str(), claim.key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                match by {
-                    Some(by) => return Err(JournalError::ClaimHeld { claim, holder: by }),
-                    None => {
-                        tx.execute(
-                            "INSERT INTO reservations (claim_kind, claim_key, holder, position) VALUES (?1, ?2, ?3, ?4)",
-                            params![claim.kind.as_str(), claim.key, holder, position],
-                        )?;
-                    }
-                }
-            }
+            ClaimChange::Take(claim) => take(tx, claim, None, &holder, position)?,
             ClaimChange::Release(claim) => {
                 tx.execute(
                     "DELETE FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2 AND holder = ?3",
@@ -204,8 +276,41 @@ fn claims(
                     params![claim.kind.as_str(), claim.key],
                 )?;
             }
+            ClaimChange::TakeFrom(claim, from) => take(tx, claim, Some(&from), &holder, position)?,
         }
     }
+    Ok(())
+}
+
+/// Takes `claim` for `holder` at `position`: inserted when free; moved when `from` (or the
+/// holder itself) holds it; [`JournalError::ClaimHeld`] when another stream does.
+fn take(
+    tx: &Connection,
+    claim: fieldtrail_domain::claims::Claim,
+    from: Option<&str>,
+    holder: &str,
+    position: i64,
+) -> Result<(), JournalError> {
+    let by: Option<String> = tx
+        .query_row(
+            "SELECT holder FROM reservations WHERE claim_kind = ?1 AND claim_key = ?2",
+            params![claim.kind.as_str(), claim.key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let sql = match by {
+        Some(by) if from.is_some_and(|f| f == by || holder == by) => {
+            "UPDATE reservations SET holder = ?3, position = ?4 WHERE claim_kind = ?1 AND claim_key = ?2"
+        }
+        Some(by) => return Err(JournalError::ClaimHeld { claim, holder: by }),
+        None => {
+            "INSERT INTO reservations (claim_kind, claim_key, holder, position) VALUES (?1, ?2, ?3, ?4)"
+        }
+    };
+    tx.execute(
+        sql,
+        params![claim.kind.as_str(), claim.key, holder, position],
+    )?;
     Ok(())
 }
 

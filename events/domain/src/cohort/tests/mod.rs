@@ -3,6 +3,7 @@
 //! and `l4` (withdrawn), sessions on September 2024 days from 09:00 to 17:00 (+02:00).
 
 mod attendance;
+mod harder;
 mod outcome;
 mod timetable;
 

@@ -13,6 +13,7 @@ fn formed(fs: &str, members: &[&str]) -> FieldStudyEvent {
             name: "o".to_owned(),
             sector: "s".to_owned(),
         },
+        split_from: None,
     }
 }
 fn defence(fs: &str, d: &str, day: u32) -> FieldStudyEvent {

@@ -323,6 +323,7 @@ fn latest_result_among_studies() {
                         cohort_id: id("c"),
                         members,
                         organisation,
+                        split_from: None,
                     },
                     other => other,
                 })

@@ -4,6 +4,7 @@
 
 mod defence;
 mod group;
+mod harder;
 mod path;
 
 use super::*;
@@ -74,6 +75,7 @@ fn lookups() -> InMemoryLookups {
         cohort_id: id("c"),
         members: ids(&["l4", "l5", "l6"]),
         organisation: org(),
+        split_from: None,
     };
     InMemoryLookups::default()
         .cohort(cohort())
@@ -92,6 +94,7 @@ fn formed(members: &[&str]) -> FieldStudyEvent {
         cohort_id: id("c"),
         members: ids(members),
         organisation: org(),
+        split_from: None,
     }
 }
 fn changed(join: &[&str], leave: &[&str], members: &[&str]) -> FieldStudyEvent {
