@@ -203,6 +203,28 @@ async fn credential_checked_by_pyjwt(env: TestEnv) {
     .unwrap();
     let refused = pyjwt(&dir.join("jwks.json"), &dir.join("altered.jwt"), None).unwrap_err();
     assert!(refused.contains("InvalidSignatureError"), "{refused}");
+
+    // Revoked: the cohort's list now has the credential's bit set.
+    let revoke = serde_json::json!({"command_id": "revoke-1", "command": "revoke_certificate",
+        "at": "2026-07-01T09:00:00+02:00", "actor": "staff:direction",
+        "data": {"cohort_id": "cohort-2025", "learner_id": LEARNER, "reason": "erreur du jury"}});
+    let answer = staff
+        .post(format!("{base}/commands"))
+        .json(&revoke)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200, "{:?}", answer.text().await);
+    let (status, list) = text(&anyone, &format!("{base}/credentials/status/cohort-2025")).await;
+    assert_eq!(status, 200, "{list}");
+    std::fs::write(dir.join("status-after.jwt"), &list).unwrap();
+    let verified = pyjwt(
+        &dir.join("jwks.json"),
+        &dir.join("credential.jwt"),
+        Some(&dir.join("status-after.jwt")),
+    )
+    .unwrap();
+    assert_eq!(verified["status_bit"], 1, "revoked");
     stop.cancel();
     env.cleanup().await;
 }
@@ -576,8 +598,22 @@ async fn positions_hashed(env: TestEnv) {
             "{outcome:?}"
         );
     }
+    // A lone command that releases a claim (its append in its own transaction, with the
+    // reservation table).
+    let lone = r#"{"command_id": "lone-withdrawal", "command": "withdraw_learner", "at": "2026-07-01T10:00:00+02:00", "actor": "staff:coordinator", "data": {"cohort_id": "cohort-2025", "learner_id": "l25-09", "reason": "Départ de la région"}}"#;
+    let outcome = handler.handle_json(lone, chrono::Utc::now()).await.unwrap();
+    assert!(
+        matches!(outcome, fieldtrail::handler::Outcome::Applied { .. }),
+        "{outcome:?}"
+    );
     let report = env.journal.verify(None).await.unwrap();
     assert!(report.intact(), "{report:?}");
+    // Every committed event readable (another test's transaction may hold the horizon).
+    assert!(env
+        .journal
+        .wait_readable(Duration::from_secs(30))
+        .await
+        .unwrap());
     let all = env
         .journal
         .export_events(Cursor::default(), 100_000)
@@ -646,5 +682,49 @@ async fn positions_hashed(env: TestEnv) {
     );
     target.cleanup().await;
     source.cleanup().await;
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    serve_signs_the_head_periodically_when_it_moved,
+    periodic_digests
+);
+
+async fn periodic_digests(mut env: TestEnv) {
+    let files = tempfile::tempdir().unwrap();
+    let keys = files.path().join("keys");
+    env.settings.keys_dir = keys.display().to_string();
+    env.settings.digest_interval_secs = 1;
+    env.import(COHORT).await;
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    let (_address, stop, task) = env.serve().await;
+    let kept = |n: usize| {
+        let journal = env.journal.clone();
+        async move {
+            for _ in 0..100 {
+                let list = journal.digests().await.unwrap();
+                if list.len() >= n {
+                    return list;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no digest number {n} within 10 s");
+        }
+    };
+    let first = kept(1).await;
+    assert_eq!(first[0].events, 210);
+    // The head did not move: no new digest.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(env.journal.digests().await.unwrap().len(), 1);
+    let line = r#"{"command_id": "after-the-digest", "command": "state_hypothesis", "at": "2026-01-10T10:00:00+01:00", "actor": "facilitator:f", "data": {"field_study_id": "fs25-a", "hypothesis_id": "h-after", "text": "one more"}}"#;
+    env.handler()
+        .handle_json(line, chrono::Utc::now())
+        .await
+        .unwrap();
+    let both = kept(2).await;
+    assert_eq!(both[1].events, 211);
+    assert_ne!(both[1].digest, both[0].digest);
+    stop.cancel();
+    task.await.unwrap().unwrap();
     env.cleanup().await;
 }

@@ -8,9 +8,9 @@
 //! is the heads query (each stream must be exactly at its first request's expected version)
 //! plus the unique key on `(stream_type, stream_id, stream_version)`, which refuses a version
 //! another writer took in between. As in [`crate::PgJournal::append`], the reads come first so
-//! that the events insert is the transaction's first write (DESIGN.md decision 3); the
-//! batch's global positions are taken right after the heads (`nextval`, which the hashes
-//! cover and the insert stores: see [`crate::repository`] on why trap (a) stays closed).
+//! that the events insert is the transaction's first write (DESIGN.md decision 3); the heads
+//! query also takes the batch's global positions (`nextval`, which the hashes cover and the
+//! insert stores: see [`crate::repository`] on why trap (a) stays closed).
 
 use crate::chain::{self, Hash, GENESIS};
 use crate::repository::hash_appended;
@@ -22,13 +22,16 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 /// For each stream of the batch (at its first request's expected version): the database
-/// clock, the stream's current version and the hash of its event at the expected version.
+/// clock, the stream's current version and the hash of its event at the expected version; on
+/// the first row, the batch's `$4` new global positions (taken once, in the same statement).
 const HEADS: &str = "
 SELECT clock_timestamp(), h.n,
        (SELECT coalesce(max(e.stream_version), 0) FROM events e
          WHERE e.stream_type = h.st AND e.stream_id = h.sid),
        (SELECT e.hash FROM events e
-         WHERE e.stream_type = h.st AND e.stream_id = h.sid AND e.stream_version = h.expected)
+         WHERE e.stream_type = h.st AND e.stream_id = h.sid AND e.stream_version = h.expected),
+       CASE WHEN h.n = 1 THEN ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'position'))
+                                    FROM generate_series(1, $4::int)) END
 FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS h(st, sid, expected, n)";
 
 const INSERT: &str = "
@@ -121,6 +124,9 @@ pub(crate) async fn append_batch_on(
             let end = r.expected + i64::try_from(r.events.len()).unwrap_or(i64::MAX);
             tails.insert((&r.stream_type, &r.stream_id), end);
         }
+        let total: usize = batch.iter().map(|r| r.events.len()).sum();
+        let wanted = i32::try_from(total)
+            .map_err(|_| JournalError::Other("too many events in one batch".into()))?;
         let tx = client.transaction().await?;
         let heads = tx.prepare_cached(HEADS).await?;
         let rows = tx
@@ -136,13 +142,18 @@ pub(crate) async fn append_batch_on(
                         .map(|r| r.stream_id.as_str())
                         .collect::<Vec<_>>(),
                     &firsts.iter().map(|r| r.expected).collect::<Vec<_>>(),
+                    &wanted,
                 ],
             )
             .await?;
+        let mut all_positions: Vec<i64> = Vec::new();
         let mut recorded_at: Option<DateTime<Utc>> = None;
         let mut prev: HashMap<(&str, &str), Hash> = HashMap::new();
         for row in &rows {
             recorded_at.get_or_insert_with(|| row.get::<_, DateTime<Utc>>(0));
+            if let Some(taken) = row.get::<_, Option<Vec<i64>>>(4) {
+                all_positions = taken;
+            }
             let n = usize::try_from(row.get::<_, i64>(1) - 1).unwrap_or(usize::MAX);
             let r = firsts
                 .get(n)
@@ -168,16 +179,6 @@ pub(crate) async fn append_batch_on(
         let recorded_at = recorded_at
             .ok_or_else(|| JournalError::Other("heads query answered no row".into()))?
             .trunc_subsecs(6);
-        let total: usize = batch.iter().map(|r| r.events.len()).sum();
-        let wanted = i32::try_from(total)
-            .map_err(|_| JournalError::Other("too many events in one batch".into()))?;
-        let taken = tx.prepare_cached(crate::repository::POSITIONS).await?;
-        let mut all_positions: Vec<i64> = tx
-            .query(&taken, &[&wanted])
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
         all_positions.sort_unstable();
         if all_positions.len() != total {
             return Err(JournalError::Other(format!(

@@ -63,8 +63,9 @@ RETURNING position";
 
 /// [`APPEND`] and the command's ledger row in one statement (a data-modifying `WITH`): the
 /// ledger row is written only when the events are (`HAVING count(*) > 0`), and a command id
-/// already in the ledger fails the whole statement (`command_ledger_pkey`). `$17` are the
-/// positions taken by [`HEAD`], `$18` the chain version, `$19` the command's stored body. Returns the events' positions, in stream order.
+/// already in the ledger fails the whole statement (`command_ledger_pkey`). `$17` is the
+/// command's stored body, `$18` the events' positions (taken by [`HEAD`]), `$19` their chain
+/// version. Returns the events' positions, in stream order.
 const APPEND_WITH_LEDGER: &str = "
 WITH appended AS (
   INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
@@ -72,9 +73,9 @@ WITH appended AS (
                       recorded_at, prev_hash, hash, reported_actor, position, chain_version)
   OVERRIDING SYSTEM VALUE
   SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12,
-         $13, e.prev_hash, e.hash, $16, e.position, $18
+         $13, e.prev_hash, e.hash, $16, e.position, $19
   FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[],
-              $17::bigint[]) WITH ORDINALITY
+              $18::bigint[]) WITH ORDINALITY
          AS e(event_id, event_type, event_version, payload, prev_hash, hash, position, n)
   WHERE (SELECT coalesce(max(stream_version), 0) FROM events
          WHERE stream_type = $1 AND stream_id = $2) = $3
@@ -82,7 +83,7 @@ WITH appended AS (
   RETURNING position
 ), ledger AS (
   INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
-  SELECT $10, $19, $1, $2, min(position), max(position) FROM appended HAVING count(*) > 0
+  SELECT $10, $17, $1, $2, min(position), max(position) FROM appended HAVING count(*) > 0
 )
 SELECT position FROM appended ORDER BY position";
 
@@ -96,10 +97,6 @@ SELECT clock_timestamp(), e.hash, e.position IS NOT NULL,
                   FROM generate_series(1, $4::int)) END
 FROM (SELECT 1) AS one
 LEFT JOIN events e ON e.stream_type = $1 AND e.stream_id = $2 AND e.stream_version = $3";
-
-/// `n` new global positions, ascending (the bulk append's, [`crate::Backend::append_batch`]).
-pub(crate) const POSITIONS: &str =
-    "SELECT nextval(pg_get_serial_sequence('events', 'position')) FROM generate_series(1, $1::int)";
 
 impl PgJournal {
     /// A journal on `pool` (migrated with [`crate::database::migrate`]).
@@ -441,9 +438,9 @@ async fn append_alone(
                     .collect::<Vec<&[u8]>>(),
                 &hashes.iter().map(|h| h.as_slice()).collect::<Vec<&[u8]>>(),
                 &metadata.reported_actor,
+                &metadata.command,
                 &positions,
                 &chain::CURRENT_CHAIN,
-                &metadata.command,
             ],
         )
         .await
@@ -472,7 +469,7 @@ async fn append_alone(
             "the journal stored positions {stored:?} for the positions {positions:?} the hashes cover"
         )));
     }
-    Ok(positions)
+    Ok(stored)
 }
 
 /// The append's statements inside a transaction the caller owns (and commits or rolls back):
@@ -665,7 +662,7 @@ async fn insert_in(
             "the journal stored positions {stored:?} for the positions {positions:?} the hashes cover"
         )));
     }
-    Ok(positions)
+    Ok(stored)
 }
 
 /// The hash chain of an append (see [`crate::chain`]): reads the database clock (the events'

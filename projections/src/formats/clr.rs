@@ -38,7 +38,7 @@
 //!
 //! The document rendered here carries no embedded `proof`: it is secured as a whole by a
 //! VC-JWT (the services' signed export, EdDSA), whose key the issuer's DID document
-//! (`issuer.id`, a `did:web`) lists. A learner who was awarded the certificate gets a
+//! (`issuer.id`, a `did:web`) lists. A learner who was ever awarded the certificate gets a
 //! `credentialStatus` ([`crate::formats::status`]) on the certificate's credential and on
 //! the record. `validFrom` is when the journal recorded the latest event the record is built
 //! from, so the same journal always gives the same document.
@@ -445,13 +445,16 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
             });
             if let (Value::Object(map), Some(awarded)) = (&mut credential, &p.awarded) {
                 map.insert("awardedDate".to_owned(), json!(rfc3339(awarded)));
-                if let Some(status) = &status {
-                    map.insert("credentialStatus".to_owned(), status.clone());
-                }
+            }
+            if let (Value::Object(map), Some(status), "certificate") =
+                (&mut credential, &status, p.key.as_str())
+            {
+                // In force or revoked: the cohort's status list says which.
+                map.insert("credentialStatus".to_owned(), status.clone());
             }
             if let (Value::Object(map), Some(revoked)) = (&mut credential, &p.revoked) {
-                // Said in words and by the end of its validity; the status list
-                // (crate::formats::status) reports it to verifiers.
+                // Besides the status list's bit, the credential says it in words and ends its
+                // validity at the revocation.
                 map.insert(
                     "description".to_owned(),
                     json!(format!(
@@ -460,10 +463,6 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
                     )),
                 );
                 map.insert("validUntil".to_owned(), json!(rfc3339(revoked)));
-                // The revoked certificate's entry, whose bit in the list is now set.
-                if let Some(status) = &status {
-                    map.insert("credentialStatus".to_owned(), status.clone());
-                }
             }
             credential
         })

@@ -28,6 +28,9 @@ use fieldtrail_projections::formats::Publisher;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
+/// How long a walk or an export waits for every committed event to be readable.
+pub const READABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The JWS `typ` of a signed digest.
 pub const DIGEST_TYP: &str = "fieldtrail-digest+jwt";
 
@@ -75,6 +78,9 @@ pub enum DigestError {
 /// # Errors
 /// The journal's errors.
 pub async fn walk(journal: &Journal) -> Result<VerifyReport, JournalError> {
+    // What is committed now, unless a long transaction elsewhere on the server holds the
+    // horizon back longer than this (the cut then ends before it, and says so).
+    journal.wait_readable(READABLE_WAIT).await?;
     let mut check = JournalCheck::new(Vec::new(), None);
     let mut cursor = Cursor::default();
     loop {

@@ -211,6 +211,9 @@ pub async fn write<W: FnMut(&[u8]) -> std::io::Result<()>>(
         line.push(b'\n');
         out(&line).map_err(|e| JournalError::Other(format!("cannot write the export: {e}")))
     };
+    journal
+        .wait_readable(crate::signing::digest::READABLE_WAIT)
+        .await?;
     put(&json!({"fieldtrail_journal_export": FORMAT}))?;
     let mut cursor = Cursor::default();
     let mut positions: HashSet<i64> = HashSet::new();
