@@ -226,7 +226,8 @@ impl History {
             | E::DefenceFailed { .. }
             | E::JuryMemberRecused { .. }
             | E::JuryMemberAppointed { .. }
-            | E::DefenceResultRectified { .. } => {}
+            | E::DefenceResultRectified { .. }
+            | E::DefenceCancelled { .. } => {}
         }
         self.entries.push(HistoryEntry {
             position: recorded.position,
@@ -375,7 +376,9 @@ impl History {
                 Some(json!({"defence_id": defence_id, "learner_id": learner_id, "result": result})),
                 Some(reason.as_str().to_owned()),
             ),
-            E::JuryMemberRecused { reason, .. } => (None, None, Some(reason.as_str().to_owned())),
+            E::JuryMemberRecused { reason, .. } | E::DefenceCancelled { reason, .. } => {
+                (None, None, Some(reason.as_str().to_owned()))
+            }
             E::InterventionLogged { .. }
             | E::ReflexiveNoteRecorded { .. }
             | E::DefenceScheduled { .. }

@@ -458,6 +458,7 @@ fn field_study_of(event: &FieldStudyEvent) -> &Id {
         | E::JuryMemberRecused { field_study_id, .. }
         | E::JuryMemberAppointed { field_study_id, .. }
         | E::FieldStudySplit { field_study_id, .. }
-        | E::DefenceResultRectified { field_study_id, .. } => field_study_id,
+        | E::DefenceResultRectified { field_study_id, .. }
+        | E::DefenceCancelled { field_study_id, .. } => field_study_id,
     }
 }

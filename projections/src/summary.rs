@@ -83,6 +83,9 @@ pub(crate) fn summary(event: &FieldStudyEvent) -> String {
             result.as_str(),
             reason.as_str()
         ),
+        E::DefenceCancelled {
+            defence_id, reason, ..
+        } => format!("defence {defence_id} cancelled: {}", reason.as_str()),
         E::MembersChanged {
             join,
             leave,

@@ -188,13 +188,21 @@ impl CommandHandler {
         progress: &Progress,
     ) -> Result<Vec<Outcome>, HandleError> {
         let started = std::time::Instant::now();
-        let outcomes = match self.decide_batch(lines, now, actor, progress).await {
+        let mut counted = 0;
+        let outcomes = match self
+            .decide_batch(lines, now, actor, progress, &mut counted)
+            .await
+        {
             Ok(outcomes) => outcomes,
             Err(Stop::Failed(e)) => return Err(e),
             Err(Stop::Fallback) => {
+                // The lines the bulk pass did not reach advance the bar as they are judged.
                 let mut outcomes = Vec::with_capacity(lines.len());
-                for line in lines {
+                for (n, line) in lines.iter().enumerate() {
                     outcomes.push(self.handle_json_as(line, now, actor).await?);
+                    if n >= counted {
+                        progress.inc(1);
+                    }
                 }
                 return Ok(outcomes);
             }
@@ -213,6 +221,7 @@ impl CommandHandler {
         now: DateTime<Utc>,
         actor: Option<&str>,
         progress: &Progress,
+        counted: &mut usize,
     ) -> Result<Vec<Outcome>, Stop> {
         let envelopes: Vec<Result<CommandEnvelope, Outcome>> = lines
             .iter()
@@ -247,6 +256,7 @@ impl CommandHandler {
         let mut decided = Vec::with_capacity(lines.len());
         for envelope in envelopes {
             progress.inc(1);
+            *counted += 1;
             let envelope = match envelope {
                 Ok(e) => e,
                 Err(outcome) => {

@@ -511,14 +511,16 @@ impl CommandHandler {
                 .await
             {
                 Ok(Ok(rows)) if !rows.is_empty() => break rows,
-                Ok(Ok(_)) => {
-                    return Err(Decision::Failed(HandleError::Internal(
-                        "the command decided no event".to_owned(),
-                    )))
-                }
-                Ok(Err(_)) if !fresh => {
+                // Nothing to append is the client's matter, not the server's: a command that
+                // changes nothing is refused (the rules give their own code before this).
+                Ok(Ok(_)) | Ok(Err(_)) if !fresh => {
                     (state, expected) = self.cache.load::<A>(aggregate_id).await.map_err(failed)?;
                     fresh = true;
+                }
+                Ok(Ok(_)) => {
+                    return Err(Decision::Rejected(Rejection::conflict(
+                        "the command would record nothing: there is nothing for it to change",
+                    )))
                 }
                 Ok(Err(r)) => return Err(Decision::Rejected(r)),
                 Err(e) => return Err(Decision::Failed(e)),

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 
 async fn replayed<A>(journal: &Journal, id: &str) -> A
 where
-    A: cqrs_es::Aggregate + Default,
+    A: cqrs_es::Aggregate + Default + 'static,
 {
     let events = journal.stream(A::TYPE, id, 0).await.unwrap();
     let mut aggregate = A::default();

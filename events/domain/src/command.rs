@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod strict;
+
 /// How far in the future a command's `at` may lie (FORMAT.md: "more than 24 hours after the
 /// server's clock" is `invalid`).
 pub const MAX_CLOCK_AHEAD: Duration = Duration::hours(24);
@@ -29,7 +31,8 @@ pub struct CommandEnvelope {
     pub at: DateTime<FixedOffset>,
     /// Who issued it, `role:name`.
     pub actor: String,
-    /// The command's fields.
+    /// The command's fields: a JSON object, with no key twice at any depth.
+    #[serde(deserialize_with = "strict::object")]
     pub data: Value,
 }
 
@@ -219,7 +222,7 @@ pub enum Command {
 
 /// The command names of FORMAT.md, in its order (the first vocabulary, then "Second
 /// vocabulary: the harder paths").
-pub const COMMAND_NAMES: [&str; 32] = [
+pub const COMMAND_NAMES: [&str; 33] = [
     "define_programme",
     "open_cohort",
     "enrol_learner",
@@ -249,6 +252,7 @@ pub const COMMAND_NAMES: [&str; 32] = [
     "appoint_jury_member",
     "split_field_study",
     "rectify_defence_result",
+    "cancel_defence",
     "revoke_certificate",
     "file_complaint",
     "answer_complaint",
@@ -315,6 +319,7 @@ impl Command {
             "rectify_defence_result" => {
                 Command::FieldStudy(F::RectifyDefenceResult(from_data(data)?))
             }
+            "cancel_defence" => Command::FieldStudy(F::CancelDefence(from_data(data)?)),
             other => {
                 let shown: String = other.chars().take(64).collect();
                 return Err(Rejection::invalid(format!(
@@ -406,6 +411,7 @@ pub enum FieldStudyCommand {
     AppointJuryMember(AppointJuryMember),
     SplitFieldStudy(SplitFieldStudy),
     RectifyDefenceResult(RectifyDefenceResult),
+    CancelDefence(CancelDefence),
 }
 
 impl FieldStudyCommand {
@@ -429,6 +435,7 @@ impl FieldStudyCommand {
             Self::AppointJuryMember(c) => &c.field_study_id,
             Self::SplitFieldStudy(c) => &c.field_study_id,
             Self::RectifyDefenceResult(c) => &c.field_study_id,
+            Self::CancelDefence(c) => &c.field_study_id,
         }
     }
 }
@@ -573,6 +580,10 @@ data!(/// `split_field_study`: `members` leave the study to form `new_field_stud
     SplitFieldStudy { field_study_id: Id, new_field_study_id: Id, members: Vec<Id>, organisation: Organisation, reason: Reason });
 data!(/// `rectify_defence_result`: a jury's error corrected after the fact; `result` replaces the learner's result at that defence.
     RectifyDefenceResult { field_study_id: Id, defence_id: Id, learner_id: Id, result: DefenceResult, reason: Reason });
+data!(/// `cancel_defence`: a scheduled defence that will not sit (nobody is due any more, the jury
+    /// cannot convene); it no longer holds back a split or the next defence. Not in FORMAT.md:
+    /// fieldtrail's own addition to the second vocabulary.
+    CancelDefence { field_study_id: Id, defence_id: Id, reason: Reason });
 data!(/// `revoke_certificate`: the certificate is withdrawn; a later award is allowed when its rule holds again.
     RevokeCertificate { cohort_id: Id, learner_id: Id, reason: Reason });
 data!(/// `file_complaint`: a complaint received (Qualiopi indicator 31); `from` names who complains,

@@ -451,6 +451,16 @@ pub enum FieldStudyEvent {
         /// Why.
         reason: Reason,
     },
+    /// A scheduled defence will not sit (`cancel_defence`): it records no outcome, and the
+    /// next defence is due for whom it would have been.
+    DefenceCancelled {
+        /// Field study id.
+        field_study_id: Id,
+        /// Defence id.
+        defence_id: Id,
+        /// Why.
+        reason: Reason,
+    },
 }
 
 impl FieldStudyEvent {

@@ -35,3 +35,31 @@ pub use field_study::FieldStudy;
 pub use ids::Id;
 pub use lookups::{LookupError, Lookups};
 pub use programme::Programme;
+
+/// Folds one event, which happened at `occurred_at` (its envelope's time, UTC), into
+/// `aggregate` as a replay from the journal does: [`cqrs_es::Aggregate::apply`], and where a
+/// rule needs the event's time, that too (a cohort keeps when each complaint was filed:
+/// [`Cohort::apply_at`]). cqrs-es's `apply` sees the event alone.
+pub fn apply_recorded<A>(
+    aggregate: &mut A,
+    event: A::Event,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+) where
+    A: cqrs_es::Aggregate + 'static,
+    A::Event: 'static,
+{
+    use std::any::Any;
+    let mut event = Some(event);
+    if let Some(cohort) = (aggregate as &mut dyn Any).downcast_mut::<Cohort>() {
+        if let Some(e) = (&mut event as &mut dyn Any)
+            .downcast_mut::<Option<CohortEvent>>()
+            .and_then(Option::take)
+        {
+            cohort.apply_at(e, occurred_at);
+        }
+        return;
+    }
+    if let Some(e) = event {
+        aggregate.apply(e);
+    }
+}

@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn every_event_type_has_a_schema_without_its_tag() {
         let schemas = event_schemas();
-        assert_eq!(schemas.len(), 1 + 1 + 14 + 19);
+        assert_eq!(schemas.len(), 1 + 1 + 14 + 20);
         let formed = &schemas["field_study_formed.v2.json"];
         assert!(formed.pointer("/properties/split_from").is_some());
         assert!(schemas.contains_key("field_study_split.v1.json"));

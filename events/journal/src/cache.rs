@@ -39,7 +39,7 @@ impl std::fmt::Debug for AggregateCache {
 ///
 /// # Errors
 /// [`JournalError::Other`] naming the row that this build cannot read as `A::Event`.
-pub fn fold_into<A: Aggregate>(
+pub fn fold_into<A: Aggregate + 'static>(
     aggregate: &mut A,
     mut version: i64,
     events: &[StoredEvent],
@@ -51,7 +51,7 @@ pub fn fold_into<A: Aggregate>(
                 stored.stream_type, stored.stream_id, stored.stream_version
             ))
         })?;
-        aggregate.apply(event);
+        fieldtrail_domain::apply_recorded(aggregate, event, stored.occurred_at);
         version = stored.stream_version;
     }
     Ok(version)

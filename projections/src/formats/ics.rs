@@ -22,7 +22,8 @@
 //!   was last revised"), so the same journal always gives the same bytes;
 //! - for a learner's calendar ([`Calendar::for_learner`]), also one `VEVENT` per defence the
 //!   learner is due at (`UID` = `<defence_id>@<field_study_id>.fieldtrail`, `DTSTART` only: the
-//!   journal keeps no end, so per 3.6.1 the event ends when it starts).
+//!   journal keeps no end, so per 3.6.1 the event ends when it starts); a cancelled defence
+//!   stays, `STATUS:CANCELLED` and `SEQUENCE:1`.
 //!
 //! Text values are escaped as in 3.3.11 (`\\`, `\;`, `\,`, `\n`; other control characters
 //! dropped), lines are folded at 75 octets without splitting a UTF-8 sequence [3.1], and every
@@ -213,6 +214,9 @@ pub struct CalendarDefence {
     pub jury_size: usize,
     /// When the journal recorded its scheduling (UTC).
     pub recorded_at: DateTime<Utc>,
+    /// When the journal recorded its cancellation (`defence_cancelled`, UTC), if it was
+    /// cancelled: the event is then `STATUS:CANCELLED` [RFC 5545 3.8.1.11], `SEQUENCE:1`.
+    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 /// The defences of a field study stream (events in stream order) that `learner_id` is due at:
@@ -278,9 +282,24 @@ pub fn learner_defences(
                         at: at.with_timezone(&Utc),
                         jury_size: jury.len(),
                         recorded_at: e.recorded_at,
+                        cancelled_at: None,
                     });
                 }
                 results.push((defence_id.to_string(), BTreeMap::new()));
+            }
+            // A cancelled defence records nothing: the next one is due for whom it was.
+            FieldStudyEvent::DefenceCancelled {
+                field_study_id,
+                defence_id,
+                ..
+            } => {
+                results.retain(|(id, _)| id.as_str() != defence_id.as_str());
+                if let Some(d) = due.iter_mut().find(|d| {
+                    d.defence_id == defence_id.as_str()
+                        && d.field_study_id == field_study_id.as_str()
+                }) {
+                    d.cancelled_at = Some(e.recorded_at);
+                }
             }
             other => {
                 if let Some((defence_id, learner, result)) = other.defence_result() {
@@ -444,10 +463,11 @@ impl Calendar {
                 "UID:{}",
                 escape_text(&format!("{}@{}.fieldtrail", d.defence_id, d.field_study_id))
             ));
-            line(format!("DTSTAMP:{}", utc_stamp(&d.recorded_at)));
+            let modified = d.cancelled_at.unwrap_or(d.recorded_at);
+            line(format!("DTSTAMP:{}", utc_stamp(&modified)));
             line(format!("CREATED:{}", utc_stamp(&d.recorded_at)));
-            line(format!("LAST-MODIFIED:{}", utc_stamp(&d.recorded_at)));
-            line("SEQUENCE:0".to_owned());
+            line(format!("LAST-MODIFIED:{}", utc_stamp(&modified)));
+            line(format!("SEQUENCE:{}", u8::from(d.cancelled_at.is_some())));
             line(date_time_property("DTSTART", &d.at));
             line(format!(
                 "SUMMARY:{}",
@@ -464,7 +484,11 @@ impl Calendar {
                 ))
             ));
             line("CATEGORIES:defence".to_owned());
-            line("STATUS:CONFIRMED".to_owned());
+            line(if d.cancelled_at.is_some() {
+                "STATUS:CANCELLED".to_owned()
+            } else {
+                "STATUS:CONFIRMED".to_owned()
+            });
             line("END:VEVENT".to_owned());
         }
         line("END:VCALENDAR".to_owned());
@@ -666,6 +690,56 @@ mod tests {
             ics,
             Calendar::from_streams("c1", &log.programme, &log.cohort).to_ics()
         );
+    }
+
+    #[test]
+    fn a_cancelled_defence_stays_cancelled_and_the_next_is_due_for_the_same_learners() {
+        let mut log = scenario();
+        let jury = serde_json::json!([{"name": "A", "role": "professional"},
+                                      {"name": "B", "role": "training_centre"}]);
+        log.push(
+            "field_study",
+            "defence_cancelled",
+            "2026-06-20T09:00:00+02:00",
+            "staff:coordinator",
+            serde_json::json!({
+                "field_study_id": "fs1", "defence_id": "d2", "reason": "jury empêché"}),
+        );
+        log.push(
+            "field_study",
+            "defence_scheduled",
+            "2026-06-21T09:00:00+02:00",
+            "staff:coordinator",
+            serde_json::json!({
+                "field_study_id": "fs1", "defence_id": "d3", "at": "2026-07-02T14:00:00+02:00",
+                "jury": jury}),
+        );
+        let calendar = Calendar::from_streams("c1", &log.programme, &log.cohort)
+            .for_learner("l2", &log.field_study);
+        let shown: Vec<(String, bool)> = calendar
+            .defences
+            .iter()
+            .map(|d| (d.defence_id.clone(), d.cancelled_at.is_some()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("d1".into(), false),
+                ("d2".into(), true),
+                ("d3".into(), false)
+            ],
+            "deferred at d1, the last recorded defence: due at d2, then at d3"
+        );
+        let ics = unfold(&calendar.to_ics());
+        let d2 = ics
+            .split("BEGIN:VEVENT")
+            .find(|e| e.contains("UID:d2@fs1.fieldtrail"))
+            .expect("d2 is in the calendar");
+        assert!(d2.contains("STATUS:CANCELLED\r\n"), "{d2}");
+        assert!(d2.contains("SEQUENCE:1\r\n"), "{d2}");
+        // Recorded 90 s after it happened (the test log's rule): 07:01:30 UTC.
+        assert!(d2.contains("LAST-MODIFIED:20260620T070130Z\r\n"), "{d2}");
+        assert!(d2.contains("CREATED:20260613T100130Z\r\n"), "{d2}");
     }
 
     #[test]

@@ -223,7 +223,8 @@ pub fn statements(field_study_events: &[RecordedEvent], publisher: &Publisher) -
                 E::InterventionLogged { .. }
                 | E::ReflexiveNoteRecorded { .. }
                 | E::JuryMemberRecused { .. }
-                | E::JuryMemberAppointed { .. } => continue,
+                | E::JuryMemberAppointed { .. }
+                | E::DefenceCancelled { .. } => continue,
                 E::CommissionNegotiated { version, brief, .. } => {
                     trail.commission.insert(*version, statement_id(&e.event_id));
                     (

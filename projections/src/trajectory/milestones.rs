@@ -756,7 +756,8 @@ impl CohortFold {
             F::InterventionLogged { .. }
             | F::ReflexiveNoteRecorded { .. }
             | F::JuryMemberRecused { .. }
-            | F::JuryMemberAppointed { .. } => {}
+            | F::JuryMemberAppointed { .. }
+            | F::DefenceCancelled { .. } => {}
         }
     }
 

@@ -378,7 +378,7 @@ fn defences(steps: &[Step]) -> Markup {
                             @let result = s.event.defence_result().map_or("", |(_, _, r)| r.as_str());
                             li { "Soutenance " (defence_id) ", " (learner_id) " : " strong { (fr::result(result)) } " — " (remarks) }
                         }
-                        E::JuryMemberRecused { .. } | E::JuryMemberAppointed { .. } | E::DefenceResultRectified { .. } => {
+                        E::JuryMemberRecused { .. } | E::JuryMemberAppointed { .. } | E::DefenceResultRectified { .. } | E::DefenceCancelled { .. } => {
                             li { (fr::field_study_summary(&s.event)) }
                         }
                         _ => {}

@@ -283,6 +283,9 @@ pub fn field_study_summary(event: &fieldtrail_domain::FieldStudyEvent) -> String
             result(rectified.as_str()),
             reason.as_str()
         ),
+        E::DefenceCancelled {
+            defence_id, reason, ..
+        } => format!("soutenance {defence_id} annulée — motif : {}", reason.as_str()),
         E::MembersChanged {
             join,
             leave,

@@ -13,14 +13,16 @@ use crate::event::CohortEvent;
 use crate::ids::Id;
 use crate::lookups::Lookups;
 use crate::{LearnerRecord, SessionRecord};
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use std::collections::HashSet;
 
 impl Cohort {
-    /// Decides `command` against the current state, fetching what it needs through `lookups`.
+    /// Decides `command`, which happened at `at` (the envelope's time), against the current
+    /// state, fetching what it needs through `lookups`.
     pub(super) async fn decide(
         &self,
         command: CohortCommand,
+        at: DateTime<Utc>,
         lookups: &dyn Lookups,
     ) -> Result<CohortEvent, DecideError> {
         use CohortCommand as C;
@@ -56,7 +58,7 @@ impl Cohort {
             C::RecordDeisCredit(c) => self.credit(c)?,
             C::RevokeCertificate(c) => self.revoke(c)?,
             C::FileComplaint(c) => self.file_complaint(c)?,
-            C::AnswerComplaint(c) => self.answer_complaint(c)?,
+            C::AnswerComplaint(c) => self.answer_complaint(c, at)?,
         })
     }
 

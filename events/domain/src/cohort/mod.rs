@@ -17,7 +17,7 @@ use crate::error::DecideError;
 use crate::event::CohortEvent;
 use crate::ids::Id;
 use crate::lookups::Lookups;
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -38,8 +38,8 @@ pub struct Cohort {
     closed: bool,
     learners: Vec<LearnerRecord>,
     sessions: Vec<SessionRecord>,
-    /// Every complaint filed, in filing order, with whether it was answered.
-    complaints: Vec<(Id, bool)>,
+    /// Every complaint filed, in filing order.
+    complaints: Vec<Complaint>,
 }
 
 /// A learner as the cohort knows them.
@@ -270,6 +270,46 @@ impl SessionRecord {
     }
 }
 
+/// A complaint of the cohort as the rules read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Complaint {
+    complaint_id: Id,
+    answered: bool,
+    /// When it was filed (the `complaint_filed` event's `occurred_at`, UTC); `None` only while
+    /// a fold without times ([`Aggregate::apply`] alone) built the state.
+    filed_at: Option<DateTime<Utc>>,
+}
+
+impl Cohort {
+    /// Folds `event`, which happened at `occurred_at` (its envelope's time): as
+    /// [`Aggregate::apply`], and a complaint's filing time is kept (the answer cannot be dated
+    /// before it).
+    pub fn apply_at(&mut self, event: CohortEvent, occurred_at: DateTime<Utc>) {
+        let filed = filed_complaint(&event);
+        self.apply(event);
+        if let Some(id) = filed {
+            self.stamp_filed(&id, occurred_at);
+        }
+    }
+
+    fn stamp_filed(&mut self, complaint_id: &Id, at: DateTime<Utc>) {
+        if let Some(c) = self
+            .complaints
+            .iter_mut()
+            .find(|c| c.complaint_id == *complaint_id)
+        {
+            c.filed_at.get_or_insert(at);
+        }
+    }
+}
+
+fn filed_complaint(event: &CohortEvent) -> Option<Id> {
+    match event {
+        CohortEvent::ComplaintFiled { complaint_id, .. } => Some(complaint_id.clone()),
+        _ => None,
+    }
+}
+
 impl Aggregate for Cohort {
     const TYPE: &'static str = "cohort";
     type Command = Stamped<CohortCommand>;
@@ -288,8 +328,14 @@ impl Aggregate for Cohort {
         lookups: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), DecideError> {
-        let event = self.decide(command.command, lookups.as_ref()).await?;
+        let at = command.at.with_timezone(&Utc);
+        let event = self.decide(command.command, at, lookups.as_ref()).await?;
+        let filed = filed_complaint(&event);
         sink.write(event, self).await;
+        // The state kept after deciding knows the filing time, as a replay would.
+        if let Some(id) = filed {
+            self.stamp_filed(&id, at);
+        }
         Ok(())
     }
 
@@ -418,13 +464,25 @@ impl Aggregate for Cohort {
                 }
             }
             CohortEvent::ComplaintFiled { complaint_id, .. } => {
-                if !self.complaints.iter().any(|(c, _)| *c == complaint_id) {
-                    self.complaints.push((complaint_id, false));
+                if !self
+                    .complaints
+                    .iter()
+                    .any(|c| c.complaint_id == complaint_id)
+                {
+                    self.complaints.push(Complaint {
+                        complaint_id,
+                        answered: false,
+                        filed_at: None,
+                    });
                 }
             }
             CohortEvent::ComplaintAnswered { complaint_id, .. } => {
-                if let Some(entry) = self.complaints.iter_mut().find(|(c, _)| *c == complaint_id) {
-                    entry.1 = true;
+                if let Some(entry) = self
+                    .complaints
+                    .iter_mut()
+                    .find(|c| c.complaint_id == complaint_id)
+                {
+                    entry.answered = true;
                 }
             }
         }

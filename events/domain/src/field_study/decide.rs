@@ -151,6 +151,7 @@ impl FieldStudy {
             C::AppointJuryMember(c) => self.appoint_jury_member(c)?,
             C::SplitFieldStudy(c) => self.split(c, lookups).await?,
             C::RectifyDefenceResult(c) => self.rectify(c, lookups).await?,
+            C::CancelDefence(c) => self.cancel_defence(c)?,
         };
         Ok(vec![event])
     }

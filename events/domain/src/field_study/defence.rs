@@ -5,7 +5,7 @@
 use super::decide::conflict;
 use super::{Defence, FieldStudy};
 use crate::command::{
-    DefenceResult, JuryRole, RecordDefence, RectifyDefenceResult, ScheduleDefence,
+    CancelDefence, DefenceResult, JuryRole, RecordDefence, RectifyDefenceResult, ScheduleDefence,
 };
 use crate::error::{DecideError, Rejection};
 use crate::event::FieldStudyEvent;
@@ -15,18 +15,18 @@ use chrono::{DateTime, FixedOffset};
 use std::collections::HashSet;
 
 impl FieldStudy {
-    /// `schedule_defence`: `conflict` for a defence id already scheduled and still without
-    /// outcome (the defence exists and is not closed; re-sending the very same command, same
+    /// `schedule_defence`: `conflict` for a defence id already scheduled and still open (neither
+    /// recorded nor cancelled) (the defence exists and is not closed; re-sending the very same command, same
     /// command id, is an idempotent replay answered before this: `duplicate`);
     /// `already_exists` for the id of a defence already closed; `invalid` when the jury lacks a
     /// `professional` or a `training_centre`; `conflict` with no production, an earlier defence
     /// without outcome, or a previous defence that left nobody `deferred`.
     pub(super) fn schedule_defence(
         &self,
-        c: ScheduleDefence,
+        mut c: ScheduleDefence,
     ) -> Result<FieldStudyEvent, DecideError> {
         if let Some((_, known)) = self.defence(&c.defence_id) {
-            if !known.is_recorded() {
+            if !known.is_closed() {
                 return Err(conflict(format!(
                     "data.defence_id: defence {} is already scheduled and has no outcome yet",
                     c.defence_id
@@ -37,6 +37,17 @@ impl FieldStudy {
                 c.defence_id
             ))
             .into());
+        }
+        let mut names = HashSet::new();
+        for (i, member) in c.jury.iter_mut().enumerate() {
+            member.name = jury_name(&member.name, &format!("data.jury[{i}].name"))?;
+            if !names.insert(member.name.clone()) {
+                return Err(Rejection::invalid(format!(
+                    "data.jury[{i}].name: {:?} is listed twice",
+                    member.name
+                ))
+                .into());
+            }
         }
         for (role, name) in [
             (JuryRole::Professional, "professional"),
@@ -54,13 +65,13 @@ impl FieldStudy {
                 "no production has been submitted yet: there is nothing to defend".to_owned(),
             ));
         }
-        if let Some(previous) = self.defences.last() {
-            if !previous.is_recorded() {
-                return Err(conflict(format!(
-                    "defence {} is still without outcome",
-                    previous.defence_id
-                )));
-            }
+        if let Some(open) = self.defences.iter().find(|d| !d.is_closed()) {
+            return Err(conflict(format!(
+                "defence {} is still without outcome (record or cancel it first)",
+                open.defence_id
+            )));
+        }
+        if let Some(previous) = self.defences.iter().rev().find(|d| d.is_recorded()) {
             if self.deferred_members(previous).next().is_none() {
                 return Err(conflict(format!(
                     "defence {} left nobody deferred: no further defence is due",
@@ -77,7 +88,7 @@ impl FieldStudy {
     }
 
     /// `record_defence` (stamped `at`): `not_found` for an unknown defence; `conflict` when it is
-    /// already recorded; `invalid` unless the outcomes name each learner due exactly once;
+    /// already recorded, cancelled, or nobody is due at it any more; `invalid` unless the outcomes name each learner due exactly once;
     /// `conflict` while the sitting jury (recused members left out) lacks a `professional` or a
     /// `training_centre` member, and when `at` is before the defence's time. One event per
     /// outcome, in order.
@@ -98,10 +109,19 @@ impl FieldStudy {
                 c.defence_id
             )));
         }
-        let due: Vec<&Id> = match index.checked_sub(1).and_then(|i| self.defences.get(i)) {
-            None => self.members.iter().collect(),
-            Some(previous) => self.deferred_members(previous).collect(),
-        };
+        if defence.cancelled {
+            return Err(Rejection::conflict(format!(
+                "defence {} was cancelled: it records no outcome",
+                c.defence_id
+            )));
+        }
+        let due = self.due_at(index);
+        if due.is_empty() {
+            return Err(Rejection::conflict(format!(
+                "nobody is due at defence {} any more (the results deferred before it were rectified, or those learners left the study): cancel it with cancel_defence",
+                c.defence_id
+            )));
+        }
         let mut named = HashSet::new();
         for (i, outcome) in c.outcomes.iter().enumerate() {
             let learner_id = &outcome.learner_id;
@@ -169,6 +189,43 @@ impl FieldStudy {
 }
 
 impl FieldStudy {
+    /// The learners due at the defence at `index`: every current member when no defence before
+    /// it was recorded, else the current members `deferred` at the last recorded one
+    /// (cancelled defences count for nothing).
+    fn due_at(&self, index: usize) -> Vec<&Id> {
+        match self.defences[..index]
+            .iter()
+            .rev()
+            .find(|d| d.is_recorded())
+        {
+            None => self.members.iter().collect(),
+            Some(previous) => self.deferred_members(previous).collect(),
+        }
+    }
+
+    /// `cancel_defence`: `not_found` for an unknown defence; `conflict` when its outcome is
+    /// recorded or it is already cancelled.
+    pub(super) fn cancel_defence(&self, c: CancelDefence) -> Result<FieldStudyEvent, DecideError> {
+        let defence = self.known_defence(&c.defence_id, &c.field_study_id)?;
+        if defence.is_recorded() {
+            return Err(conflict(format!(
+                "defence {} is already recorded: it can no longer be cancelled",
+                c.defence_id
+            )));
+        }
+        if defence.cancelled {
+            return Err(conflict(format!(
+                "defence {} is already cancelled",
+                c.defence_id
+            )));
+        }
+        Ok(FieldStudyEvent::DefenceCancelled {
+            field_study_id: c.field_study_id,
+            defence_id: c.defence_id,
+            reason: c.reason,
+        })
+    }
+
     /// The current members `deferred` at `defence` (results after rectification): those due
     /// at the next defence. A learner who left the study (a change of members, a split) is due
     /// at no further defence of it.
@@ -237,4 +294,16 @@ impl FieldStudy {
             reason: c.reason,
         })
     }
+}
+
+/// A jury member's name as kept: without surrounding white space; `invalid` naming `field`
+/// when nothing is left.
+pub(super) fn jury_name(name: &str, field: &str) -> Result<String, Rejection> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Rejection::invalid(format!(
+            "{field}: a jury member's name must not be empty"
+        )));
+    }
+    Ok(name.to_owned())
 }

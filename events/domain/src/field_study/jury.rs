@@ -4,6 +4,7 @@
 //! `professional` and a `training_centre` member (`defence.rs`).
 
 use super::decide::conflict;
+use super::defence::jury_name;
 use super::{Defence, FieldStudy};
 use crate::command::{AppointJuryMember, RecuseJuryMember};
 use crate::error::{DecideError, Rejection};
@@ -24,13 +25,14 @@ impl FieldStudy {
         })
     }
 
-    /// `recuse_jury_member`: `not_found` for an unknown defence; `invalid` when `name` is not on
-    /// that defence's jury or already recused; `conflict` once the defence's outcome is recorded.
+    /// `recuse_jury_member`: `not_found` for an unknown defence; `invalid` when `name` (without
+    /// surrounding white space) is empty, not on that defence's jury or already recused; `conflict` once the defence's outcome is recorded.
     pub(super) fn recuse_jury_member(
         &self,
-        c: RecuseJuryMember,
+        mut c: RecuseJuryMember,
     ) -> Result<FieldStudyEvent, DecideError> {
         let defence = self.known_defence(&c.defence_id, &c.field_study_id)?;
+        c.name = jury_name(&c.name, "data.name")?;
         if !defence.jury.iter().any(|s| s.name == c.name) {
             return Err(Rejection::invalid(format!(
                 "data.name: {:?} is not on the jury of defence {}",
@@ -54,13 +56,15 @@ impl FieldStudy {
         })
     }
 
-    /// `appoint_jury_member`: `not_found` for an unknown defence; `already_exists` when `name`
-    /// is on the jury and not recused; `conflict` once the defence's outcome is recorded.
+    /// `appoint_jury_member`: `not_found` for an unknown defence; `invalid` for an empty `name`
+    /// (kept without surrounding white space); `already_exists` when `name` is on the jury and
+    /// not recused; `conflict` once the defence's outcome is recorded.
     pub(super) fn appoint_jury_member(
         &self,
-        c: AppointJuryMember,
+        mut c: AppointJuryMember,
     ) -> Result<FieldStudyEvent, DecideError> {
         let defence = self.known_defence(&c.defence_id, &c.field_study_id)?;
+        c.name = jury_name(&c.name, "data.name")?;
         if defence.sits(&c.name) {
             return Err(Rejection::already_exists(format!(
                 "data.name: {:?} is already on the jury of defence {}",
@@ -78,11 +82,17 @@ impl FieldStudy {
     }
 }
 
-/// `conflict` once the defence's outcome is recorded: its jury is then history.
+/// `conflict` once the defence's outcome is recorded or it is cancelled: its jury is then
+/// history.
 fn unrecorded(defence: &Defence) -> Result<(), DecideError> {
-    if defence.is_recorded() {
+    if defence.is_closed() {
+        let what = if defence.cancelled {
+            "cancelled"
+        } else {
+            "already recorded"
+        };
         return Err(conflict(format!(
-            "defence {} is already recorded: its jury can no longer change",
+            "defence {} is {what}: its jury can no longer change",
             defence.defence_id
         )));
     }

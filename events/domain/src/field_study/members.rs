@@ -58,9 +58,9 @@ impl FieldStudy {
     }
 
     /// `split_field_study`: `already_exists` when the new id names a field study (this one
-    /// included); `invalid` for a listed learner who is not a member or is listed twice, or
-    /// when either group would have fewer than 2 or more than 4 members; `conflict` while the
-    /// study has a defence without outcome. The event is the old study's; the new study's
+    /// included); `invalid` for a listed learner who is not a member, is listed twice or has
+    /// withdrawn from the cohort, or when either group would have fewer than 2 or more than 4
+    /// members; `conflict` while the study has a defence neither recorded nor cancelled. The event is the old study's; the new study's
     /// `field_study_formed` (with `split_from`) is [`FieldStudyEvent::split_companion`].
     pub(super) async fn split(
         &self,
@@ -87,6 +87,11 @@ impl FieldStudy {
             .into());
         }
         let leaving = self.leavers(&c.members, "data.members")?;
+        // Those who leave form a new study: like `form_field_study`, they must be active.
+        let cohort = active_cohort(lookups, cohort_id.as_str()).await?;
+        for (i, learner_id) in c.members.iter().enumerate() {
+            check_active(&cohort, learner_id, &format!("data.members[{i}]"))?;
+        }
         let remaining: Vec<Id> = self
             .members
             .iter()
@@ -105,9 +110,9 @@ impl FieldStudy {
                 .into());
             }
         }
-        if let Some(pending) = self.defences.iter().find(|d| !d.is_recorded()) {
+        if let Some(pending) = self.defences.iter().find(|d| !d.is_closed()) {
             return Err(Rejection::conflict(format!(
-                "defence {} is still without outcome: record it before the group splits",
+                "defence {} is still without outcome: record or cancel it before the group splits",
                 pending.defence_id
             ))
             .into());

@@ -64,6 +64,9 @@ struct Defence {
     /// In the order recorded, each with the result in force (after rectifications); empty
     /// until the defence is recorded.
     outcomes: Vec<(Id, DefenceResult)>,
+    /// Whether it was cancelled (`defence_cancelled`): it will record no outcome.
+    #[serde(default)]
+    cancelled: bool,
 }
 
 /// A member of a defence's jury.
@@ -77,6 +80,12 @@ struct JurySeat {
 impl Defence {
     fn is_recorded(&self) -> bool {
         !self.outcomes.is_empty()
+    }
+
+    /// Whether it is over: recorded or cancelled. A defence still open holds back a split and
+    /// the next defence.
+    fn is_closed(&self) -> bool {
+        self.cancelled || self.is_recorded()
     }
 
     /// Whether `name` sits on the jury (is on it and not recused).
@@ -372,6 +381,7 @@ impl Aggregate for FieldStudy {
                     at,
                     jury,
                     outcomes: Vec::new(),
+                    cancelled: false,
                 });
             }
             E::JuryMemberRecused {
@@ -389,6 +399,11 @@ impl Aggregate for FieldStudy {
                 result,
                 ..
             } => self.rectify_outcome(&defence_id, &learner_id, result),
+            E::DefenceCancelled { defence_id, .. } => {
+                if let Some(d) = self.defence_mut(&defence_id) {
+                    d.cancelled = true;
+                }
+            }
             E::DefencePassed {
                 defence_id,
                 learner_id,

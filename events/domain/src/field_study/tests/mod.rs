@@ -155,8 +155,9 @@ fn produced(version: u32) -> FieldStudyEvent {
 fn jury(roles: &[JuryRole]) -> Vec<JuryMember> {
     roles
         .iter()
-        .map(|&role| JuryMember {
-            name: "j".to_owned(),
+        .enumerate()
+        .map(|(i, &role)| JuryMember {
+            name: format!("j{i}"),
             role,
         })
         .collect()
