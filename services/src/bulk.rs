@@ -21,6 +21,7 @@ use fieldtrail_domain::{
 };
 use fieldtrail_journal::{
     AggregateCache, AppendRequest, AppendedCommand, JournalError, JournalLookups, NewEvent,
+    RejectedCommand,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -246,6 +247,17 @@ impl CommandHandler {
             .into_iter()
             .map(|a| (a.command_id.clone(), a))
             .collect();
+        // Ids the rules refused before: spent, answered as the first time.
+        let refused: HashMap<String, RejectedCommand> = self
+            .journal()
+            .rejected_many(&ids)
+            .await
+            .map_err(journal_error)?
+            .into_iter()
+            .map(|r| (r.command_id.clone(), r))
+            .collect();
+        // The refusals of this batch, remembered once its append commits.
+        let mut refusals: Vec<RejectedCommand> = Vec::new();
         let overlay: Overlay = Arc::default();
         let lookups: Arc<dyn Lookups> = Arc::new(OverlayLookups {
             overlay: overlay.clone(),
@@ -273,8 +285,19 @@ impl CommandHandler {
                 decided.push(Decided::Done(Outcome::from_ledger(done.clone(), false)));
                 continue;
             }
+            if let Some(first) = refused.get(&envelope.command_id) {
+                decided.push(Decided::Done(Outcome::from_rejection(first.clone())));
+                continue;
+            }
             if let Some(&first) = in_batch.get(&envelope.command_id) {
                 decided.push(Decided::DuplicateOf(first));
+                continue;
+            }
+            if let Some(first) = refusals
+                .iter()
+                .find(|r| r.command_id == envelope.command_id)
+            {
+                decided.push(Decided::Done(Outcome::from_rejection(first.clone())));
                 continue;
             }
             let prepared = match prepare(&envelope, now, actor) {
@@ -313,7 +336,20 @@ impl CommandHandler {
                 }
             }?;
             match result {
-                Err(r) => decided.push(Decided::Done(Outcome::rejected(id, r))),
+                Err(r) => {
+                    refusals.push(RejectedCommand {
+                        command_id: envelope.command_id.clone(),
+                        command: envelope.command.clone(),
+                        stream: format!(
+                            "{}/{}",
+                            prepared.command.target().0.as_str(),
+                            prepared.aggregate_id
+                        ),
+                        code: r.code.as_str().to_owned(),
+                        message: r.message.clone(),
+                    });
+                    decided.push(Decided::Done(Outcome::rejected(id, r)));
+                }
                 Ok(request) => {
                     in_batch.insert(envelope.command_id.clone(), requests.len());
                     decided.push(Decided::Appending(requests.len()));
@@ -337,6 +373,11 @@ impl CommandHandler {
             }
             Err(e) => return Err(Stop::Failed(journal_error(e))),
         };
+        // After the append: a refusal may rest on a line of this batch (the overlay's state).
+        self.journal()
+            .record_rejections(&refusals)
+            .await
+            .map_err(|e| Stop::Failed(journal_error(e)))?;
         if let Ok(mut entries) = overlay.lock() {
             let cache = self.cache();
             for ((_, id), (loaded, version)) in entries.drain() {

@@ -18,7 +18,7 @@ use fieldtrail_domain::{
 };
 use fieldtrail_journal::{
     AggregateCache, AppendedCommand, CommandMetadata, Journal, JournalError, JournalLookups,
-    DEFAULT_CAPACITY,
+    RejectedCommand, DEFAULT_CAPACITY,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -76,6 +76,17 @@ impl Outcome {
         Outcome::Rejected {
             command_id: command_id.map(str::to_owned),
             code: r.code,
+            message: r.message,
+        }
+    }
+
+    /// The answer remembered for a command the rules refused (its first answer). A code this
+    /// build does not know reads as `conflict`.
+    pub(crate) fn from_rejection(r: RejectedCommand) -> Self {
+        Outcome::Rejected {
+            command_id: Some(r.command_id),
+            code: fieldtrail_domain::Code::parse(&r.code)
+                .unwrap_or(fieldtrail_domain::Code::Conflict),
             message: r.message,
         }
     }
@@ -314,8 +325,9 @@ impl CommandHandler {
             metadata,
         } = match prepare(envelope, now, actor) {
             Ok(p) => p,
-            Err(r) => return self.rejected_unless_applied(envelope, r).await,
+            Err(r) => return self.rejected_unless_applied(envelope, r, None).await,
         };
+        let stream = format!("{}/{aggregate_id}", command.target().0.as_str());
         tracing::Span::current().record(
             "stream",
             format!("{}/{aggregate_id}", command.target().0.as_str()).as_str(),
@@ -360,15 +372,11 @@ impl CommandHandler {
                         positions,
                     });
                 }
+                // A refusal by the rules spends the command id: it is remembered.
                 Err(Decision::Rejected(r)) => {
-                    return self.rejected_unless_applied(envelope, r).await
+                    return self.rejected_unless_applied(envelope, r, Some(&stream)).await
                 }
-                Err(Decision::Duplicate) => {
-                    let done = self.journal.applied(&envelope.command_id).await.map_err(journal_error)?;
-                    return done
-                        .map(|a| Outcome::from_ledger(a, false))
-                        .ok_or_else(|| HandleError::Internal("duplicate command missing from the ledger".to_owned()));
-                }
+                Err(Decision::Duplicate) => return self.first_answer(&envelope.command_id).await,
                 Err(Decision::Conflict) if attempt < self.retries => {
                     attempt += 1;
                     tracing::debug!(attempt, "version conflict; deciding again");
@@ -378,9 +386,9 @@ impl CommandHandler {
                     return self.rejected_unless_applied(
                         envelope,
                         Rejection::conflict(format!(
-                            "a concurrent command on {}/{aggregate_id} committed first (after {attempt} retries); send it again",
-                            command.target().0.as_str()
+                            "a concurrent command on {stream} committed first (after {attempt} retries); send it again"
                         )),
+                        None,
                     )
                     .await
                 }
@@ -391,8 +399,10 @@ impl CommandHandler {
 }
 
 impl CommandHandler {
-    /// The answer to a command that is not applied now: its first answer if its id is in the
-    /// ledger (a re-sent command), else `rejection`.
+    /// The answer to a command that is not applied now: its first answer if its id was
+    /// answered before (a re-sent command: applied, or refused by the rules), else
+    /// `rejection`, which is remembered as the id's answer when the rules gave it on the
+    /// journal's state (`remember`: the stream it was decided on; [`fieldtrail_journal::RejectedCommand`]).
     ///
     /// # Errors
     /// When the ledger cannot be read.
@@ -400,16 +410,62 @@ impl CommandHandler {
         &self,
         envelope: &CommandEnvelope,
         rejection: Rejection,
+        remember: Option<&str>,
     ) -> Result<Outcome, HandleError> {
-        match self
+        let id = &envelope.command_id;
+        if let Some(first) = self.answered(id).await? {
+            return Ok(first);
+        }
+        if let Some(stream) = remember {
+            let kept = RejectedCommand {
+                command_id: id.clone(),
+                command: envelope.command.clone(),
+                stream: stream.to_owned(),
+                code: rejection.code.as_str().to_owned(),
+                message: rejection.message.clone(),
+            };
+            self.journal
+                .record_rejections(&[kept])
+                .await
+                .map_err(journal_error)?;
+            // Another server may have answered the same id first: its answer stands.
+            if let Some(first) = self.answered(id).await? {
+                return Ok(first);
+            }
+        }
+        Ok(Outcome::rejected(Some(id), rejection))
+    }
+
+    /// The first answer to `command_id`, which the journal refused as a duplicate.
+    ///
+    /// # Errors
+    /// When the journal cannot be read, or holds no answer for it.
+    async fn first_answer(&self, command_id: &str) -> Result<Outcome, HandleError> {
+        self.answered(command_id).await?.ok_or_else(|| {
+            HandleError::Internal("duplicate command missing from the ledger".to_owned())
+        })
+    }
+
+    /// How `command_id` was answered before, if it was: applied (the ledger) or refused by the
+    /// rules (remembered refusals).
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn answered(&self, command_id: &str) -> Result<Option<Outcome>, HandleError> {
+        if let Some(done) = self
             .journal
-            .applied(&envelope.command_id)
+            .applied(command_id)
             .await
             .map_err(journal_error)?
         {
-            Some(done) => Ok(Outcome::from_ledger(done, false)),
-            None => Ok(Outcome::rejected(Some(&envelope.command_id), rejection)),
+            return Ok(Some(Outcome::from_ledger(done, false)));
         }
+        let refused = self
+            .journal
+            .rejected_many(&[command_id.to_owned()])
+            .await
+            .map_err(journal_error)?;
+        Ok(refused.into_iter().next().map(Outcome::from_rejection))
     }
 
     /// The lane of `stream` (created on first use; dropped when no command holds it).

@@ -252,3 +252,59 @@ async fn concurrent_batches_on_one_cohort_lose_nothing_on(env: TestEnv) {
     assert!(env.journal.verify(None).await.unwrap().intact());
     env.cleanup().await;
 }
+
+crate::both_backends!(
+    re_importing_a_file_gives_the_first_answers_and_adds_nothing,
+    re_importing_a_file_gives_the_first_answers_and_adds_nothing_on
+);
+
+/// FORMAT.md: "Re-importing a whole file adds nothing", even where a refused line would
+/// apply now. The harder probes up to the jury made whole again: line 31 (`record_defence`)
+/// is refused while the jury lacks a training-centre member; lines 35–39 complete the jury, so
+/// the same line decided afresh would now apply. Imported again, every line answers its first
+/// answer (applied: `duplicate` at the same positions; refused: the same code and message),
+/// nothing is appended; sent alone over the handler's path too; and the same outcomes under a
+/// new command id do apply.
+async fn re_importing_a_file_gives_the_first_answers_and_adds_nothing_on(env: TestEnv) {
+    let lines: Vec<&str> = include_str!("../data/harder.jsonl")
+        .lines()
+        .take(39)
+        .collect();
+    let now = chrono::Utc::now();
+    let handler = env.handler();
+    let first = outcomes(handler.handle_batch(&lines, now, None).await.unwrap());
+    assert_eq!(first[30]["outcome"], "rejected", "{}", first[30]);
+    assert_eq!(first[30]["code"], "conflict");
+    let events = env.event_count().await;
+    let expected: Vec<Value> = first
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            if o["outcome"] == "applied" {
+                o["outcome"] = json!("duplicate");
+            }
+            o
+        })
+        .collect();
+    // Through a fresh handler (a restarted server: nothing kept in memory).
+    let again = outcomes(env.handler().handle_batch(&lines, now, None).await.unwrap());
+    assert_eq!(again, expected);
+    assert_eq!(
+        env.event_count().await,
+        events,
+        "a re-import appends nothing"
+    );
+    let alone = outcomes(vec![env
+        .handler()
+        .handle_json(lines[30], now)
+        .await
+        .unwrap()]);
+    assert_eq!(alone[0], first[30]);
+    assert_eq!(env.event_count().await, events);
+    // The same fact under a new id is judged on today's state: it applies.
+    let renamed = lines[30].replace("\"h-x031\"", "\"h-x031-again\"");
+    let applied = outcomes(vec![handler.handle_json(&renamed, now).await.unwrap()]);
+    assert_eq!(applied[0]["outcome"], "applied", "{}", applied[0]);
+    assert_eq!(env.event_count().await, events + 4, "one event per outcome");
+    env.cleanup().await;
+}

@@ -272,6 +272,21 @@ async fn contents(
 async fn copy_from_sqlite_to_postgres_and_back_keeps_events_chain_and_read_models() {
     let original = TestEnv::sqlite("copy_src").await;
     original.import(COHORT).await;
+    // A command the rules refused: its id is spent, in the copies too.
+    let refused = r#"{"command_id":"refused-once","command":"close_cohort","actor":"staff:test","at":"2026-07-01T10:00:00+02:00","data":{"cohort_id":"cohort-1999"}}"#;
+    original
+        .handler()
+        .handle_json(refused, chrono::Utc::now())
+        .await
+        .unwrap();
+    let rejections = original.journal.export_rejections().await.unwrap();
+    assert_eq!(
+        rejections
+            .iter()
+            .map(|r| (r.command_id.as_str(), r.code.as_str()))
+            .collect::<Vec<_>>(),
+        [("refused-once", "not_found")]
+    );
     let want = contents(&original).await;
     assert_eq!(want.1.len(), 210);
 
@@ -287,6 +302,10 @@ async fn copy_from_sqlite_to_postgres_and_back_keeps_events_chain_and_read_model
     );
     assert_eq!(contents(&postgres).await, want);
     assert!(postgres.journal.verify(None).await.unwrap().intact());
+    assert_eq!(
+        postgres.journal.export_rejections().await.unwrap(),
+        rejections
+    );
 
     // And back, through the command line.
     let back = TestEnv::sqlite("copy_back").await;
@@ -308,6 +327,7 @@ async fn copy_from_sqlite_to_postgres_and_back_keeps_events_chain_and_read_model
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("copied 210 events and 203 commands"));
     assert_eq!(contents(&back).await, want);
+    assert_eq!(back.journal.export_rejections().await.unwrap(), rejections);
     let verified = std::process::Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
         .args(["audit", "verify"])
         .env("DATABASE_URL", &back.settings.database_url)

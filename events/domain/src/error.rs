@@ -28,6 +28,18 @@ impl Code {
             Code::Conflict => "conflict",
         }
     }
+
+    /// The code written `text` (as [`Code::as_str`] gives it), if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Code::Invalid,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::Conflict,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == text)
+    }
 }
 
 impl fmt::Display for Code {

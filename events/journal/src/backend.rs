@@ -15,7 +15,7 @@ use crate::audit::{AuditRecord, Cut, EventFilter, StreamSet};
 use crate::chain::{SealedEvent, VerifyReport};
 use crate::digests::SignedDigest;
 use crate::reservations::{Reservation, ReservationsRebuilt};
-use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, StoredEvent};
+use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, RejectedCommand, StoredEvent};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::sync::Arc;
@@ -252,6 +252,30 @@ pub trait Backend: Send + Sync + 'static {
         }
         Ok(found)
     }
+
+    /// Remembers commands refused by the rules ([`crate::rejections`]): the first answer of an
+    /// id wins, and an id already in the ledger is left out. From then on the ledger refuses
+    /// the id ([`JournalError::DuplicateCommand`] from an append).
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn record_rejections(&self, rejections: &[RejectedCommand]) -> Result<(), JournalError>;
+
+    /// The remembered refusals among `command_ids` (one look-up for a batch), in no particular
+    /// order.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn rejected_many(
+        &self,
+        command_ids: &[String],
+    ) -> Result<Vec<RejectedCommand>, JournalError>;
+
+    /// Every remembered refusal, by command id (for `fieldtrail copy`).
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn export_rejections(&self) -> Result<Vec<RejectedCommand>, JournalError>;
 
     /// Every event of one stream from version `after + 1`, in stream-version order.
     async fn stream(

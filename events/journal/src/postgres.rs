@@ -89,6 +89,24 @@ impl Backend for PgJournal {
         PgJournal::applied_many(self, command_ids).await
     }
 
+    async fn record_rejections(
+        &self,
+        rejections: &[crate::RejectedCommand],
+    ) -> Result<(), JournalError> {
+        crate::rejections::pg::record(self.pool(), rejections).await
+    }
+
+    async fn rejected_many(
+        &self,
+        command_ids: &[String],
+    ) -> Result<Vec<crate::RejectedCommand>, JournalError> {
+        crate::rejections::pg::find(self.pool(), Some(command_ids)).await
+    }
+
+    async fn export_rejections(&self) -> Result<Vec<crate::RejectedCommand>, JournalError> {
+        crate::rejections::pg::find(self.pool(), None).await
+    }
+
     async fn stream(
         &self,
         stream_type: &str,

@@ -447,11 +447,7 @@ async fn append_alone(
     {
         Ok(rows) => rows,
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            let ledger = e
-                .as_db_error()
-                .and_then(|d| d.constraint())
-                .is_some_and(|c| c == "command_ledger_pkey");
-            return Err(if ledger {
+            return Err(if is_ledger_duplicate(&e) {
                 JournalError::DuplicateCommand(metadata.command_id.clone())
             } else {
                 conflict()
@@ -568,13 +564,18 @@ async fn ledger_in(
     span: (Option<&i64>, Option<&i64>),
 ) -> Result<(), JournalError> {
     let (first, last) = (span.0.copied().unwrap_or(0), span.1.copied().unwrap_or(0));
-    let inserted = tx
+    let inserted = match tx
         .execute(
             "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING",
             &[&metadata.command_id, &metadata.command, &stream_type, &stream_id, &first, &last],
         )
-        .await?;
+        .await
+    {
+        Ok(n) => n,
+        Err(e) if is_ledger_duplicate(&e) => 0,
+        Err(e) => return Err(e.into()),
+    };
     if inserted == 0 {
         return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
     }
@@ -780,4 +781,13 @@ pub(crate) fn hash_appended(
         prev = hash;
     }
     (prev_hashes, hashes)
+}
+
+/// Whether `e` is a unique violation of the command ledger's key: the id is in the ledger, or
+/// was refused before (migration V8's trigger raises it so; [`crate::rejections`]).
+pub(crate) fn is_ledger_duplicate(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+        && e.as_db_error()
+            .and_then(|d| d.constraint())
+            .is_some_and(|c| c == "command_ledger_pkey")
 }

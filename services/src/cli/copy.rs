@@ -67,6 +67,9 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
         .filter(|l| commands.contains(&l.command_id))
         .collect();
     to.import_events(&[], &copied).await?;
+    // The refusals the rules gave (spent command ids: re-sending one answers it again).
+    to.record_rejections(&from.export_rejections().await?)
+        .await?;
     // The reservations (rules across aggregates) are rebuilt from the copied events, so the
     // copy refuses what the source refuses.
     let reservations = to.rebuild_reservations().await?.held;

@@ -465,6 +465,35 @@ impl Backend for SqliteJournal {
         self.read(move |tx| read::applied(tx, &command_id)).await
     }
 
+    async fn record_rejections(
+        &self,
+        rejections: &[crate::RejectedCommand],
+    ) -> Result<(), JournalError> {
+        if rejections.is_empty() {
+            return Ok(());
+        }
+        let rejections = rejections.to_vec();
+        self.write(move |tx| crate::rejections::record_sqlite(tx, &rejections))
+            .await
+    }
+
+    async fn rejected_many(
+        &self,
+        command_ids: &[String],
+    ) -> Result<Vec<crate::RejectedCommand>, JournalError> {
+        if command_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let command_ids = command_ids.to_vec();
+        self.read(move |tx| crate::rejections::find_sqlite(tx, Some(&command_ids)))
+            .await
+    }
+
+    async fn export_rejections(&self) -> Result<Vec<crate::RejectedCommand>, JournalError> {
+        self.read(|tx| crate::rejections::find_sqlite(tx, None))
+            .await
+    }
+
     async fn stream(
         &self,
         stream_type: &str,

@@ -52,6 +52,16 @@ CREATE TABLE IF NOT EXISTS command_ledger (
     recorded_at     INTEGER NOT NULL
 );
 
+-- Commands refused by the rules, by idempotency key (see rejections.rs): their id is spent.
+CREATE TABLE IF NOT EXISTS command_rejections (
+    command_id   TEXT    PRIMARY KEY,
+    command      TEXT    NOT NULL,
+    stream       TEXT    NOT NULL,
+    code         TEXT    NOT NULL,
+    message      TEXT    NOT NULL,
+    recorded_at  INTEGER NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS read_models (
     kind      TEXT    NOT NULL,
     key       TEXT    NOT NULL,

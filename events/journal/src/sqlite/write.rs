@@ -100,7 +100,8 @@ fn check_version(
     Ok(())
 }
 
-/// [`JournalError::DuplicateCommand`] when the command id is in the ledger.
+/// [`JournalError::DuplicateCommand`] when the command id is in the ledger, or was refused
+/// before ([`crate::rejections`]).
 fn check_new_command(tx: &Connection, metadata: &CommandMetadata) -> Result<(), JournalError> {
     let known: Option<i64> = tx
         .query_row(
@@ -109,7 +110,7 @@ fn check_new_command(tx: &Connection, metadata: &CommandMetadata) -> Result<(), 
             |r| r.get(0),
         )
         .optional()?;
-    if known.is_some() {
+    if known.is_some() || crate::rejections::known_sqlite(tx, &metadata.command_id)? {
         return Err(JournalError::DuplicateCommand(metadata.command_id.clone()));
     }
     Ok(())
