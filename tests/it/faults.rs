@@ -42,6 +42,16 @@ async fn define_programme(env: &TestEnv) {
         matches!(outcome, fieldtrail::Outcome::Applied { .. }),
         "{outcome:?}"
     );
+    // The global log stops below the server's oldest running transaction, any database's: a
+    // test running beside this one may hold it back. The cases below assume the programme is
+    // readable before they open their own transactions.
+    assert!(
+        env.journal
+            .wait_readable(std::time::Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "the programme did not become readable within 60 s"
+    );
 }
 
 /// Every message on the test's stream: (Nats-Msg-Id, body), read by an ephemeral consumer.
