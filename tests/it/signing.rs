@@ -728,3 +728,100 @@ async fn periodic_digests(mut env: TestEnv) {
     task.await.unwrap().unwrap();
     env.cleanup().await;
 }
+
+/// Runs `fieldtrail ARGS | (exec 0<&-; sleep .5)`: the reader closes the pipe before anything
+/// is written. Returns the exit status of `fieldtrail` and its standard error.
+fn into_closed_pipe(env: &TestEnv, keys: &Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" "$@" | (exec 0<&-; sleep .5); exit "${PIPESTATUS[0]}""#)
+        .arg(env!("CARGO_BIN_EXE_fieldtrail"))
+        .args(args)
+        .env("DATABASE_URL", &env.settings.database_url)
+        .env("FIELDTRAIL_KEYS_DIR", keys)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn signing_commands_end_quietly_when_their_reader_closes_the_pipe() {
+    let env = TestEnv::sqlite("signing_closed_pipe").await;
+    let files = tempfile::tempdir().unwrap();
+    let dir = files.path();
+    let keys = dir.join("keys");
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    let digest = dir.join("digest.jws");
+    let export = dir.join("journal.jsonl");
+    let jwks = dir.join("jwks.json");
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "digest", "--out", digest.to_str().unwrap()],
+    ));
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "export", "--out", export.to_str().unwrap()],
+    ));
+    std::fs::write(&jwks, ok(&fieldtrail(&env, &keys, &["keys", "public"]))).unwrap();
+    let (digest, export, jwks) = (
+        digest.to_str().unwrap(),
+        export.to_str().unwrap(),
+        jwks.to_str().unwrap(),
+    );
+    let jobs: Vec<Vec<&str>> = vec![
+        vec![
+            "audit",
+            "verify",
+            "--digest",
+            digest,
+            "--export",
+            export,
+            "--public-key",
+            jwks,
+        ],
+        vec![
+            "audit",
+            "verify",
+            "--digest",
+            digest,
+            "--export",
+            export,
+            "--public-key",
+            jwks,
+            "--format",
+            "json",
+        ],
+        vec!["audit", "verify", "--digest", digest],
+        vec!["audit", "digest"],
+        vec!["audit", "digests"],
+        vec!["audit", "digests", "--json"],
+        vec!["audit", "export"],
+        vec!["keys", "list"],
+        vec!["keys", "public"],
+        vec!["keys", "rotate"],
+        vec![
+            "export",
+            "clr",
+            "--cohort",
+            "cohort-2025",
+            "--learner",
+            LEARNER,
+            "--signed",
+        ],
+    ];
+    for args in jobs {
+        let (status, stderr) = into_closed_pipe(&env, &keys, &args);
+        assert!(
+            status == 0 && !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: exit status {status}: {stderr}"
+        );
+    }
+    env.cleanup().await;
+}

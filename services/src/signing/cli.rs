@@ -1,6 +1,7 @@
 //! The commands of signing: `fieldtrail keys init|rotate|list|public`, and the jobs behind
 //! `fieldtrail audit digest|digests|export` and `audit verify --digest`.
 
+use crate::cli::output::{emit, print_out, reader_gone};
 use crate::signing::digest::{self, DigestError};
 use crate::signing::export;
 use crate::signing::jws;
@@ -47,26 +48,29 @@ pub fn run_keys(store: &KeyStore, job: KeysJob) -> anyhow::Result<()> {
     match job {
         KeysJob::Init => {
             let key = store.init()?;
-            println!(
+            print_out(&format!(
                 "signing key {} created in {} (private key {}.pem, mode 600); its public key is served at /.well-known/jwks.json and /.well-known/did.json",
                 key.kid,
                 store.dir().display(),
                 key.kid
-            );
+            ))?;
         }
         KeysJob::Rotate => {
             let (old, new) = store.rotate()?;
-            println!(
+            print_out(&format!(
                 "key {} retired (private key deleted; public key still published); key {} in force",
                 old.kid, new.kid
-            );
+            ))?;
         }
         KeysJob::List => {
-            for k in store.list()? {
-                println!("{}", describe(&k));
-            }
+            let lines: String = store
+                .list()?
+                .iter()
+                .map(|k| format!("{}\n", describe(k)))
+                .collect();
+            emit(&lines)?;
         }
-        KeysJob::Public => println!("{}", serde_json::to_string_pretty(&store.jwks()?)?),
+        KeysJob::Public => print_out(&serde_json::to_string_pretty(&store.jwks()?)?)?,
     }
     Ok(())
 }
@@ -85,7 +89,7 @@ pub async fn sign_digest(
     let signed = digest::sign_head(journal, store, &publisher, false)
         .await?
         .ok_or(DigestError::Empty)?;
-    println!(
+    print_out(&format!(
         "digest {} signed by key {} at {}: {} events up to position {} (transaction {}), digest {}, last event's hash {}",
         signed.digest_id,
         signed.key_id,
@@ -95,7 +99,7 @@ pub async fn sign_digest(
         signed.tx_id,
         signed.digest,
         signed.head_hash
-    );
+    ))?;
     if let Some(path) = out {
         std::fs::write(path, format!("{}\n", signed.jws))
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -109,28 +113,28 @@ pub async fn sign_digest(
 /// The journal's errors.
 pub async fn list_digests(journal: &Journal, json: bool) -> anyhow::Result<()> {
     let list = journal.digests().await?;
-    let mut out = std::io::stdout().lock();
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"digests": list}))?
-        )?;
+        print_out(&serde_json::to_string_pretty(
+            &serde_json::json!({"digests": list}),
+        )?)
     } else {
-        for d in list {
-            writeln!(
-                out,
-                "{}  {}  position {}  {} events  digest {}  key {}",
-                d.digest_id,
-                d.signed_at.to_rfc3339(),
-                d.position,
-                d.events,
-                d.digest,
-                d.key_id
-            )?;
-        }
+        emit(
+            &list
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}  {}  position {}  {} events  digest {}  key {}\n",
+                        d.digest_id,
+                        d.signed_at.to_rfc3339(),
+                        d.position,
+                        d.events,
+                        d.digest,
+                        d.key_id
+                    )
+                })
+                .collect::<String>(),
+        )
     }
-    Ok(())
 }
 
 /// `fieldtrail audit export [--out FILE]`: the journal for an auditor ([`export`]).
@@ -150,10 +154,26 @@ pub async fn export_journal(journal: &Journal, out: Option<&Path>) -> anyhow::Re
             counts
         }
         None => {
+            // A reader that went away (`| head`) ends the export quietly.
+            let mut gone = false;
             let mut stdout = std::io::stdout().lock();
-            let counts = export::write(journal, |line| stdout.write_all(line)).await?;
-            stdout.flush()?;
-            counts
+            let written = export::write(journal, |line| {
+                stdout
+                    .write_all(line)
+                    .inspect_err(|e| gone = reader_gone(e))
+            })
+            .await;
+            match written.and_then(|counts| {
+                stdout
+                    .flush()
+                    .inspect_err(|e| gone = reader_gone(e))
+                    .map(|()| counts)
+                    .map_err(|e| fieldtrail_journal::JournalError::Other(e.to_string()))
+            }) {
+                Ok(counts) => counts,
+                Err(_) if gone => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     eprintln!("exported {events} events and {commands} commands");
@@ -204,7 +224,10 @@ pub async fn verify_against_digest(
     let statement = match digest::open(&token, &keys) {
         Ok(s) => s,
         Err(e) => {
-            println!("digest {}: NOT verified: {e}", digest_file.display());
+            print_out(&format!(
+                "digest {}: NOT verified: {e}",
+                digest_file.display()
+            ))?;
             return Ok(ExitCode::from(crate::audit::NOT_VERIFIED));
         }
     };
@@ -226,9 +249,9 @@ pub async fn verify_against_digest(
     };
     let report = digest::check_export(&export, &statement);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        print_out(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", digest::offline_text(&report));
+        emit(&digest::offline_text(&report))?;
     }
     Ok(if report.verified() {
         ExitCode::SUCCESS
