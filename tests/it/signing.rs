@@ -341,6 +341,18 @@ async fn digest_checked_offline(env: TestEnv) {
         out.contains("export verified against the signed digest: 210 events"),
         "{out}"
     );
+    // Without --export, the journal itself is checked, and the report says so.
+    let digest_file = dir.join("digest.jws");
+    let against_journal = ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "verify", "--digest", digest_file.to_str().unwrap()],
+    ));
+    assert!(
+        against_journal.contains("journal verified against the signed digest: 210 events")
+            && !against_journal.contains("export"),
+        "{against_journal}"
+    );
 
     let lines = export_lines(&dir.join("journal.jsonl"));
     let events: Vec<(usize, Value)> = lines
@@ -502,6 +514,27 @@ async fn rotation(env: TestEnv) {
         .as_array()
         .unwrap()
         .contains(&Value::from(kid(&old_credential))));
+    // The retired key's method says since when; the key in force has no such mark.
+    let method = |id: String| {
+        did["verificationMethod"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == Value::from(id.clone()))
+            .cloned()
+            .unwrap()
+    };
+    let retired_at = list
+        .lines()
+        .find_map(|l| l.split_once("retired ").map(|(_, at)| at.trim().to_owned()))
+        .unwrap();
+    let retired_at = chrono::DateTime::parse_from_rfc3339(&retired_at).unwrap();
+    let marked = method(kid(&old_credential))["retired"]
+        .as_str()
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
+    assert_eq!(marked, Some(retired_at), "{did}");
+    assert!(method(kid(&new_credential)).get("retired").is_none());
+    std::fs::write(dir.join("did.json"), did.to_string()).unwrap();
     stop.cancel();
     for token in ["old.jwt", "new.jwt"] {
         pyjwt(&dir.join("jwks.json"), &dir.join(token), None).unwrap();
@@ -532,6 +565,12 @@ async fn rotation(env: TestEnv) {
         let (code, out) = offline(dir, "journal.jsonl");
         assert_eq!(code, Some(0), "{digest}: {out}");
     }
+    // The old digest also checks with the DID document as the public keys (its retired key
+    // still listed there).
+    std::fs::copy(dir.join("old.jws"), dir.join("digest.jws")).unwrap();
+    std::fs::copy(dir.join("did.json"), dir.join("jwks.json")).unwrap();
+    let (code, out) = offline(dir, "journal.jsonl");
+    assert_eq!(code, Some(0), "old.jws against the DID document: {out}");
     env.cleanup().await;
 }
 
@@ -823,5 +862,60 @@ async fn signing_commands_end_quietly_when_their_reader_closes_the_pipe() {
             "{args:?}: exit status {status}: {stderr}"
         );
     }
+    env.cleanup().await;
+}
+
+/// `serve` with `keys` as its keys directory, once it answers; its base URL and stop token.
+async fn serving(
+    env: &TestEnv,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let (address, stop, task) = env.serve().await;
+    let base = format!("http://{address}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (base, stop, task)
+}
+
+#[tokio::test]
+async fn signing_routes_without_a_key_answer_503_naming_no_server_path() {
+    let mut env = TestEnv::sqlite("signing_no_key").await;
+    let files = tempfile::tempdir().unwrap();
+    let keys = files.path().join("lost-keys-directory");
+    env.settings.keys_dir = keys.display().to_string();
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    env.project().await;
+    let (base, stop, task) = serving(&env).await;
+    let anyone = reqwest::Client::new();
+    let staff = env.client();
+    for (client, route) in [
+        (&anyone, "/credentials/status/cohort-2025".to_owned()),
+        (
+            &staff,
+            format!("/cohorts/cohort-2025/learners/{LEARNER}/transcript.jwt"),
+        ),
+    ] {
+        let (status, body) = text(client, &format!("{base}{route}")).await;
+        assert_eq!(status, 503, "{route}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("fieldtrail keys init"),
+            "{route}: {message}"
+        );
+        assert!(
+            !message.contains("lost-keys-directory") && !message.contains('/'),
+            "{route} discloses a path: {message}"
+        );
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
     env.cleanup().await;
 }

@@ -47,7 +47,14 @@ fn describe(k: &KeyRecord) -> String {
 pub fn run_keys(store: &KeyStore, job: KeysJob) -> anyhow::Result<()> {
     match job {
         KeysJob::Init => {
-            let key = store.init()?;
+            let initialised = store.init()?;
+            if let Some(mode) = initialised.tightened_from {
+                eprintln!(
+                    "fieldtrail: {} was mode {mode:o} (others could enter it): restricted to 700",
+                    store.dir().display()
+                );
+            }
+            let key = initialised.key;
             print_out(&format!(
                 "signing key {} created in {} (private key {}.pem, mode 600); its public key is served at /.well-known/jwks.json and /.well-known/did.json",
                 key.kid,
@@ -231,6 +238,10 @@ pub async fn verify_against_digest(
             return Ok(ExitCode::from(crate::audit::NOT_VERIFIED));
         }
     };
+    let checked = match source {
+        ExportSource::File(_) => digest::Checked::Export,
+        ExportSource::Journal(_) => digest::Checked::Journal,
+    };
     let export = match source {
         ExportSource::File(path) => {
             let text = std::fs::read_to_string(path)
@@ -247,7 +258,7 @@ pub async fn verify_against_digest(
             export::parse(&String::from_utf8_lossy(&bytes)).map_err(anyhow::Error::msg)?
         }
     };
-    let report = digest::check_export(&export, &statement);
+    let report = digest::check_export(&export, &statement, checked);
     if json {
         print_out(&serde_json::to_string_pretty(&report)?)?;
     } else {

@@ -243,9 +243,32 @@ pub struct Finding {
     pub reason: String,
 }
 
+/// What was checked against a signed digest: an export file, or the configured journal
+/// (exported in memory). The report's sentences name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checked {
+    /// An export file (`--export FILE`, offline).
+    Export,
+    /// The journal itself (`audit verify --digest FILE` without `--export`).
+    Journal,
+}
+
+impl Checked {
+    /// `export` or `journal`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Checked::Export => "export",
+            Checked::Journal => "journal",
+        }
+    }
+}
+
 /// The outcome of checking an export against a signed digest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OfflineReport {
+    /// What was checked.
+    pub checked: Checked,
     /// The signed statement (its signature verified).
     pub statement: Statement,
     /// Events in the export.
@@ -271,9 +294,14 @@ fn from_break(b: Break) -> Finding {
     }
 }
 
-/// Checks `export` against `statement` (whose signature the caller verified, [`open`]).
-/// Pure: no I/O.
-pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineReport {
+/// Checks `export` (read from a file or from the journal: `checked`) against `statement`
+/// (whose signature the caller verified, [`open`]). Pure: no I/O.
+pub fn check_export(
+    export: &JournalExport,
+    statement: &Statement,
+    checked: Checked,
+) -> OfflineReport {
+    let noun = checked.noun();
     let mut findings = Vec::new();
     if !export.complete {
         findings.push(Finding {
@@ -290,7 +318,7 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
                 position: Some(b.position),
                 stream: Some(b.stream()),
                 reason: format!(
-                    "it comes after position {} in the export, out of the global log's order (transaction id, position): moved?",
+                    "it comes after position {} in the {noun}, out of the global log's order (transaction id, position): moved?",
                     a.position
                 ),
             });
@@ -311,7 +339,7 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
                     position: Some(position),
                     stream: Some(stream),
                     reason: format!(
-                        "the command ledger records the {which} event of command {} ({}) here, but the export has no event at this position: removed?",
+                        "the command ledger records the {which} event of command {} ({}) here, but the {noun} has no event at this position: removed?",
                         l.command_id, l.command
                     ),
                 }),
@@ -368,19 +396,19 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
         let mut differs = Vec::new();
         if at.events != statement.events {
             differs.push(format!(
-                "{} events signed, {} in the export up to it",
+                "{} events signed, {} in the {noun} up to it",
                 statement.events, at.events
             ));
         }
         if at.digest != statement.digest {
             differs.push(format!(
-                "digest {} signed, {} computed from the export",
+                "digest {} signed, {} computed from the {noun}",
                 statement.digest, at.digest
             ));
         }
         if at.head_hash.as_deref() != Some(statement.head_hash.as_str()) {
             differs.push(format!(
-                "the last event's hash {} signed, {} in the export",
+                "the last event's hash {} signed, {} in the {noun}",
                 statement.head_hash,
                 at.head_hash.as_deref().unwrap_or("none")
             ));
@@ -390,7 +418,7 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
                 position: Some(statement.position),
                 stream: None,
                 reason: format!(
-                    "the export does not match the digest signed at position {}: {}",
+                    "the {noun} does not match the digest signed at position {}: {}",
                     statement.position,
                     differs.join("; ")
                 ),
@@ -399,6 +427,7 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
     }
     findings.sort_by_key(|f| (f.position.is_none(), f.position));
     OfflineReport {
+        checked,
         statement: statement.clone(),
         events: report.events,
         events_in_cut,
@@ -426,14 +455,15 @@ pub fn offline_text(report: &OfflineReport) -> String {
             f.reason
         ));
     }
+    let noun = report.checked.noun();
     if report.verified() {
         out.push_str(&format!(
-            "export verified against the signed digest: {} events, {} of them in the signed cut, every hash chain intact\n",
+            "{noun} verified against the signed digest: {} events, {} of them in the signed cut, every hash chain intact\n",
             report.events, report.events_in_cut
         ));
     } else {
         out.push_str(&format!(
-            "export NOT verified against the signed digest: {} findings; {} events read\n",
+            "{noun} NOT verified against the signed digest: {} findings; {} events read\n",
             report.findings.len(),
             report.events
         ));

@@ -25,6 +25,8 @@ use fieldtrail_projections::formats::status;
 use fieldtrail_projections::store::recorded;
 use serde_json::json;
 
+/// 503 for a key that cannot be used: the answer says what the operator has to do, never where
+/// the keys are (the full error, with its path, goes to the log).
 fn key_error(e: &KeyError) -> Response {
     match e {
         KeyError::NoKey(_) => tracing::warn!(error = %e, "signing: no key"),
@@ -32,7 +34,7 @@ fn key_error(e: &KeyError) -> Response {
     }
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+        Json(json!({"outcome": "unavailable", "message": e.public_message()})),
     )
         .into_response()
 }
