@@ -440,7 +440,7 @@ pub async fn run(settings: &Settings, command: ExportCommand) -> anyhow::Result<
     match out {
         Some(path) => std::fs::write(&path, &bytes)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => crate::cli::output::emit(&bytes)?,
+        None => crate::cli::output::emit_bytes(&bytes)?,
     }
     Ok(())
 }

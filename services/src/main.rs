@@ -311,9 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Job::Export { what } => export::run(&settings, what).await?,
-        Job::Keys { job } => {
-            fieldtrail::signing::cli::run_keys(&fieldtrail::signing::store(&settings), job)?
-        }
+        Job::Keys { job } => fieldtrail::signing::cli::run_keys(&settings, job).await?,
         Job::Token { job } => {
             let journal = fieldtrail::open_journal(&settings, 2).await?;
             fieldtrail::auth::cli::run(&journal, job).await?;

@@ -16,8 +16,13 @@ const LEARNER: &str = "l25-01";
 
 /// The `fieldtrail` binary on the test's journal, with `keys` as its keys directory.
 fn fieldtrail(env: &TestEnv, keys: &Path, args: &[&str]) -> Output {
+    fieldtrail_on(&env.settings.database_url, keys, args)
+}
+
+/// The `fieldtrail` binary on the journal at `database_url`, with `keys` as its keys directory.
+fn fieldtrail_on(database_url: &str, keys: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
-        .env("DATABASE_URL", &env.settings.database_url)
+        .env("DATABASE_URL", database_url)
         .env("FIELDTRAIL_KEYS_DIR", keys)
         .env("RUST_LOG", "warn")
         .args(args)
@@ -436,12 +441,18 @@ async fn digest_checked_offline(env: TestEnv) {
         );
     }
 
-    // A digest signed by another key is refused before anything else.
+    // A digest signed by another key (another installation's: its own journal) is refused
+    // before anything else.
     let other = tempfile::tempdir().unwrap();
-    ok(&fieldtrail(&env, other.path(), &["keys", "init"]));
+    let elsewhere = format!("sqlite://{}", other.path().join("other.db").display());
+    ok(&fieldtrail_on(&elsewhere, other.path(), &["keys", "init"]));
     std::fs::write(
         dir.join("jwks.json"),
-        ok(&fieldtrail(&env, other.path(), &["keys", "public"])),
+        ok(&fieldtrail_on(
+            &elsewhere,
+            other.path(),
+            &["keys", "public"],
+        )),
     )
     .unwrap();
     let (code, out) = offline(dir, "journal.jsonl");
@@ -520,7 +531,7 @@ async fn rotation(env: TestEnv) {
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m["id"] == Value::from(id.clone()))
+            .find(|m| m["id"] == id.as_str())
             .cloned()
             .unwrap()
     };
@@ -896,6 +907,8 @@ async fn signing_routes_without_a_key_answer_503_naming_no_server_path() {
     let anyone = reqwest::Client::new();
     let staff = env.client();
     for (client, route) in [
+        (&anyone, "/.well-known/jwks.json".to_owned()),
+        (&anyone, "/.well-known/did.json".to_owned()),
         (&anyone, "/credentials/status/cohort-2025".to_owned()),
         (
             &staff,
@@ -917,5 +930,133 @@ async fn signing_routes_without_a_key_answer_503_naming_no_server_path() {
     }
     stop.cancel();
     task.await.unwrap().unwrap();
+    // The CLI says so too, and fails.
+    for job in [["keys", "list"], ["keys", "public"]] {
+        let output = fieldtrail(&env, &keys, &job);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{job:?}: {stderr}");
+        assert!(
+            output.stdout.is_empty()
+                && stderr.contains("no signing key: neither the keys directory"),
+            "{job:?}: {stderr}"
+        );
+    }
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    the_journal_keeps_the_public_keys_so_losing_the_keys_directory_loses_none,
+    keys_kept_by_the_journal
+);
+
+async fn keys_kept_by_the_journal(mut env: TestEnv) {
+    let files = tempfile::tempdir().unwrap();
+    let dir = files.path();
+    let keys = dir.join("keys");
+    env.settings.keys_dir = keys.display().to_string();
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    env.project().await;
+    // `keys init` and `keys rotate` record the public keys (and the retirement) in the journal.
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    let old_digest = dir.join("old.jws");
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "digest", "--out", old_digest.to_str().unwrap()],
+    ));
+    ok(&fieldtrail(&env, &keys, &["keys", "rotate"]));
+    let kept = env.journal.published_keys().await.unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept[0].retired_at.is_some() && kept[1].retired_at.is_none());
+    let jwks_before = ok(&fieldtrail(&env, &keys, &["keys", "public"]));
+    assert_eq!(jwks_before.matches("\"kid\"").count(), 2, "{jwks_before}");
+    // A digest signed by a key nobody published (kept before the journal kept keys).
+    let mut orphan = env.journal.digests().await.unwrap()[0].clone();
+    orphan.key_id = "lost-key-id".to_owned();
+    env.journal.store_digest(&orphan).await.unwrap();
+
+    // The keys directory is lost.
+    std::fs::remove_dir_all(&keys).unwrap();
+    let (base, stop, task) = serving(&env).await;
+    let anyone = reqwest::Client::new();
+    let (status, jwks) = text(&anyone, &format!("{base}/.well-known/jwks.json")).await;
+    assert_eq!(status, 200, "{jwks}");
+    let served: Value = serde_json::from_str(&jwks).unwrap();
+    let before: Value = serde_json::from_str(&jwks_before).unwrap();
+    assert_eq!(served, before, "the same keys, from the journal");
+    let (status, did) = text(&anyone, &format!("{base}/.well-known/did.json")).await;
+    assert_eq!(status, 200, "{did}");
+    let did: Value = serde_json::from_str(&did).unwrap();
+    let methods = did["verificationMethod"].as_array().unwrap();
+    assert_eq!(methods.len(), 2, "{did}");
+    assert!(methods[0].get("retired").is_some() && methods[1].get("retired").is_none());
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    // What the first key signed still checks offline against the keys served.
+    std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
+    std::fs::copy(&old_digest, dir.join("digest.jws")).unwrap();
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "export",
+            "--out",
+            dir.join("journal.jsonl").to_str().unwrap(),
+        ],
+    ));
+    let (code, out) = offline(dir, "journal.jsonl");
+    assert_eq!(code, Some(0), "{out}");
+    // `keys list` shows them, saying where they are kept.
+    let output = fieldtrail(&env, &keys, &["keys", "list"]);
+    let listed = ok(&output);
+    assert_eq!(
+        listed
+            .matches("(kept by the journal only: not in the keys directory)")
+            .count(),
+        2,
+        "{listed}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no key in force in"),
+        "{output:?}"
+    );
+
+    // `keys init` on a new directory: the key the journal says is in force is recorded as
+    // retired (its private key went with the directory), and one line warns of the digests
+    // whose key is published nowhere.
+    let output = fieldtrail(&env, &keys, &["keys", "init"]);
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let lost = &kept[1].kid;
+    assert!(
+        stderr.contains(&format!("key {lost} was in force according to the journal"))
+            && stderr.contains("recorded as retired"),
+        "{stderr}"
+    );
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("lost-key-id") && !warnings[0].contains(&kept[0].kid),
+        "{stderr}"
+    );
+    // (A handle opened now: on SQLite, the test's own handle may no longer see the file's
+    // write-ahead log once `serve` opened the file a second time in this process.)
+    let journal = fieldtrail_journal::open_existing(&env.settings.database_url, 2)
+        .await
+        .unwrap();
+    let now = journal.published_keys().await.unwrap();
+    assert_eq!(now.len(), 3);
+    assert_eq!(
+        now.iter().filter(|k| k.retired_at.is_none()).count(),
+        1,
+        "{now:?}"
+    );
+    // Published keys are kept: a retirement is never undone.
+    let mut undone = now[1].clone();
+    undone.retired_at = None;
+    journal.publish_keys(&[undone]).await.unwrap();
+    assert_eq!(journal.published_keys().await.unwrap(), now);
+    journal.close();
     env.cleanup().await;
 }

@@ -430,6 +430,18 @@ impl Backend for PgJournal {
         crate::digests::pg::list(self.pool()).await
     }
 
+    async fn publish_keys(
+        &self,
+        keys: &[crate::signing_keys::PublishedKey],
+    ) -> Result<(), JournalError> {
+        keys.iter().try_for_each(crate::signing_keys::check)?;
+        crate::signing_keys::pg::publish(self.pool(), keys).await
+    }
+
+    async fn published_keys(&self) -> Result<Vec<crate::signing_keys::PublishedKey>, JournalError> {
+        crate::signing_keys::pg::list(self.pool()).await
+    }
+
     async fn insert_token(&self, t: &TokenRecord) -> Result<(), JournalError> {
         let client = self.pool().get().await?;
         client

@@ -14,12 +14,20 @@ pub fn reader_gone(e: &std::io::Error) -> bool {
 ///
 /// # Errors
 /// Any other write error.
-pub fn emit(bytes: impl AsRef<[u8]>) -> anyhow::Result<()> {
+pub fn emit_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes.as_ref()).and_then(|()| out.flush()) {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(e) if !reader_gone(&e) => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// Writes `text` as it is to standard output ([`emit_bytes`]).
+///
+/// # Errors
+/// Any write error but a reader that went away.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    emit_bytes(text.as_bytes())
 }
 
 /// Writes `text` and a newline to standard output ([`emit`]).

@@ -117,6 +117,8 @@ pub async fn sign_head(
     unless_unchanged: bool,
 ) -> Result<Option<SignedDigest>, DigestError> {
     let key = store.active()?;
+    // Every key that signs a kept digest is published by the journal too (idempotent).
+    journal.publish_keys(&[key.record.to_published()]).await?;
     let report = walk(journal).await?;
     if !report.intact() {
         let first = report

@@ -287,6 +287,18 @@ impl SqliteJournal {
                    signed_at INTEGER, key_id TEXT, jws TEXT);",
             )?;
         }
+        // A file from before user_version 4: no published keys.
+        let keys: i64 = writer.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'",
+            [],
+            |r| r.get(0),
+        )?;
+        if keys == 0 {
+            writer.execute_batch(
+                "CREATE TEMP TABLE signing_keys (kid TEXT PRIMARY KEY, public_jwk TEXT,
+                   created_at INTEGER, retired_at INTEGER);",
+            )?;
+        }
         let journal = Self::with_writer(path, writer);
         journal
             .inner
@@ -628,6 +640,20 @@ impl Backend for SqliteJournal {
 
     async fn digests(&self) -> Result<Vec<crate::digests::SignedDigest>, JournalError> {
         self.read(crate::digests::sqlite::list).await
+    }
+
+    async fn publish_keys(
+        &self,
+        keys: &[crate::signing_keys::PublishedKey],
+    ) -> Result<(), JournalError> {
+        keys.iter().try_for_each(crate::signing_keys::check)?;
+        let keys = keys.to_vec();
+        self.write(move |tx| crate::signing_keys::sqlite::publish(tx, &keys))
+            .await
+    }
+
+    async fn published_keys(&self) -> Result<Vec<crate::signing_keys::PublishedKey>, JournalError> {
+        self.read(crate::signing_keys::sqlite::list).await
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), JournalError> {

@@ -119,4 +119,22 @@ BEGIN
     SELECT RAISE(ABORT, 'signed digests are kept as signed: DELETE refused');
 END;
 
-PRAGMA user_version = 3;
+-- Published signing keys (user_version 4): see deploy/migrations/V6__signing_keys.sql.
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid         TEXT    PRIMARY KEY,
+    public_jwk  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    retired_at  INTEGER
+);
+CREATE TRIGGER IF NOT EXISTS signing_keys_no_delete BEFORE DELETE ON signing_keys
+BEGIN
+    SELECT RAISE(ABORT, 'published signing keys are kept: DELETE refused');
+END;
+CREATE TRIGGER IF NOT EXISTS signing_keys_retire_only BEFORE UPDATE ON signing_keys
+WHEN NOT (OLD.retired_at IS NULL AND NEW.retired_at IS NOT NULL AND NEW.kid = OLD.kid
+          AND NEW.public_jwk = OLD.public_jwk AND NEW.created_at = OLD.created_at)
+BEGIN
+    SELECT RAISE(ABORT, 'published signing keys are kept: only a retirement may be recorded');
+END;
+
+PRAGMA user_version = 4;
