@@ -399,6 +399,69 @@ async fn digest_checked_offline(env: TestEnv) {
     );
     assert!(out.contains("is missing (deleted?)"), "{out}");
 
+    // The command ledger's rows are covered too: their command's name and time (by the
+    // hashes of the events, which carry the name), their positions, their presence.
+    let commands: Vec<(usize, Value)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            serde_json::from_str::<Value>(l)
+                .ok()?
+                .get("command")
+                .cloned()
+                .map(|c| (i, c))
+        })
+        .collect();
+    assert_eq!(commands.len(), 203);
+    let (i, command) = commands[30].clone();
+    let first = command["first_position"].as_i64().unwrap();
+    let name = command["command"].as_str().unwrap().to_owned();
+    let other = if name == "record_attendance" {
+        "cancel_session"
+    } else {
+        "record_attendance"
+    };
+    for (file, key, value, says) in [
+        (
+            "renamed.jsonl",
+            "command",
+            Value::from(other),
+            "names the command",
+        ),
+        (
+            "retimed.jsonl",
+            "recorded_at",
+            Value::from("2020-01-01T00:00:00.000000Z"),
+            "says it was recorded at 2020-01-01T00:00:00.000000Z",
+        ),
+    ] {
+        let mut edited = command.clone();
+        edited[key] = value;
+        let mut changed = lines.clone();
+        changed[i] = serde_json::json!({"command": edited}).to_string();
+        save(file, &changed);
+        let (code, out) = offline(dir, file);
+        assert_eq!(code, Some(2), "{file}: {out}");
+        assert!(
+            out.contains(&format!("BROKEN position {first} ")) && out.contains(says),
+            "{file}: {out}"
+        );
+        assert_eq!(out.matches("BROKEN").count(), 1, "{file}: {out}");
+    }
+    // A ledger row removed (the count in the last line adjusted).
+    let mut unledgered = lines.clone();
+    unledgered.remove(i);
+    let last = unledgered.len() - 1;
+    unledgered[last] = unledgered[last].replace("\"commands\":203", "\"commands\":202");
+    save("unledgered.jsonl", &unledgered);
+    let (code, out) = offline(dir, "unledgered.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!("BROKEN position {first} "))
+            && out.contains("no command ledger row for its command"),
+        "{out}"
+    );
+
     // Reordered: two events swap places in the file…
     let (a, _) = events[80];
     let (b, _) = events[81];

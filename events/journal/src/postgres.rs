@@ -265,9 +265,10 @@ impl Backend for PgJournal {
                 .prepare(
                     "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version,
                         event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
-                        correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version)
+                        correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version,
+                        command)
                      OVERRIDING SYSTEM VALUE
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 )
                 .await?;
             for e in &events[start..end] {
@@ -294,6 +295,7 @@ impl Backend for PgJournal {
                         &hash,
                         &e.reported_actor,
                         &e.chain_version,
+                        &e.command,
                     ],
                 )
                 .await?;

@@ -26,7 +26,7 @@ use fieldtrail_journal::digests::SignedDigest;
 use fieldtrail_journal::{Cursor, Journal, JournalError};
 use fieldtrail_projections::formats::Publisher;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// How long a walk or an export waits for every committed event to be readable.
 pub const READABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -296,6 +296,118 @@ fn from_break(b: Break) -> Finding {
     }
 }
 
+/// The command ledger's rows checked against the events of their commands, whose hashes
+/// cover the command id, the stream, the positions, the time and (on every row written since
+/// the events keep it) the command's name: a ledger row's first and last positions hold
+/// events of its command, its last one on its stream; they are its command's first and last
+/// events; its name and time are its events' (when they carry the name). And every event's
+/// command has its row. Each finding is at the ledger row's first position (or the event's).
+fn ledger_findings(export: &JournalExport, noun: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let at: HashMap<i64, &chain::SealedEvent> =
+        export.events.iter().map(|e| (e.position, e)).collect();
+    let mut of_command: HashMap<&str, Vec<&chain::SealedEvent>> = HashMap::new();
+    for e in &export.events {
+        of_command.entry(e.command_id.as_str()).or_default().push(e);
+    }
+    for l in &export.ledger {
+        let stream = format!("{}/{}", l.stream_type, l.stream_id);
+        let mut placed = true;
+        for (which, position) in [("first", l.first_position), ("last", l.last_position)] {
+            match at.get(&position) {
+                None => {
+                    placed = false;
+                    findings.push(Finding {
+                        position: Some(position),
+                        stream: Some(stream.clone()),
+                        reason: format!(
+                            "the command ledger records the {which} event of command {} ({}) here, but the {noun} has no event at this position: removed?",
+                            l.command_id, l.command
+                        ),
+                    });
+                }
+                // A command on several streams (a split) starts on another stream than its
+                // own; its last event is on the ledger's.
+                Some(e)
+                    if e.command_id != l.command_id
+                        || (which == "last" && e.stream() != stream) =>
+                {
+                    placed = false;
+                    findings.push(Finding {
+                        position: Some(position),
+                        stream: Some(e.stream()),
+                        reason: format!(
+                            "the command ledger records the {which} event of command {} on {stream} here, but the event here is of command {} on {}: replaced?",
+                            l.command_id, e.command_id, e.stream()
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
+            if l.first_position == l.last_position {
+                break;
+            }
+        }
+        let Some(events) = of_command.get(l.command_id.as_str()) else {
+            continue;
+        };
+        let edited = |what: String| Finding {
+            position: Some(l.first_position),
+            stream: Some(stream.clone()),
+            reason: format!(
+                "the command ledger's row of command {} {what}: the row was edited",
+                l.command_id
+            ),
+        };
+        let first = events.iter().map(|e| e.position).min().unwrap_or_default();
+        let last = events.iter().max_by_key(|e| e.position).copied();
+        let last_position = last.map_or(first, |e| e.position);
+        if placed && (first, last_position) != (l.first_position, l.last_position) {
+            findings.push(edited(format!(
+                "spans positions {} to {}, but its events are at positions {first} to {last_position}",
+                l.first_position, l.last_position
+            )));
+        }
+        // The name, and the time, are covered by the events' hashes on the rows that keep the
+        // name (every row written since the events keep it).
+        if let Some(named) = events.iter().find_map(|e| e.command.as_deref()) {
+            if named != l.command {
+                findings.push(edited(format!(
+                    "names the command {:?}, but its events, whose hashes cover the name, were appended by {named:?}",
+                    l.command
+                )));
+            }
+            if let Some(last) = last.filter(|e| e.recorded_at != l.recorded_at) {
+                findings.push(edited(format!(
+                    "says it was recorded at {}, but its last event (position {}) was recorded at {}",
+                    chain::timestamp(&l.recorded_at),
+                    last.position,
+                    chain::timestamp(&last.recorded_at)
+                )));
+            }
+        }
+    }
+    let ledgered: HashSet<&str> = export
+        .ledger
+        .iter()
+        .map(|l| l.command_id.as_str())
+        .collect();
+    let mut named: HashSet<&str> = HashSet::new();
+    for e in &export.events {
+        if !ledgered.contains(e.command_id.as_str()) && named.insert(e.command_id.as_str()) {
+            findings.push(Finding {
+                position: Some(e.position),
+                stream: Some(e.stream()),
+                reason: format!(
+                    "the {noun} has no command ledger row for its command {}: removed?",
+                    e.command_id
+                ),
+            });
+        }
+    }
+    findings
+}
+
 /// Checks `export` (read from a file or from the journal: `checked`) against `statement`
 /// (whose signature the caller verified, [`open`]). Pure: no I/O.
 pub fn check_export(
@@ -326,42 +438,11 @@ pub fn check_export(
             });
         }
     }
-    // The command ledger: each command's first and last positions hold one of its events.
-    let at: HashMap<i64, &chain::SealedEvent> =
-        export.events.iter().map(|e| (e.position, e)).collect();
+    findings.extend(ledger_findings(export, noun));
     let cut = CutAt::Cursor {
         tx_id: statement.tx_id,
         position: statement.position,
     };
-    for l in &export.ledger {
-        for (which, position) in [("first", l.first_position), ("last", l.last_position)] {
-            let stream = format!("{}/{}", l.stream_type, l.stream_id);
-            match at.get(&position) {
-                None => findings.push(Finding {
-                    position: Some(position),
-                    stream: Some(stream),
-                    reason: format!(
-                        "the command ledger records the {which} event of command {} ({}) here, but the {noun} has no event at this position: removed?",
-                        l.command_id, l.command
-                    ),
-                }),
-                Some(e) if e.command_id != l.command_id || e.stream() != stream => {
-                    findings.push(Finding {
-                        position: Some(position),
-                        stream: Some(e.stream()),
-                        reason: format!(
-                            "the command ledger records the {which} event of command {} on {stream} here, but the event here is of command {} on {}: replaced?",
-                            l.command_id, e.command_id, e.stream()
-                        ),
-                    });
-                }
-                Some(_) => {}
-            }
-            if l.first_position == l.last_position {
-                break;
-            }
-        }
-    }
     // The chains, and the cut's digest.
     let mut ledger: BTreeMap<(String, String), i64> = BTreeMap::new();
     for l in &export.ledger {

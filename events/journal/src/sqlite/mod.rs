@@ -81,9 +81,14 @@ fn connect(path: &Path) -> Result<Connection, JournalError> {
 
 /// Whether the file's `events` table has the `chain_version` column (user_version 3).
 fn has_chain_version(connection: &Connection) -> Result<bool, JournalError> {
+    has_event_column(connection, "chain_version")
+}
+
+/// Whether the file's `events` table has the column `name`.
+fn has_event_column(connection: &Connection, name: &str) -> Result<bool, JournalError> {
     Ok(connection.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('events') WHERE name = 'chain_version'",
-        [],
+        "SELECT count(*) > 0 FROM pragma_table_info('events') WHERE name = ?1",
+        [name],
         |r| r.get(0),
     )?)
 }
@@ -230,6 +235,11 @@ impl SqliteJournal {
                 "ALTER TABLE events ADD COLUMN chain_version INTEGER NOT NULL DEFAULT 1",
             )?;
         }
+        // A file written before the events kept their command's name (user_version 5) gets
+        // the column; its rows keep NULL, as their hashes say.
+        if !has_event_column(&writer, "command")? {
+            writer.execute_batch("ALTER TABLE events ADD COLUMN command TEXT")?;
+        }
         // A file written before the reservations (user_version 2), or left half-copied, gets
         // them, under the write lock (another process may be doing the same).
         // The write lock is taken only when the table is stale (checked again under it).
@@ -268,12 +278,21 @@ impl SqliteJournal {
         if journal == 0 {
             return Err(not_a_journal(path, "it holds no events table"));
         }
-        // A file from before user_version 3, which cannot be given the new column: temporary
-        // objects (which shadow the file's) show its rows as chain version 1 and no digests.
-        if !has_chain_version(&writer)? {
-            writer.execute_batch(
-                "CREATE TEMP VIEW events AS SELECT *, 1 AS chain_version FROM main.events;",
-            )?;
+        // A file from before user_version 3 or 5, which cannot be given the new columns:
+        // temporary objects (which shadow the file's) show its rows as chain version 1 and
+        // without a command's name, and no digests.
+        let missing: Vec<&str> = [
+            (!has_chain_version(&writer)?).then_some("1 AS chain_version"),
+            (!has_event_column(&writer, "command")?).then_some("NULL AS command"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !missing.is_empty() {
+            writer.execute_batch(&format!(
+                "CREATE TEMP VIEW events AS SELECT *, {} FROM main.events;",
+                missing.join(", ")
+            ))?;
         }
         let digests: i64 = writer.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signed_digests'",

@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS events (
     -- Which canonical form `hash` covers: 2 (with the position) for every row written since
     -- user_version 3; a file from before gets the column at open, its rows keeping 1.
     chain_version   INTEGER NOT NULL DEFAULT 1,
+    -- The name of the command that appended the row, covered by its hash (user_version 5; NULL
+    -- in rows written before, whose hashes do not cover it; a file from before gets the
+    -- column at open).
+    command         TEXT,
     UNIQUE (stream_type, stream_id, stream_version)
 );
 
@@ -137,4 +141,6 @@ BEGIN
     SELECT RAISE(ABORT, 'published signing keys are kept: only a retirement may be recorded');
 END;
 
-PRAGMA user_version = 4;
+-- The events' command names (user_version 5): see deploy/migrations/V7__event_command.sql.
+
+PRAGMA user_version = 5;
