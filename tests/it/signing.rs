@@ -474,6 +474,29 @@ async fn digest_checked_offline(env: TestEnv) {
         out.contains(&format!("BROKEN position {} ", position(80))) && out.contains("moved?"),
         "{out}"
     );
+    // A transaction id edited (not covered by the hashes): raised past later lines, or
+    // lowered below earlier ones, it is named at the line edited, and only there.
+    let (i, event) = events[100].clone();
+    let later = events[150].1["tx_id"].as_u64().unwrap();
+    let earlier = events[50].1["tx_id"].as_u64().unwrap();
+    for (file, tx_id) in [
+        ("raised.jsonl", later + 1),
+        ("lowered.jsonl", earlier.saturating_sub(1)),
+    ] {
+        let mut edited = event.clone();
+        edited["tx_id"] = Value::from(tx_id);
+        let mut changed = lines.clone();
+        changed[i] = serde_json::json!({"event": edited}).to_string();
+        save(file, &changed);
+        let (code, out) = offline(dir, file);
+        assert_eq!(code, Some(2), "{file}: {out}");
+        assert!(
+            out.contains(&format!("BROKEN position {} ", position(100)))
+                && out.contains(&format!("with transaction id {tx_id}")),
+            "{file}: {out}"
+        );
+        assert_eq!(out.matches("BROKEN").count(), 1, "{file}: {out}");
+    }
     // …or two events of different streams swap their places in the global log (positions
     // and transaction ids), keeping each stream's order: the hashes cover the positions.
     let (x, y) = (
