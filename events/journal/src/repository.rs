@@ -257,6 +257,15 @@ impl PgJournal {
 }
 
 /// Commits `batch` in one transaction (see [`PgJournal::group_append`]) and answers each.
+///
+/// Trap (a) stays closed on the savepoint path too, though the transaction takes its id at
+/// its first command's insert and decides nothing itself: every command of `batch` was
+/// decided, against a state whose events were committed (a read, or this process's own
+/// committed append), before it was queued, so before `take` and before this transaction
+/// began. The writer of the event at a command's expected version therefore committed, and
+/// took its (smaller) transaction id, before this transaction took its own; a writer that
+/// advanced the stream after the decision makes the command's version check fail. The
+/// events' `tx_id` is the top-level transaction's (`pg_current_xact_id()` in a savepoint).
 async fn commit_batch(
     client: &mut deadpool_postgres::Client,
     batch: Vec<crate::group::PendingAppend>,
