@@ -5,7 +5,8 @@
 
 Recomputes every event's hash from its columns (canonical form: ARCHITECTURE.md, "Hash
 chain"; a row of chain version 2 also covers `chain_version` and `position`, a row of version
-1, written before positions were hashed, does not), follows each stream's chain, and prints the journal digest (RFC 6962 Merkle root of
+1, written before positions were hashed, does not; `command` and `reported_actor` are covered
+when the row has them), follows each stream's chain, and prints the journal digest (RFC 6962 Merkle root of
 the stream heads), which must equal the one `fieldtrail audit verify` prints. Exit status 0
 when every chain is intact, 2 otherwise. It reads the whole journal into memory: meant for an
 audit, not for millions of events (use `fieldtrail audit verify` for those).
@@ -19,7 +20,7 @@ import sys
 QUERY = """
 SELECT row_to_json(t) FROM (
   SELECT stream_type, stream_id, stream_version, position, event_id, event_type, event_version,
-         payload, actor, reported_actor, command_id, correlation_id, causation_id,
+         payload, actor, reported_actor, command, command_id, correlation_id, causation_id,
          to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
          to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
          encode(prev_hash, 'hex') AS prev_hash, encode(hash, 'hex') AS hash, chain_version
@@ -29,8 +30,10 @@ SELECT row_to_json(t) FROM (
 
 def canonical_hash(row):
     fields = {k: v for k, v in row.items() if k != "hash"}
-    if fields.get("reported_actor") is None:
-        fields.pop("reported_actor", None)
+    # Optional members: absent when the column is NULL (rows written before it existed).
+    for optional in ("reported_actor", "command"):
+        if fields.get(optional) is None:
+            fields.pop(optional, None)
     if fields.get("chain_version", 1) == 1:
         # Chain version 1: neither the version nor the position is covered.
         fields.pop("chain_version", None)

@@ -10,6 +10,7 @@
 //! `fieldtrail_projections::attendance` (the register); this module does the I/O and the
 //! rendering.
 
+use crate::cli::output::emit;
 use crate::config::Settings;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -22,7 +23,6 @@ use fieldtrail_projections::asof;
 use fieldtrail_projections::attendance::{self, AttendanceRegister, CohortRecord};
 use fieldtrail_projections::{DocKey, DocKind};
 use serde_json::{json, Value};
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -474,15 +474,6 @@ pub fn verify_text(report: &VerifyReport, seconds: f64) -> String {
         ));
     }
     out
-}
-
-/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
 }
 
 /// Runs an audit job; the exit status is [`NOT_VERIFIED`] for a journal that does not verify.

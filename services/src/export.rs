@@ -31,7 +31,6 @@ use fieldtrail_projections::formats::{self, clr, ics, xapi, CohortOutline, Publi
 use fieldtrail_projections::store::recorded;
 use fieldtrail_projections::{RecordedEvent, Transcript};
 use serde_json::{json, Value};
-use std::io::Write as _;
 use std::path::PathBuf;
 
 /// Environment variable naming the base URL of IRIs (achievements, activities, issuer).
@@ -441,11 +440,7 @@ pub async fn run(settings: &Settings, command: ExportCommand) -> anyhow::Result<
     match out {
         Some(path) => std::fs::write(&path, &bytes)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&bytes)?;
-            stdout.flush()?;
-        }
+        None => crate::cli::output::emit_bytes(&bytes)?,
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use fieldtrail::cli::output::print_out;
 use fieldtrail::cli::{demo, import, status};
 use fieldtrail::config::{file as settings_file, telemetry};
 use fieldtrail::handler::CommandHandler;
@@ -310,9 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Job::Export { what } => export::run(&settings, what).await?,
-        Job::Keys { job } => {
-            fieldtrail::signing::cli::run_keys(&fieldtrail::signing::store(&settings), job)?
-        }
+        Job::Keys { job } => fieldtrail::signing::cli::run_keys(&settings, job).await?,
         Job::Token { job } => {
             let journal = fieldtrail::open_journal(&settings, 2).await?;
             fieldtrail::auth::cli::run(&journal, job).await?;
@@ -502,19 +501,5 @@ async fn wait_for_read_models(
             "the read models have not reached position {min} within {} ms (they reflect position {reflected}; the journal's head is {head}): is a projector running (fieldtrail serve)? retry later",
             limit.as_millis()
         ),
-    }
-}
-
-/// Writes `text` and a newline to standard output; a reader that went away (`| head`) ends the
-/// job quietly instead of a panic.
-///
-/// # Errors
-/// Any other write error.
-fn print_out(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
     }
 }

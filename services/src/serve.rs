@@ -87,6 +87,14 @@ pub async fn run(
         ))
     });
 
+    // The keys directory's public keys, recorded in the journal so that they stay published
+    // if the directory is lost (keys made before the journal kept them included).
+    match crate::signing::published::record(&journal, &crate::signing::store(&settings)).await {
+        Ok(union) => tracing::info!(keys = union.keys.len(), "signing keys published"),
+        Err(e) => {
+            tracing::warn!(error = %e, "signing: the keys directory's keys are not recorded in the journal")
+        }
+    }
     let digests = (settings.digest_interval_secs > 0).then(|| {
         tokio::spawn(crate::signing::digest::sign_periodically(
             journal.clone(),

@@ -16,8 +16,13 @@ const LEARNER: &str = "l25-01";
 
 /// The `fieldtrail` binary on the test's journal, with `keys` as its keys directory.
 fn fieldtrail(env: &TestEnv, keys: &Path, args: &[&str]) -> Output {
+    fieldtrail_on(&env.settings.database_url, keys, args)
+}
+
+/// The `fieldtrail` binary on the journal at `database_url`, with `keys` as its keys directory.
+fn fieldtrail_on(database_url: &str, keys: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
-        .env("DATABASE_URL", &env.settings.database_url)
+        .env("DATABASE_URL", database_url)
         .env("FIELDTRAIL_KEYS_DIR", keys)
         .env("RUST_LOG", "warn")
         .args(args)
@@ -341,6 +346,18 @@ async fn digest_checked_offline(env: TestEnv) {
         out.contains("export verified against the signed digest: 210 events"),
         "{out}"
     );
+    // Without --export, the journal itself is checked, and the report says so.
+    let digest_file = dir.join("digest.jws");
+    let against_journal = ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "verify", "--digest", digest_file.to_str().unwrap()],
+    ));
+    assert!(
+        against_journal.contains("journal verified against the signed digest: 210 events")
+            && !against_journal.contains("export"),
+        "{against_journal}"
+    );
 
     let lines = export_lines(&dir.join("journal.jsonl"));
     let events: Vec<(usize, Value)> = lines
@@ -382,6 +399,69 @@ async fn digest_checked_offline(env: TestEnv) {
     );
     assert!(out.contains("is missing (deleted?)"), "{out}");
 
+    // The command ledger's rows are covered too: their command's name and time (by the
+    // hashes of the events, which carry the name), their positions, their presence.
+    let commands: Vec<(usize, Value)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            serde_json::from_str::<Value>(l)
+                .ok()?
+                .get("command")
+                .cloned()
+                .map(|c| (i, c))
+        })
+        .collect();
+    assert_eq!(commands.len(), 203);
+    let (i, command) = commands[30].clone();
+    let first = command["first_position"].as_i64().unwrap();
+    let name = command["command"].as_str().unwrap().to_owned();
+    let other = if name == "record_attendance" {
+        "cancel_session"
+    } else {
+        "record_attendance"
+    };
+    for (file, key, value, says) in [
+        (
+            "renamed.jsonl",
+            "command",
+            Value::from(other),
+            "names the command",
+        ),
+        (
+            "retimed.jsonl",
+            "recorded_at",
+            Value::from("2020-01-01T00:00:00.000000Z"),
+            "says it was recorded at 2020-01-01T00:00:00.000000Z",
+        ),
+    ] {
+        let mut edited = command.clone();
+        edited[key] = value;
+        let mut changed = lines.clone();
+        changed[i] = serde_json::json!({"command": edited}).to_string();
+        save(file, &changed);
+        let (code, out) = offline(dir, file);
+        assert_eq!(code, Some(2), "{file}: {out}");
+        assert!(
+            out.contains(&format!("BROKEN position {first} ")) && out.contains(says),
+            "{file}: {out}"
+        );
+        assert_eq!(out.matches("BROKEN").count(), 1, "{file}: {out}");
+    }
+    // A ledger row removed (the count in the last line adjusted).
+    let mut unledgered = lines.clone();
+    unledgered.remove(i);
+    let last = unledgered.len() - 1;
+    unledgered[last] = unledgered[last].replace("\"commands\":203", "\"commands\":202");
+    save("unledgered.jsonl", &unledgered);
+    let (code, out) = offline(dir, "unledgered.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!("BROKEN position {first} "))
+            && out.contains("no command ledger row for its command"),
+        "{out}"
+    );
+
     // Reordered: two events swap places in the file…
     let (a, _) = events[80];
     let (b, _) = events[81];
@@ -394,6 +474,29 @@ async fn digest_checked_offline(env: TestEnv) {
         out.contains(&format!("BROKEN position {} ", position(80))) && out.contains("moved?"),
         "{out}"
     );
+    // A transaction id edited (not covered by the hashes): raised past later lines, or
+    // lowered below earlier ones, it is named at the line edited, and only there.
+    let (i, event) = events[100].clone();
+    let later = events[150].1["tx_id"].as_u64().unwrap();
+    let earlier = events[50].1["tx_id"].as_u64().unwrap();
+    for (file, tx_id) in [
+        ("raised.jsonl", later + 1),
+        ("lowered.jsonl", earlier.saturating_sub(1)),
+    ] {
+        let mut edited = event.clone();
+        edited["tx_id"] = Value::from(tx_id);
+        let mut changed = lines.clone();
+        changed[i] = serde_json::json!({"event": edited}).to_string();
+        save(file, &changed);
+        let (code, out) = offline(dir, file);
+        assert_eq!(code, Some(2), "{file}: {out}");
+        assert!(
+            out.contains(&format!("BROKEN position {} ", position(100)))
+                && out.contains(&format!("with transaction id {tx_id}")),
+            "{file}: {out}"
+        );
+        assert_eq!(out.matches("BROKEN").count(), 1, "{file}: {out}");
+    }
     // …or two events of different streams swap their places in the global log (positions
     // and transaction ids), keeping each stream's order: the hashes cover the positions.
     let (x, y) = (
@@ -424,12 +527,18 @@ async fn digest_checked_offline(env: TestEnv) {
         );
     }
 
-    // A digest signed by another key is refused before anything else.
+    // A digest signed by another key (another installation's: its own journal) is refused
+    // before anything else.
     let other = tempfile::tempdir().unwrap();
-    ok(&fieldtrail(&env, other.path(), &["keys", "init"]));
+    let elsewhere = format!("sqlite://{}", other.path().join("other.db").display());
+    ok(&fieldtrail_on(&elsewhere, other.path(), &["keys", "init"]));
     std::fs::write(
         dir.join("jwks.json"),
-        ok(&fieldtrail(&env, other.path(), &["keys", "public"])),
+        ok(&fieldtrail_on(
+            &elsewhere,
+            other.path(),
+            &["keys", "public"],
+        )),
     )
     .unwrap();
     let (code, out) = offline(dir, "journal.jsonl");
@@ -502,6 +611,27 @@ async fn rotation(env: TestEnv) {
         .as_array()
         .unwrap()
         .contains(&Value::from(kid(&old_credential))));
+    // The retired key's method says since when; the key in force has no such mark.
+    let method = |id: String| {
+        did["verificationMethod"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id.as_str())
+            .cloned()
+            .unwrap()
+    };
+    let retired_at = list
+        .lines()
+        .find_map(|l| l.split_once("retired ").map(|(_, at)| at.trim().to_owned()))
+        .unwrap();
+    let retired_at = chrono::DateTime::parse_from_rfc3339(&retired_at).unwrap();
+    let marked = method(kid(&old_credential))["retired"]
+        .as_str()
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
+    assert_eq!(marked, Some(retired_at), "{did}");
+    assert!(method(kid(&new_credential)).get("retired").is_none());
+    std::fs::write(dir.join("did.json"), did.to_string()).unwrap();
     stop.cancel();
     for token in ["old.jwt", "new.jwt"] {
         pyjwt(&dir.join("jwks.json"), &dir.join(token), None).unwrap();
@@ -532,6 +662,12 @@ async fn rotation(env: TestEnv) {
         let (code, out) = offline(dir, "journal.jsonl");
         assert_eq!(code, Some(0), "{digest}: {out}");
     }
+    // The old digest also checks with the DID document as the public keys (its retired key
+    // still listed there).
+    std::fs::copy(dir.join("old.jws"), dir.join("digest.jws")).unwrap();
+    std::fs::copy(dir.join("did.json"), dir.join("jwks.json")).unwrap();
+    let (code, out) = offline(dir, "journal.jsonl");
+    assert_eq!(code, Some(0), "old.jws against the DID document: {out}");
     env.cleanup().await;
 }
 
@@ -726,5 +862,287 @@ async fn periodic_digests(mut env: TestEnv) {
     assert_ne!(both[1].digest, both[0].digest);
     stop.cancel();
     task.await.unwrap().unwrap();
+    env.cleanup().await;
+}
+
+/// Runs `fieldtrail ARGS | (exec 0<&-; sleep .5)`: the reader closes the pipe before anything
+/// is written. Returns the exit status of `fieldtrail` and its standard error.
+fn into_closed_pipe(env: &TestEnv, keys: &Path, args: &[&str]) -> (i32, String) {
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(r#""$0" "$@" | (exec 0<&-; sleep .5); exit "${PIPESTATUS[0]}""#)
+        .arg(env!("CARGO_BIN_EXE_fieldtrail"))
+        .args(args)
+        .env("DATABASE_URL", &env.settings.database_url)
+        .env("FIELDTRAIL_KEYS_DIR", keys)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("bash");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn signing_commands_end_quietly_when_their_reader_closes_the_pipe() {
+    let env = TestEnv::sqlite("signing_closed_pipe").await;
+    let files = tempfile::tempdir().unwrap();
+    let dir = files.path();
+    let keys = dir.join("keys");
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    let digest = dir.join("digest.jws");
+    let export = dir.join("journal.jsonl");
+    let jwks = dir.join("jwks.json");
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "digest", "--out", digest.to_str().unwrap()],
+    ));
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "export", "--out", export.to_str().unwrap()],
+    ));
+    std::fs::write(&jwks, ok(&fieldtrail(&env, &keys, &["keys", "public"]))).unwrap();
+    let (digest, export, jwks) = (
+        digest.to_str().unwrap(),
+        export.to_str().unwrap(),
+        jwks.to_str().unwrap(),
+    );
+    let jobs: Vec<Vec<&str>> = vec![
+        vec![
+            "audit",
+            "verify",
+            "--digest",
+            digest,
+            "--export",
+            export,
+            "--public-key",
+            jwks,
+        ],
+        vec![
+            "audit",
+            "verify",
+            "--digest",
+            digest,
+            "--export",
+            export,
+            "--public-key",
+            jwks,
+            "--format",
+            "json",
+        ],
+        vec!["audit", "verify", "--digest", digest],
+        vec!["audit", "digest"],
+        vec!["audit", "digests"],
+        vec!["audit", "digests", "--json"],
+        vec!["audit", "export"],
+        vec!["keys", "list"],
+        vec!["keys", "public"],
+        vec!["keys", "rotate"],
+        vec![
+            "export",
+            "clr",
+            "--cohort",
+            "cohort-2025",
+            "--learner",
+            LEARNER,
+            "--signed",
+        ],
+    ];
+    for args in jobs {
+        let (status, stderr) = into_closed_pipe(&env, &keys, &args);
+        assert!(
+            status == 0 && !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: exit status {status}: {stderr}"
+        );
+    }
+    env.cleanup().await;
+}
+
+/// `serve` with `keys` as its keys directory, once it answers; its base URL and stop token.
+async fn serving(
+    env: &TestEnv,
+) -> (
+    String,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let (address, stop, task) = env.serve().await;
+    let base = format!("http://{address}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (base, stop, task)
+}
+
+#[tokio::test]
+async fn signing_routes_without_a_key_answer_503_naming_no_server_path() {
+    let mut env = TestEnv::sqlite("signing_no_key").await;
+    let files = tempfile::tempdir().unwrap();
+    let keys = files.path().join("lost-keys-directory");
+    env.settings.keys_dir = keys.display().to_string();
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    env.project().await;
+    let (base, stop, task) = serving(&env).await;
+    let anyone = reqwest::Client::new();
+    let staff = env.client();
+    for (client, route) in [
+        (&anyone, "/.well-known/jwks.json".to_owned()),
+        (&anyone, "/.well-known/did.json".to_owned()),
+        (&anyone, "/credentials/status/cohort-2025".to_owned()),
+        (
+            &staff,
+            format!("/cohorts/cohort-2025/learners/{LEARNER}/transcript.jwt"),
+        ),
+    ] {
+        let (status, body) = text(client, &format!("{base}{route}")).await;
+        assert_eq!(status, 503, "{route}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("fieldtrail keys init"),
+            "{route}: {message}"
+        );
+        assert!(
+            !message.contains("lost-keys-directory") && !message.contains('/'),
+            "{route} discloses a path: {message}"
+        );
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    // The CLI says so too, and fails.
+    for job in [["keys", "list"], ["keys", "public"]] {
+        let output = fieldtrail(&env, &keys, &job);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{job:?}: {stderr}");
+        assert!(
+            output.stdout.is_empty()
+                && stderr.contains("no signing key: neither the keys directory"),
+            "{job:?}: {stderr}"
+        );
+    }
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    the_journal_keeps_the_public_keys_so_losing_the_keys_directory_loses_none,
+    keys_kept_by_the_journal
+);
+
+async fn keys_kept_by_the_journal(mut env: TestEnv) {
+    let files = tempfile::tempdir().unwrap();
+    let dir = files.path();
+    let keys = dir.join("keys");
+    env.settings.keys_dir = keys.display().to_string();
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    env.project().await;
+    // `keys init` and `keys rotate` record the public keys (and the retirement) in the journal.
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    let old_digest = dir.join("old.jws");
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &["audit", "digest", "--out", old_digest.to_str().unwrap()],
+    ));
+    ok(&fieldtrail(&env, &keys, &["keys", "rotate"]));
+    let kept = env.journal.published_keys().await.unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept[0].retired_at.is_some() && kept[1].retired_at.is_none());
+    let jwks_before = ok(&fieldtrail(&env, &keys, &["keys", "public"]));
+    assert_eq!(jwks_before.matches("\"kid\"").count(), 2, "{jwks_before}");
+    // A digest signed by a key nobody published (kept before the journal kept keys).
+    let mut orphan = env.journal.digests().await.unwrap()[0].clone();
+    orphan.key_id = "lost-key-id".to_owned();
+    env.journal.store_digest(&orphan).await.unwrap();
+
+    // The keys directory is lost.
+    std::fs::remove_dir_all(&keys).unwrap();
+    let (base, stop, task) = serving(&env).await;
+    let anyone = reqwest::Client::new();
+    let (status, jwks) = text(&anyone, &format!("{base}/.well-known/jwks.json")).await;
+    assert_eq!(status, 200, "{jwks}");
+    let served: Value = serde_json::from_str(&jwks).unwrap();
+    let before: Value = serde_json::from_str(&jwks_before).unwrap();
+    assert_eq!(served, before, "the same keys, from the journal");
+    let (status, did) = text(&anyone, &format!("{base}/.well-known/did.json")).await;
+    assert_eq!(status, 200, "{did}");
+    let did: Value = serde_json::from_str(&did).unwrap();
+    let methods = did["verificationMethod"].as_array().unwrap();
+    assert_eq!(methods.len(), 2, "{did}");
+    assert!(methods[0].get("retired").is_some() && methods[1].get("retired").is_none());
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    // What the first key signed still checks offline against the keys served.
+    std::fs::write(dir.join("jwks.json"), &jwks).unwrap();
+    std::fs::copy(&old_digest, dir.join("digest.jws")).unwrap();
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "export",
+            "--out",
+            dir.join("journal.jsonl").to_str().unwrap(),
+        ],
+    ));
+    let (code, out) = offline(dir, "journal.jsonl");
+    assert_eq!(code, Some(0), "{out}");
+    // `keys list` shows them, saying where they are kept.
+    let output = fieldtrail(&env, &keys, &["keys", "list"]);
+    let listed = ok(&output);
+    assert_eq!(
+        listed
+            .matches("(kept by the journal only: not in the keys directory)")
+            .count(),
+        2,
+        "{listed}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no key in force in"),
+        "{output:?}"
+    );
+
+    // `keys init` on a new directory: the key the journal says is in force is recorded as
+    // retired (its private key went with the directory), and one line warns of the digests
+    // whose key is published nowhere.
+    let output = fieldtrail(&env, &keys, &["keys", "init"]);
+    ok(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let lost = &kept[1].kid;
+    assert!(
+        stderr.contains(&format!("key {lost} was in force according to the journal"))
+            && stderr.contains("recorded as retired"),
+        "{stderr}"
+    );
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains("lost-key-id") && !warnings[0].contains(&kept[0].kid),
+        "{stderr}"
+    );
+    // (A handle opened now: on SQLite, the test's own handle may no longer see the file's
+    // write-ahead log once `serve` opened the file a second time in this process.)
+    let journal = fieldtrail_journal::open_existing(&env.settings.database_url, 2)
+        .await
+        .unwrap();
+    let now = journal.published_keys().await.unwrap();
+    assert_eq!(now.len(), 3);
+    assert_eq!(
+        now.iter().filter(|k| k.retired_at.is_none()).count(),
+        1,
+        "{now:?}"
+    );
+    // Published keys are kept: a retirement is never undone.
+    let mut undone = now[1].clone();
+    undone.retired_at = None;
+    journal.publish_keys(&[undone]).await.unwrap();
+    assert_eq!(journal.published_keys().await.unwrap(), now);
+    journal.close();
     env.cleanup().await;
 }

@@ -427,7 +427,8 @@ pub async fn cohorts_enrolling(
 
 pub(crate) const SEALED_COLUMNS: &str = "position, tx_id::text, event_id, stream_type, stream_id, \
     stream_version, event_type, event_version, payload, occurred_at, recorded_at, actor, \
-    command_id, correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version";
+    command_id, correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version, \
+    command";
 
 pub(crate) fn sealed_event(row: &Row) -> Result<SealedEvent, tokio_postgres::Error> {
     let tx: &str = row.try_get(1)?;
@@ -452,6 +453,7 @@ pub(crate) fn sealed_event(row: &Row) -> Result<SealedEvent, tokio_postgres::Err
         hash: hash_of(row.try_get(16)?),
         reported_actor: row.try_get(17)?,
         chain_version: row.try_get(18)?,
+        command: row.try_get(19)?,
     })
 }
 
@@ -492,6 +494,7 @@ fn chain_link(row: &Row) -> Result<ChainLink, tokio_postgres::Error> {
                 reported_actor: row.try_get(17)?,
                 chain_version,
                 position,
+                command: row.try_get(19)?,
             };
             // Fast path: the canonical payload straight from the jsonb text. The reference
             // (parse, then canonical_json) decides whenever the fast path declines or differs.

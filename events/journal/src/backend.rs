@@ -15,6 +15,7 @@ use crate::audit::{AuditRecord, Cut, EventFilter, StreamSet};
 use crate::chain::{SealedEvent, VerifyReport};
 use crate::digests::SignedDigest;
 use crate::reservations::{Reservation, ReservationsRebuilt};
+use crate::signing_keys::PublishedKey;
 use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, RejectedCommand, StoredEvent};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -347,6 +348,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every signed digest kept, oldest first.
     async fn digests(&self) -> Result<Vec<SignedDigest>, JournalError>;
+
+    /// Keeps the public signing keys given ([`crate::signing_keys`]): each one not kept yet,
+    /// and the retirement of each kept one that was in force; nothing else changes (a kept
+    /// key is never removed, its JWK and creation time never change). One transaction.
+    ///
+    /// # Errors
+    /// [`JournalError::Other`] for a key without a base64url id or a public JWK naming it;
+    /// the backend's errors.
+    async fn publish_keys(&self, keys: &[PublishedKey]) -> Result<(), JournalError>;
+
+    /// Every public signing key kept, oldest first.
+    async fn published_keys(&self) -> Result<Vec<PublishedKey>, JournalError>;
 
     /// Writes copied rows exactly as given (positions, times, chain columns), keeping their
     /// global-log order (the order given), after every row already there, with their ledger

@@ -37,21 +37,21 @@ FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS h(st, sid, 
 const INSERT: &str = "
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
                     payload, occurred_at, actor, command_id, correlation_id, causation_id,
-                    recorded_at, prev_hash, hash, reported_actor, position, chain_version)
+                    recorded_at, prev_hash, hash, reported_actor, position, chain_version, command)
 OVERRIDING SYSTEM VALUE
 SELECT e.event_id, e.st, e.sid, e.v, e.et, e.ev, e.payload, e.occ, e.actor, e.cid, e.corr,
-       e.caus, $16, e.prev, e.hash, e.rep, e.position, $18
+       e.caus, $16, e.prev, e.hash, e.rep, e.position, $18, e.command
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
             $7::jsonb[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::text[],
-            $13::bytea[], $14::bytea[], $15::text[], $17::bigint[]) WITH ORDINALITY
+            $13::bytea[], $14::bytea[], $15::text[], $17::bigint[], $19::text[]) WITH ORDINALITY
        AS e(event_id, st, sid, v, et, ev, payload, occ, actor, cid, corr, caus, prev, hash, rep,
-            position, n)
+            position, command, n)
 ORDER BY e.n
 RETURNING position, stream_type, stream_id, stream_version";
 
 const LEDGER: &str = "
-INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position, recorded_at)
+SELECT *, $7::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
 ON CONFLICT (command_id) DO NOTHING";
 
 /// The columns of every event of a batch, as the `INSERT`'s arrays.
@@ -73,6 +73,7 @@ struct Rows<'a> {
     hashes: Vec<Hash>,
     reported: Vec<Option<&'a str>>,
     positions: Vec<i64>,
+    commands: Vec<&'a str>,
 }
 
 fn conflict(request: &AppendRequest) -> JournalError {
@@ -229,6 +230,7 @@ pub(crate) async fn append_batch_on(
                 cols.hashes.push(hashes[n]);
                 cols.reported.push(m.reported_actor.as_deref());
                 cols.positions.push(positions[n]);
+                cols.commands.push(&m.command);
             }
         }
         let insert = tx.prepare_cached(INSERT).await?;
@@ -256,6 +258,7 @@ pub(crate) async fn append_batch_on(
                     &recorded_at,
                     &cols.positions,
                     &chain::CURRENT_CHAIN,
+                    &cols.commands,
                 ],
             )
             .await
@@ -322,6 +325,7 @@ pub(crate) async fn append_batch_on(
                         .collect::<Vec<_>>(),
                     &first,
                     &last,
+                    &recorded_at,
                 ],
             )
             .await;

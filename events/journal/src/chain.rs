@@ -9,6 +9,7 @@
 //! | `actor` | string |
 //! | `causation_id` | string |
 //! | `chain_version` | integer `2`; **absent** for chain version 1 |
+//! | `command` | string, the command's name (its ledger row's `command`); **absent** when the row has none (written before it was stored) |
 //! | `command_id` | string |
 //! | `correlation_id` | string |
 //! | `event_id` | string, the UUID in lower-case hyphenated form |
@@ -34,6 +35,12 @@
 //! its place in the global log, is covered as well as its command id. A row keeps its version
 //! forever (a copy keeps it too); a verifier picks the form by the row's version. The
 //! transaction id is not covered (the database assigns it at the first write).
+//!
+//! **The command's name.** Every row written since the events table has a `command` column
+//! stores the name of the command that appended it, and its hash covers it (like
+//! `reported_actor`, the member is absent when the column is NULL, so older rows keep their
+//! hash, whatever their chain version). The command ledger's row of that command can then be
+//! checked against its events: its name, its stream, its first and last positions, its time.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::Value;
@@ -100,6 +107,9 @@ pub struct ChainedEvent<'a> {
     pub chain_version: i16,
     /// The event's global position (in the canonical form from [`CHAIN_V2`] on).
     pub position: i64,
+    /// The name of the command that appended it (absent from the canonical form when `None`,
+    /// so rows written before the column existed keep their hash).
+    pub command: Option<&'a str>,
 }
 
 /// An instant as the canonical form writes it: UTC, microseconds, `Z`
@@ -186,6 +196,10 @@ fn canonical_bytes_with(e: &ChainedEvent<'_>, canonical_payload: Option<&[u8]>) 
     let positioned = e.chain_version >= CHAIN_V2;
     if positioned {
         let _ = write!(out, ",\"chain_version\":{}", e.chain_version);
+    }
+    if let Some(command) = e.command {
+        out.extend_from_slice(b",\"command\":");
+        push_string(&mut out, command);
     }
     out.extend_from_slice(b",\"command_id\":");
     push_string(&mut out, e.command_id);
@@ -482,6 +496,9 @@ pub struct SealedEvent {
     pub reported_actor: Option<String>,
     /// Which canonical form its hash covers ([`CHAIN_V1`], [`CHAIN_V2`]).
     pub chain_version: i16,
+    /// The name of the command that appended it (`None` for rows written before it was
+    /// stored).
+    pub command: Option<String>,
 }
 
 impl SealedEvent {
@@ -510,6 +527,7 @@ impl SealedEvent {
             reported_actor: self.reported_actor.as_deref(),
             chain_version: self.chain_version,
             position: self.position,
+            command: self.command.as_deref(),
         }))
     }
 
@@ -1006,6 +1024,7 @@ mod tests {
                 hash: None,
                 reported_actor: None,
                 chain_version: CHAIN_V2,
+                command: Some("close_cohort".into()),
             };
             row.hash = row.recompute();
             prev = row.hash.unwrap();
@@ -1057,6 +1076,7 @@ mod tests {
             reported_actor: None,
             chain_version: CHAIN_V1,
             position: 7,
+            command: None,
         };
         let text = canonical(&e);
         assert_eq!(
@@ -1101,6 +1121,26 @@ mod tests {
         assert_ne!(
             event_hash(&ChainedEvent { position: 8, ..v2 }),
             event_hash(&v2)
+        );
+        // The command's name, in its sorted place (before `command_id`), when the row has one.
+        let named = ChainedEvent {
+            command: Some("record_session_held"),
+            ..v2
+        };
+        assert_eq!(
+            canonical(&named),
+            concat!(
+                r#"{"actor":"staff:coordinator","causation_id":"c-1","chain_version":2,"command":"record_session_held","command_id":"c-1","correlation_id":"c-1","#,
+                r#""event_id":"01920000-0000-7000-8000-000000000001","event_type":"session_held","event_version":"1","#,
+                r#""occurred_at":"2025-09-15T07:00:00.123456Z","#,
+                r#""payload":{"a":-3,"z":[1,{"a":null,"b":true}],"é":"l'été \"x\"\n"},"position":7,"#,
+                r#""prev_hash":"abababababababababababababababababababababababababababababababab","#,
+                r#""recorded_at":"2026-11-29T07:45:48.000000Z","stream_id":"c1","stream_type":"cohort","stream_version":2}"#
+            )
+        );
+        assert_eq!(
+            hex::encode(event_hash(&named)),
+            "3cd2cb07cb6c2db67d1a0cfab606755157bf52530952d07e34629624a307a8b6"
         );
     }
 

@@ -283,9 +283,10 @@ impl Backend for PgJournal {
                 .prepare(
                     "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version,
                         event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
-                        correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version)
+                        correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version,
+                        command)
                      OVERRIDING SYSTEM VALUE
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                 )
                 .await?;
             for e in &events[start..end] {
@@ -312,6 +313,7 @@ impl Backend for PgJournal {
                         &hash,
                         &e.reported_actor,
                         &e.chain_version,
+                        &e.command,
                     ],
                 )
                 .await?;
@@ -446,6 +448,18 @@ impl Backend for PgJournal {
 
     async fn digests(&self) -> Result<Vec<crate::digests::SignedDigest>, JournalError> {
         crate::digests::pg::list(self.pool()).await
+    }
+
+    async fn publish_keys(
+        &self,
+        keys: &[crate::signing_keys::PublishedKey],
+    ) -> Result<(), JournalError> {
+        keys.iter().try_for_each(crate::signing_keys::check)?;
+        crate::signing_keys::pg::publish(self.pool(), keys).await
+    }
+
+    async fn published_keys(&self) -> Result<Vec<crate::signing_keys::PublishedKey>, JournalError> {
+        crate::signing_keys::pg::list(self.pool()).await
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> Result<(), JournalError> {

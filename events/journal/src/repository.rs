@@ -49,10 +49,10 @@ pub struct AppendedCommand {
 const APPEND: &str = "
 INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
                     payload, occurred_at, actor, command_id, correlation_id, causation_id,
-                    recorded_at, prev_hash, hash, reported_actor, position, chain_version)
+                    recorded_at, prev_hash, hash, reported_actor, position, chain_version, command)
 OVERRIDING SYSTEM VALUE
 SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12,
-       $13, e.prev_hash, e.hash, $16, e.position, $18
+       $13, e.prev_hash, e.hash, $16, e.position, $18, $19
 FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[],
             $17::bigint[]) WITH ORDINALITY
        AS e(event_id, event_type, event_version, payload, prev_hash, hash, position, n)
@@ -64,16 +64,17 @@ RETURNING position";
 /// [`APPEND`] and the command's ledger row in one statement (a data-modifying `WITH`): the
 /// ledger row is written only when the events are (`HAVING count(*) > 0`), and a command id
 /// already in the ledger fails the whole statement (`command_ledger_pkey`). `$17` is the
-/// command's stored body, `$18` the events' positions (taken by [`HEAD`]), `$19` their chain
-/// version. Returns the events' positions, in stream order.
+/// command's name (stored in the events too, which their hashes cover), `$18` the events'
+/// positions (taken by [`HEAD`]), `$19` their chain version; the ledger row's `recorded_at`
+/// is the events' (`$13`). Returns the events' positions, in stream order.
 const APPEND_WITH_LEDGER: &str = "
 WITH appended AS (
   INSERT INTO events (event_id, stream_type, stream_id, stream_version, event_type, event_version,
                       payload, occurred_at, actor, command_id, correlation_id, causation_id,
-                      recorded_at, prev_hash, hash, reported_actor, position, chain_version)
+                      recorded_at, prev_hash, hash, reported_actor, position, chain_version, command)
   OVERRIDING SYSTEM VALUE
   SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.event_version, e.payload, $8, $9, $10, $11, $12,
-         $13, e.prev_hash, e.hash, $16, e.position, $19
+         $13, e.prev_hash, e.hash, $16, e.position, $19, $17
   FROM unnest($4::uuid[], $5::text[], $6::text[], $7::jsonb[], $14::bytea[], $15::bytea[],
               $18::bigint[]) WITH ORDINALITY
          AS e(event_id, event_type, event_version, payload, prev_hash, hash, position, n)
@@ -82,8 +83,8 @@ WITH appended AS (
   ORDER BY e.n
   RETURNING position
 ), ledger AS (
-  INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
-  SELECT $10, $17, $1, $2, min(position), max(position) FROM appended HAVING count(*) > 0
+  INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position, recorded_at)
+  SELECT $10, $17, $1, $2, min(position), max(position), $13 FROM appended HAVING count(*) > 0
 )
 SELECT position FROM appended ORDER BY position";
 
@@ -256,6 +257,15 @@ impl PgJournal {
 }
 
 /// Commits `batch` in one transaction (see [`PgJournal::group_append`]) and answers each.
+///
+/// Trap (a) stays closed on the savepoint path too, though the transaction takes its id at
+/// its first command's insert and decides nothing itself: every command of `batch` was
+/// decided, against a state whose events were committed (a read, or this process's own
+/// committed append), before it was queued, so before `take` and before this transaction
+/// began. The writer of the event at a command's expected version therefore committed, and
+/// took its (smaller) transaction id, before this transaction took its own; a writer that
+/// advanced the stream after the decision makes the command's version check fail. The
+/// events' `tx_id` is the top-level transaction's (`pg_current_xact_id()` in a savepoint).
 async fn commit_batch(
     client: &mut deadpool_postgres::Client,
     batch: Vec<crate::group::PendingAppend>,
@@ -483,9 +493,10 @@ pub async fn append_in(
     events: &[(String, String, Value)],
     metadata: &CommandMetadata,
 ) -> Result<Vec<i64>, JournalError> {
-    let positions = insert_in(tx, stream_type, stream_id, expected, events, metadata).await?;
+    let (positions, recorded_at) =
+        insert_in(tx, stream_type, stream_id, expected, events, metadata).await?;
     let span = (positions.first(), positions.last());
-    ledger_in(tx, metadata, stream_type, stream_id, span).await?;
+    ledger_in(tx, metadata, stream_type, stream_id, span, recorded_at).await?;
     crate::reservations::pg::apply(tx, stream_type, stream_id, expected, events, &positions)
         .await?;
     Ok(positions)
@@ -509,24 +520,35 @@ impl PgJournal {
         let tx = client.transaction().await?;
         let result = async {
             let mut positions = Vec::with_capacity(parts.len());
+            let mut recorded_at = None;
             for p in parts {
-                positions.push(
-                    insert_in(
-                        &tx,
-                        &p.stream_type,
-                        &p.stream_id,
-                        p.expected,
-                        &p.events,
-                        metadata,
-                    )
-                    .await?,
-                );
+                let (at, time) = insert_in(
+                    &tx,
+                    &p.stream_type,
+                    &p.stream_id,
+                    p.expected,
+                    &p.events,
+                    metadata,
+                )
+                .await?;
+                positions.push(at);
+                recorded_at = Some(time);
             }
+            // The ledger row's time is its last part's (the command's own stream).
+            let recorded_at = recorded_at.unwrap_or_else(Utc::now);
             let span = (
                 positions.first().and_then(|p: &Vec<i64>| p.first()),
                 positions.last().and_then(|p: &Vec<i64>| p.last()),
             );
-            ledger_in(&tx, metadata, &last.stream_type, &last.stream_id, span).await?;
+            ledger_in(
+                &tx,
+                metadata,
+                &last.stream_type,
+                &last.stream_id,
+                span,
+                recorded_at,
+            )
+            .await?;
             for (p, at) in parts.iter().zip(&positions) {
                 crate::reservations::pg::apply(
                     &tx,
@@ -555,20 +577,22 @@ impl PgJournal {
 }
 
 /// The command's ledger row (after its events): `stream`, from the first to the last position
-/// of `span`. [`JournalError::DuplicateCommand`] when the command id is there already.
+/// of `span`, at its last event's `recorded_at`. [`JournalError::DuplicateCommand`] when the
+/// command id is there already.
 async fn ledger_in(
     tx: &tokio_postgres::Transaction<'_>,
     metadata: &CommandMetadata,
     stream_type: &str,
     stream_id: &str,
     span: (Option<&i64>, Option<&i64>),
+    recorded_at: DateTime<Utc>,
 ) -> Result<(), JournalError> {
     let (first, last) = (span.0.copied().unwrap_or(0), span.1.copied().unwrap_or(0));
     let inserted = match tx
         .execute(
-            "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (command_id) DO NOTHING",
-            &[&metadata.command_id, &metadata.command, &stream_type, &stream_id, &first, &last],
+            "INSERT INTO command_ledger (command_id, command, stream_type, stream_id, first_position, last_position, recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (command_id) DO NOTHING",
+            &[&metadata.command_id, &metadata.command, &stream_type, &stream_id, &first, &last, &recorded_at],
         )
         .await
     {
@@ -583,7 +607,7 @@ async fn ledger_in(
 }
 
 /// The version-checked insert of `events` at `expected` + 1, ..., chained to the stream's
-/// event at `expected`; returns their positions.
+/// event at `expected`; returns their positions and `recorded_at`.
 async fn insert_in(
     tx: &tokio_postgres::Transaction<'_>,
     stream_type: &str,
@@ -591,7 +615,7 @@ async fn insert_in(
     expected: i64,
     events: &[(String, String, Value)],
     metadata: &CommandMetadata,
-) -> Result<Vec<i64>, JournalError> {
+) -> Result<(Vec<i64>, DateTime<Utc>), JournalError> {
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
@@ -639,6 +663,7 @@ async fn insert_in(
                 &metadata.reported_actor,
                 &positions,
                 &chain::CURRENT_CHAIN,
+                &metadata.command,
             ],
         )
         .await
@@ -663,7 +688,7 @@ async fn insert_in(
             "the journal stored positions {stored:?} for the positions {positions:?} the hashes cover"
         )));
     }
-    Ok(stored)
+    Ok((stored, recorded_at))
 }
 
 /// The hash chain of an append (see [`crate::chain`]): reads the database clock (the events'
@@ -775,6 +800,7 @@ pub(crate) fn hash_appended(
             reported_actor: metadata.reported_actor.as_deref(),
             chain_version: chain::CURRENT_CHAIN,
             position: *position,
+            command: Some(&metadata.command),
         });
         prev_hashes.push(prev);
         hashes.push(hash);

@@ -59,6 +59,10 @@ impl StoredEvent {
     /// The event with its payload upcast to the current version of its event type (a
     /// version this build cannot upcast is left as it is).
     pub(crate) fn upcast(mut self) -> Self {
+        // Most rows are at the current version: nothing to copy then.
+        if self.event_version == fieldtrail_domain::event::current_version(&self.event_type) {
+            return self;
+        }
         if let Ok((version, payload)) = fieldtrail_domain::upcast::upcast(
             &self.event_type,
             &self.event_version,

@@ -1,10 +1,13 @@
 //! The commands of signing: `fieldtrail keys init|rotate|list|public`, and the jobs behind
 //! `fieldtrail audit digest|digests|export` and `audit verify --digest`.
 
+use crate::cli::output::{emit, print_out, reader_gone};
 use crate::signing::digest::{self, DigestError};
 use crate::signing::export;
 use crate::signing::jws;
-use crate::signing::keys::{KeyRecord, KeyStore};
+use crate::signing::keys::KeyStore;
+use crate::signing::published::{self, Published, Union};
+use crate::Settings;
 use anyhow::Context as _;
 use clap::Subcommand;
 use fieldtrail_journal::Journal;
@@ -15,58 +18,146 @@ use std::process::ExitCode;
 /// `fieldtrail keys …`.
 #[derive(Clone, Debug, Subcommand)]
 pub enum KeysJob {
-    /// Create the keys directory (mode 700) and the first signing key (Ed25519).
+    /// Create the keys directory (mode 700) and the first signing key (Ed25519); its public
+    /// key is recorded in the journal.
     Init,
     /// Put a new key in force and retire the old one (its private key is deleted; its public
     /// key stays published, so what it signed still verifies).
     Rotate,
-    /// List every key ever used (id, created, retired).
+    /// List every key ever used (id, created, retired): the keys directory's and those the
+    /// journal keeps.
     List,
     /// Print the public keys as a JWK Set (what /.well-known/jwks.json serves; an auditor's
     /// `--public-key` file).
     Public,
 }
 
-fn describe(k: &KeyRecord) -> String {
+fn describe(k: &Published) -> String {
+    let r = &k.record;
     format!(
-        "{}  created {}  {}",
-        k.kid,
-        k.created_at.to_rfc3339(),
-        k.retired_at.map_or_else(
+        "{}  created {}  {}{}",
+        r.kid,
+        r.created_at.to_rfc3339(),
+        r.retired_at.map_or_else(
             || "in force".to_owned(),
             |t| format!("retired {}", t.to_rfc3339())
-        )
+        ),
+        if k.in_dir {
+            ""
+        } else {
+            "  (kept by the journal only: not in the keys directory)"
+        }
     )
 }
 
-/// Runs `fieldtrail keys …`.
+/// The sentence of a job that finds no key anywhere.
+fn no_key_anywhere(store: &KeyStore) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no signing key: neither the keys directory {} nor the journal holds one; run `fieldtrail keys init`",
+        store.dir().display()
+    )
+}
+
+/// The published keys for `keys list` / `keys public`: the directory's and the journal's.
+/// A journal that cannot be opened leaves the directory's alone, said on stderr.
+async fn listed(settings: &Settings, store: &KeyStore) -> anyhow::Result<Union> {
+    let union = match crate::open_existing_journal(settings, 2).await {
+        Ok(journal) => published::union(&journal, store).await,
+        Err(e) => {
+            eprintln!(
+                "fieldtrail: the journal's published keys are not read ({e:#}): the keys directory's only"
+            );
+            Union {
+                keys: published::merge(&store.list()?, &[]),
+                ..Union::default()
+            }
+        }
+    };
+    if let Some(e) = &union.dir_error {
+        anyhow::bail!("{e}");
+    }
+    for e in &union.journal_errors {
+        eprintln!("fieldtrail: {e}");
+    }
+    if union.keys.is_empty() {
+        return Err(no_key_anywhere(store));
+    }
+    Ok(union)
+}
+
+/// Runs `fieldtrail keys …`. `init` and `rotate` record the public keys in the journal
+/// (`signing_keys`); `list` and `public` show the directory's and the journal's.
 ///
 /// # Errors
-/// The key store's errors, as sentences.
-pub fn run_keys(store: &KeyStore, job: KeysJob) -> anyhow::Result<()> {
+/// The key store's and the journal's errors, as sentences; `list` and `public` when there is
+/// no key at all.
+pub async fn run_keys(settings: &Settings, job: KeysJob) -> anyhow::Result<()> {
+    let store = crate::signing::store(settings);
     match job {
         KeysJob::Init => {
-            let key = store.init()?;
-            println!(
-                "signing key {} created in {} (private key {}.pem, mode 600); its public key is served at /.well-known/jwks.json and /.well-known/did.json",
+            let journal = crate::open_journal(settings, 2).await?;
+            let initialised = store.init()?;
+            if let Some(mode) = initialised.tightened_from {
+                eprintln!(
+                    "fieldtrail: {} was mode {mode:o} (others could enter it): restricted to 700",
+                    store.dir().display()
+                );
+            }
+            let key = initialised.key;
+            for lost in published::retire_lost(&journal, &store, key.created_at).await? {
+                eprintln!(
+                    "fieldtrail: key {lost} was in force according to the journal but is not in {} (its private key is lost): recorded as retired; its public key stays published",
+                    store.dir().display()
+                );
+            }
+            let union = published::record(&journal, &store).await?;
+            let unknown = published::unknown_digest_keys(&journal, &union).await?;
+            if !unknown.is_empty() {
+                eprintln!(
+                    "fieldtrail: warning: signed digests kept in the journal name keys that neither {} nor the journal publishes ({}): their public keys are lost, so those digests can only be checked against a JWK Set saved before",
+                    store.dir().display(),
+                    unknown.join(", ")
+                );
+            }
+            print_out(&format!(
+                "signing key {} created in {} (private key {}.pem, mode 600); its public key is recorded in the journal and served at /.well-known/jwks.json and /.well-known/did.json",
                 key.kid,
                 store.dir().display(),
                 key.kid
-            );
+            ))?;
         }
         KeysJob::Rotate => {
+            let journal = crate::open_journal(settings, 2).await?;
             let (old, new) = store.rotate()?;
-            println!(
+            published::record(&journal, &store).await?;
+            print_out(&format!(
                 "key {} retired (private key deleted; public key still published); key {} in force",
                 old.kid, new.kid
-            );
+            ))?;
         }
         KeysJob::List => {
-            for k in store.list()? {
-                println!("{}", describe(&k));
+            let union = listed(settings, &store).await?;
+            if !union
+                .keys
+                .iter()
+                .any(|k| k.in_dir && k.record.retired_at.is_none())
+            {
+                eprintln!(
+                    "fieldtrail: no key in force in {}: nothing can be signed until `fieldtrail keys init`",
+                    store.dir().display()
+                );
             }
+            let lines: String = union
+                .keys
+                .iter()
+                .map(|k| format!("{}\n", describe(k)))
+                .collect();
+            emit(&lines)?;
         }
-        KeysJob::Public => println!("{}", serde_json::to_string_pretty(&store.jwks()?)?),
+        KeysJob::Public => {
+            let union = listed(settings, &store).await?;
+            print_out(&serde_json::to_string_pretty(&union.jwks())?)?;
+        }
     }
     Ok(())
 }
@@ -85,7 +176,7 @@ pub async fn sign_digest(
     let signed = digest::sign_head(journal, store, &publisher, false)
         .await?
         .ok_or(DigestError::Empty)?;
-    println!(
+    print_out(&format!(
         "digest {} signed by key {} at {}: {} events up to position {} (transaction {}), digest {}, last event's hash {}",
         signed.digest_id,
         signed.key_id,
@@ -95,7 +186,7 @@ pub async fn sign_digest(
         signed.tx_id,
         signed.digest,
         signed.head_hash
-    );
+    ))?;
     if let Some(path) = out {
         std::fs::write(path, format!("{}\n", signed.jws))
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -109,28 +200,28 @@ pub async fn sign_digest(
 /// The journal's errors.
 pub async fn list_digests(journal: &Journal, json: bool) -> anyhow::Result<()> {
     let list = journal.digests().await?;
-    let mut out = std::io::stdout().lock();
     if json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"digests": list}))?
-        )?;
+        print_out(&serde_json::to_string_pretty(
+            &serde_json::json!({"digests": list}),
+        )?)
     } else {
-        for d in list {
-            writeln!(
-                out,
-                "{}  {}  position {}  {} events  digest {}  key {}",
-                d.digest_id,
-                d.signed_at.to_rfc3339(),
-                d.position,
-                d.events,
-                d.digest,
-                d.key_id
-            )?;
-        }
+        emit(
+            &list
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}  {}  position {}  {} events  digest {}  key {}\n",
+                        d.digest_id,
+                        d.signed_at.to_rfc3339(),
+                        d.position,
+                        d.events,
+                        d.digest,
+                        d.key_id
+                    )
+                })
+                .collect::<String>(),
+        )
     }
-    Ok(())
 }
 
 /// `fieldtrail audit export [--out FILE]`: the journal for an auditor ([`export`]).
@@ -150,10 +241,26 @@ pub async fn export_journal(journal: &Journal, out: Option<&Path>) -> anyhow::Re
             counts
         }
         None => {
+            // A reader that went away (`| head`) ends the export quietly.
+            let mut gone = false;
             let mut stdout = std::io::stdout().lock();
-            let counts = export::write(journal, |line| stdout.write_all(line)).await?;
-            stdout.flush()?;
-            counts
+            let written = export::write(journal, |line| {
+                stdout
+                    .write_all(line)
+                    .inspect_err(|e| gone = reader_gone(e))
+            })
+            .await;
+            match written.and_then(|counts| {
+                stdout
+                    .flush()
+                    .inspect_err(|e| gone = reader_gone(e))
+                    .map(|()| counts)
+                    .map_err(|e| fieldtrail_journal::JournalError::Other(e.to_string()))
+            }) {
+                Ok(counts) => counts,
+                Err(_) if gone => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     eprintln!("exported {events} events and {commands} commands");
@@ -190,7 +297,17 @@ pub async fn verify_against_digest(
                 .map_err(|e| anyhow::anyhow!("--public-key {}: {e}", path.display()))?
         }
         None => {
-            let keys = store.list()?;
+            let keys = match &source {
+                // Offline: the keys directory's.
+                ExportSource::File(_) => store.list()?,
+                ExportSource::Journal(journal) => {
+                    let union = published::union(journal, store).await;
+                    if let Some(e) = union.dir_error {
+                        return Err(e.into());
+                    }
+                    union.records()
+                }
+            };
             anyhow::ensure!(
                 !keys.is_empty(),
                 "no public key: give --public-key FILE (the JWK Set of /.well-known/jwks.json)"
@@ -204,9 +321,16 @@ pub async fn verify_against_digest(
     let statement = match digest::open(&token, &keys) {
         Ok(s) => s,
         Err(e) => {
-            println!("digest {}: NOT verified: {e}", digest_file.display());
+            print_out(&format!(
+                "digest {}: NOT verified: {e}",
+                digest_file.display()
+            ))?;
             return Ok(ExitCode::from(crate::audit::NOT_VERIFIED));
         }
+    };
+    let checked = match source {
+        ExportSource::File(_) => digest::Checked::Export,
+        ExportSource::Journal(_) => digest::Checked::Journal,
     };
     let export = match source {
         ExportSource::File(path) => {
@@ -224,11 +348,11 @@ pub async fn verify_against_digest(
             export::parse(&String::from_utf8_lossy(&bytes)).map_err(anyhow::Error::msg)?
         }
     };
-    let report = digest::check_export(&export, &statement);
+    let report = digest::check_export(&export, &statement, checked);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        print_out(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", digest::offline_text(&report));
+        emit(&digest::offline_text(&report))?;
     }
     Ok(if report.verified() {
         ExitCode::SUCCESS

@@ -26,7 +26,7 @@ use fieldtrail_journal::digests::SignedDigest;
 use fieldtrail_journal::{Cursor, Journal, JournalError};
 use fieldtrail_projections::formats::Publisher;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// How long a walk or an export waits for every committed event to be readable.
 pub const READABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -117,6 +117,8 @@ pub async fn sign_head(
     unless_unchanged: bool,
 ) -> Result<Option<SignedDigest>, DigestError> {
     let key = store.active()?;
+    // Every key that signs a kept digest is published by the journal too (idempotent).
+    journal.publish_keys(&[key.record.to_published()]).await?;
     let report = walk(journal).await?;
     if !report.intact() {
         let first = report
@@ -243,9 +245,32 @@ pub struct Finding {
     pub reason: String,
 }
 
+/// What was checked against a signed digest: an export file, or the configured journal
+/// (exported in memory). The report's sentences name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checked {
+    /// An export file (`--export FILE`, offline).
+    Export,
+    /// The journal itself (`audit verify --digest FILE` without `--export`).
+    Journal,
+}
+
+impl Checked {
+    /// `export` or `journal`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Checked::Export => "export",
+            Checked::Journal => "journal",
+        }
+    }
+}
+
 /// The outcome of checking an export against a signed digest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OfflineReport {
+    /// What was checked.
+    pub checked: Checked,
     /// The signed statement (its signature verified).
     pub statement: Statement,
     /// Events in the export.
@@ -271,51 +296,148 @@ fn from_break(b: Break) -> Finding {
     }
 }
 
-/// Checks `export` against `statement` (whose signature the caller verified, [`open`]).
-/// Pure: no I/O.
-pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineReport {
+/// The lines of an export out of the global log's order, (transaction id, position), each
+/// named at its own position, and for every line the transaction id the rest of the check
+/// uses. The transaction id is not covered by the hashes (the position is): an edited one
+/// shows only as a line out of order, or as an id that differs from those of the other events
+/// of its command (one command is one transaction). So: first, an event whose transaction id
+/// differs from the one most of its command's events share is named, and that id is used;
+/// then the lines outside a longest run of lines in strictly increasing order are named (of
+/// two lines swapped with each other, the later one). Such a line gets the transaction id of
+/// the line kept before it.
+fn order_findings(events: &[chain::SealedEvent], noun: &str) -> (Vec<Finding>, Vec<u64>) {
     let mut findings = Vec::new();
-    if !export.complete {
-        findings.push(Finding {
-            position: None,
-            stream: None,
-            reason: "the export does not end with its `end` line, or its counts differ: truncated or edited".into(),
-        });
+    let mut tx_ids: Vec<u64> = events.iter().map(|e| e.tx_id).collect();
+    let mut counts: HashMap<&str, HashMap<u64, usize>> = HashMap::new();
+    for e in events {
+        *counts
+            .entry(e.command_id.as_str())
+            .or_default()
+            .entry(e.tx_id)
+            .or_default() += 1;
     }
-    // Order of the lines.
-    for pair in export.events.windows(2) {
-        let (a, b) = (&pair[0], &pair[1]);
-        if (b.tx_id, b.position) <= (a.tx_id, a.position) {
+    let shared: HashMap<&str, u64> = counts
+        .iter()
+        .filter_map(|(command, by_tx)| {
+            let total: usize = by_tx.values().sum();
+            by_tx
+                .iter()
+                .find(|(_, n)| 2 * **n > total)
+                .map(|(tx, _)| (*command, *tx))
+        })
+        .collect();
+    for (i, e) in events.iter().enumerate() {
+        if let Some(&tx) = shared
+            .get(e.command_id.as_str())
+            .filter(|tx| **tx != e.tx_id)
+        {
             findings.push(Finding {
-                position: Some(b.position),
-                stream: Some(b.stream()),
+                position: Some(e.position),
+                stream: Some(e.stream()),
                 reason: format!(
-                    "it comes after position {} in the export, out of the global log's order (transaction id, position): moved?",
-                    a.position
+                    "its transaction id {} is not the one the other events of its command {} have ({tx}): a command is written in one transaction; edited?",
+                    e.tx_id, e.command_id
                 ),
             });
+            tx_ids[i] = tx;
         }
     }
-    // The command ledger: each command's first and last positions hold one of its events.
+    // A longest strictly increasing run, found from the end (patience sorting): `best[l]` is
+    // the line starting the best run of l + 1 lines seen so far (the one with the greatest
+    // key), `next[i]` the line after line i in its run.
+    let key = |i: usize| (tx_ids[i], events[i].position);
+    let mut best: Vec<usize> = Vec::new();
+    let mut next: Vec<Option<usize>> = vec![None; events.len()];
+    for i in (0..events.len()).rev() {
+        let slot = best.partition_point(|&b| key(b) > key(i));
+        next[i] = slot.checked_sub(1).map(|s| best[s]);
+        if slot == best.len() {
+            best.push(i);
+        } else {
+            best[slot] = i;
+        }
+    }
+    let mut kept = vec![false; events.len()];
+    let mut at = best.last().copied();
+    while let Some(i) = at {
+        kept[i] = true;
+        at = next[i];
+    }
+    let position = |i: Option<usize>| i.map(|i| events[i].position);
+    let mut kept_after: Vec<Option<usize>> = vec![None; events.len()];
+    for i in (0..events.len().saturating_sub(1)).rev() {
+        kept_after[i] = if kept[i + 1] {
+            Some(i + 1)
+        } else {
+            kept_after[i + 1]
+        };
+    }
+    let mut before: Option<usize> = None;
+    for i in 0..events.len() {
+        if kept[i] {
+            before = Some(i);
+            continue;
+        }
+        let after = kept_after[i];
+        let e = &events[i];
+        findings.push(Finding {
+            position: Some(e.position),
+            stream: Some(e.stream()),
+            reason: format!(
+                "it is out of the global log's order (transaction id, position) in the {noun}{}{}, with transaction id {}: moved? (or its transaction id edited)",
+                position(before)
+                    .map(|p| format!(", after position {p}"))
+                    .unwrap_or_default(),
+                position(after)
+                    .map(|p| format!(", before position {p}"))
+                    .unwrap_or_default(),
+                e.tx_id
+            ),
+        });
+        if let Some(tx) = before.or(after).map(|j| tx_ids[j]) {
+            tx_ids[i] = tx;
+        }
+    }
+    (findings, tx_ids)
+}
+
+/// The command ledger's rows checked against the events of their commands, whose hashes
+/// cover the command id, the stream, the positions, the time and (on every row written since
+/// the events keep it) the command's name: a ledger row's first and last positions hold
+/// events of its command, its last one on its stream; they are its command's first and last
+/// events; its name and time are its events' (when they carry the name). And every event's
+/// command has its row. Each finding is at the ledger row's first position (or the event's).
+fn ledger_findings(export: &JournalExport, noun: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
     let at: HashMap<i64, &chain::SealedEvent> =
         export.events.iter().map(|e| (e.position, e)).collect();
-    let cut = CutAt::Cursor {
-        tx_id: statement.tx_id,
-        position: statement.position,
-    };
+    let mut of_command: HashMap<&str, Vec<&chain::SealedEvent>> = HashMap::new();
+    for e in &export.events {
+        of_command.entry(e.command_id.as_str()).or_default().push(e);
+    }
     for l in &export.ledger {
+        let stream = format!("{}/{}", l.stream_type, l.stream_id);
+        let mut placed = true;
         for (which, position) in [("first", l.first_position), ("last", l.last_position)] {
-            let stream = format!("{}/{}", l.stream_type, l.stream_id);
             match at.get(&position) {
-                None => findings.push(Finding {
-                    position: Some(position),
-                    stream: Some(stream),
-                    reason: format!(
-                        "the command ledger records the {which} event of command {} ({}) here, but the export has no event at this position: removed?",
-                        l.command_id, l.command
-                    ),
-                }),
-                Some(e) if e.command_id != l.command_id || e.stream() != stream => {
+                None => {
+                    placed = false;
+                    findings.push(Finding {
+                        position: Some(position),
+                        stream: Some(stream.clone()),
+                        reason: format!(
+                            "the command ledger records the {which} event of command {} ({}) here, but the {noun} has no event at this position: removed?",
+                            l.command_id, l.command
+                        ),
+                    });
+                }
+                // A command on several streams (a split) starts on another stream than its
+                // own; its last event is on the ledger's.
+                Some(e)
+                    if e.command_id != l.command_id
+                        || (which == "last" && e.stream() != stream) =>
+                {
+                    placed = false;
                     findings.push(Finding {
                         position: Some(position),
                         stream: Some(e.stream()),
@@ -331,7 +453,90 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
                 break;
             }
         }
+        let Some(events) = of_command.get(l.command_id.as_str()) else {
+            continue;
+        };
+        let edited = |what: String| Finding {
+            position: Some(l.first_position),
+            stream: Some(stream.clone()),
+            reason: format!(
+                "the command ledger's row of command {} {what}: the row was edited",
+                l.command_id
+            ),
+        };
+        let first = events.iter().map(|e| e.position).min().unwrap_or_default();
+        let last = events.iter().max_by_key(|e| e.position).copied();
+        let last_position = last.map_or(first, |e| e.position);
+        if placed && (first, last_position) != (l.first_position, l.last_position) {
+            findings.push(edited(format!(
+                "spans positions {} to {}, but its events are at positions {first} to {last_position}",
+                l.first_position, l.last_position
+            )));
+        }
+        // The name, and the time, are covered by the events' hashes on the rows that keep the
+        // name (every row written since the events keep it).
+        if let Some(named) = events.iter().find_map(|e| e.command.as_deref()) {
+            if named != l.command {
+                findings.push(edited(format!(
+                    "names the command {:?}, but its events, whose hashes cover the name, were appended by {named:?}",
+                    l.command
+                )));
+            }
+            if let Some(last) = last.filter(|e| e.recorded_at != l.recorded_at) {
+                findings.push(edited(format!(
+                    "says it was recorded at {}, but its last event (position {}) was recorded at {}",
+                    chain::timestamp(&l.recorded_at),
+                    last.position,
+                    chain::timestamp(&last.recorded_at)
+                )));
+            }
+        }
     }
+    let ledgered: HashSet<&str> = export
+        .ledger
+        .iter()
+        .map(|l| l.command_id.as_str())
+        .collect();
+    let mut named: HashSet<&str> = HashSet::new();
+    for e in &export.events {
+        if !ledgered.contains(e.command_id.as_str()) && named.insert(e.command_id.as_str()) {
+            findings.push(Finding {
+                position: Some(e.position),
+                stream: Some(e.stream()),
+                reason: format!(
+                    "the {noun} has no command ledger row for its command {}: removed?",
+                    e.command_id
+                ),
+            });
+        }
+    }
+    findings
+}
+
+/// Checks `export` (read from a file or from the journal: `checked`) against `statement`
+/// (whose signature the caller verified, [`open`]). Pure: no I/O.
+pub fn check_export(
+    export: &JournalExport,
+    statement: &Statement,
+    checked: Checked,
+) -> OfflineReport {
+    let noun = checked.noun();
+    let mut findings = Vec::new();
+    if !export.complete {
+        findings.push(Finding {
+            position: None,
+            stream: None,
+            reason: "the export does not end with its `end` line, or its counts differ: truncated or edited".into(),
+        });
+    }
+    // Order of the lines, and the transaction ids (not covered by the hashes).
+    let (order, tx_ids) = order_findings(&export.events, noun);
+    findings.extend(order);
+    findings.extend(ledger_findings(export, noun));
+    let cut = CutAt::Cursor {
+        tx_id: statement.tx_id,
+        position: statement.position,
+    };
     // The chains, and the cut's digest.
     let mut ledger: BTreeMap<(String, String), i64> = BTreeMap::new();
     for l in &export.ledger {
@@ -344,16 +549,25 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
         ledger.into_iter().map(|((t, i), p)| (t, i, p)).collect(),
         Some(cut),
     );
-    for e in &export.events {
-        check.feed(e.link());
+    // Each line with the transaction id the order check found fitting, so that a line it
+    // already named is not named again at later positions (its stream's next versions).
+    for (e, tx_id) in export.events.iter().zip(&tx_ids) {
+        check.feed(chain::ChainLink {
+            tx_id: *tx_id,
+            ..e.link()
+        });
     }
     let mut diagnosed = HashMap::new();
     for (stream_type, stream_id) in check.broken_streams() {
         let mut rows: Vec<chain::SealedEvent> = export
             .events
             .iter()
-            .filter(|e| e.stream_type == stream_type && e.stream_id == stream_id)
-            .cloned()
+            .zip(&tx_ids)
+            .filter(|(e, _)| e.stream_type == stream_type && e.stream_id == stream_id)
+            .map(|(e, tx_id)| chain::SealedEvent {
+                tx_id: *tx_id,
+                ..e.clone()
+            })
             .collect();
         rows.sort_by_key(|e| (e.stream_version, e.position));
         if let Some(found) = chain::diagnose(&rows) {
@@ -368,19 +582,19 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
         let mut differs = Vec::new();
         if at.events != statement.events {
             differs.push(format!(
-                "{} events signed, {} in the export up to it",
+                "{} events signed, {} in the {noun} up to it",
                 statement.events, at.events
             ));
         }
         if at.digest != statement.digest {
             differs.push(format!(
-                "digest {} signed, {} computed from the export",
+                "digest {} signed, {} computed from the {noun}",
                 statement.digest, at.digest
             ));
         }
         if at.head_hash.as_deref() != Some(statement.head_hash.as_str()) {
             differs.push(format!(
-                "the last event's hash {} signed, {} in the export",
+                "the last event's hash {} signed, {} in the {noun}",
                 statement.head_hash,
                 at.head_hash.as_deref().unwrap_or("none")
             ));
@@ -390,7 +604,7 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
                 position: Some(statement.position),
                 stream: None,
                 reason: format!(
-                    "the export does not match the digest signed at position {}: {}",
+                    "the {noun} does not match the digest signed at position {}: {}",
                     statement.position,
                     differs.join("; ")
                 ),
@@ -399,6 +613,7 @@ pub fn check_export(export: &JournalExport, statement: &Statement) -> OfflineRep
     }
     findings.sort_by_key(|f| (f.position.is_none(), f.position));
     OfflineReport {
+        checked,
         statement: statement.clone(),
         events: report.events,
         events_in_cut,
@@ -426,17 +641,95 @@ pub fn offline_text(report: &OfflineReport) -> String {
             f.reason
         ));
     }
+    let noun = report.checked.noun();
     if report.verified() {
         out.push_str(&format!(
-            "export verified against the signed digest: {} events, {} of them in the signed cut, every hash chain intact\n",
+            "{noun} verified against the signed digest: {} events, {} of them in the signed cut, every hash chain intact\n",
             report.events, report.events_in_cut
         ));
     } else {
         out.push_str(&format!(
-            "export NOT verified against the signed digest: {} findings; {} events read\n",
+            "{noun} NOT verified against the signed digest: {} findings; {} events read\n",
             report.findings.len(),
             report.events
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chain::SealedEvent;
+
+    /// Events at positions 1, 2, ... with the transaction ids and commands given.
+    fn log(rows: &[(u64, &str)]) -> Vec<SealedEvent> {
+        rows.iter()
+            .enumerate()
+            .map(|(n, (tx_id, command_id))| SealedEvent {
+                position: i64::try_from(n).unwrap() + 1,
+                tx_id: *tx_id,
+                event_id: uuid::Uuid::from_u128(n as u128),
+                stream_type: "cohort".into(),
+                stream_id: "c".into(),
+                stream_version: i64::try_from(n).unwrap() + 1,
+                event_type: "cohort_closed".into(),
+                event_version: "1".into(),
+                payload: serde_json::json!({}),
+                occurred_at: chrono::DateTime::UNIX_EPOCH,
+                recorded_at: chrono::DateTime::UNIX_EPOCH,
+                actor: "staff:s".into(),
+                command_id: (*command_id).into(),
+                correlation_id: (*command_id).into(),
+                causation_id: (*command_id).into(),
+                prev_hash: None,
+                hash: None,
+                reported_actor: None,
+                chain_version: chain::CHAIN_V2,
+                command: None,
+            })
+            .collect()
+    }
+
+    /// The positions named by the order check, and the transaction ids it hands on.
+    fn check(rows: &[(u64, &str)]) -> (Vec<i64>, Vec<u64>) {
+        let (findings, tx_ids) = order_findings(&log(rows), "export");
+        (findings.iter().filter_map(|f| f.position).collect(), tx_ids)
+    }
+
+    #[test]
+    fn an_edited_transaction_id_is_named_at_its_own_position() {
+        // One transaction (a batch): line 3's id raised, or lowered.
+        let one = [(7, "a"), (7, "b"), (7, "c"), (7, "d"), (7, "e")];
+        let mut raised = one;
+        raised[2].0 = 8;
+        assert_eq!(check(&raised), (vec![3], vec![7; 5]));
+        let mut lowered = one;
+        lowered[2].0 = 6;
+        assert_eq!(check(&lowered), (vec![3], vec![7; 5]));
+        // One transaction per command: line 3's raised beyond the next two.
+        let each = [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")];
+        let mut raised = each;
+        raised[2].0 = 9;
+        assert_eq!(check(&raised), (vec![3], vec![1, 2, 2, 4, 5]));
+        // An event whose command's other events have another id.
+        let command = [(1, "a"), (2, "b"), (2, "b"), (2, "b"), (3, "c")];
+        let mut odd = command;
+        odd[3].0 = 1;
+        assert_eq!(check(&odd), (vec![4], vec![1, 2, 2, 2, 3]));
+        // Nothing edited: nothing named.
+        assert_eq!(check(&each).0, Vec::<i64>::new());
+    }
+
+    #[test]
+    fn of_two_lines_swapped_the_later_one_is_named() {
+        let mut rows = log(&[(1, "a"), (2, "b"), (3, "c"), (4, "d")]);
+        rows.swap(1, 2);
+        let (findings, _) = order_findings(&rows, "export");
+        let named: Vec<i64> = findings.iter().filter_map(|f| f.position).collect();
+        assert_eq!(named, vec![2]);
+        assert!(findings[0]
+            .reason
+            .contains("after position 3, before position 4"));
+    }
 }

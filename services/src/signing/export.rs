@@ -14,8 +14,10 @@
 //! An event line holds exactly the canonical form's members (ARCHITECTURE.md, "Hash chain"),
 //! plus `hash` and `tx_id`: for a row of chain version 2, SHA-256 of the line's `event` object
 //! without those two, in canonical JSON (Python: `json.dumps(obj, sort_keys=True,
-//! separators=(",", ":"), ensure_ascii=False)`), is its `hash`. A missing `end` line means a
-//! truncated file.
+//! separators=(",", ":"), ensure_ascii=False)`), is its `hash`. Its `command` (the command's
+//! name, present on every row written since the events keep it) is what a `command` line is
+//! checked against: a ledger line carries nothing its events' hashes do not cover, for those
+//! rows. A missing `end` line means a truncated file.
 
 use chrono::{DateTime, Utc};
 use fieldtrail_journal::chain::{self, SealedEvent};
@@ -53,6 +55,9 @@ pub fn event_line(e: &SealedEvent) -> Value {
     m.insert("actor".into(), json!(e.actor));
     if let Some(reported) = &e.reported_actor {
         m.insert("reported_actor".into(), json!(reported));
+    }
+    if let Some(command) = &e.command {
+        m.insert("command".into(), json!(command));
     }
     m.insert("command_id".into(), json!(e.command_id));
     m.insert("correlation_id".into(), json!(e.correlation_id));
@@ -138,6 +143,11 @@ fn event(v: &Value, line: usize) -> Result<SealedEvent, String> {
         causation_id: text(v, "causation_id", line)?,
         prev_hash: hash(v, "prev_hash"),
         hash: hash(v, "hash"),
+        command: match v.get("command") {
+            None => None,
+            Some(Value::String(c)) => Some(c.clone()),
+            Some(_) => return Err(format!("line {line}: command is not a string")),
+        },
     })
 }
 

@@ -9,12 +9,16 @@
 //! | `GET /audit/digests` | every signed digest kept, JSON | auditor, staff |
 //! | `GET /audit/digests/{id}` | one signed digest, its JWS (the file `audit verify --digest` reads) | auditor, staff |
 //!
-//! Without a signing key (`fieldtrail keys init` not run): 503 naming the command; the key
-//! lists are then empty. The public routes hold no personal data: keys, and bits.
+//! The key lists are the keys directory's and those the journal keeps
+//! ([`crate::signing::published`]): losing the directory loses no published key. With no key
+//! anywhere (`fieldtrail keys init` not run), every route answers 503 naming the command, the
+//! key lists included (never an empty list), and no answer names a server path. The public
+//! routes hold no personal data: keys, and bits.
 
 use crate::export::{publisher_from_env, transcript_clr, ExportError};
 use crate::http::AppState;
 use crate::signing::keys::{self, KeyError};
+use crate::signing::published::{self, Union};
 use crate::signing::{credential_jwt, VC_JWT_MEDIA_TYPE};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -25,6 +29,8 @@ use fieldtrail_projections::formats::status;
 use fieldtrail_projections::store::recorded;
 use serde_json::json;
 
+/// 503 for a key that cannot be used: the answer says what the operator has to do, never where
+/// the keys are (the full error, with its path, goes to the log).
 fn key_error(e: &KeyError) -> Response {
     match e {
         KeyError::NoKey(_) => tracing::warn!(error = %e, "signing: no key"),
@@ -32,7 +38,7 @@ fn key_error(e: &KeyError) -> Response {
     }
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+        Json(json!({"outcome": "unavailable", "message": e.public_message()})),
     )
         .into_response()
 }
@@ -57,15 +63,41 @@ fn jwt(media_type: &'static str, token: String) -> Response {
     ([(header::CONTENT_TYPE, media_type)], token).into_response()
 }
 
+/// The published keys ([`published::union`]: the keys directory's and the journal's), what
+/// could not be read logged; `Err` (a 503) when there is no key to publish at all, never an
+/// empty list.
+async fn published_keys(state: &AppState) -> Result<Union, Response> {
+    let union = published::union(&state.journal, &state.keys).await;
+    if let Some(e) = &union.dir_error {
+        tracing::error!(error = %e, "signing: the keys directory cannot be read; publishing the keys the journal keeps");
+    }
+    for e in &union.journal_errors {
+        tracing::error!(error = %e, "signing: a published key the journal keeps is left out");
+    }
+    if union.keys.is_empty() {
+        tracing::warn!(keys_dir = %state.keys.dir().display(), "signing: no key to publish (neither the keys directory nor the journal has one)");
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"outcome": "unavailable",
+                        "message": "no signing key is published: the operator has to run `fieldtrail keys init` on the server"})),
+        )
+            .into_response());
+    }
+    if !union.keys.iter().any(|k| k.in_dir) {
+        tracing::warn!(keys_dir = %state.keys.dir().display(), "signing: the keys directory holds no key; publishing the keys the journal keeps");
+    }
+    Ok(union)
+}
+
 /// `GET /.well-known/jwks.json`.
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    match state.keys.jwks() {
-        Ok(set) => (
+    match published_keys(&state).await {
+        Ok(union) => (
             [(header::CONTENT_TYPE, "application/jwk-set+json")],
-            Json(set),
+            Json(union.jwks()),
         )
             .into_response(),
-        Err(e) => key_error(&e),
+        Err(answer) => answer,
     }
 }
 
@@ -75,13 +107,13 @@ pub async fn did_document(State(state): State<AppState>) -> Response {
         Ok(p) => p,
         Err(e) => return export_error(&e),
     };
-    match state.keys.list() {
-        Ok(list) => (
+    match published_keys(&state).await {
+        Ok(union) => (
             [(header::CONTENT_TYPE, "application/did+json")],
-            Json(keys::did_document(&publisher.did(), &list)),
+            Json(keys::did_document(&publisher.did(), &union.records())),
         )
             .into_response(),
-        Err(e) => key_error(&e),
+        Err(answer) => answer,
     }
 }
 

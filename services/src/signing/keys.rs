@@ -92,6 +92,25 @@ pub enum KeyError {
     Damaged(String),
 }
 
+impl KeyError {
+    /// What an HTTP answer may say of this error: no file name, no path, no detail of the
+    /// server (those go to the server's log).
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            KeyError::NoKey(_) => {
+                "no signing key: the operator has to run `fieldtrail keys init` on the server"
+            }
+            KeyError::AlreadyInitialised(..) => "a signing key is already in force",
+            KeyError::Insecure(_) => {
+                "the signing key is refused: others may read it (see the server's log)"
+            }
+            KeyError::Io(_) | KeyError::Damaged(_) => {
+                "the signing keys cannot be read (see the server's log)"
+            }
+        }
+    }
+}
+
 /// The private key in force, with its record.
 pub struct ActiveKey {
     /// Its record.
@@ -122,6 +141,16 @@ pub fn thumbprint(public: &VerifyingKey) -> String {
 
 fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> KeyError {
     KeyError::Io(format!("cannot {what} {}: {e}", path.display()))
+}
+
+/// What `keys init` did ([`KeyStore::init`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Initialised {
+    /// The new key, in force.
+    pub key: KeyRecord,
+    /// The directory's mode before `init` restricted it to `0700`, when the group or others
+    /// could enter or read it.
+    pub tightened_from: Option<u32>,
 }
 
 /// A keys directory.
@@ -164,14 +193,31 @@ impl KeyStore {
         self.dir.join(format!("{kid}.pem"))
     }
 
-    fn create_dir(&self) -> Result<(), KeyError> {
+    /// Creates the directory (`0700`), or tightens an existing one others may enter or read
+    /// to `0700`; returns its mode before, when it was tightened.
+    fn create_dir(&self) -> Result<Option<u32>, KeyError> {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder
             .create(&self.dir)
-            .map_err(|e| io("create", &self.dir, e))
+            .map_err(|e| io("create", &self.dir, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&self.dir)
+                .map_err(|e| io("read", &self.dir, e))?
+                .permissions()
+                .mode()
+                & 0o777;
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| io("restrict to mode 700", &self.dir, e))?;
+                return Ok(Some(mode));
+            }
+        }
+        Ok(None)
     }
 
     /// Generates a key pair, writes its private key (`0600`, never over an existing file) and
@@ -208,12 +254,13 @@ impl KeyStore {
         Ok(self.manifest()?.keys)
     }
 
-    /// `fieldtrail keys init`: creates the directory (`0700`) and the first key.
+    /// `fieldtrail keys init`: creates the directory (`0700`; an existing one that the group
+    /// or others may enter is restricted to `0700`) and the first key.
     ///
     /// # Errors
     /// [`KeyError::AlreadyInitialised`] when a key is in force; I/O errors.
-    pub fn init(&self) -> Result<KeyRecord, KeyError> {
-        self.create_dir()?;
+    pub fn init(&self) -> Result<Initialised, KeyError> {
+        let tightened_from = self.create_dir()?;
         let mut manifest = self.manifest()?;
         if let Some(current) = manifest.keys.iter().find(|k| k.retired_at.is_none()) {
             return Err(KeyError::AlreadyInitialised(
@@ -224,7 +271,10 @@ impl KeyStore {
         let record = self.generate()?;
         manifest.keys.push(record.clone());
         self.write_manifest(&manifest)?;
-        Ok(record)
+        Ok(Initialised {
+            key: record,
+            tightened_from,
+        })
     }
 
     /// `fieldtrail keys rotate`: a new key comes into force; the old one is retired (its
@@ -307,9 +357,17 @@ impl KeyStore {
     }
 }
 
+/// The term that marks a retired key's verification method in the DID document, and its
+/// definition in the document's `@context` (the W3C namespace of issuer-dependent terms).
+pub const RETIRED_TERM: &str = "retired";
+
 /// The DID document of `did` (W3C DID 1.0, `did:web`) listing every key ever used as a
-/// `JsonWebKey2020` verification method `<did>#<kid>`, each one an `assertionMethod` (it may
-/// sign credentials and digests), so that what a retired key signed still verifies.
+/// `JsonWebKey2020` verification method `<did>#<kid>`, each one an `assertionMethod`, so that
+/// what a retired key signed still verifies. A retired key's method says since when it signs
+/// nothing more: `"retired": "<RFC 3339 time>"` (a term the document's `@context` defines).
+/// Not `expires` or `revoked` from the controlled-identifier vocabulary: verifiers that honour
+/// those refuse every proof of the key after that time, including the credentials it signed
+/// while it was in force.
 pub fn did_document(did: &str, keys: &[KeyRecord]) -> Value {
     let methods: Vec<Value> = keys
         .iter()
@@ -319,8 +377,15 @@ pub fn did_document(did: &str, keys: &[KeyRecord]) -> Value {
                 map.remove("kid");
                 map.remove("use");
             }
-            json!({"id": format!("{did}#{}", k.kid), "type": "JsonWebKey2020",
-                   "controller": did, "publicKeyJwk": jwk})
+            let mut method = json!({"id": format!("{did}#{}", k.kid), "type": "JsonWebKey2020",
+                                    "controller": did, "publicKeyJwk": jwk});
+            if let (Some(at), Value::Object(map)) = (k.retired_at, &mut method) {
+                map.insert(
+                    RETIRED_TERM.to_owned(),
+                    Value::from(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                );
+            }
+            method
         })
         .collect();
     let ids: Vec<Value> = keys
@@ -328,7 +393,12 @@ pub fn did_document(did: &str, keys: &[KeyRecord]) -> Value {
         .map(|k| json!(format!("{did}#{}", k.kid)))
         .collect();
     json!({
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
+        "@context": [
+            "https://www.w3.org/ns/did/v1",
+            "https://w3id.org/security/suites/jws-2020/v1",
+            {RETIRED_TERM: {"@id": "https://www.w3.org/ns/credentials/issuer-dependent#retired",
+                            "@type": "http://www.w3.org/2001/XMLSchema#dateTime"}}
+        ],
         "id": did,
         "verificationMethod": methods,
         "assertionMethod": ids,
@@ -358,7 +428,9 @@ mod tests {
         let store = KeyStore::new(dir.path().join("keys"));
         assert!(matches!(store.active(), Err(KeyError::NoKey(_))));
         assert!(matches!(store.rotate(), Err(KeyError::NoKey(_))));
-        let first = store.init().unwrap();
+        let initialised = store.init().unwrap();
+        assert_eq!(initialised.tightened_from, None);
+        let first = initialised.key;
         assert!(matches!(
             store.init(),
             Err(KeyError::AlreadyInitialised(..))
@@ -395,5 +467,55 @@ mod tests {
             let e = store.active().err().unwrap().to_string();
             assert!(e.contains("chmod 600"), "{e}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn init_restricts_an_existing_directory_others_may_enter() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        std::fs::create_dir(&keys).unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let initialised = KeyStore::new(&keys).init().unwrap();
+        assert_eq!(initialised.tightened_from, Some(0o755));
+        let mode = std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn the_did_document_marks_retired_keys_and_keeps_them_for_assertions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path().join("keys"));
+        let first = store.init().unwrap().key;
+        let (retired, second) = store.rotate().unwrap();
+        let doc = did_document("did:web:a.example", &store.list().unwrap());
+        let methods = doc["verificationMethod"].as_array().unwrap();
+        assert_eq!(methods.len(), 2);
+        assert_eq!(methods[0]["id"], format!("did:web:a.example#{}", first.kid));
+        assert_eq!(
+            methods[0]["retired"],
+            retired
+                .retired_at
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        assert_eq!(
+            methods[1]["id"],
+            format!("did:web:a.example#{}", second.kid)
+        );
+        assert!(methods[1].get("retired").is_none());
+        // Both still assert: what the retired key signed verifies against the document.
+        assert_eq!(
+            doc["assertionMethod"],
+            json!([
+                format!("did:web:a.example#{}", first.kid),
+                format!("did:web:a.example#{}", second.kid)
+            ])
+        );
+        assert_eq!(
+            doc["@context"][2]["retired"]["@id"],
+            "https://www.w3.org/ns/credentials/issuer-dependent#retired"
+        );
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`keys`]: the Ed25519 keys in their directory (`fieldtrail keys init|rotate|list`), the
 //!   JWK Set and the `did:web` DID document that publish every key ever used.
+//! - [`published`]: the public keys as published, the directory's and those the journal
+//!   keeps (`signing_keys`), so that losing the directory loses no published key.
 //! - [`jws`]: JWS compact serialization with EdDSA (the `jsonwebtoken` crate).
 //! - [`credential_jwt`]: a credential secured as a **VC-JWT** (W3C "Securing Verifiable
 //!   Credentials using JOSE and COSE", the JOSE form Open Badges 3.0 section 8.2 describes):
@@ -20,6 +22,7 @@ pub mod export;
 pub mod http;
 pub mod jws;
 pub mod keys;
+pub mod published;
 
 use chrono::DateTime;
 use fieldtrail_projections::formats::Publisher;

@@ -81,9 +81,14 @@ fn connect(path: &Path) -> Result<Connection, JournalError> {
 
 /// Whether the file's `events` table has the `chain_version` column (user_version 3).
 fn has_chain_version(connection: &Connection) -> Result<bool, JournalError> {
+    has_event_column(connection, "chain_version")
+}
+
+/// Whether the file's `events` table has the column `name`.
+fn has_event_column(connection: &Connection, name: &str) -> Result<bool, JournalError> {
     Ok(connection.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('events') WHERE name = 'chain_version'",
-        [],
+        "SELECT count(*) > 0 FROM pragma_table_info('events') WHERE name = ?1",
+        [name],
         |r| r.get(0),
     )?)
 }
@@ -230,6 +235,11 @@ impl SqliteJournal {
                 "ALTER TABLE events ADD COLUMN chain_version INTEGER NOT NULL DEFAULT 1",
             )?;
         }
+        // A file written before the events kept their command's name (user_version 5) gets
+        // the column; its rows keep NULL, as their hashes say.
+        if !has_event_column(&writer, "command")? {
+            writer.execute_batch("ALTER TABLE events ADD COLUMN command TEXT")?;
+        }
         // A file written before the reservations (user_version 2), or left half-copied, gets
         // them, under the write lock (another process may be doing the same).
         // The write lock is taken only when the table is stale (checked again under it).
@@ -268,12 +278,21 @@ impl SqliteJournal {
         if journal == 0 {
             return Err(not_a_journal(path, "it holds no events table"));
         }
-        // A file from before user_version 3, which cannot be given the new column: temporary
-        // objects (which shadow the file's) show its rows as chain version 1 and no digests.
-        if !has_chain_version(&writer)? {
-            writer.execute_batch(
-                "CREATE TEMP VIEW events AS SELECT *, 1 AS chain_version FROM main.events;",
-            )?;
+        // A file from before user_version 3 or 5, which cannot be given the new columns:
+        // temporary objects (which shadow the file's) show its rows as chain version 1 and
+        // without a command's name, and no digests.
+        let missing: Vec<&str> = [
+            (!has_chain_version(&writer)?).then_some("1 AS chain_version"),
+            (!has_event_column(&writer, "command")?).then_some("NULL AS command"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !missing.is_empty() {
+            writer.execute_batch(&format!(
+                "CREATE TEMP VIEW events AS SELECT *, {} FROM main.events;",
+                missing.join(", ")
+            ))?;
         }
         let digests: i64 = writer.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signed_digests'",
@@ -285,6 +304,18 @@ impl SqliteJournal {
                 "CREATE TEMP TABLE signed_digests (digest_id INTEGER PRIMARY KEY, tx_id INTEGER,
                    position INTEGER, events INTEGER, digest TEXT, head_hash TEXT,
                    signed_at INTEGER, key_id TEXT, jws TEXT);",
+            )?;
+        }
+        // A file from before user_version 4: no published keys.
+        let keys: i64 = writer.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'",
+            [],
+            |r| r.get(0),
+        )?;
+        if keys == 0 {
+            writer.execute_batch(
+                "CREATE TEMP TABLE signing_keys (kid TEXT PRIMARY KEY, public_jwk TEXT,
+                   created_at INTEGER, retired_at INTEGER);",
             )?;
         }
         let journal = Self::with_writer(path, writer);
@@ -657,6 +688,20 @@ impl Backend for SqliteJournal {
 
     async fn digests(&self) -> Result<Vec<crate::digests::SignedDigest>, JournalError> {
         self.read(crate::digests::sqlite::list).await
+    }
+
+    async fn publish_keys(
+        &self,
+        keys: &[crate::signing_keys::PublishedKey],
+    ) -> Result<(), JournalError> {
+        keys.iter().try_for_each(crate::signing_keys::check)?;
+        let keys = keys.to_vec();
+        self.write(move |tx| crate::signing_keys::sqlite::publish(tx, &keys))
+            .await
+    }
+
+    async fn published_keys(&self) -> Result<Vec<crate::signing_keys::PublishedKey>, JournalError> {
+        self.read(crate::signing_keys::sqlite::list).await
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), JournalError> {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 /// The columns [`sealed`] reads, in its order.
 const COLUMNS: &str = "position, tx_id, event_id, stream_type, stream_id, stream_version, \
     event_type, event_version, payload, occurred_at, recorded_at, actor, command_id, \
-    correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version";
+    correlation_id, causation_id, prev_hash, hash, reported_actor, chain_version, command";
 
 fn parse_json(text: &str) -> rusqlite::Result<Value> {
     serde_json::from_str(text).map_err(|e| {
@@ -51,6 +51,7 @@ fn sealed(r: &Row<'_>) -> rusqlite::Result<SealedEvent> {
         hash: hash_of(r.get(16)?),
         reported_actor: r.get(17)?,
         chain_version: r.get(18)?,
+        command: r.get(19)?,
     })
 }
 

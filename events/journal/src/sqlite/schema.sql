@@ -27,6 +27,10 @@ CREATE TABLE IF NOT EXISTS events (
     -- Which canonical form `hash` covers: 2 (with the position) for every row written since
     -- user_version 3; a file from before gets the column at open, its rows keeping 1.
     chain_version   INTEGER NOT NULL DEFAULT 1,
+    -- The name of the command that appended the row, covered by its hash (user_version 5; NULL
+    -- in rows written before, whose hashes do not cover it; a file from before gets the
+    -- column at open).
+    command         TEXT,
     UNIQUE (stream_type, stream_id, stream_version)
 );
 
@@ -129,4 +133,24 @@ BEGIN
     SELECT RAISE(ABORT, 'signed digests are kept as signed: DELETE refused');
 END;
 
-PRAGMA user_version = 3;
+-- Published signing keys (user_version 4): see deploy/migrations/V6__signing_keys.sql.
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid         TEXT    PRIMARY KEY,
+    public_jwk  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    retired_at  INTEGER
+);
+CREATE TRIGGER IF NOT EXISTS signing_keys_no_delete BEFORE DELETE ON signing_keys
+BEGIN
+    SELECT RAISE(ABORT, 'published signing keys are kept: DELETE refused');
+END;
+CREATE TRIGGER IF NOT EXISTS signing_keys_retire_only BEFORE UPDATE ON signing_keys
+WHEN NOT (OLD.retired_at IS NULL AND NEW.retired_at IS NOT NULL AND NEW.kid = OLD.kid
+          AND NEW.public_jwk = OLD.public_jwk AND NEW.created_at = OLD.created_at)
+BEGIN
+    SELECT RAISE(ABORT, 'published signing keys are kept: only a retirement may be recorded');
+END;
+
+-- The events' command names (user_version 5): see deploy/migrations/V7__event_command.sql.
+
+PRAGMA user_version = 5;

@@ -162,8 +162,8 @@ fn insert(
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (event_id, stream_type, stream_id, stream_version, tx_id, event_type,
             event_version, payload, occurred_at, recorded_at, actor, command_id, correlation_id,
-            causation_id, reported_actor, prev_hash, hash, position, chain_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            causation_id, reported_actor, prev_hash, hash, position, chain_version, command)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?;
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let (prev_hashes, hashes) = crate::repository::hash_appended(
@@ -201,6 +201,7 @@ fn insert(
             hash.as_slice(),
             positions[n],
             chain::CURRENT_CHAIN,
+            metadata.command,
         ])?;
     }
     Ok((positions, recorded_at))
@@ -458,8 +459,8 @@ pub(super) fn import(
     let mut insert = tx.prepare_cached(
         "INSERT INTO events (position, event_id, stream_type, stream_id, stream_version, tx_id,
             event_type, event_version, payload, occurred_at, recorded_at, actor, command_id,
-            correlation_id, causation_id, reported_actor, prev_hash, hash, chain_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+            correlation_id, causation_id, reported_actor, prev_hash, hash, chain_version, command)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?;
     for e in events {
         insert.execute(params![
@@ -482,6 +483,7 @@ pub(super) fn import(
             e.prev_hash.as_ref().map(|h| h.to_vec()),
             e.hash.as_ref().map(|h| h.to_vec()),
             e.chain_version,
+            e.command,
         ])?;
     }
     let mut ledger_insert = tx.prepare_cached(
