@@ -308,3 +308,50 @@ async fn re_importing_a_file_gives_the_first_answers_and_adds_nothing_on(env: Te
     assert_eq!(env.event_count().await, events + 4, "one event per outcome");
     env.cleanup().await;
 }
+
+crate::both_backends!(
+    one_command_id_gets_one_answer_when_two_servers_race,
+    one_command_id_gets_one_answer_when_two_servers_race_on
+);
+
+/// One id sent at the same instant to two handlers (two servers, each with its own cache) with
+/// two bodies: one the rules apply (enrol a new learner), one they refuse (enrol a learner
+/// already enrolled, `already_exists`). Whichever commits first, both answers are that one
+/// answer (`applied`/`duplicate`, or the refusal twice), and the journal holds the id in the
+/// ledger or among the refusals, never both.
+async fn one_command_id_gets_one_answer_when_two_servers_race_on(env: TestEnv) {
+    let lines: Vec<&str> = include_str!("../data/harder.jsonl")
+        .lines()
+        .take(9)
+        .collect();
+    let now = chrono::Utc::now();
+    env.handler().handle_batch(&lines, now, None).await.unwrap();
+    let (one, two) = (env.handler(), env.handler());
+    let enrol = |id: &str, learner: &str| {
+        json!({"command_id": id, "command": "enrol_learner", "at": "2025-09-02T09:00:00+02:00",
+               "actor": "staff:coordinator", "data": {"cohort_id": "h-cohort",
+               "learner_id": learner, "name": "Personne", "deis_pathway": false}})
+        .to_string()
+    };
+    for round in 0..16 {
+        let id = format!("race-{round}");
+        let (fresh, known) = (enrol(&id, &format!("h-new-{round}")), enrol(&id, "h-l1"));
+        let (a, b) = tokio::join!(one.handle_json(&fresh, now), two.handle_json(&known, now));
+        let kind = |o: &fieldtrail::Outcome| -> Value {
+            let v = serde_json::to_value(o).unwrap();
+            match v["outcome"].as_str() {
+                Some("applied") | Some("duplicate") => json!(["applied", v["positions"]]),
+                _ => json!(["rejected", v["code"], v["message"]]),
+            }
+        };
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(kind(&a), kind(&b), "{id}: {a:?} / {b:?}");
+        let applied = env.journal.applied(&id).await.unwrap();
+        let refused = env.journal.rejected_many(&[id.clone()]).await.unwrap();
+        assert!(
+            applied.is_some() != !refused.is_empty(),
+            "{id}: ledger {applied:?}, refusals {refused:?}"
+        );
+    }
+    env.cleanup().await;
+}

@@ -43,10 +43,17 @@ impl CommandEnvelope {
     /// `invalid` naming the field when the JSON is malformed, a field is missing or unknown,
     /// `command_id` is empty or longer than 128 characters, or `actor` is not `role:name`.
     pub fn parse_line(line: &str) -> Result<Self, Rejection> {
+        // serde would also read a struct from an array, field by field in order.
+        if !line.trim_start().starts_with('{') {
+            return Err(Rejection::invalid(
+                "the command must be a JSON object (command_id, command, at, actor, data)",
+            ));
+        }
         let mut envelope: Self = from_json_str(line)?;
         // Instants are kept to the microsecond, once, here: the journal (PostgreSQL keeps
         // microseconds), NATS and the read models then show the same instant.
         envelope.at = to_micros(envelope.at);
+        check_era("at", envelope.at)?;
         envelope.check()?;
         envelope.check_texts()?;
         Ok(envelope)
@@ -136,6 +143,23 @@ fn from_data<T: DeserializeOwned>(data: &Value) -> Result<T, Rejection> {
             Rejection::invalid(format!("data.{path}: {inner}"))
         }
     })
+}
+
+/// Earliest year accepted in a time of a command: older instants are typing errors (and
+/// years before 1 have no RFC 3339 form).
+pub const EARLIEST_YEAR: i32 = 1900;
+
+/// `invalid` naming `field` when `t` (in UTC) is before [`EARLIEST_YEAR`] or after 9999.
+fn check_era(field: &str, t: DateTime<FixedOffset>) -> Result<(), Rejection> {
+    use chrono::Datelike;
+    let year = t.with_timezone(&Utc).year();
+    if !(EARLIEST_YEAR..=9999).contains(&year) {
+        return Err(Rejection::invalid(format!(
+            "{field}: {} is outside the years {EARLIEST_YEAR} to 9999",
+            t.to_rfc3339()
+        )));
+    }
+    Ok(())
 }
 
 /// `t` truncated to whole microseconds (PostgreSQL's `timestamptz` precision).
@@ -276,11 +300,15 @@ impl Command {
             "schedule_session" => {
                 let mut c: ScheduleSession = from_data(data)?;
                 (c.starts_at, c.ends_at) = (to_micros(c.starts_at), to_micros(c.ends_at));
+                check_era("data.starts_at", c.starts_at)?;
+                check_era("data.ends_at", c.ends_at)?;
                 Command::Cohort(C::ScheduleSession(c))
             }
             "reschedule_session" => {
                 let mut c: RescheduleSession = from_data(data)?;
                 (c.starts_at, c.ends_at) = (to_micros(c.starts_at), to_micros(c.ends_at));
+                check_era("data.starts_at", c.starts_at)?;
+                check_era("data.ends_at", c.ends_at)?;
                 Command::Cohort(C::RescheduleSession(c))
             }
             "cancel_session" => Command::Cohort(C::CancelSession(from_data(data)?)),
@@ -310,6 +338,7 @@ impl Command {
             "schedule_defence" => {
                 let mut c: ScheduleDefence = from_data(data)?;
                 c.at = to_micros(c.at);
+                check_era("data.at", c.at)?;
                 Command::FieldStudy(F::ScheduleDefence(c))
             }
             "record_defence" => Command::FieldStudy(F::RecordDefence(from_data(data)?)),
@@ -443,7 +472,7 @@ impl FieldStudyCommand {
 // ---- enumerations ----
 
 /// Kind of session (FORMAT.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum SessionKind {
@@ -455,7 +484,7 @@ pub enum SessionKind {
 }
 
 /// A learner's attendance at a held session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum AttendanceStatus {
@@ -465,7 +494,7 @@ pub enum AttendanceStatus {
 }
 
 /// A jury member's role: the programme requires at least one of each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum JuryRole {
@@ -474,7 +503,7 @@ pub enum JuryRole {
 }
 
 /// One learner's result at a defence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum DefenceResult {
@@ -493,6 +522,29 @@ impl DefenceResult {
         }
     }
 }
+
+/// `Deserialize` from the variant's name only: serde's derive would also take a map with the
+/// name as its one key (`{"passed": null}`), which FORMAT.md's "a field of the wrong type"
+/// makes `invalid`.
+macro_rules! from_name {
+    ($t:ident { $($name:literal => $variant:ident),* $(,)? }) => {
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                const NAMES: &[&str] = &[$($name),*];
+                let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                match text.as_ref() {
+                    $($name => Ok($t::$variant),)*
+                    other => Err(serde::de::Error::unknown_variant(other, NAMES)),
+                }
+            }
+        }
+    };
+}
+from_name!(SessionKind { "course" => Course, "reflexive_accompaniment" => ReflexiveAccompaniment,
+    "critical_debate" => CriticalDebate, "field_work" => FieldWork, "defence" => Defence });
+from_name!(AttendanceStatus { "present" => Present, "excused" => Excused, "absent" => Absent });
+from_name!(JuryRole { "professional" => Professional, "training_centre" => TrainingCentre });
+from_name!(DefenceResult { "passed" => Passed, "deferred" => Deferred, "failed" => Failed });
 
 // ---- data shapes (FORMAT.md tables); unknown fields are refused ----
 
@@ -641,7 +693,27 @@ mod tests {
                 r#"{"command_id":"c1","command":"schedule_session","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"cohort_id":"c","session_id":"s","module_id":"m","kind":"séminaire","starts_at":"2025-01-01T09:00:00Z","ends_at":"2025-01-01T12:00:00Z","half_days":1,"facilitator":"f"}}"#,
                 "data.kind",
             ),
-            ("not json", "expected"),
+            ("not json", "must be a JSON object"),
+            (
+                r#"["c1","close_cohort","2025-01-01T00:00:00Z","staff:x",{"cohort_id":"c"}]"#,
+                "must be a JSON object",
+            ),
+            (
+                r#"{"command_id":"c1","command":"rectify_defence_result","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"field_study_id":"f","defence_id":"d","learner_id":"l","result":{"failed":null},"reason":"r"}}"#,
+                "data.result",
+            ),
+            (
+                r#"{"command_id":"c1","command":"close_cohort","at":"-0001-03-01T10:00:00+01:00","actor":"staff:x","data":{"cohort_id":"c"}}"#,
+                "at",
+            ),
+            (
+                r#"{"command_id":"c1","command":"close_cohort","at":"1899-12-31T23:00:00Z","actor":"staff:x","data":{"cohort_id":"c"}}"#,
+                "outside the years 1900 to 9999",
+            ),
+            (
+                r#"{"command_id":"c1","command":"schedule_defence","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"field_study_id":"f","defence_id":"d","at":"0001-06-01T09:00:00Z","jury":[]}}"#,
+                "data.at",
+            ),
         ];
         for (line, needle) in cases {
             let err = parse(line).unwrap_err();

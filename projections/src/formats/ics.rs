@@ -220,8 +220,9 @@ pub struct CalendarDefence {
 }
 
 /// The defences of a field study stream (events in stream order) that `learner_id` is due at:
-/// the first one if they were a member when it was scheduled; a later one if they were
-/// `deferred` at the defence scheduled before it (after rectifications) and still a member
+/// the first one if they were a member when it was scheduled; a later one if their latest
+/// result before it (after rectifications; cancelled defences left out) is `deferred` and
+/// they are still a member
 /// (FORMAT.md, `schedule_defence`). Several streams may follow one another (a study after the
 /// studies it split from): each is read on its own.
 pub fn learner_defences(
@@ -268,13 +269,11 @@ pub fn learner_defences(
                 at,
                 jury,
             } => {
-                let is_due = match results.last() {
-                    None => members.iter().any(|m| m == learner_id),
-                    Some((_, previous)) => {
-                        previous.get(learner_id) == Some(&DefenceResult::Deferred)
-                            && members.iter().any(|m| m == learner_id)
-                    }
-                };
+                // Their latest result before it (rectifications counted) is `deferred`; the
+                // first defence is due for every member.
+                let latest = results.iter().rev().find_map(|(_, r)| r.get(learner_id));
+                let is_due = members.iter().any(|m| m == learner_id)
+                    && (results.is_empty() || latest == Some(&DefenceResult::Deferred));
                 if is_due {
                     due.push(CalendarDefence {
                         defence_id: defence_id.to_string(),

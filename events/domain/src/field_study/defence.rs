@@ -72,7 +72,7 @@ impl FieldStudy {
             )));
         }
         if let Some(previous) = self.defences.iter().rev().find(|d| d.is_recorded()) {
-            if self.deferred_members(previous).next().is_none() {
+            if self.due_at(self.defences.len()).is_empty() {
                 return Err(conflict(format!(
                     "defence {} left nobody deferred: no further defence is due",
                     previous.defence_id
@@ -190,17 +190,22 @@ impl FieldStudy {
 
 impl FieldStudy {
     /// The learners due at the defence at `index`: every current member when no defence before
-    /// it was recorded, else the current members `deferred` at the last recorded one
-    /// (cancelled defences count for nothing).
+    /// it was recorded; else the current members whose latest result before it is `deferred`
+    /// (FORMAT.md: "their latest defence result", rectified results counting as the result
+    /// at their defence; cancelled defences count for nothing). A learner who left the study
+    /// (a change of members, a split) is due at no further defence of it.
     fn due_at(&self, index: usize) -> Vec<&Id> {
-        match self.defences[..index]
-            .iter()
-            .rev()
-            .find(|d| d.is_recorded())
-        {
-            None => self.members.iter().collect(),
-            Some(previous) => self.deferred_members(previous).collect(),
+        let before = &self.defences[..index];
+        if !before.iter().any(Defence::is_recorded) {
+            return self.members.iter().collect();
         }
+        self.members
+            .iter()
+            .filter(|m| {
+                before.iter().rev().find_map(|d| d.result_of(m.as_str()))
+                    == Some(DefenceResult::Deferred)
+            })
+            .collect()
     }
 
     /// `cancel_defence`: `not_found` for an unknown defence; `conflict` when its outcome is
@@ -224,15 +229,6 @@ impl FieldStudy {
             defence_id: c.defence_id,
             reason: c.reason,
         })
-    }
-
-    /// The current members `deferred` at `defence` (results after rectification): those due
-    /// at the next defence. A learner who left the study (a change of members, a split) is due
-    /// at no further defence of it.
-    fn deferred_members<'a>(&'a self, defence: &'a Defence) -> impl Iterator<Item = &'a Id> {
-        defence
-            .deferred()
-            .filter(move |l| self.is_member(l.as_str()))
     }
 
     /// `rectify_defence_result`: `not_found` for an unknown defence or a learner not enrolled in

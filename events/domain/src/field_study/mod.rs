@@ -112,13 +112,6 @@ impl Defence {
             .find(|(l, _)| *l == *learner_id)
             .map(|(_, r)| *r)
     }
-
-    fn deferred(&self) -> impl Iterator<Item = &Id> {
-        self.outcomes
-            .iter()
-            .filter(|(_, r)| *r == DefenceResult::Deferred)
-            .map(|(l, _)| l)
-    }
 }
 
 impl FieldStudy {
