@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod lookups;
+pub mod personal;
 pub mod schema;
 pub mod upcast;
 
