@@ -141,6 +141,7 @@ pub(crate) fn prepare(
         occurred_at: fieldtrail_domain::command::to_micros(envelope.at),
         correlation_id: envelope.command_id.clone(),
         causation_id: envelope.command_id.clone(),
+        event_ids: Vec::new(),
     };
     Ok(Prepared {
         command,

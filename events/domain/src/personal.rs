@@ -37,7 +37,7 @@ pub enum Subject {
     /// made of a name would put the name in clear in the key table; so one key covers the
     /// names of one study's jury, apart from the group's texts.
     Jury,
-    /// A complaint: `complaint:<cohort_id>/<complaint_id>` (its subject, text and answer).
+    /// A complaint: `complaint:<cohort_id>:<complaint_id>` (its subject, text and answer).
     /// Erasing the learner who filed it (`from` = `learner:<learner_id>`) erases it too.
     Complaint,
 }
@@ -53,7 +53,7 @@ impl Subject {
             Subject::Jury => format!("jury:{}", field("field_study_id")?),
             Subject::Complaint => {
                 format!(
-                    "complaint:{}/{}",
+                    "complaint:{}:{}",
                     field("cohort_id")?,
                     field("complaint_id")?
                 )
@@ -536,7 +536,7 @@ mod tests {
             ("name", Some("learner:l1"))
         );
         let filed = json!({"cohort_id": "c1", "complaint_id": "k1"});
-        assert_eq!(Complaint.id(&filed).as_deref(), Some("complaint:c1/k1"));
+        assert_eq!(Complaint.id(&filed).as_deref(), Some("complaint:c1:k1"));
         assert_eq!(
             Jury.id(&json!({"field_study_id": "f"})).as_deref(),
             Some("jury:f")

@@ -15,6 +15,7 @@ use crate::audit::{AuditRecord, Cut, EventFilter, StreamSet};
 use crate::chain::{SealedEvent, VerifyReport};
 use crate::digests::SignedDigest;
 use crate::reservations::{Reservation, ReservationsRebuilt};
+use crate::sealing::{MasterKey, Sealed, SubjectKey};
 use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, StoredEvent};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -371,6 +372,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Revokes a live token; whether one was revoked.
     async fn revoke_token(&self, token_id: Uuid) -> Result<bool, JournalError>;
 
+    /// The key table's rows of those of `subjects` it has ([`crate::sealing`]: the subjects'
+    /// keys, wrapped, kept apart from the journal's tables).
+    async fn subject_keys(&self, subjects: &[String]) -> Result<Vec<SubjectKey>, JournalError>;
+
+    /// Adds rows to the key table, keeping the row of a subject that has one already (so
+    /// that two writers making a key for one subject agree on the first stored).
+    async fn insert_subject_keys(&self, keys: &[SubjectKey]) -> Result<(), JournalError>;
+
+    /// The whole key table, by subject id: what a journal copy carries beside the events.
+    async fn export_subject_keys(&self) -> Result<Vec<SubjectKey>, JournalError>;
+
     /// The in-process event bus: notified after events commit (on PostgreSQL, from
     /// `LISTEN`, so also for other processes' commits once [`Backend::listen`] runs).
     fn notifier(&self) -> Arc<Notify>;
@@ -406,9 +418,22 @@ impl std::ops::Deref for Journal {
 }
 
 impl Journal {
-    /// A handle on `backend`.
+    /// A handle on `backend`, personal fields sealed with the process's master key
+    /// ([`MasterKey::configured`]).
+    ///
+    /// # Panics
+    /// When the environment's master key is malformed ([`open`] reports it as an error
+    /// first).
     pub fn new(backend: impl Backend) -> Self {
-        Self(Arc::new(backend))
+        match MasterKey::configured() {
+            Ok(master) => Self::with_master_key(backend, master),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A handle on `backend`, personal fields sealed with `master` ([`crate::sealing`]).
+    pub fn with_master_key(backend: impl Backend, master: MasterKey) -> Self {
+        Self(Arc::new(Sealed::new(Arc::new(backend), master)))
     }
 
     /// Up to `limit` events after `cursor` in global-log order (the whole log).
@@ -463,6 +488,7 @@ pub async fn open_existing(url: &str, pool_size: usize) -> Result<Journal, Journ
 }
 
 async fn open_with(url: &str, pool_size: usize, create: bool) -> Result<Journal, JournalError> {
+    MasterKey::configured()?;
     if let Some(path) = sqlite_path(url) {
         check_sqlite_path(path)?;
         let path = std::path::Path::new(path);

@@ -32,6 +32,7 @@ mod metadata;
 mod postgres;
 mod repository;
 pub mod reservations;
+pub mod sealing;
 pub mod sqlite;
 mod stored;
 

@@ -394,7 +394,7 @@ async fn append_alone(
     let (stream_type, stream_id, expected) =
         (p.stream_type.as_str(), p.stream_id.as_str(), p.expected);
     let (events, metadata) = (&p.events, &p.metadata);
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = metadata.event_ids_at(0, events.len());
     let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
@@ -487,7 +487,7 @@ pub async fn append_in(
     events: &[(String, String, Value)],
     metadata: &CommandMetadata,
 ) -> Result<Vec<i64>, JournalError> {
-    let positions = insert_in(tx, stream_type, stream_id, expected, events, metadata).await?;
+    let positions = insert_in(tx, stream_type, stream_id, expected, events, metadata, 0).await?;
     let span = (positions.first(), positions.last());
     ledger_in(tx, metadata, stream_type, stream_id, span).await?;
     crate::reservations::pg::apply(tx, stream_type, stream_id, expected, events, &positions)
@@ -513,6 +513,7 @@ impl PgJournal {
         let tx = client.transaction().await?;
         let result = async {
             let mut positions = Vec::with_capacity(parts.len());
+            let mut offset = 0;
             for p in parts {
                 positions.push(
                     insert_in(
@@ -522,9 +523,11 @@ impl PgJournal {
                         p.expected,
                         &p.events,
                         metadata,
+                        offset,
                     )
                     .await?,
                 );
+                offset += p.events.len();
             }
             let span = (
                 positions.first().and_then(|p: &Vec<i64>| p.first()),
@@ -590,8 +593,9 @@ async fn insert_in(
     expected: i64,
     events: &[(String, String, Value)],
     metadata: &CommandMetadata,
+    offset: usize,
 ) -> Result<Vec<i64>, JournalError> {
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = metadata.event_ids_at(offset, events.len());
     let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();

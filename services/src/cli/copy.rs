@@ -3,7 +3,8 @@
 //!
 //! Every event is copied exactly as stored: global position, event id, stream version, times,
 //! actors, command and correlation ids, payload and the hash chain columns, in the source's
-//! global-log order; then the command ledger. The target must be empty. The reservations (the
+//! global-log order; then the command ledger and the key table (the subjects' keys, wrapped by
+//! the master key, which the target must share). The target must be empty. The reservations (the
 //! claims of the rules across aggregates) and the read models are then rebuilt on the target
 //! from the copied events, and the target's chain is verified:
 //! the copy is refused (an error) if it does not verify.
@@ -67,6 +68,10 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
         .filter(|l| commands.contains(&l.command_id))
         .collect();
     to.import_events(&[], &copied).await?;
+    // The key table, wrapped as it is (the target needs the same master key): without it the
+    // copied personal fields could not be read.
+    to.insert_subject_keys(&from.export_subject_keys().await?)
+        .await?;
     // The reservations (rules across aggregates) are rebuilt from the copied events, so the
     // copy refuses what the source refuses.
     let reservations = to.rebuild_reservations().await?.held;

@@ -287,6 +287,18 @@ impl SqliteJournal {
                    signed_at INTEGER, key_id TEXT, jws TEXT);",
             )?;
         }
+        // A file from before the key table: nothing in it is sealed.
+        let keys: i64 = writer.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'subject_keys'",
+            [],
+            |r| r.get(0),
+        )?;
+        if keys == 0 {
+            writer.execute_batch(
+                "CREATE TEMP TABLE subject_keys (subject_id TEXT PRIMARY KEY, wrapped_key BLOB,
+                   created_at INTEGER, erased_at INTEGER);",
+            )?;
+        }
         let journal = Self::with_writer(path, writer);
         journal
             .inner
@@ -651,6 +663,75 @@ impl Backend for SqliteJournal {
                 rusqlite::params![micros(&Utc::now()), token_id.to_string()],
             )?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn subject_keys(
+        &self,
+        subjects: &[String],
+    ) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
+        let subjects = subjects.to_vec();
+        self.read(move |tx| {
+            let mut select = tx.prepare_cached(
+                "SELECT subject_id, wrapped_key, created_at, erased_at FROM subject_keys
+                 WHERE subject_id = ?1",
+            )?;
+            let mut out = Vec::new();
+            for s in &subjects {
+                let mut rows = select.query(rusqlite::params![s])?;
+                if let Some(r) = rows.next()? {
+                    out.push(crate::sealing::SubjectKey {
+                        subject_id: r.get(0)?,
+                        wrapped: r.get(1)?,
+                        created_at: instant(r.get(2)?),
+                        erased_at: r.get::<_, Option<i64>>(3)?.map(instant),
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn export_subject_keys(&self) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
+        self.read(move |tx| {
+            let mut select = tx.prepare_cached(
+                "SELECT subject_id, wrapped_key, created_at, erased_at FROM subject_keys
+                 ORDER BY subject_id",
+            )?;
+            let rows = select.query_map([], |r| {
+                Ok(crate::sealing::SubjectKey {
+                    subject_id: r.get(0)?,
+                    wrapped: r.get(1)?,
+                    created_at: instant(r.get(2)?),
+                    erased_at: r.get::<_, Option<i64>>(3)?.map(instant),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn insert_subject_keys(
+        &self,
+        keys: &[crate::sealing::SubjectKey],
+    ) -> Result<(), JournalError> {
+        let keys = keys.to_vec();
+        self.write(move |tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO subject_keys (subject_id, wrapped_key, created_at, erased_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for k in &keys {
+                insert.execute(rusqlite::params![
+                    k.subject_id,
+                    k.wrapped,
+                    micros(&k.created_at),
+                    k.erased_at.as_ref().map(micros)
+                ])?;
+            }
+            Ok(())
         })
         .await
     }
