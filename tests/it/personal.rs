@@ -213,3 +213,100 @@ async fn sealed_at_rest(env: TestEnv) {
     assert!(env.journal.verify(None).await.unwrap().intact());
     env.cleanup().await;
 }
+
+fn erase(command_id: &str, subject_id: &str) -> String {
+    serde_json::json!({
+        "command_id": command_id, "command": "erase_subject", "at": "2026-10-01T10:00:00+02:00",
+        "actor": "staff:dpo", "data": {"subject_id": subject_id, "reason": "demande d'effacement RGPD n° 12"}
+    })
+    .to_string()
+}
+
+crate::both_backends!(
+    an_erased_subject_reads_as_the_marker_everywhere_and_the_chain_still_verifies,
+    erased_everywhere
+);
+
+async fn erased_everywhere(env: TestEnv) {
+    use fieldtrail_journal::sealing::ERASED;
+    env.import(COHORT).await;
+    env.import(HARDER_PATH).await;
+    let digest_before = env.journal.verify(None).await.unwrap().digest;
+    // A learner, a study's jury and a complaint: one command each, through the import.
+    let lines = [
+        erase("erase-1", "learner:p-05"),
+        erase("erase-2", "jury:fs-m1"),
+        erase("erase-3", "complaint:hp-cohort:k-01"),
+    ]
+    .join("\n");
+    let report = env.import(&lines).await;
+    assert_eq!((report.applied, report.rejected), (3, 0), "{report:?}");
+    // Once only.
+    let again = env.import(&erase("erase-4", "learner:p-05")).await;
+    assert_eq!(again.rejected, 1);
+
+    // The journal answers the marker for the erased subjects only.
+    let cohort = env.journal.stream("cohort", "hp-cohort", 0).await.unwrap();
+    let names: Vec<(String, String)> = cohort
+        .iter()
+        .filter(|e| e.event_type == "learner_enrolled")
+        .map(|e| {
+            (
+                e.payload["learner_id"].as_str().unwrap().to_owned(),
+                e.payload["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(names.contains(&("p-05".to_owned(), ERASED.to_owned())));
+    assert!(names.contains(&("p-01".to_owned(), "Anne Le Goff".to_owned())));
+    let study = env.journal.stream("field_study", "fs-m1", 0).await.unwrap();
+    let jury: Vec<&Value> = study
+        .iter()
+        .filter(|e| e.event_type == "defence_scheduled")
+        .flat_map(|e| e.payload["jury"].as_array().unwrap())
+        .map(|m| &m["name"])
+        .collect();
+    assert!(
+        !jury.is_empty() && jury.iter().all(|n| *n == ERASED),
+        "{jury:?}"
+    );
+
+    // The read models show the marker where the field was, and nothing of the erased data.
+    let erased_texts: Vec<String> = [
+        "Élise Morvan",
+        "Séance déplacée sans préavis",
+        "La séance du 13 octobre a été déplacée la veille au soir ; je n'ai pas pu m'organiser.",
+        "Nous vous présentons nos excuses : le déplacement aurait dû être annoncé plus tôt.",
+        "M. Centre",
+        "A encadré le groupe pendant l'enquête",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let documents = env.documents().await;
+    let register = env.document("complaints", "hp-cohort").await.unwrap();
+    assert!(register.to_string().contains(ERASED), "{register}");
+    assert!(register.to_string().contains("Calendrier des restitutions"));
+    // The dump of every table, the key table included: nothing of the erased subjects'.
+    let dump = dump_tables(&env, &[]).await;
+    assert_eq!(
+        found_in(&dump, &erased_texts),
+        vec![],
+        "erased data at rest"
+    );
+    let keys = env.journal.export_subject_keys().await.unwrap();
+    for subject in ["learner:p-05", "jury:fs-m1", "complaint:hp-cohort:k-01"] {
+        let row = keys.iter().find(|k| k.subject_id == subject).unwrap();
+        assert!(row.wrapped.is_none() && row.erased_at.is_some(), "{row:?}");
+    }
+
+    // The chain still verifies (the same digest up to the erasures), and a rebuild from the
+    // journal gives the same documents.
+    let report = env.journal.verify(None).await.unwrap();
+    assert!(report.intact());
+    assert_ne!(report.digest, digest_before);
+    fieldtrail_projections::runner::rebuild(&env.journal)
+        .await
+        .unwrap();
+    assert_eq!(env.documents().await, documents, "rebuild after erasure");
+    env.cleanup().await;
+}

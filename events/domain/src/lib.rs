@@ -25,14 +25,18 @@ mod decoder_props;
 mod cohort;
 mod field_study;
 mod programme;
+mod subject;
 #[cfg(test)]
 mod testing;
 
 pub use cohort::{Cohort, LearnerRecord, SessionRecord, SessionStatus};
 pub use command::{Command, CommandEnvelope, Stamped, StreamType};
 pub use error::{Code, DecideError, Rejection};
-pub use event::{AnyEvent, CohortEvent, DecodeError, FieldStudyEvent, ProgrammeEvent, StreamKind};
+pub use event::{
+    AnyEvent, CohortEvent, DecodeError, FieldStudyEvent, ProgrammeEvent, StreamKind, SubjectEvent,
+};
 pub use field_study::FieldStudy;
 pub use ids::Id;
 pub use lookups::{LookupError, Lookups};
 pub use programme::Programme;
+pub use subject::DataSubject;

@@ -38,7 +38,9 @@ pub enum Subject {
     /// names of one study's jury, apart from the group's texts.
     Jury,
     /// A complaint: `complaint:<cohort_id>:<complaint_id>` (its subject, text and answer).
-    /// Erasing the learner who filed it (`from` = `learner:<learner_id>`) erases it too.
+    /// A complaint's answer carries no `from`, so the complaint is its own subject: erasing a
+    /// learner who filed complaints means erasing those complaints too (the register lists
+    /// them by `from`).
     Complaint,
 }
 
@@ -70,6 +72,31 @@ impl Subject {
             Subject::Jury => "jury",
             Subject::Complaint => "complaint",
         }
+    }
+}
+
+/// Checks that `subject_id` names a data subject the way [`Subject::id`] makes them:
+/// `learner:<id>`, `field_study:<id>`, `jury:<field_study_id>` or
+/// `complaint:<cohort_id>:<complaint_id>`, each id a client id (`[a-z0-9][a-z0-9-]{0,62}`).
+///
+/// # Errors
+/// A sentence saying what is wrong.
+pub fn check_subject_id(subject_id: &str) -> Result<(), String> {
+    let id = |s: &str| crate::ids::Id::parse(s).is_ok();
+    let well_formed = match subject_id.split_once(':') {
+        Some(("learner" | "field_study" | "jury", rest)) => id(rest),
+        Some(("complaint", rest)) => rest.split_once(':').is_some_and(|(c, k)| id(c) && id(k)),
+        _ => false,
+    };
+    if well_formed {
+        Ok(())
+    } else {
+        let shown: String = subject_id.chars().take(64).collect();
+        Err(format!(
+            "{shown:?} is not a data subject: expected learner:<learner_id>, \
+             field_study:<field_study_id>, jury:<field_study_id> or \
+             complaint:<cohort_id>:<complaint_id>"
+        ))
     }
 }
 
@@ -388,6 +415,10 @@ pub const CLASSIFICATION: &[(&str, &[(&str, Class)])] = &[
             ("organisation.sector", Plain),
             ("reason", Personal(Group)),
         ],
+    ),
+    (
+        "subject_erased",
+        &[("subject_id", Plain), ("reason", Plain)],
     ),
     (
         "defence_result_rectified",

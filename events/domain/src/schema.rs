@@ -3,7 +3,9 @@
 //! (a test fails when they drift). Draft 2020-12. Each property carries its data class
 //! ([`crate::personal`]): `x-personal` (`true` or `false`), and `x-subject` for a personal one.
 
-use crate::event::{current_version, CohortEvent, FieldStudyEvent, ProgrammeEvent, StreamKind};
+use crate::event::{
+    current_version, CohortEvent, FieldStudyEvent, ProgrammeEvent, StreamKind, SubjectEvent,
+};
 use crate::personal::{self, Class};
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
@@ -108,6 +110,7 @@ pub fn raw_event_schemas() -> BTreeMap<String, Value> {
     variants::<ProgrammeEvent>(StreamKind::PROGRAMME, &mut out, false);
     variants::<CohortEvent>(StreamKind::COHORT, &mut out, false);
     variants::<FieldStudyEvent>(StreamKind::FIELD_STUDY, &mut out, false);
+    variants::<SubjectEvent>(StreamKind::SUBJECT, &mut out, false);
     out
 }
 
@@ -119,6 +122,7 @@ pub fn event_schemas() -> BTreeMap<String, Value> {
     variants::<ProgrammeEvent>(StreamKind::PROGRAMME, &mut out, true);
     variants::<CohortEvent>(StreamKind::COHORT, &mut out, true);
     variants::<FieldStudyEvent>(StreamKind::FIELD_STUDY, &mut out, true);
+    variants::<SubjectEvent>(StreamKind::SUBJECT, &mut out, true);
     out.insert("envelope.json".to_owned(), envelope());
     out
 }
@@ -137,7 +141,7 @@ fn envelope() -> Value {
                      "correlation_id", "causation_id"],
         "properties": {
             "event_id": {"type": "string", "format": "uuid", "description": "Stable id; also Nats-Msg-Id and ce-id."},
-            "stream_type": {"enum": ["programme", "cohort", "field_study"]},
+            "stream_type": {"enum": ["programme", "cohort", "field_study", "subject"]},
             "stream_id": text("The aggregate's id."),
             "stream_version": {"type": "integer", "minimum": 1, "description": "1, 2, ... within the stream, no gaps."},
             "position": {"type": "integer", "minimum": 1, "description": "Global position in the journal."},
@@ -169,7 +173,7 @@ mod tests {
     #[test]
     fn every_event_type_has_a_schema_without_its_tag() {
         let schemas = event_schemas();
-        assert_eq!(schemas.len(), 1 + 1 + 14 + 19);
+        assert_eq!(schemas.len(), 1 + 1 + 14 + 19 + 1);
         let formed = &schemas["field_study_formed.v2.json"];
         assert!(formed.pointer("/properties/split_from").is_some());
         assert!(schemas.contains_key("field_study_split.v1.json"));

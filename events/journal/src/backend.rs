@@ -380,6 +380,10 @@ pub trait Backend: Send + Sync + 'static {
     /// that two writers making a key for one subject agree on the first stored).
     async fn insert_subject_keys(&self, keys: &[SubjectKey]) -> Result<(), JournalError>;
 
+    /// Destroys `subject_id`'s key: its row keeps no key and says when (a row is made when the
+    /// subject had none, so that nothing is sealed for it later). Idempotent.
+    async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError>;
+
     /// The whole key table, by subject id: what a journal copy carries beside the events.
     async fn export_subject_keys(&self) -> Result<Vec<SubjectKey>, JournalError>;
 

@@ -507,6 +507,21 @@ impl Backend for PgJournal {
             .collect())
     }
 
+    async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "INSERT INTO subject_keys (subject_id, wrapped_key, erased_at)
+                 VALUES ($1, NULL, clock_timestamp())
+                 ON CONFLICT (subject_id) DO UPDATE
+                 SET wrapped_key = NULL,
+                     erased_at = coalesce(subject_keys.erased_at, clock_timestamp())",
+                &[&subject_id],
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn export_subject_keys(&self) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
         let client = self.pool().get().await?;
         let rows = client

@@ -387,6 +387,13 @@ fn aad(event_id: Uuid, path: &str) -> Vec<u8> {
     [event_id.as_bytes().as_slice(), path.as_bytes()].concat()
 }
 
+/// The subject a `subject_erased` event erases.
+fn erased_subject<'a>(event_type: &str, payload: &'a Value) -> Option<&'a str> {
+    (event_type == "subject_erased")
+        .then(|| payload.get("subject_id").and_then(Value::as_str))
+        .flatten()
+}
+
 /// Seals the personal fields of one event with its subjects' keys.
 fn seal_payload(
     keys: &HashMap<String, Option<Key>>,
@@ -583,6 +590,33 @@ impl Sealed {
         Ok(events)
     }
 
+    /// Destroys the keys of the subjects that `events` erase (`subject_erased`), BEFORE the
+    /// events are appended: a reader that sees the erasure never finds the key still there.
+    /// An append that fails afterwards leaves the subject erased without its event; the
+    /// command, sent again, appends it (its rule sees no erasure yet).
+    async fn erase_first<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a NewEvent> + Send,
+    ) -> Result<(), JournalError> {
+        for (event_type, _, payload) in events {
+            if let Some(subject) = erased_subject(event_type, payload) {
+                self.inner.erase_subject_key(subject).await?;
+                self.keyring.forget(subject);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the keys of the subjects erased by `events` (read from the log: another
+    /// process may have erased them), before their fields are opened.
+    fn forget_erased<'a>(&self, events: impl IntoIterator<Item = (&'a str, &'a Value)>) {
+        for (event_type, payload) in events {
+            if let Some(subject) = erased_subject(event_type, payload) {
+                self.keyring.forget(subject);
+            }
+        }
+    }
+
     fn with_ids(metadata: &CommandMetadata, n: usize) -> CommandMetadata {
         let mut metadata = metadata.clone();
         metadata.event_ids = metadata.event_ids_at(0, n);
@@ -605,6 +639,7 @@ impl Backend for Sealed {
         metadata: &CommandMetadata,
     ) -> Result<Vec<i64>, JournalError> {
         let metadata = Self::with_ids(metadata, events.len());
+        self.erase_first(events).await?;
         let sealed = self.seal_events(events, &metadata.event_ids).await?;
         self.inner
             .append(stream_type, stream_id, expected, &sealed, &metadata)
@@ -618,6 +653,8 @@ impl Backend for Sealed {
     ) -> Result<Vec<Vec<i64>>, JournalError> {
         let total = parts.iter().map(|p| p.events.len()).sum();
         let metadata = Self::with_ids(metadata, total);
+        let every: Vec<&NewEvent> = parts.iter().flat_map(|p| p.events.iter()).collect();
+        self.erase_first(every).await?;
         let mut sealed = Vec::with_capacity(parts.len());
         let mut offset = 0;
         for p in parts {
@@ -642,6 +679,7 @@ impl Backend for Sealed {
                 ..r.clone()
             });
         }
+        self.erase_first(&all).await?;
         // One look-up of the keys for the whole batch, then each request sealed from memory.
         let mut subjects = BTreeSet::new();
         for (t, v, p) in &all {
@@ -717,6 +755,7 @@ impl Backend for Sealed {
         filter: &EventFilter,
     ) -> Result<Vec<AuditRecord>, JournalError> {
         let mut records = self.inner.history(of, filter).await?;
+        self.forget_erased(records.iter().map(|r| (r.event_type.as_str(), &r.payload)));
         self.open_all(
             records
                 .iter_mut()
@@ -807,6 +846,12 @@ impl Backend for Sealed {
 
     async fn insert_subject_keys(&self, keys: &[SubjectKey]) -> Result<(), JournalError> {
         self.inner.insert_subject_keys(keys).await
+    }
+
+    async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError> {
+        self.inner.erase_subject_key(subject_id).await?;
+        self.keyring.forget(subject_id);
+        Ok(())
     }
 
     async fn export_subject_keys(&self) -> Result<Vec<SubjectKey>, JournalError> {

@@ -694,6 +694,22 @@ impl Backend for SqliteJournal {
         .await
     }
 
+    async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError> {
+        let subject_id = subject_id.to_owned();
+        self.write(move |tx| {
+            let now = micros(&Utc::now());
+            tx.execute(
+                "INSERT INTO subject_keys (subject_id, wrapped_key, created_at, erased_at)
+                 VALUES (?1, NULL, ?2, ?2)
+                 ON CONFLICT (subject_id) DO UPDATE
+                 SET wrapped_key = NULL, erased_at = coalesce(erased_at, ?2)",
+                rusqlite::params![subject_id, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn export_subject_keys(&self) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
         self.read(move |tx| {
             let mut select = tx.prepare_cached(
