@@ -158,11 +158,21 @@ async fn sealed_at_rest(env: TestEnv) {
     assert!(texts.len() > 30, "{texts:?}");
     assert!(texts.iter().any(|t| t == "Dominique Jaouen"));
 
-    // The journal's tables hold none of them (the read models are derived: see the erasure's
-    // own test; the key table holds keys only).
-    let dump = dump_tables(&env, &["subject_keys", "read_models"]).await;
-    assert!(dump.iter().any(|(t, _)| t == "events"));
-    assert!(dump.iter().any(|(t, _)| t == "command_ledger"));
+    // No table holds any of them (the key table holds keys only), nor does the JetStream
+    // stream the relay filled.
+    let published = env.relay().await;
+    let mut dump = dump_tables(&env, &["subject_keys"]).await;
+    for table in ["events", "command_ledger", "read_models"] {
+        assert!(dump.iter().any(|(t, _)| t == table), "{table} dumped");
+    }
+    let messages = crate::faults::stream_contents(&env).await;
+    assert_eq!(messages.len(), published.events, "every event on NATS");
+    assert_eq!(messages.len() as i64, env.event_count().await);
+    dump.extend(
+        messages
+            .iter()
+            .map(|(subject, body)| ("jetstream".to_owned(), format!("{subject} {body}"))),
+    );
     assert_eq!(found_in(&dump, &texts), vec![], "plaintext at rest");
 
     // Sealed as `ft1:`, one key row per subject, wrapped (never the plaintext key).
@@ -286,8 +296,16 @@ async fn erased_everywhere(env: TestEnv) {
     let register = env.document("complaints", "hp-cohort").await.unwrap();
     assert!(register.to_string().contains(ERASED), "{register}");
     assert!(register.to_string().contains("Calendrier des restitutions"));
-    // The dump of every table, the key table included: nothing of the erased subjects'.
-    let dump = dump_tables(&env, &[]).await;
+    // The dump of every table, the key table included, and the JetStream stream: nothing of
+    // the erased subjects'.
+    env.relay().await;
+    let mut dump = dump_tables(&env, &[]).await;
+    dump.extend(
+        crate::faults::stream_contents(&env)
+            .await
+            .into_iter()
+            .map(|(subject, body)| ("jetstream".to_owned(), format!("{subject} {body}"))),
+    );
     assert_eq!(
         found_in(&dump, &erased_texts),
         vec![],
@@ -298,6 +316,64 @@ async fn erased_everywhere(env: TestEnv) {
         let row = keys.iter().find(|k| k.subject_id == subject).unwrap();
         assert!(row.wrapped.is_none() && row.erased_at.is_some(), "{row:?}");
     }
+
+    // Subject access: the erased learner's data is the marker, another learner's in clear;
+    // over HTTP for staff and the learner themself only.
+    let erased = fieldtrail::subjects::export(&env.journal, "learner:p-05")
+        .await
+        .unwrap();
+    assert_eq!(erased["erased"], true);
+    let data = erased["personal_data"].as_array().unwrap();
+    assert!(
+        !data.is_empty() && data.iter().all(|d| d["value"] == ERASED),
+        "{data:?}"
+    );
+    let kinds: Vec<&str> = erased["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    for kind in ["learner_enrolled", "session_held", "subject_erased"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let (address, stop, task) = env.serve().await;
+    let get = |token: String, subject: &str| {
+        let client = env.client_with(&token);
+        let url = format!("http://{address}/subjects/{subject}/export");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = get(env.staff.clone(), "learner:p-01").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["erased"], false);
+    assert!(body["personal_data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["field"] == "name" && d["value"] == "Anne Le Goff"));
+    let own = env
+        .token(
+            fieldtrail::auth::Role::Learner,
+            Some("hp-cohort"),
+            Some("p-01"),
+        )
+        .await;
+    assert_eq!(get(own.clone(), "learner:p-01").await.0, 200);
+    assert_eq!(get(own, "learner:p-02").await.0, 403);
+    let auditor = env.token(fieldtrail::auth::Role::Auditor, None, None).await;
+    assert_eq!(get(auditor, "learner:p-01").await.0, 403);
+    let (status, body) = get(env.staff.clone(), "learner:p-05").await;
+    assert_eq!((status, &body["erased"]), (200, &Value::Bool(true)));
+    assert_eq!(get(env.staff.clone(), "pupil:p-01").await.0, 422);
+    stop.cancel();
+    task.await.unwrap().unwrap();
 
     // The chain still verifies (the same digest up to the erasures), and a rebuild from the
     // journal gives the same documents.

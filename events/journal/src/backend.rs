@@ -273,6 +273,17 @@ pub trait Backend: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<StoredEvent>, JournalError>;
 
+    /// As [`Backend::read_log`] over the whole log, the personal fields as stored (sealed,
+    /// [`crate::sealing`]): what leaves for the bus, whose retention must not undo an erasure.
+    async fn read_log_sealed(
+        &self,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
+        self.read_log(Cut::Position(i64::MAX), None, after, limit)
+            .await
+    }
+
     /// The global-log cursor just after the event at global position `position` (or, where no
     /// event has that position, after the highest one below it): where a reader that last saw
     /// `position` resumes. `Cursor::default()` for 0.
@@ -433,6 +444,14 @@ impl Journal {
             Ok(master) => Self::with_master_key(backend, master),
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// A handle on `backend` WITHOUT sealing: personal fields are stored in clear. Only for
+    /// measuring what sealing costs (`services/examples/sealing_cost.rs`); nothing in
+    /// fieldtrail opens a journal this way.
+    #[doc(hidden)]
+    pub fn unsealed_for_measurement(backend: impl Backend) -> Self {
+        Self(Arc::new(backend))
     }
 
     /// A handle on `backend`, personal fields sealed with `master` ([`crate::sealing`]).

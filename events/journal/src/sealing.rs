@@ -387,6 +387,56 @@ fn aad(event_id: Uuid, path: &str) -> Vec<u8> {
     [event_id.as_bytes().as_slice(), path.as_bytes()].concat()
 }
 
+/// The key table's row whose key seals the read models at rest.
+pub const DOCUMENTS_KEY: &str = "read-models";
+
+fn document_aad(kind: &str, key: &str) -> Vec<u8> {
+    format!("read model {kind}/{key}").into_bytes()
+}
+
+fn is_sealed(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.starts_with(SEALED_PREFIX))
+}
+
+/// `value`'s JSON sealed with `key` (the `ft1:` form of a field).
+fn seal_value(key: &Key, aad: &[u8], value: &Value) -> Result<Value, JournalError> {
+    let plain = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    let cipher = XChaCha20Poly1305::new(key.as_ref().as_ref().into());
+    let ct = cipher
+        .encrypt(&nonce, Payload { msg: &plain, aad })
+        .map_err(|_| crypto_error("a value could not be sealed"))?;
+    let bytes = [nonce.as_slice(), &ct].concat();
+    Ok(Value::String(format!(
+        "{SEALED_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(bytes)
+    )))
+}
+
+/// The value [`seal_value`] sealed (`None` when it does not open with `key` and `aad`).
+fn try_open(key: &Key, aad: &[u8], text: &str) -> Option<Value> {
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    if bytes.len() <= NONCE {
+        return None;
+    }
+    let (nonce, ct) = bytes.split_at(NONCE);
+    let cipher = XChaCha20Poly1305::new(key.as_ref().as_ref().into());
+    let plain = Zeroizing::new(
+        cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+            .ok()?,
+    );
+    serde_json::from_slice(&plain).ok()
+}
+
+fn open_value(key: &Key, aad: &[u8], value: &Value) -> Result<Value, JournalError> {
+    value
+        .as_str()
+        .and_then(|s| s.strip_prefix(SEALED_PREFIX))
+        .and_then(|text| try_open(key, aad, text))
+        .ok_or_else(|| crypto_error("a sealed read model does not open (altered, or moved)"))
+}
+
 /// The subject a `subject_erased` event erases.
 fn erased_subject<'a>(event_type: &str, payload: &'a Value) -> Option<&'a str> {
     (event_type == "subject_erased")
@@ -418,22 +468,9 @@ fn seal_payload(
                 *value = Value::String(ERASED.to_owned());
                 return;
             };
-            let plain = Zeroizing::new(serde_json::to_vec(value).unwrap_or_default());
-            let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-            let cipher = XChaCha20Poly1305::new(key.as_ref().as_ref().into());
-            match cipher.encrypt(
-                &nonce,
-                Payload {
-                    msg: &plain,
-                    aad: &aad(event_id, path),
-                },
-            ) {
-                Ok(ct) => {
-                    let bytes = [nonce.as_slice(), &ct].concat();
-                    *value =
-                        Value::String(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)));
-                }
-                Err(_) => failure = Some(crypto_error("a personal field could not be sealed")),
+            match seal_value(key, &aad(event_id, path), value) {
+                Ok(sealed) => *value = sealed,
+                Err(e) => failure = Some(e),
             }
         });
         if let Some(e) = failure {
@@ -481,25 +518,7 @@ fn open_payload(
                 *value = Value::String(ERASED.to_owned());
                 return;
             };
-            let opened = URL_SAFE_NO_PAD
-                .decode(text)
-                .ok()
-                .filter(|b| b.len() > NONCE)
-                .and_then(|bytes| {
-                    let (nonce, ct) = bytes.split_at(NONCE);
-                    let cipher = XChaCha20Poly1305::new(key.as_ref().as_ref().into());
-                    cipher
-                        .decrypt(
-                            XNonce::from_slice(nonce),
-                            Payload {
-                                msg: ct,
-                                aad: &aad(event_id, path),
-                            },
-                        )
-                        .ok()
-                })
-                .map(Zeroizing::new)
-                .and_then(|plain| serde_json::from_slice::<Value>(&plain).ok());
+            let opened = try_open(key, &aad(event_id, path), text);
             match opened {
                 Some(v) => *value = v,
                 None => {
@@ -617,6 +636,16 @@ impl Sealed {
         }
     }
 
+    /// The key the read models are sealed with at rest (the key table's row
+    /// [`DOCUMENTS_KEY`]; not a data subject: erasure rebuilds the documents instead).
+    async fn documents_key(&self) -> Result<Key, JournalError> {
+        let subjects = BTreeSet::from([DOCUMENTS_KEY.to_owned()]);
+        let keys = self.keyring.keys(&*self.inner, &subjects, true).await?;
+        keys.get(DOCUMENTS_KEY).cloned().flatten().ok_or_else(|| {
+            JournalError::Other(format!("the key table's {DOCUMENTS_KEY} row has no key"))
+        })
+    }
+
     fn with_ids(metadata: &CommandMetadata, n: usize) -> CommandMetadata {
         let mut metadata = metadata.clone();
         metadata.event_ids = metadata.event_ids_at(0, n);
@@ -729,6 +758,14 @@ impl Backend for Sealed {
         self.open_events(events).await
     }
 
+    async fn read_log_sealed(
+        &self,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
+        self.inner.read_log_sealed(after, limit).await
+    }
+
     async fn cursor_at(&self, position: i64) -> Result<Cursor, JournalError> {
         self.inner.cursor_at(position).await
     }
@@ -811,17 +848,40 @@ impl Backend for Sealed {
 
     async fn commit_documents(
         &self,
-        commit: DocumentCommit,
+        mut commit: DocumentCommit,
     ) -> Result<CommitOutcome, JournalError> {
+        if !commit.documents.is_empty() {
+            let key = self.documents_key().await?;
+            for (kind, doc_key, document) in &mut commit.documents {
+                *document = seal_value(&key, &document_aad(kind, doc_key), document)?;
+            }
+        }
         self.inner.commit_documents(commit).await
     }
 
     async fn document(&self, kind: &str, key: &str) -> Result<Option<(Value, i64)>, JournalError> {
-        self.inner.document(kind, key).await
+        let Some((document, position)) = self.inner.document(kind, key).await? else {
+            return Ok(None);
+        };
+        if !is_sealed(&document) {
+            return Ok(Some((document, position)));
+        }
+        let documents_key = self.documents_key().await?;
+        let document = open_value(&documents_key, &document_aad(kind, key), &document)?;
+        Ok(Some((document, position)))
     }
 
     async fn documents(&self) -> Result<Vec<(String, String, Value)>, JournalError> {
-        self.inner.documents().await
+        let mut documents = self.inner.documents().await?;
+        if documents.iter().any(|(_, _, d)| is_sealed(d)) {
+            let documents_key = self.documents_key().await?;
+            for (kind, key, document) in &mut documents {
+                if is_sealed(document) {
+                    *document = open_value(&documents_key, &document_aad(kind, key), document)?;
+                }
+            }
+        }
+        Ok(documents)
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), JournalError> {
