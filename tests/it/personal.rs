@@ -386,3 +386,55 @@ async fn erased_everywhere(env: TestEnv) {
     assert_eq!(env.documents().await, documents, "rebuild after erasure");
     env.cleanup().await;
 }
+
+crate::both_backends!(
+    retention_erases_the_group_texts_of_closed_cohorts_once,
+    retention_once
+);
+
+async fn retention_once(env: TestEnv) {
+    use fieldtrail_journal::sealing::ERASED;
+    env.import(COHORT).await;
+    let handler = env.handler();
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    // cohort-2025 closed in 2026: kept 5 years, nothing is due in 2027.
+    let early =
+        fieldtrail::cli::retention::apply(&handler, &env.journal, 5, at("2027-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+    assert_eq!((early.erased.len(), early.kept), (0, 3));
+    let due = at("2032-01-01T00:00:00Z");
+    let report = fieldtrail::cli::retention::apply(&handler, &env.journal, 5, due)
+        .await
+        .unwrap();
+    assert_eq!(report.erased.len(), 3, "{report:?}");
+    let again = fieldtrail::cli::retention::apply(&handler, &env.journal, 5, due)
+        .await
+        .unwrap();
+    assert_eq!((again.erased.len(), again.already.len()), (0, 3));
+    env.project().await;
+    // Logged as events; the notes read as the marker, the hypotheses (not personal) stay.
+    let erasures = env
+        .journal
+        .stream("subject", "field_study:fs25-a", 0)
+        .await
+        .unwrap();
+    assert_eq!(erasures.len(), 1);
+    assert_eq!(erasures[0].actor, fieldtrail::cli::retention::ACTOR);
+    let study = env
+        .journal
+        .stream("field_study", "fs25-a", 0)
+        .await
+        .unwrap();
+    let notes: Vec<&Value> = study
+        .iter()
+        .filter(|e| e.event_type == "reflexive_note_recorded")
+        .map(|e| &e.payload["text"])
+        .collect();
+    assert!(!notes.is_empty() && notes.iter().all(|t| *t == ERASED));
+    assert!(study
+        .iter()
+        .any(|e| e.event_type == "hypothesis_stated" && e.payload["text"] != ERASED));
+    assert!(env.journal.verify(None).await.unwrap().intact());
+    env.cleanup().await;
+}

@@ -8,4 +8,5 @@ pub mod demo;
 pub mod generate;
 pub mod import;
 pub mod progress;
+pub mod retention;
 pub mod status;
