@@ -154,7 +154,7 @@ fn envelope() -> Value {
             "command_id": text("The command's idempotency key."),
             "correlation_id": text("The conversation it belongs to."),
             "causation_id": text("What caused it (the command id)."),
-            "payload": {"type": "object", "description": "The event's fields: see the event type's schema."},
+            "payload": {"type": "object", "description": "The event's fields: see the event type's schema. Its personal fields (x-personal) travel sealed, as stored: strings \"ft1:...\" (README, Personal data)."},
             "payload_omitted": {
                 "type": "object",
                 "description": "Present instead of payload when the event is larger than the NATS server's max_payload.",

@@ -191,11 +191,16 @@ impl std::fmt::Debug for SubjectKey {
 type Key = Arc<Zeroizing<[u8; 32]>>;
 
 /// The subjects' keys of one process: the master key and the keys unwrapped so far (`None`:
-/// erased). One per [`Sealed`] backend.
+/// erased), each read again from the key table after [`KEY_CACHE_TTL`]. One per [`Sealed`]
+/// backend.
 pub struct Keyring {
     master: MasterKey,
-    cache: Mutex<HashMap<String, Option<Key>>>,
+    cache: Mutex<HashMap<String, (std::time::Instant, Option<Key>)>>,
 }
+
+/// How long an unwrapped key is used without reading the key table again: the bound on how
+/// long another process's erasure may go unseen by a process that does not read its event.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -274,10 +279,14 @@ impl Keyring {
         let mut missing = Vec::new();
         for s in subjects {
             match cache.get(s) {
-                Some(k) => {
-                    found.insert(s.clone(), k.clone());
+                // An erased key stays erased: no need to look again.
+                Some((_, None)) => {
+                    found.insert(s.clone(), None);
                 }
-                None => missing.push(s.clone()),
+                Some((at, Some(k))) if at.elapsed() < KEY_CACHE_TTL => {
+                    found.insert(s.clone(), Some(k.clone()));
+                }
+                _ => missing.push(s.clone()),
             }
         }
         (found, missing)
@@ -293,8 +302,9 @@ impl Keyring {
             out.insert(row.subject_id.clone(), key);
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
         for (s, k) in &out {
-            cache.insert(s.clone(), k.clone());
+            cache.insert(s.clone(), (now, k.clone()));
         }
         Ok(out)
     }
@@ -302,7 +312,7 @@ impl Keyring {
     /// Forgets what this process knows of `subject_id`'s key (after its erasure).
     pub fn forget(&self, subject_id: &str) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.insert(subject_id.to_owned(), None);
+        cache.insert(subject_id.to_owned(), (std::time::Instant::now(), None));
     }
 
     /// The keys of `subjects` (`None`: erased), from memory or the key table; with `create`,
