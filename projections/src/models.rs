@@ -171,6 +171,9 @@ impl ReadModels {
                 }
             }
             AnyEvent::FieldStudy(event) => self.apply_field_study(event, e),
+            // An erasure is not folded: the projector rebuilds every document from the
+            // journal, whose erased fields now read as the marker (`runner`).
+            AnyEvent::Subject(_) => {}
         }
         self.touched(e)
     }
@@ -267,6 +270,7 @@ impl ReadModels {
                     );
                 }
             }
+            AnyEvent::Subject(_) => {}
         }
         keys.retain(|key| self.exists(key));
         keys.sort();

@@ -6,7 +6,9 @@
 //! lock on PostgreSQL, the write lock on SQLite) and compares the stored checkpoint with its own
 //! cursor ([`fieldtrail_journal::Backend::commit_documents`]); if another projector went
 //! further, it folds the events in between without writing, so no document is written twice or
-//! out of order. The same code runs on both backends.
+//! out of order. The same code runs on both backends. An erasure (`subject_erased`) makes the
+//! projector rebuild every document, and every projector fold again from zero, so that no
+//! document or in-memory state keeps the erased data.
 
 use crate::store::{documents, recorded};
 use crate::{DocKey, ReadModels};
@@ -15,6 +17,11 @@ use fieldtrail_journal::{CommitOutcome, Cursor, DocumentCommit, Journal, Journal
 use std::collections::BTreeSet;
 
 pub use fieldtrail_journal::checkpoint::PROJECTOR_LOCK;
+
+/// Whether `input` erases a data subject (the documents are rebuilt then).
+fn erases(input: &crate::RecordedEvent) -> bool {
+    matches!(input.event, fieldtrail_domain::AnyEvent::Subject(_))
+}
 
 /// Events folded per batch.
 pub const BATCH: i64 = 1000;
@@ -58,9 +65,22 @@ impl Projector {
     }
 
     /// Folds events after the cursor up to and including `target`, writing nothing. Returns
-    /// how many events it folded.
+    /// how many events it folded. When one of them is an erasure (`subject_erased`, perhaps
+    /// another projector's), the state is folded again from zero: what was folded before it
+    /// holds the erased data in clear, the journal now answers the marker.
     async fn fold_until(&mut self, target: Cursor) -> Result<usize, JournalError> {
+        let (folded, erased) = self.fold_plain(target).await?;
+        if erased {
+            self.models = ReadModels::new();
+            self.cursor = Cursor::default();
+            self.fold_plain(target).await?;
+        }
+        Ok(folded)
+    }
+
+    async fn fold_plain(&mut self, target: Cursor) -> Result<(usize, bool), JournalError> {
         let mut folded = 0;
+        let mut erased = false;
         if target < self.cursor {
             // The checkpoint went back (a replay reset it): start again from zero.
             self.models = ReadModels::new();
@@ -73,14 +93,16 @@ impl Projector {
             }
             for event in &events {
                 if Cursor::after(event) > target {
-                    return Ok(folded);
+                    return Ok((folded, erased));
                 }
-                self.models.apply(&recorded(event)?);
+                let input = recorded(event)?;
+                erased |= erases(&input);
+                self.models.apply(&input);
                 self.cursor = Cursor::after(event);
                 folded += 1;
             }
         }
-        Ok(folded)
+        Ok((folded, erased))
     }
 
     /// Folds and stores one batch. Returns how many events it applied (0: caught up).
@@ -121,6 +143,16 @@ impl Projector {
             position: self.models.last_position().unwrap_or(0),
         };
         match self.log.commit_documents(commit).await {
+            Ok(CommitOutcome::Written) if inputs.iter().any(|(_, i)| erases(i)) => {
+                // An erasure: every document is rebuilt from the journal, whose erased
+                // fields now read as the marker; then the state is folded again to match.
+                rebuild(&self.log).await?;
+                self.models = ReadModels::new();
+                self.cursor = Cursor::default();
+                let stored = self.stored_checkpoint().await?;
+                self.fold_plain(stored).await?;
+                Ok(inputs.len())
+            }
             Ok(CommitOutcome::Written) => Ok(inputs.len()),
             Ok(CommitOutcome::Moved(stored)) => {
                 // Another projector moved the checkpoint: catch our state up without writing

@@ -70,6 +70,7 @@ async fn writer(
                 occurred_at: chrono::DateTime::parse_from_rfc3339("2025-09-15T17:30:00+02:00")?,
                 correlation_id: command_id.clone(),
                 causation_id: command_id,
+                event_ids: Vec::new(),
             };
             journal
                 .append("cohort", &cohort, version, &batch, &metadata)

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use fieldtrail_domain::{
-    Cohort, Command, CommandEnvelope, DecideError, FieldStudy, LookupError, Lookups, Programme,
-    Rejection, Stamped,
+    Cohort, Command, CommandEnvelope, DataSubject, DecideError, FieldStudy, LookupError, Lookups,
+    Programme, Rejection, Stamped,
 };
 use fieldtrail_journal::{
     AggregateCache, AppendRequest, AppendedCommand, JournalError, JournalLookups, NewEvent,
@@ -35,6 +35,7 @@ enum Loaded {
     Programme(Programme),
     Cohort(Cohort),
     FieldStudy(FieldStudy),
+    DataSubject(DataSubject),
 }
 
 /// The aggregates the bulk path decides, as they sit in the overlay.
@@ -68,6 +69,7 @@ macro_rules! overlaid {
 overlaid!(Programme);
 overlaid!(Cohort);
 overlaid!(FieldStudy);
+overlaid!(DataSubject);
 
 /// State after the batch's accepted lines so far, by `(stream type, id)`, with its version.
 type Overlay = Arc<Mutex<HashMap<(&'static str, String), (Loaded, i64)>>>;
@@ -334,6 +336,17 @@ impl CommandHandler {
                     )
                     .await
                 }
+                Command::Subject(c) => {
+                    decide::<DataSubject, _>(
+                        self.cache(),
+                        &overlay,
+                        &lookups,
+                        &envelope,
+                        c,
+                        &prepared,
+                    )
+                    .await
+                }
             }?;
             match result {
                 Err(r) => {
@@ -385,6 +398,7 @@ impl CommandHandler {
                     Loaded::Programme(a) => cache.store(&id, a, version),
                     Loaded::Cohort(a) => cache.store(&id, a, version),
                     Loaded::FieldStudy(a) => cache.store(&id, a, version),
+                    Loaded::DataSubject(a) => cache.store(&id, a, version),
                 }
             }
         }

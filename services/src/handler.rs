@@ -11,10 +11,12 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
-use fieldtrail_domain::command::{CohortCommand, FieldStudyCommand, ProgrammeCommand};
+use fieldtrail_domain::command::{
+    CohortCommand, FieldStudyCommand, ProgrammeCommand, SubjectCommand,
+};
 use fieldtrail_domain::{
-    Cohort, Command, CommandEnvelope, DecideError, FieldStudy, Lookups, Programme, Rejection,
-    Stamped,
+    Cohort, Command, CommandEnvelope, DataSubject, DecideError, FieldStudy, Lookups, Programme,
+    Rejection, Stamped,
 };
 use fieldtrail_journal::{
     AggregateCache, AppendedCommand, CommandMetadata, Journal, JournalError, JournalLookups,
@@ -141,7 +143,7 @@ pub(crate) fn prepare(
     }
     let command = Command::parse(&envelope.command, &envelope.data)
         .and_then(|c| envelope.check_clock(now).map(|()| c))?;
-    let aggregate_id = command.target().1.as_str().to_owned();
+    let aggregate_id = command.target().1.to_owned();
     let metadata = CommandMetadata {
         command_id: envelope.command_id.clone(),
         command: envelope.command.clone(),
@@ -152,6 +154,7 @@ pub(crate) fn prepare(
         occurred_at: fieldtrail_domain::command::to_micros(envelope.at),
         correlation_id: envelope.command_id.clone(),
         causation_id: envelope.command_id.clone(),
+        event_ids: Vec::new(),
     };
     Ok(Prepared {
         command,
@@ -355,6 +358,15 @@ impl CommandHandler {
                 }
                 Command::FieldStudy(c) => {
                     self.execute::<FieldStudy, FieldStudyCommand>(
+                        &aggregate_id,
+                        envelope,
+                        c,
+                        &metadata,
+                    )
+                    .await
+                }
+                Command::Subject(c) => {
+                    self.execute::<DataSubject, SubjectCommand>(
                         &aggregate_id,
                         envelope,
                         c,

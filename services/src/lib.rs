@@ -9,7 +9,7 @@
 //! - [`config`]: settings, their layers, logging;
 //! - reads shared by HTTP and CLI: [`read`] (read models), [`audit`] (the auditor's views),
 //!   [`export`] (iCalendar, CLR, xAPI), [`research`] (pseudonymised exports); [`auth`] (tokens,
-//!   roles); [`serve`] (the server process); [`bench`].
+//!   roles); [`subjects`] (subject access, RGPD); [`serve`] (the server process); [`bench`].
 
 pub mod audit;
 pub mod auth;
@@ -26,6 +26,7 @@ pub mod read;
 pub mod research;
 pub mod serve;
 pub mod signing;
+pub mod subjects;
 pub mod workers;
 
 pub use config::Settings;

@@ -90,6 +90,14 @@ enum Job {
         #[arg(long)]
         until_idle: bool,
     },
+    /// Apply the retention rule of personal data: erase the group texts (reflexive notes, ...)
+    /// of the field studies whose cohort closed at least N years ago, one `erase_subject`
+    /// each (logged as `subject_erased`; running it again adds nothing).
+    Retention {
+        /// Years the group texts are kept after their cohort closed.
+        #[arg(long, env = "FIELDTRAIL_RETENTION_GROUP_TEXTS_YEARS")]
+        group_texts_years: u32,
+    },
     /// Rebuild every read model, and the reservations (rules across aggregates), from the
     /// journal.
     Replay,
@@ -346,6 +354,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "applied {} events, skipped {} re-deliveries",
                 state.applied, state.duplicates
+            );
+        }
+        Job::Retention { group_texts_years } => {
+            let journal = fieldtrail::open_existing_journal(&settings, 2).await?;
+            let handler = fieldtrail::handler::CommandHandler::new(journal.clone());
+            let report = fieldtrail::cli::retention::apply(
+                &handler,
+                &journal,
+                group_texts_years,
+                chrono::Utc::now(),
+            )
+            .await?;
+            for subject in &report.erased {
+                println!("erased {subject}");
+            }
+            println!(
+                "retention ({group_texts_years} years after the cohort closed): {} erased, {} erased before, {} field studies kept",
+                report.erased.len(),
+                report.already.len(),
+                report.kept
             );
         }
         Job::Replay => {

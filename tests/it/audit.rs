@@ -313,6 +313,7 @@ async fn as_of_occurred_time_and_position_equal_a_projection_rebuilt_from_the_cu
     let (base, client, stop, task) = serve(&env).await;
     let rows = journal_rows(&env).await;
     stage(&scratch, &rows).await;
+    scratch.copy_keys_from(&env.journal).await;
     let all = routes(&env.documents().await);
     assert_eq!(all.len(), 2 * (1 + 11 + 3));
 

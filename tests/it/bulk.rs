@@ -107,6 +107,7 @@ fn request(stream_id: &str, expected: i64, command_id: &str) -> AppendRequest {
             occurred_at: "2025-01-01T10:00:00+01:00".parse().unwrap(),
             correlation_id: command_id.to_owned(),
             causation_id: command_id.to_owned(),
+            event_ids: Vec::new(),
         },
     }
 }

@@ -19,6 +19,7 @@ fn metadata(command_id: &str) -> CommandMetadata {
         occurred_at: "2025-01-01T10:00:00+01:00".parse().unwrap(),
         correlation_id: command_id.to_owned(),
         causation_id: command_id.to_owned(),
+        event_ids: Vec::new(),
     }
 }
 
@@ -206,6 +207,7 @@ async fn as_of_equals_a_replay_cut(env: TestEnv) {
             .collect();
         assert_eq!(rows.last().unwrap().position, position);
         scratch.journal.import_events(&rows, &[]).await.unwrap();
+        scratch.copy_keys_from(&env.journal).await;
         fieldtrail_projections::runner::rebuild(&scratch.journal)
             .await
             .unwrap();

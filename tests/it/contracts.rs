@@ -17,6 +17,7 @@ fn meta(command_id: &str) -> CommandMetadata {
         occurred_at: "2025-01-02T10:00:00+01:00".parse().unwrap(),
         correlation_id: command_id.to_owned(),
         causation_id: command_id.to_owned(),
+        event_ids: Vec::new(),
     }
 }
 

@@ -162,6 +162,16 @@ impl TestEnv {
         self
     }
 
+    /// Copies `source`'s key table into this journal (what a test copying rows by hand needs
+    /// beside them, as `fieldtrail copy` does).
+    pub async fn copy_keys_from(&self, source: &Journal) {
+        let keys = source.export_subject_keys().await.expect("key table");
+        self.journal
+            .insert_subject_keys(&keys)
+            .await
+            .expect("key table copy");
+    }
+
     /// A command handler on the test's journal.
     pub fn handler(&self) -> CommandHandler {
         CommandHandler::new(self.journal.clone())

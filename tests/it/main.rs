@@ -23,6 +23,7 @@ mod journal;
 mod nats_auth;
 mod ops;
 mod pages;
+mod personal;
 mod relay;
 mod research;
 mod reservations;

@@ -425,6 +425,7 @@ fn metadata(command_id: &str) -> CommandMetadata {
         occurred_at: chrono::Utc::now().into(),
         correlation_id: command_id.to_owned(),
         causation_id: command_id.to_owned(),
+        event_ids: Vec::new(),
     }
 }
 

@@ -703,6 +703,7 @@ async fn positions_hashed(env: TestEnv) {
         heads.insert(key, row.hash.unwrap());
     }
     env.journal.import_events(&rows, &ledger).await.unwrap();
+    env.copy_keys_from(&source.journal).await;
     env.journal.rebuild_reservations().await.unwrap();
     assert!(env.journal.verify(None).await.unwrap().intact());
     // New events through every append path: the bulk append (import), and the group commit

@@ -220,6 +220,8 @@ pub enum StreamType {
     Cohort,
     /// `field_study/<field_study_id>`
     FieldStudy,
+    /// `subject/<subject_id>`
+    Subject,
 }
 
 impl StreamType {
@@ -229,6 +231,7 @@ impl StreamType {
             StreamType::Programme => StreamKind::PROGRAMME,
             StreamType::Cohort => StreamKind::COHORT,
             StreamType::FieldStudy => StreamKind::FIELD_STUDY,
+            StreamType::Subject => StreamKind::SUBJECT,
         }
     }
 }
@@ -242,11 +245,15 @@ pub enum Command {
     Cohort(CohortCommand),
     /// Goes to a field study.
     FieldStudy(FieldStudyCommand),
+    /// Goes to a data subject.
+    Subject(SubjectCommand),
 }
 
 /// The command names of FORMAT.md, in its order (the first vocabulary, then "Second
 /// vocabulary: the harder paths").
-pub const COMMAND_NAMES: [&str; 33] = [
+/// vocabulary: the harder paths"), then `erase_subject` (personal data, README "Personal
+/// data").
+pub const COMMAND_NAMES: [&str; 34] = [
     "define_programme",
     "open_cohort",
     "enrol_learner",
@@ -280,6 +287,7 @@ pub const COMMAND_NAMES: [&str; 33] = [
     "revoke_certificate",
     "file_complaint",
     "answer_complaint",
+    "erase_subject",
 ];
 
 impl Command {
@@ -349,6 +357,12 @@ impl Command {
                 Command::FieldStudy(F::RectifyDefenceResult(from_data(data)?))
             }
             "cancel_defence" => Command::FieldStudy(F::CancelDefence(from_data(data)?)),
+            "erase_subject" => {
+                let c: EraseSubject = from_data(data)?;
+                crate::personal::check_subject_id(&c.subject_id)
+                    .map_err(|e| Rejection::invalid(format!("data.subject_id: {e}")))?;
+                Command::Subject(SubjectCommand::EraseSubject(c))
+            }
             other => {
                 let shown: String = other.chars().take(64).collect();
                 return Err(Rejection::invalid(format!(
@@ -359,15 +373,25 @@ impl Command {
     }
 
     /// The stream the command is decided on: its aggregate type and id.
-    pub fn target(&self) -> (StreamType, &Id) {
+    pub fn target(&self) -> (StreamType, &str) {
         match self {
             Command::Programme(ProgrammeCommand::DefineProgramme(c)) => {
-                (StreamType::Programme, &c.programme_id)
+                (StreamType::Programme, c.programme_id.as_str())
             }
-            Command::Cohort(c) => (StreamType::Cohort, c.cohort_id()),
-            Command::FieldStudy(c) => (StreamType::FieldStudy, c.field_study_id()),
+            Command::Cohort(c) => (StreamType::Cohort, c.cohort_id().as_str()),
+            Command::FieldStudy(c) => (StreamType::FieldStudy, c.field_study_id().as_str()),
+            Command::Subject(SubjectCommand::EraseSubject(c)) => {
+                (StreamType::Subject, c.subject_id.as_str())
+            }
         }
     }
+}
+
+/// Commands decided by a data subject.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SubjectCommand {
+    /// `erase_subject`
+    EraseSubject(EraseSubject),
 }
 
 /// Commands decided by a programme.
@@ -569,6 +593,8 @@ data!(/// A jury member.
 data!(/// One learner's outcome at a defence.
     Outcome { learner_id: Id, result: DefenceResult, remarks: String });
 
+data!(/// `erase_subject`: destroys a data subject's key (staff only; README "Personal data").
+    EraseSubject { subject_id: String, reason: Reason });
 data!(/// `define_programme`
     DefineProgramme { programme_id: Id, title: String, modules: Vec<ModulePlan> });
 data!(/// `open_cohort`
@@ -755,7 +781,27 @@ mod tests {
     fn commands_go_to_their_stream() {
         let cmd = parse(r#"{"command_id":"c1","command":"state_hypothesis","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"field_study_id":"fs","hypothesis_id":"h","text":"t"}}"#).unwrap();
         let (kind, id) = cmd.target();
-        assert_eq!((kind, id.as_str()), (StreamType::FieldStudy, "fs"));
+        assert_eq!((kind, id), (StreamType::FieldStudy, "fs"));
+        let erase = parse(r#"{"command_id":"c2","command":"erase_subject","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{"subject_id":"learner:l1","reason":"demande RGPD"}}"#).unwrap();
+        assert_eq!(erase.target(), (StreamType::Subject, "learner:l1"));
+        for bad in [
+            "learner",
+            "learner:",
+            "pupil:l1",
+            "learner:L1",
+            "complaint:c1",
+            "jury:a:b",
+        ] {
+            let line = format!(
+                r#"{{"command_id":"c3","command":"erase_subject","at":"2025-01-01T00:00:00Z","actor":"staff:x","data":{{"subject_id":"{bad}","reason":"r"}}}}"#
+            );
+            let err = parse(&line).unwrap_err();
+            assert!(
+                err.message.contains("data.subject_id"),
+                "{bad}: {}",
+                err.message
+            );
+        }
     }
 
     #[test]

@@ -463,6 +463,23 @@ pub enum FieldStudyEvent {
     },
 }
 
+/// Events of a data subject's stream (`subject/<subject_id>`, the subject id of
+/// [`crate::personal::Subject::id`]): what became of a person's personal data (RGPD).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SubjectEvent {
+    /// The subject's key was destroyed: every personal field sealed with it reads as
+    /// `[effacé]` from now on, and what is given for the subject later is not kept. Holds no
+    /// personal data (the reason names a request or a rule, not the person).
+    SubjectErased {
+        /// The data subject (`learner:<id>`, `field_study:<id>`, `jury:<id>`,
+        /// `complaint:<cohort_id>:<complaint_id>`).
+        subject_id: String,
+        /// Why (e.g. the request's reference, or the retention rule).
+        reason: Reason,
+    },
+}
+
 impl FieldStudyEvent {
     /// The new field study's first event when this event is a split (the other half of the
     /// split's append: `field_study_formed` with `split_from`), as `(new_field_study_id, event)`.
@@ -538,6 +555,7 @@ macro_rules! domain_event {
 domain_event!(ProgrammeEvent);
 domain_event!(CohortEvent);
 domain_event!(FieldStudyEvent);
+domain_event!(SubjectEvent);
 
 /// An event of any stream, as read from the global log.
 #[derive(Clone, Debug, PartialEq)]
@@ -548,6 +566,8 @@ pub enum AnyEvent {
     Cohort(CohortEvent),
     /// From a `field_study` stream.
     FieldStudy(FieldStudyEvent),
+    /// From a `subject` stream.
+    Subject(SubjectEvent),
 }
 
 /// An event row that this version cannot read: an unknown stream type, event type or version,
@@ -602,6 +622,7 @@ impl AnyEvent {
             StreamKind::PROGRAMME => serde_json::from_value(tagged).map(AnyEvent::Programme),
             StreamKind::COHORT => serde_json::from_value(tagged).map(AnyEvent::Cohort),
             StreamKind::FIELD_STUDY => serde_json::from_value(tagged).map(AnyEvent::FieldStudy),
+            StreamKind::SUBJECT => serde_json::from_value(tagged).map(AnyEvent::Subject),
             other => return Err(fail(format!("unknown stream type {other:?}"))),
         };
         parsed.map_err(|e| fail(e.to_string()))
@@ -613,6 +634,7 @@ impl AnyEvent {
             AnyEvent::Programme(e) => e.event_type(),
             AnyEvent::Cohort(e) => e.event_type(),
             AnyEvent::FieldStudy(e) => e.event_type(),
+            AnyEvent::Subject(e) => e.event_type(),
         }
     }
 
@@ -622,6 +644,7 @@ impl AnyEvent {
             AnyEvent::Programme(e) => serde_json::to_value(e),
             AnyEvent::Cohort(e) => serde_json::to_value(e),
             AnyEvent::FieldStudy(e) => serde_json::to_value(e),
+            AnyEvent::Subject(e) => serde_json::to_value(e),
         };
         strip_tag(value.unwrap_or(Value::Null))
     }
@@ -648,6 +671,8 @@ impl StreamKind {
     pub const COHORT: &'static str = "cohort";
     /// `field_study`
     pub const FIELD_STUDY: &'static str = "field_study";
+    /// `subject` (a data subject's stream: its erasure)
+    pub const SUBJECT: &'static str = "subject";
 }
 
 #[cfg(test)]

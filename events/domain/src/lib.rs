@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod lookups;
+pub mod personal;
 pub mod schema;
 pub mod upcast;
 
@@ -24,13 +25,16 @@ mod decoder_props;
 mod cohort;
 mod field_study;
 mod programme;
+mod subject;
 #[cfg(test)]
 mod testing;
 
 pub use cohort::{Cohort, LearnerRecord, SessionRecord, SessionStatus};
 pub use command::{Command, CommandEnvelope, Stamped, StreamType};
 pub use error::{Code, DecideError, Rejection};
-pub use event::{AnyEvent, CohortEvent, DecodeError, FieldStudyEvent, ProgrammeEvent, StreamKind};
+pub use event::{
+    AnyEvent, CohortEvent, DecodeError, FieldStudyEvent, ProgrammeEvent, StreamKind, SubjectEvent,
+};
 pub use field_study::FieldStudy;
 pub use ids::Id;
 pub use lookups::{LookupError, Lookups};
@@ -63,3 +67,4 @@ pub fn apply_recorded<A>(
         aggregate.apply(e);
     }
 }
+pub use subject::DataSubject;

@@ -1,8 +1,12 @@
 //! JSON Schemas of the published language: one per event type (its payload, at its current
 //! version), generated from the Rust types with schemars and committed under `events/schema/`
-//! (a test fails when they drift). Draft 2020-12.
+//! (a test fails when they drift). Draft 2020-12. Each property carries its data class
+//! ([`crate::personal`]): `x-personal` (`true` or `false`), and `x-subject` for a personal one.
 
-use crate::event::{current_version, CohortEvent, FieldStudyEvent, ProgrammeEvent, StreamKind};
+use crate::event::{
+    current_version, CohortEvent, FieldStudyEvent, ProgrammeEvent, StreamKind, SubjectEvent,
+};
+use crate::personal::{self, Class};
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -10,7 +14,7 @@ use std::collections::BTreeMap;
 /// Where the schemas are published (their `$id` prefix).
 pub const SCHEMA_BASE: &str = "https://fieldtrail.example/schema/";
 
-fn variants<T: JsonSchema>(stream_type: &str, out: &mut BTreeMap<String, Value>) {
+fn variants<T: JsonSchema>(stream_type: &str, out: &mut BTreeMap<String, Value>, annotate: bool) {
     let schema = schemars::schema_for!(T).to_value();
     let defs = schema.get("$defs").cloned().unwrap_or_else(|| json!({}));
     let Some(one_of) = schema.get("oneOf").and_then(Value::as_array) else {
@@ -31,7 +35,11 @@ fn variants<T: JsonSchema>(stream_type: &str, out: &mut BTreeMap<String, Value>)
             required.retain(|r| r != "type");
         }
         let version = current_version(event_type);
-        let name = format!("{event_type}.v{version}.json");
+        let name = if annotate {
+            format!("{event_type}.v{version}.json")
+        } else {
+            event_type.to_owned()
+        };
         let mut document = Map::new();
         document.insert(
             "$schema".into(),
@@ -45,8 +53,65 @@ fn variants<T: JsonSchema>(stream_type: &str, out: &mut BTreeMap<String, Value>)
         if defs.as_object().is_some_and(|d| !d.is_empty()) {
             document.insert("$defs".into(), defs.clone());
         }
-        out.insert(name, Value::Object(document));
+        let mut document = Value::Object(document);
+        if annotate {
+            classify(event_type, &mut document);
+        }
+        out.insert(name, document);
     }
+}
+
+/// Publishes [`crate::personal::CLASSIFICATION`] in an event's schema: `x-personal` on every
+/// classified property (`true` with `x-subject` for a personal one), nested objects' properties
+/// annotated in the document's own `$defs`.
+fn classify(event_type: &str, document: &mut Value) {
+    for (path, class) in personal::fields_of(event_type).unwrap_or_default() {
+        let Some(property) = locate(document, path) else {
+            continue;
+        };
+        let Some(property) = property.as_object_mut() else {
+            continue;
+        };
+        match class {
+            Class::Plain => {
+                property.insert("x-personal".into(), json!(false));
+            }
+            Class::Personal(subject) => {
+                property.insert("x-personal".into(), json!(true));
+                property.insert("x-subject".into(), json!(subject.as_str()));
+            }
+        }
+    }
+}
+
+/// The property node a classification path names in an event schema document (through
+/// `$ref`s to its `$defs` and arrays' `items`).
+fn locate<'a>(document: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    let mut pointer = String::new();
+    for (n, segment) in path.split('.').enumerate() {
+        if n > 0 {
+            // The object this segment is a field of: the definition the previous property
+            // (or its array's items) refers to.
+            let node = document.pointer(&pointer)?;
+            let node = node.get("items").unwrap_or(node);
+            let reference = node.get("$ref").and_then(Value::as_str)?;
+            pointer = reference.trim_start_matches('#').to_owned();
+        }
+        pointer.push_str("/properties/");
+        pointer.push_str(segment.trim_end_matches("[]"));
+    }
+    document.pointer_mut(&pointer)
+}
+
+/// The payload schema of every event type by event type, as schemars gives it (without the
+/// classification's annotations): what the classification test compares with.
+pub fn raw_event_schemas() -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    variants::<ProgrammeEvent>(StreamKind::PROGRAMME, &mut out, false);
+    variants::<CohortEvent>(StreamKind::COHORT, &mut out, false);
+    variants::<FieldStudyEvent>(StreamKind::FIELD_STUDY, &mut out, false);
+    variants::<SubjectEvent>(StreamKind::SUBJECT, &mut out, false);
+    out
 }
 
 /// Every event type's payload schema, by file name (`<event_type>.v<version>.json`), plus
@@ -54,9 +119,10 @@ fn variants<T: JsonSchema>(stream_type: &str, out: &mut BTreeMap<String, Value>)
 /// one of the event schemas).
 pub fn event_schemas() -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    variants::<ProgrammeEvent>(StreamKind::PROGRAMME, &mut out);
-    variants::<CohortEvent>(StreamKind::COHORT, &mut out);
-    variants::<FieldStudyEvent>(StreamKind::FIELD_STUDY, &mut out);
+    variants::<ProgrammeEvent>(StreamKind::PROGRAMME, &mut out, true);
+    variants::<CohortEvent>(StreamKind::COHORT, &mut out, true);
+    variants::<FieldStudyEvent>(StreamKind::FIELD_STUDY, &mut out, true);
+    variants::<SubjectEvent>(StreamKind::SUBJECT, &mut out, true);
     out.insert("envelope.json".to_owned(), envelope());
     out
 }
@@ -75,7 +141,7 @@ fn envelope() -> Value {
                      "correlation_id", "causation_id"],
         "properties": {
             "event_id": {"type": "string", "format": "uuid", "description": "Stable id; also Nats-Msg-Id and ce-id."},
-            "stream_type": {"enum": ["programme", "cohort", "field_study"]},
+            "stream_type": {"enum": ["programme", "cohort", "field_study", "subject"]},
             "stream_id": text("The aggregate's id."),
             "stream_version": {"type": "integer", "minimum": 1, "description": "1, 2, ... within the stream, no gaps."},
             "position": {"type": "integer", "minimum": 1, "description": "Global position in the journal."},
@@ -88,7 +154,7 @@ fn envelope() -> Value {
             "command_id": text("The command's idempotency key."),
             "correlation_id": text("The conversation it belongs to."),
             "causation_id": text("What caused it (the command id)."),
-            "payload": {"type": "object", "description": "The event's fields: see the event type's schema."},
+            "payload": {"type": "object", "description": "The event's fields: see the event type's schema. Its personal fields (x-personal) travel sealed, as stored: strings \"ft1:...\" (README, Personal data)."},
             "payload_omitted": {
                 "type": "object",
                 "description": "Present instead of payload when the event is larger than the NATS server's max_payload.",
@@ -107,7 +173,7 @@ mod tests {
     #[test]
     fn every_event_type_has_a_schema_without_its_tag() {
         let schemas = event_schemas();
-        assert_eq!(schemas.len(), 1 + 1 + 14 + 20);
+        assert_eq!(schemas.len(), 1 + 1 + 14 + 20 + 1);
         let formed = &schemas["field_study_formed.v2.json"];
         assert!(formed.pointer("/properties/split_from").is_some());
         assert!(schemas.contains_key("field_study_split.v1.json"));
@@ -117,6 +183,37 @@ mod tests {
         assert!(scheduled.pointer("/properties/type").is_none());
         assert_eq!(scheduled["additionalProperties"], json!(false));
         assert!(schemas.contains_key("defence_deferred.v1.json"));
+    }
+
+    #[test]
+    fn the_classification_is_published_and_personal_fields_are_strings() {
+        let mut schemas = event_schemas();
+        for (event_type, fields) in personal::CLASSIFICATION {
+            let name = format!("{event_type}.v{}.json", current_version(event_type));
+            let document = schemas
+                .get_mut(&name)
+                .expect("a schema per classified type");
+            for (path, class) in *fields {
+                let node = locate(document, path)
+                    .expect("the path is in the schema")
+                    .clone();
+                let personal = matches!(class, Class::Personal(_));
+                assert_eq!(node["x-personal"], json!(personal), "{name} {path}");
+                if personal {
+                    // Stored encrypted as a string: the stored payload keeps its schema.
+                    let target = match node.get("$ref").and_then(Value::as_str) {
+                        Some(r) => document.pointer(r.trim_start_matches('#')).unwrap(),
+                        None => &node,
+                    };
+                    assert_eq!(target["type"], json!("string"), "{name} {path}");
+                }
+            }
+        }
+        let enrolled = &schemas["learner_enrolled.v1.json"];
+        assert_eq!(
+            enrolled.pointer("/properties/name/x-subject"),
+            Some(&json!("learner"))
+        );
     }
 }
 

@@ -15,6 +15,7 @@ use crate::audit::{AuditRecord, Cut, EventFilter, StreamSet};
 use crate::chain::{SealedEvent, VerifyReport};
 use crate::digests::SignedDigest;
 use crate::reservations::{Reservation, ReservationsRebuilt};
+use crate::sealing::{MasterKey, Sealed, SubjectKey};
 use crate::signing_keys::PublishedKey;
 use crate::{AppendedCommand, CommandMetadata, Cursor, JournalError, RejectedCommand, StoredEvent};
 use chrono::{DateTime, Utc};
@@ -297,6 +298,17 @@ pub trait Backend: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<StoredEvent>, JournalError>;
 
+    /// As [`Backend::read_log`] over the whole log, the personal fields as stored (sealed,
+    /// [`crate::sealing`]): what leaves for the bus, whose retention must not undo an erasure.
+    async fn read_log_sealed(
+        &self,
+        after: Cursor,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
+        self.read_log(Cut::Position(i64::MAX), None, after, limit)
+            .await
+    }
+
     /// The global-log cursor just after the event at global position `position` (or, where no
     /// event has that position, after the highest one below it): where a reader that last saw
     /// `position` resumes. `Cursor::default()` for 0.
@@ -408,6 +420,21 @@ pub trait Backend: Send + Sync + 'static {
     /// Revokes a live token; whether one was revoked.
     async fn revoke_token(&self, token_id: Uuid) -> Result<bool, JournalError>;
 
+    /// The key table's rows of those of `subjects` it has ([`crate::sealing`]: the subjects'
+    /// keys, wrapped, kept apart from the journal's tables).
+    async fn subject_keys(&self, subjects: &[String]) -> Result<Vec<SubjectKey>, JournalError>;
+
+    /// Adds rows to the key table, keeping the row of a subject that has one already (so
+    /// that two writers making a key for one subject agree on the first stored).
+    async fn insert_subject_keys(&self, keys: &[SubjectKey]) -> Result<(), JournalError>;
+
+    /// Destroys `subject_id`'s key: its row keeps no key and says when (a row is made when the
+    /// subject had none, so that nothing is sealed for it later). Idempotent.
+    async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError>;
+
+    /// The whole key table, by subject id: what a journal copy carries beside the events.
+    async fn export_subject_keys(&self) -> Result<Vec<SubjectKey>, JournalError>;
+
     /// The in-process event bus: notified after events commit (on PostgreSQL, from
     /// `LISTEN`, so also for other processes' commits once [`Backend::listen`] runs).
     fn notifier(&self) -> Arc<Notify>;
@@ -443,9 +470,30 @@ impl std::ops::Deref for Journal {
 }
 
 impl Journal {
-    /// A handle on `backend`.
+    /// A handle on `backend`, personal fields sealed with the process's master key
+    /// ([`MasterKey::configured`]).
+    ///
+    /// # Panics
+    /// When the environment's master key is malformed ([`open`] reports it as an error
+    /// first).
     pub fn new(backend: impl Backend) -> Self {
+        match MasterKey::configured() {
+            Ok(master) => Self::with_master_key(backend, master),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A handle on `backend` WITHOUT sealing: personal fields are stored in clear. Only for
+    /// measuring what sealing costs (`services/examples/sealing_cost.rs`); nothing in
+    /// fieldtrail opens a journal this way.
+    #[doc(hidden)]
+    pub fn unsealed_for_measurement(backend: impl Backend) -> Self {
         Self(Arc::new(backend))
+    }
+
+    /// A handle on `backend`, personal fields sealed with `master` ([`crate::sealing`]).
+    pub fn with_master_key(backend: impl Backend, master: MasterKey) -> Self {
+        Self(Arc::new(Sealed::new(Arc::new(backend), master)))
     }
 
     /// Up to `limit` events after `cursor` in global-log order (the whole log).
@@ -500,6 +548,7 @@ pub async fn open_existing(url: &str, pool_size: usize) -> Result<Journal, Journ
 }
 
 async fn open_with(url: &str, pool_size: usize, create: bool) -> Result<Journal, JournalError> {
+    MasterKey::configured()?;
     if let Some(path) = sqlite_path(url) {
         check_sqlite_path(path)?;
         let path = std::path::Path::new(path);

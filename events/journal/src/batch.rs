@@ -192,7 +192,7 @@ pub(crate) async fn append_batch_on(
         for r in batch {
             let key = (r.stream_type.as_str(), r.stream_id.as_str());
             let start = prev.get(&key).copied().unwrap_or(GENESIS);
-            let ids: Vec<Uuid> = r.events.iter().map(|_| Uuid::now_v7()).collect();
+            let ids: Vec<Uuid> = r.metadata.event_ids_at(0, r.events.len());
             let positions: Vec<i64> = next_positions.by_ref().take(r.events.len()).collect();
             // Microseconds, as PostgreSQL stores them: the hash covers the stored value.
             let occurred_at = r.metadata.occurred_at.with_timezone(&Utc).trunc_subsecs(6);

@@ -33,6 +33,7 @@ mod postgres;
 mod rejections;
 mod repository;
 pub mod reservations;
+pub mod sealing;
 pub mod signing_keys;
 pub mod sqlite;
 mod stored;

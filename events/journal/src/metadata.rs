@@ -24,9 +24,26 @@ pub struct CommandMetadata {
     pub correlation_id: String,
     /// What caused the events (the command id).
     pub causation_id: String,
+    /// The events' ids, chosen before the append, in order across the command's streams
+    /// (empty: the journal picks them). The sealing of personal fields chooses them, since
+    /// each field's ciphertext is bound to its event's id ([`crate::sealing`]).
+    pub event_ids: Vec<uuid::Uuid>,
 }
 
 impl CommandMetadata {
+    /// The ids of `n` events starting at the command's `offset`-th event: those chosen in
+    /// [`CommandMetadata::event_ids`], fresh UUIDv7 ones where none were chosen.
+    pub fn event_ids_at(&self, offset: usize, n: usize) -> Vec<uuid::Uuid> {
+        (offset..offset + n)
+            .map(|i| {
+                self.event_ids
+                    .get(i)
+                    .copied()
+                    .unwrap_or_else(uuid::Uuid::now_v7)
+            })
+            .collect()
+    }
+
     /// As the string map cqrs-es carries.
     pub fn to_map(&self) -> HashMap<String, String> {
         HashMap::from([
@@ -70,6 +87,7 @@ impl CommandMetadata {
                 .get("reported_actor")
                 .and_then(serde_json::Value::as_str)
                 .map(str::to_owned),
+            event_ids: Vec::new(),
         })
     }
 }

@@ -516,6 +516,86 @@ impl Backend for PgJournal {
         Ok(n == 1)
     }
 
+    async fn subject_keys(
+        &self,
+        subjects: &[String],
+    ) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT subject_id, wrapped_key, created_at, erased_at FROM subject_keys
+                 WHERE subject_id = ANY($1)",
+                &[&subjects],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::sealing::SubjectKey {
+                subject_id: r.get(0),
+                wrapped: r.get(1),
+                created_at: r.get(2),
+                erased_at: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError> {
+        let client = self.pool().get().await?;
+        client
+            .execute(
+                "INSERT INTO subject_keys (subject_id, wrapped_key, erased_at)
+                 VALUES ($1, NULL, clock_timestamp())
+                 ON CONFLICT (subject_id) DO UPDATE
+                 SET wrapped_key = NULL,
+                     erased_at = coalesce(subject_keys.erased_at, clock_timestamp())",
+                &[&subject_id],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn export_subject_keys(&self) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
+        let client = self.pool().get().await?;
+        let rows = client
+            .query(
+                "SELECT subject_id, wrapped_key, created_at, erased_at FROM subject_keys
+                 ORDER BY subject_id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::sealing::SubjectKey {
+                subject_id: r.get(0),
+                wrapped: r.get(1),
+                created_at: r.get(2),
+                erased_at: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn insert_subject_keys(
+        &self,
+        keys: &[crate::sealing::SubjectKey],
+    ) -> Result<(), JournalError> {
+        let client = self.pool().get().await?;
+        let ids: Vec<&str> = keys.iter().map(|k| k.subject_id.as_str()).collect();
+        let wrapped: Vec<Option<&[u8]>> = keys.iter().map(|k| k.wrapped.as_deref()).collect();
+        let created: Vec<chrono::DateTime<chrono::Utc>> =
+            keys.iter().map(|k| k.created_at).collect();
+        let erased: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+            keys.iter().map(|k| k.erased_at).collect();
+        client
+            .execute(
+                "INSERT INTO subject_keys (subject_id, wrapped_key, created_at, erased_at)
+                 SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::timestamptz[])
+                 ON CONFLICT (subject_id) DO NOTHING",
+                &[&ids, &wrapped, &created, &erased],
+            )
+            .await?;
+        Ok(())
+    }
+
     fn notifier(&self) -> Arc<Notify> {
         self.notify().clone()
     }

@@ -404,7 +404,7 @@ async fn append_alone(
     let (stream_type, stream_id, expected) =
         (p.stream_type.as_str(), p.stream_id.as_str(), p.expected);
     let (events, metadata) = (&p.events, &p.metadata);
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = metadata.event_ids_at(0, events.len());
     let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();
@@ -494,7 +494,7 @@ pub async fn append_in(
     metadata: &CommandMetadata,
 ) -> Result<Vec<i64>, JournalError> {
     let (positions, recorded_at) =
-        insert_in(tx, stream_type, stream_id, expected, events, metadata).await?;
+        insert_in(tx, stream_type, stream_id, expected, events, metadata, 0).await?;
     let span = (positions.first(), positions.last());
     ledger_in(tx, metadata, stream_type, stream_id, span, recorded_at).await?;
     crate::reservations::pg::apply(tx, stream_type, stream_id, expected, events, &positions)
@@ -521,6 +521,7 @@ impl PgJournal {
         let result = async {
             let mut positions = Vec::with_capacity(parts.len());
             let mut recorded_at = None;
+            let mut offset = 0;
             for p in parts {
                 let (at, time) = insert_in(
                     &tx,
@@ -529,10 +530,12 @@ impl PgJournal {
                     p.expected,
                     &p.events,
                     metadata,
+                    offset,
                 )
                 .await?;
                 positions.push(at);
                 recorded_at = Some(time);
+                offset += p.events.len();
             }
             // The ledger row's time is its last part's (the command's own stream).
             let recorded_at = recorded_at.unwrap_or_else(Utc::now);
@@ -615,8 +618,9 @@ async fn insert_in(
     expected: i64,
     events: &[(String, String, Value)],
     metadata: &CommandMetadata,
+    offset: usize,
 ) -> Result<(Vec<i64>, DateTime<Utc>), JournalError> {
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = metadata.event_ids_at(offset, events.len());
     let types: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
     let versions: Vec<&str> = events.iter().map(|e| e.1.as_str()).collect();
     let payloads: Vec<&Value> = events.iter().map(|e| &e.2).collect();

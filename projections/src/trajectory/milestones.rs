@@ -390,7 +390,8 @@ impl CohortFold {
         match &event.event {
             AnyEvent::Cohort(e) => self.apply_cohort(event, e),
             AnyEvent::FieldStudy(e) => self.apply_study(event, e),
-            AnyEvent::Programme(_) => {}
+            // An erasure changes no milestone: the research export keeps no personal datum.
+            AnyEvent::Programme(_) | AnyEvent::Subject(_) => {}
         }
     }
 

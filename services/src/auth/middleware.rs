@@ -174,6 +174,17 @@ async fn read_access(
                 },
             ));
         }
+        ["subjects", subject, "export"] => {
+            // Subject access (RGPD article 15): staff, or the learner themself.
+            return Ok(match who.role {
+                Role::Staff => true,
+                Role::Learner => who
+                    .learner
+                    .as_deref()
+                    .is_some_and(|l| subject.strip_prefix("learner:") == Some(l)),
+                _ => false,
+            });
+        }
         ["audit", ..] => Access::Audit,
         ["events", "stream"] => Access::EventStream,
         ["research", ..] => Access::Research,

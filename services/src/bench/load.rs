@@ -82,6 +82,7 @@ pub async fn fill(
                             )?,
                             correlation_id: command_id.clone(),
                             causation_id: command_id,
+                            event_ids: Vec::new(),
                         };
                         journal
                             .append("cohort", &cohort, version, &batch, &metadata)

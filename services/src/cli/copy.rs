@@ -3,7 +3,8 @@
 //!
 //! Every event is copied exactly as stored: global position, event id, stream version, times,
 //! actors, command and correlation ids, payload and the hash chain columns, in the source's
-//! global-log order; then the command ledger. The target must be empty. The reservations (the
+//! global-log order; then the command ledger and the key table (the subjects' keys, wrapped by
+//! the master key, which the target must share). The target must be empty. The reservations (the
 //! claims of the rules across aggregates) and the read models are then rebuilt on the target
 //! from the copied events, and the target's chain is verified:
 //! the copy is refused (an error) if it does not verify.
@@ -69,6 +70,10 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
     to.import_events(&[], &copied).await?;
     // The refusals the rules gave (spent command ids: re-sending one answers it again).
     to.record_rejections(&from.export_rejections().await?)
+        .await?;
+    // The key table, wrapped as it is (the target needs the same master key): without it the
+    // copied personal fields could not be read.
+    to.insert_subject_keys(&from.export_subject_keys().await?)
         .await?;
     // The reservations (rules across aggregates) are rebuilt from the copied events, so the
     // copy refuses what the source refuses.

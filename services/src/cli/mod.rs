@@ -9,4 +9,5 @@ pub mod generate;
 pub mod import;
 pub mod output;
 pub mod progress;
+pub mod retention;
 pub mod status;

@@ -100,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/digests/{id}", get(crate::signing::http::digest))
         .route("/field-studies/{id}/xapi", get(export::http_xapi))
         .route("/events/stream", get(crate::http::event_stream::stream))
+        .route(
+            "/subjects/{subject_id}/export",
+            get(crate::subjects::http_export),
+        )
         .route("/healthz", get(healthz))
         .route(
             "/openapi.json",

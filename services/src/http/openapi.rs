@@ -115,6 +115,11 @@ fn audit_digests() {}
     responses((status = 200, description = "the signed digest as a JWS (application/jwt): the file `fieldtrail audit verify --digest` checks offline", content_type = "application/jwt"), (status = 403), (status = 404), (status = 422, description = "not a number")), security(("bearer" = [])))]
 fn audit_digest() {}
 
+/// `GET /subjects/{subject_id}/export`
+#[utoipa::path(get, path = "/subjects/{subject_id}/export", tag = "personal data", params(("subject_id" = String, Path, description = "learner:<id>, field_study:<id>, jury:<field_study_id> or complaint:<cohort_id>:<complaint_id>")),
+    responses((status = 200, description = "subject access (RGPD article 15): every personal datum of the subject and every event about it, decrypted ([effacé] once erased); staff, or the learner themself"), (status = 403), (status = 422, description = "not a subject id")), security(("bearer" = [])))]
+fn subject_export() {}
+
 /// `GET /cohorts/{id}/learners/{learner}/clr.json`
 #[utoipa::path(get, path = "/cohorts/{id}/learners/{learner}/clr.json", tag = "exports", params(("id" = String, Path), ("learner" = String, Path)),
     responses((status = 200, description = "same as transcript.clr"), (status = 403), (status = 404)), security(("bearer" = [])))]
@@ -202,6 +207,7 @@ fn metrics() {}
         audit_attendance,
         audit_digests,
         audit_digest,
+        subject_export,
         jwks,
         did_document,
         status_list,
@@ -424,6 +430,7 @@ mod drift {
             "/credentials/status/{cohort}",
             "/audit/digests",
             "/audit/digests/{id}",
+            "/subjects/{subject_id}/export",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path}");
         }

@@ -369,7 +369,9 @@ impl Relay {
             let max_payload = self.js.client().server_info().max_payload;
             let mut cursor = start;
             loop {
-                let events = self.log.read(cursor, BATCH).await?;
+                // As stored: personal fields stay sealed on the bus (JetStream keeps messages
+                // beyond an erasure; the key table does not).
+                let events = self.log.read_log_sealed(cursor, BATCH).await?;
                 let Some(last) = events.last() else {
                     return anyhow::Ok(());
                 };

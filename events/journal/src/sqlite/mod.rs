@@ -178,7 +178,10 @@ impl SqliteJournal {
             )));
         }
         let writable = !exists
-            || std::fs::OpenOptions::new().append(true).open(path).is_ok()
+            // access(2), not an open: closing any descriptor of the file would release this
+            // process's POSIX locks on it, SQLite's included (another process could then
+            // remove the WAL under a live handle).
+            || rustix::fs::access(path, rustix::fs::Access::WRITE_OK).is_ok()
                 && path
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
@@ -316,6 +319,18 @@ impl SqliteJournal {
             writer.execute_batch(
                 "CREATE TEMP TABLE signing_keys (kid TEXT PRIMARY KEY, public_jwk TEXT,
                    created_at INTEGER, retired_at INTEGER);",
+            )?;
+        }
+        // A file from before the key table: nothing in it is sealed.
+        let subject_keys: i64 = writer.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'subject_keys'",
+            [],
+            |r| r.get(0),
+        )?;
+        if subject_keys == 0 {
+            writer.execute_batch(
+                "CREATE TEMP TABLE subject_keys (subject_id TEXT PRIMARY KEY, wrapped_key BLOB,
+                   created_at INTEGER, erased_at INTEGER);",
             )?;
         }
         let journal = Self::with_writer(path, writer);
@@ -725,6 +740,91 @@ impl Backend for SqliteJournal {
                 rusqlite::params![micros(&Utc::now()), token_id.to_string()],
             )?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn subject_keys(
+        &self,
+        subjects: &[String],
+    ) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
+        let subjects = subjects.to_vec();
+        self.read(move |tx| {
+            let mut select = tx.prepare_cached(
+                "SELECT subject_id, wrapped_key, created_at, erased_at FROM subject_keys
+                 WHERE subject_id = ?1",
+            )?;
+            let mut out = Vec::new();
+            for s in &subjects {
+                let mut rows = select.query(rusqlite::params![s])?;
+                if let Some(r) = rows.next()? {
+                    out.push(crate::sealing::SubjectKey {
+                        subject_id: r.get(0)?,
+                        wrapped: r.get(1)?,
+                        created_at: instant(r.get(2)?),
+                        erased_at: r.get::<_, Option<i64>>(3)?.map(instant),
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError> {
+        let subject_id = subject_id.to_owned();
+        self.write(move |tx| {
+            let now = micros(&Utc::now());
+            tx.execute(
+                "INSERT INTO subject_keys (subject_id, wrapped_key, created_at, erased_at)
+                 VALUES (?1, NULL, ?2, ?2)
+                 ON CONFLICT (subject_id) DO UPDATE
+                 SET wrapped_key = NULL, erased_at = coalesce(erased_at, ?2)",
+                rusqlite::params![subject_id, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn export_subject_keys(&self) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
+        self.read(move |tx| {
+            let mut select = tx.prepare_cached(
+                "SELECT subject_id, wrapped_key, created_at, erased_at FROM subject_keys
+                 ORDER BY subject_id",
+            )?;
+            let rows = select.query_map([], |r| {
+                Ok(crate::sealing::SubjectKey {
+                    subject_id: r.get(0)?,
+                    wrapped: r.get(1)?,
+                    created_at: instant(r.get(2)?),
+                    erased_at: r.get::<_, Option<i64>>(3)?.map(instant),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn insert_subject_keys(
+        &self,
+        keys: &[crate::sealing::SubjectKey],
+    ) -> Result<(), JournalError> {
+        let keys = keys.to_vec();
+        self.write(move |tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO subject_keys (subject_id, wrapped_key, created_at, erased_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for k in &keys {
+                insert.execute(rusqlite::params![
+                    k.subject_id,
+                    k.wrapped,
+                    micros(&k.created_at),
+                    k.erased_at.as_ref().map(micros)
+                ])?;
+            }
+            Ok(())
         })
         .await
     }

@@ -153,4 +153,15 @@ END;
 
 -- The events' command names (user_version 5): see deploy/migrations/V7__event_command.sql.
 
+-- The key table (see deploy/migrations/V9__subject_keys.sql): each data subject's key,
+-- wrapped by the master key; NULL `wrapped_key` once the subject is erased. Apart from the
+-- journal's tables: no trigger, no reference to them, never copied into an export.
+CREATE TABLE IF NOT EXISTS subject_keys (
+    subject_id  TEXT    PRIMARY KEY,
+    wrapped_key BLOB,
+    created_at  INTEGER NOT NULL,
+    erased_at   INTEGER,
+    CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
+);
+
 PRAGMA user_version = 5;

@@ -26,7 +26,8 @@ pub(super) fn append(
 ) -> Result<Vec<i64>, JournalError> {
     check_version(tx, stream_type, stream_id, expected)?;
     check_new_command(tx, metadata)?;
-    let (positions, recorded_at) = insert(tx, stream_type, stream_id, expected, events, metadata)?;
+    let (positions, recorded_at) =
+        insert(tx, stream_type, stream_id, expected, events, metadata, 0)?;
     let span = (positions.first(), positions.last());
     ledger(tx, metadata, stream_type, stream_id, span, recorded_at)?;
     claims(tx, stream_type, stream_id, events, &positions)?;
@@ -48,6 +49,7 @@ pub(super) fn append_streams(
     check_new_command(tx, metadata)?;
     let mut positions: Vec<Vec<i64>> = Vec::with_capacity(parts.len());
     let mut recorded_at = Utc::now();
+    let mut offset = 0;
     for part in parts {
         check_version(tx, &part.stream_type, &part.stream_id, part.expected)?;
         let (p, at) = insert(
@@ -57,7 +59,9 @@ pub(super) fn append_streams(
             part.expected,
             &part.events,
             metadata,
+            offset,
         )?;
+        offset += part.events.len();
         positions.push(p);
         recorded_at = at;
     }
@@ -125,6 +129,7 @@ fn insert(
     expected: i64,
     events: &[NewEvent],
     metadata: &CommandMetadata,
+    offset: usize,
 ) -> Result<(Vec<i64>, chrono::DateTime<Utc>), JournalError> {
     let prev: Hash = if expected == 0 {
         GENESIS
@@ -165,7 +170,7 @@ fn insert(
             causation_id, reported_actor, prev_hash, hash, position, chain_version, command)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?;
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = metadata.event_ids_at(offset, events.len());
     let (prev_hashes, hashes) = crate::repository::hash_appended(
         stream_type,
         stream_id,

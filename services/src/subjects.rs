@@ -1,0 +1,135 @@
+//! Subject access (RGPD article 15): every personal datum and every event about one data
+//! subject, decrypted (`GET /subjects/{subject_id}/export`, staff or the learner themself).
+//!
+//! An event is about the subject when one of its personal fields is the subject's
+//! ([`fieldtrail_domain::personal`]), when it is on the subject's own stream (its erasure), or,
+//! for a learner, when its payload names the learner's id (enrolment, attendance, field-study
+//! membership, defences, certificate, a complaint `from` them). The whole global log is read:
+//! the cost of one request is linear in the journal's size. After an erasure the subject's
+//! fields read as the marker, like everywhere else.
+
+use anyhow::Context as _;
+use fieldtrail_domain::personal::{self, Subject};
+use fieldtrail_domain::StreamKind;
+use fieldtrail_journal::audit::utc_text;
+use fieldtrail_journal::{Cursor, Journal, StoredEvent};
+use serde_json::{json, Value};
+
+/// Events read per page of the global log.
+const PAGE: i64 = 4096;
+
+fn mentions(value: &Value, id: &str) -> bool {
+    match value {
+        Value::String(s) => s == id || s.strip_prefix("learner:") == Some(id),
+        Value::Array(items) => items.iter().any(|v| mentions(v, id)),
+        Value::Object(map) => map.values().any(|v| mentions(v, id)),
+        _ => false,
+    }
+}
+
+/// The personal fields of `event` that belong to `subject_id`: `(path, value)`.
+fn personal_of(event: &StoredEvent, subject_id: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (path, subject) in personal::personal_fields(&event.event_type) {
+        if Subject::id(subject, &event.payload).as_deref() != Some(subject_id) {
+            continue;
+        }
+        let mut payload = event.payload.clone();
+        personal::visit_mut(&mut payload, path, &mut |v| {
+            out.push((path.to_owned(), v.clone()));
+        });
+    }
+    out
+}
+
+fn envelope(event: &StoredEvent) -> Value {
+    json!({
+        "position": event.position,
+        "event_id": event.event_id,
+        "stream_type": event.stream_type,
+        "stream_id": event.stream_id,
+        "stream_version": event.stream_version,
+        "event_type": event.event_type,
+        "event_version": event.event_version,
+        "occurred_at": utc_text(&event.occurred_at),
+        "recorded_at": utc_text(&event.recorded_at),
+        "actor": event.actor,
+        "payload": event.payload,
+    })
+}
+
+/// The subject access export of `subject_id` (already checked by
+/// [`personal::check_subject_id`]): `{"subject_id", "erased", "erased_at", "personal_data":
+/// [{position, event_id, event_type, field, value}], "events": [envelope with payload]}`.
+///
+/// # Errors
+/// When the journal cannot be read.
+pub async fn export(journal: &Journal, subject_id: &str) -> anyhow::Result<Value> {
+    let learner = subject_id.strip_prefix("learner:");
+    let key = journal
+        .subject_keys(&[subject_id.to_owned()])
+        .await
+        .context("key table")?;
+    let erased_at = key.first().and_then(|k| k.erased_at).map(|t| utc_text(&t));
+    let mut personal_data = Vec::new();
+    let mut events = Vec::new();
+    let mut cursor = Cursor::default();
+    loop {
+        let page = journal.read(cursor, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        cursor = Cursor::after(last);
+        for event in &page {
+            let fields = personal_of(event, subject_id);
+            let own = event.stream_type == StreamKind::SUBJECT && event.stream_id == subject_id;
+            let named = learner.is_some_and(|id| mentions(&event.payload, id));
+            if fields.is_empty() && !own && !named {
+                continue;
+            }
+            for (field, value) in fields {
+                personal_data.push(json!({
+                    "position": event.position,
+                    "event_id": event.event_id,
+                    "event_type": event.event_type,
+                    "field": field,
+                    "value": value,
+                }));
+            }
+            events.push(envelope(event));
+        }
+    }
+    Ok(json!({
+        "subject_id": subject_id,
+        "erased": erased_at.is_some(),
+        "erased_at": erased_at,
+        "personal_data": personal_data,
+        "events": events,
+    }))
+}
+
+/// `GET /subjects/{subject_id}/export` (the role check is the token layer's: staff, or the
+/// learner `learner:<their id>`).
+pub async fn http_export(
+    axum::extract::State(state): axum::extract::State<crate::http::AppState>,
+    axum::extract::Path(subject_id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    if let Err(message) = personal::check_subject_id(&subject_id) {
+        return crate::http::audit::refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            &format!("subject_id: {message}"),
+        );
+    }
+    match export(&state.journal, &subject_id).await {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "subject export unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+            )
+                .into_response()
+        }
+    }
+}

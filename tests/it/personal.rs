@@ -1,0 +1,440 @@
+//! Personal data at rest (ARCHITECTURE.md, "Personal data"): the personal fields of the shipped
+//! cohort and of the harder path (names, notes, remarks, jury names, a complaint) are sealed in
+//! every journal table, on both backends, and read back in clear through the journal.
+
+use crate::helpers::{TestEnv, COHORT};
+use serde_json::Value;
+
+const HARDER_PATH: &str = include_str!("../data/harder-path.jsonl");
+
+/// The personal values a scenario file gives, by command: `(command, field path in data)`
+/// where the event keeps the value in a personal field (see `personal::CLASSIFICATION`).
+const PERSONAL_INPUT: &[(&str, &str)] = &[
+    ("enrol_learner", "name"),
+    ("withdraw_learner", "reason"),
+    ("correct_attendance", "reason"),
+    ("record_deis_credit", "note"),
+    ("revoke_certificate", "reason"),
+    ("file_complaint", "subject"),
+    ("file_complaint", "text"),
+    ("answer_complaint", "answer"),
+    ("change_members", "reason"),
+    ("negotiate_commission", "negotiated_with"),
+    ("log_intervention", "summary"),
+    ("record_reflexive_note", "text"),
+    ("schedule_defence", "jury[].name"),
+    ("record_defence", "outcomes[].remarks"),
+    ("recuse_jury_member", "name"),
+    ("recuse_jury_member", "reason"),
+    ("appoint_jury_member", "name"),
+    ("split_field_study", "reason"),
+    ("rectify_defence_result", "reason"),
+];
+
+fn values_at(value: &Value, path: &str, out: &mut Vec<String>) {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    let (name, array) = match head.strip_suffix("[]") {
+        Some(n) => (n, true),
+        None => (head, false),
+    };
+    let Some(v) = value.get(name) else { return };
+    let items: Vec<&Value> = if array {
+        v.as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    } else {
+        vec![v]
+    };
+    for item in items {
+        match rest {
+            Some(rest) => values_at(item, rest, out),
+            None => out.extend(item.as_str().map(str::to_owned)),
+        }
+    }
+}
+
+/// Every personal text of `scenario` (JSON Lines of commands).
+pub fn personal_texts(scenario: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in scenario.lines().filter(|l| !l.trim().is_empty()) {
+        let command: Value = serde_json::from_str(line).unwrap();
+        for (name, path) in PERSONAL_INPUT {
+            if command["command"] == *name {
+                values_at(&command["data"], path, &mut out);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every row of every table of the journal but `except`, as text (PostgreSQL: each row cast to
+/// text; SQLite: each column as text, blobs as hex).
+pub async fn dump_tables(env: &TestEnv, except: &[&str]) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    match fieldtrail_journal::sqlite_path(&env.settings.database_url) {
+        Some(path) => {
+            let db = rusqlite::Connection::open(path).unwrap();
+            let tables: Vec<String> = db
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for table in tables.iter().filter(|t| !except.contains(&t.as_str())) {
+                let mut select = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+                let n = select.column_count();
+                let mut result = select.query([]).unwrap();
+                while let Some(row) = result.next().unwrap() {
+                    let mut text = String::new();
+                    for i in 0..n {
+                        match row.get_ref(i).unwrap() {
+                            rusqlite::types::ValueRef::Text(t) => {
+                                text.push_str(&String::from_utf8_lossy(t));
+                            }
+                            rusqlite::types::ValueRef::Blob(b) => text.push_str(&hex::encode(b)),
+                            other => text.push_str(&format!("{other:?}")),
+                        }
+                        text.push('|');
+                    }
+                    rows.push((table.clone(), text));
+                }
+            }
+        }
+        None => {
+            let client = env.pool().get().await.unwrap();
+            let tables: Vec<String> = client
+                .query(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            for table in tables.iter().filter(|t| !except.contains(&t.as_str())) {
+                for row in client
+                    .query(&format!("SELECT t::text FROM \"{table}\" t"), &[])
+                    .await
+                    .unwrap()
+                {
+                    rows.push((table.clone(), row.get(0)));
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// The personal texts that occur in a dump, with the table they occur in. JSON escapes
+/// non-ASCII letters in neither backend's text form, so a plain search finds them.
+pub fn found_in(dump: &[(String, String)], texts: &[String]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for text in texts {
+        for (table, row) in dump {
+            if row.contains(text.as_str()) {
+                found.push((table.clone(), text.clone()));
+                break;
+            }
+        }
+    }
+    found
+}
+
+crate::both_backends!(
+    personal_fields_are_sealed_in_the_journal_and_read_in_clear,
+    sealed_at_rest
+);
+
+async fn sealed_at_rest(env: TestEnv) {
+    let cohort = env.import(COHORT).await;
+    let harder = env.import(HARDER_PATH).await;
+    assert_eq!((cohort.rejected, harder.rejected), (0, 0));
+    let texts: Vec<String> = [personal_texts(COHORT), personal_texts(HARDER_PATH)].concat();
+    assert!(texts.len() > 30, "{texts:?}");
+    assert!(texts.iter().any(|t| t == "Dominique Jaouen"));
+
+    // No table holds any of them (the key table holds keys only), nor does the JetStream
+    // stream the relay filled.
+    let published = env.relay().await;
+    let mut dump = dump_tables(&env, &["subject_keys"]).await;
+    for table in ["events", "command_ledger", "read_models"] {
+        assert!(dump.iter().any(|(t, _)| t == table), "{table} dumped");
+    }
+    let messages = crate::faults::stream_contents(&env).await;
+    assert_eq!(messages.len(), published.events, "every event on NATS");
+    assert_eq!(messages.len() as i64, env.event_count().await);
+    dump.extend(
+        messages
+            .iter()
+            .map(|(subject, body)| ("jetstream".to_owned(), format!("{subject} {body}"))),
+    );
+    assert_eq!(found_in(&dump, &texts), vec![], "plaintext at rest");
+
+    // Sealed as `ft1:`, one key row per subject, wrapped (never the plaintext key).
+    let rows = env
+        .journal
+        .export_events(fieldtrail_journal::Cursor::default(), 100_000)
+        .await
+        .unwrap();
+    let enrolled = rows
+        .iter()
+        .find(|r| r.event_type == "learner_enrolled")
+        .unwrap();
+    assert!(enrolled.payload["name"]
+        .as_str()
+        .unwrap()
+        .starts_with(fieldtrail_journal::sealing::SEALED_PREFIX));
+    let keys = env.journal.export_subject_keys().await.unwrap();
+    let subjects: Vec<&str> = keys.iter().map(|k| k.subject_id.as_str()).collect();
+    for s in ["learner:l25-01", "field_study:fs25-a", "jury:fs25-a"] {
+        assert!(subjects.contains(&s), "{s} in {subjects:?}");
+    }
+    assert!(subjects
+        .iter()
+        .any(|s| s.starts_with("complaint:hp-cohort:")));
+    assert!(keys
+        .iter()
+        .all(|k| k.wrapped.as_ref().is_some_and(|w| w.len() == 24 + 32 + 16)));
+
+    // Read through the journal: in clear, where the rules and read models need it.
+    let stream = env
+        .journal
+        .stream("cohort", "cohort-2025", 0)
+        .await
+        .unwrap();
+    let name = stream
+        .iter()
+        .find(|e| e.event_type == "learner_enrolled")
+        .map(|e| e.payload["name"].clone());
+    assert_eq!(name, Some(Value::from("Dominique Jaouen")));
+    let complaints = env
+        .document("complaints", "hp-cohort")
+        .await
+        .expect("complaints register");
+    assert!(complaints
+        .to_string()
+        .contains("Séance déplacée sans préavis"));
+    // The chain covers the sealed rows.
+    assert!(env.journal.verify(None).await.unwrap().intact());
+    env.cleanup().await;
+}
+
+fn erase(command_id: &str, subject_id: &str) -> String {
+    serde_json::json!({
+        "command_id": command_id, "command": "erase_subject", "at": "2026-10-01T10:00:00+02:00",
+        "actor": "staff:dpo", "data": {"subject_id": subject_id, "reason": "demande d'effacement RGPD n° 12"}
+    })
+    .to_string()
+}
+
+crate::both_backends!(
+    an_erased_subject_reads_as_the_marker_everywhere_and_the_chain_still_verifies,
+    erased_everywhere
+);
+
+async fn erased_everywhere(env: TestEnv) {
+    use fieldtrail_journal::sealing::ERASED;
+    env.import(COHORT).await;
+    env.import(HARDER_PATH).await;
+    let digest_before = env.journal.verify(None).await.unwrap().digest;
+    // A learner, a study's jury and a complaint: one command each, through the import.
+    let lines = [
+        erase("erase-1", "learner:p-05"),
+        erase("erase-2", "jury:fs-m1"),
+        erase("erase-3", "complaint:hp-cohort:k-01"),
+    ]
+    .join("\n");
+    let report = env.import(&lines).await;
+    assert_eq!((report.applied, report.rejected), (3, 0), "{report:?}");
+    // Once only.
+    let again = env.import(&erase("erase-4", "learner:p-05")).await;
+    assert_eq!(again.rejected, 1);
+
+    // The journal answers the marker for the erased subjects only.
+    let cohort = env.journal.stream("cohort", "hp-cohort", 0).await.unwrap();
+    let names: Vec<(String, String)> = cohort
+        .iter()
+        .filter(|e| e.event_type == "learner_enrolled")
+        .map(|e| {
+            (
+                e.payload["learner_id"].as_str().unwrap().to_owned(),
+                e.payload["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(names.contains(&("p-05".to_owned(), ERASED.to_owned())));
+    assert!(names.contains(&("p-01".to_owned(), "Anne Le Goff".to_owned())));
+    let study = env.journal.stream("field_study", "fs-m1", 0).await.unwrap();
+    let jury: Vec<&Value> = study
+        .iter()
+        .filter(|e| e.event_type == "defence_scheduled")
+        .flat_map(|e| e.payload["jury"].as_array().unwrap())
+        .map(|m| &m["name"])
+        .collect();
+    assert!(
+        !jury.is_empty() && jury.iter().all(|n| *n == ERASED),
+        "{jury:?}"
+    );
+
+    // The read models show the marker where the field was, and nothing of the erased data.
+    let erased_texts: Vec<String> = [
+        "Élise Morvan",
+        "Séance déplacée sans préavis",
+        "La séance du 13 octobre a été déplacée la veille au soir ; je n'ai pas pu m'organiser.",
+        "Nous vous présentons nos excuses : le déplacement aurait dû être annoncé plus tôt.",
+        "M. Centre",
+        "A encadré le groupe pendant l'enquête",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let documents = env.documents().await;
+    let register = env.document("complaints", "hp-cohort").await.unwrap();
+    assert!(register.to_string().contains(ERASED), "{register}");
+    assert!(register.to_string().contains("Calendrier des restitutions"));
+    // The dump of every table, the key table included, and the JetStream stream: nothing of
+    // the erased subjects'.
+    env.relay().await;
+    let mut dump = dump_tables(&env, &[]).await;
+    dump.extend(
+        crate::faults::stream_contents(&env)
+            .await
+            .into_iter()
+            .map(|(subject, body)| ("jetstream".to_owned(), format!("{subject} {body}"))),
+    );
+    assert_eq!(
+        found_in(&dump, &erased_texts),
+        vec![],
+        "erased data at rest"
+    );
+    let keys = env.journal.export_subject_keys().await.unwrap();
+    for subject in ["learner:p-05", "jury:fs-m1", "complaint:hp-cohort:k-01"] {
+        let row = keys.iter().find(|k| k.subject_id == subject).unwrap();
+        assert!(row.wrapped.is_none() && row.erased_at.is_some(), "{row:?}");
+    }
+
+    // Subject access: the erased learner's data is the marker, another learner's in clear;
+    // over HTTP for staff and the learner themself only.
+    let erased = fieldtrail::subjects::export(&env.journal, "learner:p-05")
+        .await
+        .unwrap();
+    assert_eq!(erased["erased"], true);
+    let data = erased["personal_data"].as_array().unwrap();
+    assert!(
+        !data.is_empty() && data.iter().all(|d| d["value"] == ERASED),
+        "{data:?}"
+    );
+    let kinds: Vec<&str> = erased["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event_type"].as_str())
+        .collect();
+    for kind in ["learner_enrolled", "session_held", "subject_erased"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let (address, stop, task) = env.serve().await;
+    let get = |token: String, subject: &str| {
+        let client = env.client_with(&token);
+        let url = format!("http://{address}/subjects/{subject}/export");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = get(env.staff.clone(), "learner:p-01").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["erased"], false);
+    assert!(body["personal_data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["field"] == "name" && d["value"] == "Anne Le Goff"));
+    let own = env
+        .token(
+            fieldtrail::auth::Role::Learner,
+            Some("hp-cohort"),
+            Some("p-01"),
+        )
+        .await;
+    assert_eq!(get(own.clone(), "learner:p-01").await.0, 200);
+    assert_eq!(get(own, "learner:p-02").await.0, 403);
+    let auditor = env.token(fieldtrail::auth::Role::Auditor, None, None).await;
+    assert_eq!(get(auditor, "learner:p-01").await.0, 403);
+    let (status, body) = get(env.staff.clone(), "learner:p-05").await;
+    assert_eq!((status, &body["erased"]), (200, &Value::Bool(true)));
+    assert_eq!(get(env.staff.clone(), "pupil:p-01").await.0, 422);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+
+    // The chain still verifies (the same digest up to the erasures), and a rebuild from the
+    // journal gives the same documents.
+    let report = env.journal.verify(None).await.unwrap();
+    assert!(report.intact());
+    assert_ne!(report.digest, digest_before);
+    fieldtrail_projections::runner::rebuild(&env.journal)
+        .await
+        .unwrap();
+    assert_eq!(env.documents().await, documents, "rebuild after erasure");
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    retention_erases_the_group_texts_of_closed_cohorts_once,
+    retention_once
+);
+
+async fn retention_once(env: TestEnv) {
+    use fieldtrail_journal::sealing::ERASED;
+    env.import(COHORT).await;
+    let handler = env.handler();
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    // cohort-2025 closed in 2026: kept 5 years, nothing is due in 2027.
+    let early =
+        fieldtrail::cli::retention::apply(&handler, &env.journal, 5, at("2027-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+    assert_eq!((early.erased.len(), early.kept), (0, 3));
+    let due = at("2032-01-01T00:00:00Z");
+    let report = fieldtrail::cli::retention::apply(&handler, &env.journal, 5, due)
+        .await
+        .unwrap();
+    assert_eq!(report.erased.len(), 3, "{report:?}");
+    let again = fieldtrail::cli::retention::apply(&handler, &env.journal, 5, due)
+        .await
+        .unwrap();
+    assert_eq!((again.erased.len(), again.already.len()), (0, 3));
+    env.project().await;
+    // Logged as events; the notes read as the marker, the hypotheses (not personal) stay.
+    let erasures = env
+        .journal
+        .stream("subject", "field_study:fs25-a", 0)
+        .await
+        .unwrap();
+    assert_eq!(erasures.len(), 1);
+    assert_eq!(erasures[0].actor, fieldtrail::cli::retention::ACTOR);
+    let study = env
+        .journal
+        .stream("field_study", "fs25-a", 0)
+        .await
+        .unwrap();
+    let notes: Vec<&Value> = study
+        .iter()
+        .filter(|e| e.event_type == "reflexive_note_recorded")
+        .map(|e| &e.payload["text"])
+        .collect();
+    assert!(!notes.is_empty() && notes.iter().all(|t| *t == ERASED));
+    assert!(study
+        .iter()
+        .any(|e| e.event_type == "hypothesis_stated" && e.payload["text"] != ERASED));
+    assert!(env.journal.verify(None).await.unwrap().intact());
+    env.cleanup().await;
+}
