@@ -520,3 +520,41 @@ async fn the_retention_job_runs_from_the_command_line_and_twice_adds_nothing() {
     );
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_postgresql_journal_needs_a_master_key_and_the_embedded_one_warns_without() {
+    let postgres = TestEnv::new("master_key").await;
+    let without = |url: &str, args: &[&str]| {
+        let output = crate::helpers::fieldtrail_binary()
+            .env_remove(fieldtrail_journal::sealing::MASTER_KEY_ENV)
+            .env_remove(fieldtrail_journal::sealing::MASTER_KEY_FILE_ENV)
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, err) = without(&postgres.settings.database_url, &["audit", "verify"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("FIELDTRAIL_MASTER_KEY") && err.lines().count() == 1,
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.db");
+    let url = format!("sqlite://{}", file.display());
+    let (code, err) = without(
+        &url,
+        &[
+            "import",
+            &format!("{}/../data/cohort-2025.jsonl", env!("CARGO_MANIFEST_DIR")),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("DEVELOPMENT master key"), "{err}");
+    postgres.cleanup().await;
+}

@@ -16,7 +16,7 @@ const LEARNER: &str = "l25-01";
 
 /// The `fieldtrail` binary on the test's journal, with `keys` as its keys directory.
 fn fieldtrail(env: &TestEnv, keys: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
+    crate::helpers::fieldtrail_binary()
         .env("DATABASE_URL", &env.settings.database_url)
         .env("FIELDTRAIL_KEYS_DIR", keys)
         .env("RUST_LOG", "warn")
@@ -247,7 +247,7 @@ fn event_of(line: &str) -> Option<Value> {
 
 /// `audit verify --digest … --export … --public-key …` with no journal at all.
 fn offline(dir: &Path, export: &str) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
+    let output = crate::helpers::fieldtrail_binary()
         .env("DATABASE_URL", "sqlite:///nonexistent/directory/none.db")
         .env("FIELDTRAIL_KEYS_DIR", dir.join("no-keys-here"))
         .args(["audit", "verify", "--digest"])
