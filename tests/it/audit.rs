@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 fn fieldtrail(env: &TestEnv) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    let mut command = crate::helpers::fieldtrail_binary();
     command
         .env("DATABASE_URL", &env.settings.database_url)
         .env("NATS_URL", &env.settings.nats_url)

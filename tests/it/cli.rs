@@ -6,7 +6,7 @@ use std::process::Command;
 
 /// The `fieldtrail` binary on the test's journal, NATS stream and prefix.
 pub(crate) fn fieldtrail(env: &TestEnv) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    let mut command = crate::helpers::fieldtrail_binary();
     command
         .env("DATABASE_URL", &env.settings.database_url)
         .env("NATS_URL", &env.settings.nats_url)
@@ -118,7 +118,7 @@ async fn import_clean(env: TestEnv) {
 
 /// `fieldtrail` with no configuration at all: no DATABASE_URL, no NATS_URL, no file.
 fn unconfigured(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    let mut command = crate::helpers::fieldtrail_binary();
     command
         .current_dir(dir)
         .env_remove("DATABASE_URL")

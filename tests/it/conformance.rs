@@ -311,7 +311,7 @@ async fn copy_from_sqlite_to_postgres_and_back_keeps_events_chain_and_read_model
 
     // And back, through the command line.
     let back = TestEnv::sqlite("copy_back").await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
+    let output = crate::helpers::fieldtrail_binary()
         .args([
             "copy",
             "--from",
@@ -330,7 +330,7 @@ async fn copy_from_sqlite_to_postgres_and_back_keeps_events_chain_and_read_model
     assert!(String::from_utf8_lossy(&output.stdout).contains("copied 210 events and 203 commands"));
     assert_eq!(contents(&back).await, want);
     assert_eq!(back.journal.export_rejections().await.unwrap(), rejections);
-    let verified = std::process::Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
+    let verified = crate::helpers::fieldtrail_binary()
         .args(["audit", "verify"])
         .env("DATABASE_URL", &back.settings.database_url)
         .env("RUST_LOG", "warn")

@@ -764,7 +764,7 @@ async fn the_cohort_2025_xapi_feeds_keep_the_statement_rules_and_void_what_they_
 // ---------------------------------------------------------------- CLI and HTTP
 
 fn fieldtrail(env: &TestEnv) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    let mut command = crate::helpers::fieldtrail_binary();
     command
         .env("DATABASE_URL", &env.settings.database_url)
         .env("NATS_URL", &env.settings.nats_url)

@@ -26,6 +26,36 @@ pub fn nats_url() -> String {
     std::env::var("FIELDTRAIL_TEST_NATS").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
+/// The master key of the tests' journals, installed in each test process before its first
+/// journal ([`TestEnv::new`], [`TestEnv::sqlite`]): a PostgreSQL journal needs one.
+pub const TEST_MASTER_KEY: &str =
+    "74657374206b6579206f6620666965646c747261696c2774207465737473212e";
+
+fn install_test_master_key() {
+    let key = fieldtrail_journal::sealing::MasterKey::from_hex(TEST_MASTER_KEY).expect("hex");
+    // `false` when installed already (or read first): the binaries get whichever is in force.
+    let _ = fieldtrail_journal::sealing::MasterKey::install(key);
+}
+
+/// The `fieldtrail` binary with this process's master key in its environment (the key the
+/// test's in-process journals seal with; a PostgreSQL journal refuses to open without one).
+pub fn fieldtrail_binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    command.env(
+        fieldtrail_journal::sealing::MASTER_KEY_ENV,
+        master_key_hex().as_str(),
+    );
+    command
+}
+
+/// This process's master key as hex (for a child's environment).
+pub fn master_key_hex() -> String {
+    fieldtrail_journal::sealing::MasterKey::configured()
+        .expect("master key")
+        .to_hex()
+        .to_string()
+}
+
 /// A test's own journal and NATS stream.
 pub struct TestEnv {
     /// Settings naming the test's journal, stream and prefix.
@@ -64,6 +94,7 @@ impl TestEnv {
     /// As [`TestEnv::new`], on the PostgreSQL server `server` (a URL without database name)
     /// and the NATS server `nats`.
     pub async fn on(server: &str, nats: &str, name: &str) -> Self {
+        install_test_master_key();
         // PostgreSQL identifiers hold 63 bytes: keep the name's start.
         let name = &name[..name.len().min(32)];
         let unique = format!(
@@ -88,6 +119,7 @@ impl TestEnv {
     /// A test's own embedded journal: a SQLite file in a new temporary directory (removed when
     /// the environment is dropped), with its own NATS stream and prefix as [`TestEnv::new`].
     pub async fn sqlite(name: &str) -> Self {
+        install_test_master_key();
         let unique = format!(
             "{name}_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..10]

@@ -21,7 +21,7 @@ fn lines(text: &str) -> Vec<String> {
 }
 
 fn fieldtrail(env: &TestEnv) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    let mut command = crate::helpers::fieldtrail_binary();
     command
         .env("DATABASE_URL", &env.settings.database_url)
         .env("NATS_URL", &env.settings.nats_url)
@@ -478,6 +478,10 @@ async fn import_draws_a_progress_bar_on_a_terminal() {
     let mut command = Command::new("script");
     command
         .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .env(
+            fieldtrail_journal::sealing::MASTER_KEY_ENV,
+            crate::helpers::master_key_hex().as_str(),
+        )
         .env("DATABASE_URL", &env.settings.database_url)
         .env("NATS_URL", &env.settings.nats_url)
         .env("RUST_LOG", "warn")
@@ -514,7 +518,7 @@ fn configuration_layers_file_then_environment_then_flags_and_hides_passwords() {
     )
     .unwrap();
     let show = |envs: &[(&str, &str)], args: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+        let mut command = crate::helpers::fieldtrail_binary();
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default());

@@ -438,3 +438,123 @@ async fn retention_once(env: TestEnv) {
     assert!(env.journal.verify(None).await.unwrap().intact());
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn only_staff_may_erase_a_subject_over_http() {
+    use fieldtrail::auth::Role;
+    let env = TestEnv::sqlite("erase_roles").await;
+    env.import(COHORT).await;
+    let (address, stop, task) = env.serve().await;
+    let post = |token: String, command_id: &str| {
+        let client = env.client_with(&token);
+        let body: Value = serde_json::from_str(&erase(command_id, "learner:l25-01")).unwrap();
+        let url = format!("http://{address}/commands");
+        async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let before = env.event_count().await;
+    for (n, token) in [
+        env.token(Role::Facilitator, Some("cohort-2025"), None)
+            .await,
+        env.token(Role::Jury, Some("cohort-2025"), None).await,
+        env.token(Role::Learner, Some("cohort-2025"), Some("l25-01"))
+            .await,
+        env.token(Role::Auditor, None, None).await,
+        env.token(Role::Dashboard, None, None).await,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(post(token, &format!("erase-r{n}")).await, 403, "role #{n}");
+    }
+    assert_eq!(env.event_count().await, before, "a refusal appends nothing");
+    let keys = env.journal.export_subject_keys().await.unwrap();
+    assert!(keys
+        .iter()
+        .all(|k| k.subject_id != "learner:l25-01" || k.wrapped.is_some()));
+    assert_eq!(post(env.staff.clone(), "erase-staff").await, 200);
+    assert_eq!(env.event_count().await, before + 1);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_retention_job_runs_from_the_command_line_and_twice_adds_nothing() {
+    let env = TestEnv::sqlite("retention_cli").await;
+    env.import(COHORT).await;
+    let run = || {
+        crate::cli::fieldtrail(&env)
+            .args(["retention", "--group-texts-years", "0"])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let out = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{out} {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(out.contains("erased field_study:fs25-a"), "{out}");
+    assert!(out.contains("3 erased, 0 erased before"), "{out}");
+    let second = run();
+    let out = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert!(out.contains("0 erased, 3 erased before"), "{out}");
+    assert_eq!(
+        env.journal
+            .stream("subject", "field_study:fs25-b", 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_postgresql_journal_needs_a_master_key_and_the_embedded_one_warns_without() {
+    let postgres = TestEnv::new("master_key").await;
+    let without = |url: &str, args: &[&str]| {
+        let output = crate::helpers::fieldtrail_binary()
+            .env_remove(fieldtrail_journal::sealing::MASTER_KEY_ENV)
+            .env_remove(fieldtrail_journal::sealing::MASTER_KEY_FILE_ENV)
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, err) = without(&postgres.settings.database_url, &["audit", "verify"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("FIELDTRAIL_MASTER_KEY") && err.lines().count() == 1,
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.db");
+    let url = format!("sqlite://{}", file.display());
+    let (code, err) = without(
+        &url,
+        &[
+            "import",
+            &format!("{}/../data/cohort-2025.jsonl", env!("CARGO_MANIFEST_DIR")),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("DEVELOPMENT master key"), "{err}");
+    postgres.cleanup().await;
+}

@@ -56,7 +56,7 @@ impl Dir {
 }
 
 fn fieldtrail(env: &TestEnv) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+    let mut command = crate::helpers::fieldtrail_binary();
     command
         .env("DATABASE_URL", &env.settings.database_url)
         .env("NATS_URL", &env.settings.nats_url)

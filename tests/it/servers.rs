@@ -50,7 +50,7 @@ impl Serve {
         nats_url: Option<&str>,
         extra: &[(&str, &str)],
     ) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fieldtrail"));
+        let mut command = crate::helpers::fieldtrail_binary();
         command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env(

@@ -21,7 +21,7 @@ fn fieldtrail(env: &TestEnv, keys: &Path, args: &[&str]) -> Output {
 
 /// The `fieldtrail` binary on the journal at `database_url`, with `keys` as its keys directory.
 fn fieldtrail_on(database_url: &str, keys: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
+    crate::helpers::fieldtrail_binary()
         .env("DATABASE_URL", database_url)
         .env("FIELDTRAIL_KEYS_DIR", keys)
         .env("RUST_LOG", "warn")
@@ -252,7 +252,7 @@ fn event_of(line: &str) -> Option<Value> {
 
 /// `audit verify --digest … --export … --public-key …` with no journal at all.
 fn offline(dir: &Path, export: &str) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_fieldtrail"))
+    let output = crate::helpers::fieldtrail_binary()
         .env("DATABASE_URL", "sqlite:///nonexistent/directory/none.db")
         .env("FIELDTRAIL_KEYS_DIR", dir.join("no-keys-here"))
         .args(["audit", "verify", "--digest"])
@@ -876,6 +876,10 @@ fn into_closed_pipe(env: &TestEnv, keys: &Path, args: &[&str]) -> (i32, String) 
         .args(args)
         .env("DATABASE_URL", &env.settings.database_url)
         .env("FIELDTRAIL_KEYS_DIR", keys)
+        .env(
+            fieldtrail_journal::sealing::MASTER_KEY_ENV,
+            crate::helpers::master_key_hex(),
+        )
         .env("RUST_LOG", "warn")
         .output()
         .expect("bash");

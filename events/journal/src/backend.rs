@@ -528,10 +528,12 @@ pub const DEFAULT_URL: &str = "sqlite://fieldtrail.db";
 
 /// Opens the journal at `url`, creating and migrating it if needed: `sqlite://PATH` (a file,
 /// relative to the working directory unless absolute: `sqlite:///var/lib/x.db`) or
-/// `postgres://...` / `postgresql://...` (`pool_size` connections).
+/// `postgres://...` / `postgresql://...` (`pool_size` connections). Personal data is sealed
+/// with [`MasterKey::configured`]; a PostgreSQL journal needs a configured one.
 ///
 /// # Errors
-/// [`JournalError::Other`] naming the URL when its scheme is unknown or it cannot be opened.
+/// [`JournalError::Other`] naming the URL when its scheme is unknown or it cannot be opened;
+/// on PostgreSQL, when no master key is configured.
 pub async fn open(url: &str, pool_size: usize) -> Result<Journal, JournalError> {
     open_with(url, pool_size, true).await
 }
@@ -548,7 +550,16 @@ pub async fn open_existing(url: &str, pool_size: usize) -> Result<Journal, Journ
 }
 
 async fn open_with(url: &str, pool_size: usize, create: bool) -> Result<Journal, JournalError> {
-    MasterKey::configured()?;
+    let master = MasterKey::configured()?;
+    if master.is_development() && sqlite_path(url).is_none() {
+        return Err(JournalError::Other(format!(
+            "a PostgreSQL journal needs a master key for its personal data: set {} (64 hex \
+             digits, e.g. from `openssl rand -hex 32`) or {}; the development key is for the \
+             embedded journal only",
+            crate::sealing::MASTER_KEY_ENV,
+            crate::sealing::MASTER_KEY_FILE_ENV
+        )));
+    }
     if let Some(path) = sqlite_path(url) {
         check_sqlite_path(path)?;
         let path = std::path::Path::new(path);

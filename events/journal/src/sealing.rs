@@ -12,8 +12,8 @@
 //! The subjects' keys live in the key table (`subject_keys`, apart from the journal's tables
 //! on both backends), each wrapped by the master key (XChaCha20-Poly1305 again, the subject id
 //! as associated data). The master key comes from configuration
-//! ([`MasterKey::configured`]); without one, a fixed development key is used and said so in
-//! the log. Erasing a subject destroys its wrapped key (the row stays, without key, to say
+//! ([`MasterKey::configured`]); without one, a fixed development key is used for an embedded
+//! journal and said so in the log, and a PostgreSQL journal is refused ([`crate::open`]). Erasing a subject destroys its wrapped key (the row stays, without key, to say
 //! when): from then on its fields read as [`ERASED`], and new personal data given for it is
 //! not kept (stored as [`ERASED`]).
 //!
@@ -104,6 +104,12 @@ impl MasterKey {
             key: Zeroizing::new(*b"fieldtrail development master ky"),
             development: true,
         }
+    }
+
+    /// The key as 64 hex digits, to hand it to a child process's environment
+    /// ([`MASTER_KEY_ENV`]) so that both read the same journal; never log it.
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.key.as_ref()))
     }
 
     /// Whether this is the development key.

@@ -184,6 +184,13 @@ impl Server {
             .args(["--subject-prefix", &settings.subject_prefix])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env("RUST_LOG", "warn")
+            // The same master key as this process, which wrote the scratch journal.
+            .env(
+                fieldtrail_journal::sealing::MASTER_KEY_ENV,
+                fieldtrail_journal::sealing::MasterKey::configured()?
+                    .to_hex()
+                    .as_str(),
+            )
             .env_remove("FIELDTRAIL_CONFIG")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
