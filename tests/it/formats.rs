@@ -964,6 +964,11 @@ async fn exports_through_the_cli_and_http_and_unknown_ids_are_refused_by_name_on
         "/cohorts/cohort-1999/learners/l25-01/clr.json".to_owned(),
         "/field-studies/fs99-z/xapi".to_owned(),
         "/field-studies/%20..%2F/xapi".to_owned(),
+        // A NUL PostgreSQL's text cannot hold, in the path: no such resource either.
+        "/cohorts/%00/timetable.ics".to_owned(),
+        format!("/cohorts/{COHORT_ID}/learners/%00/transcript.clr"),
+        format!("/cohorts/{COHORT_ID}/learners/l25-05%1f/transcript.jwt"),
+        "/credentials/status/%00".to_owned(),
     ] {
         let (status, _, body) = get(path.clone()).await;
         assert_eq!(status, 404, "{path}: {body}");

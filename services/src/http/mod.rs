@@ -132,6 +132,8 @@ pub fn router(state: AppState) -> Router {
             "/credentials/status/{cohort}",
             get(crate::signing::http::status_list),
         )
+        // The API's and the verifiers' routes (the pages answer bad paths in French).
+        .layer(axum::middleware::from_fn(refuse_control_characters))
         // The pages (after the API's layer: they authenticate themselves, by cookie).
         .merge(crate::pages::routes(state.clone()))
         .layer(DefaultBodyLimit::max(state.body_limit))
@@ -282,6 +284,35 @@ async fn post_command(
                 .into_response()
         }
     }
+}
+
+/// Whether `text` (a URI's path or query, percent-encoded) encodes a control character
+/// (`%00`–`%1F`, `%7F`): no id holds one, and PostgreSQL's text cannot hold a NUL.
+fn encodes_control_character(text: &str) -> bool {
+    text.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && ((matches!(w[1], b'0' | b'1') && w[2].is_ascii_hexdigit())
+                || (w[1] == b'7' && matches!(w[2], b'f' | b'F')))
+    })
+}
+
+/// Refuses, before any route reads the journal, a path (`404 not_found`) or a query (`422
+/// invalid`) that encodes a control character.
+async fn refuse_control_characters(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let uri = request.uri();
+    if encodes_control_character(uri.path()) {
+        return rejected(
+            Code::NotFound,
+            "no such resource: the path holds a control character",
+        );
+    }
+    if uri.query().is_some_and(encodes_control_character) {
+        return rejected(Code::Invalid, "the query holds a control character");
+    }
+    next.run(request).await
 }
 
 fn rejected(code: Code, message: &str) -> Response {
