@@ -297,41 +297,40 @@ impl SqliteJournal {
                 missing.join(", ")
             ))?;
         }
-        let digests: i64 = writer.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signed_digests'",
-            [],
-            |r| r.get(0),
-        )?;
-        if digests == 0 {
-            writer.execute_batch(
+        // Tables a file from an older version lacks, seen empty: digests and published keys
+        // (before user_version 4), the key table (nothing in such a file is sealed), the
+        // remembered refusals.
+        for (table, ddl) in [
+            (
+                "signed_digests",
                 "CREATE TEMP TABLE signed_digests (digest_id INTEGER PRIMARY KEY, tx_id INTEGER,
                    position INTEGER, events INTEGER, digest TEXT, head_hash TEXT,
                    signed_at INTEGER, key_id TEXT, jws TEXT);",
-            )?;
-        }
-        // A file from before user_version 4: no published keys.
-        let keys: i64 = writer.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signing_keys'",
-            [],
-            |r| r.get(0),
-        )?;
-        if keys == 0 {
-            writer.execute_batch(
+            ),
+            (
+                "signing_keys",
                 "CREATE TEMP TABLE signing_keys (kid TEXT PRIMARY KEY, public_jwk TEXT,
                    created_at INTEGER, retired_at INTEGER);",
-            )?;
-        }
-        // A file from before the key table: nothing in it is sealed.
-        let subject_keys: i64 = writer.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'subject_keys'",
-            [],
-            |r| r.get(0),
-        )?;
-        if subject_keys == 0 {
-            writer.execute_batch(
+            ),
+            (
+                "subject_keys",
                 "CREATE TEMP TABLE subject_keys (subject_id TEXT PRIMARY KEY, wrapped_key BLOB,
                    created_at INTEGER, erased_at INTEGER);",
+            ),
+            (
+                "command_rejections",
+                "CREATE TEMP TABLE command_rejections (command_id TEXT PRIMARY KEY, command TEXT,
+                   stream TEXT, code TEXT, message TEXT, recorded_at INTEGER);",
+            ),
+        ] {
+            let present: i64 = writer.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
             )?;
+            if present == 0 {
+                writer.execute_batch(ddl)?;
+            }
         }
         let journal = Self::with_writer(path, writer);
         journal
