@@ -10,7 +10,7 @@
 //! document is the same as in the fold of every stream ([`models_as_of`]), at the cost of the
 //! document's own streams rather than of the whole journal.
 
-use crate::store::recorded;
+use crate::store::recorded_owned;
 use crate::{DocKey, DocKind, ReadModels};
 use fieldtrail_journal::audit::{Cut, StreamSet};
 use fieldtrail_journal::{Cursor, Journal, JournalError, StoredEvent, StreamQuery};
@@ -80,8 +80,8 @@ where
             return Ok(models);
         };
         cursor = Cursor::after(last);
-        for event in &events {
-            models.apply(&recorded(event)?);
+        for event in events {
+            models.apply(&recorded_owned(event)?);
         }
     }
 }

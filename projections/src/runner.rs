@@ -10,7 +10,7 @@
 //! projector rebuild every document, and every projector fold again from zero, so that no
 //! document or in-memory state keeps the erased data.
 
-use crate::store::{documents, recorded};
+use crate::store::{documents, recorded_owned};
 use crate::{DocKey, ReadModels};
 use fieldtrail_journal::checkpoint::PROJECTOR;
 use fieldtrail_journal::{CommitOutcome, Cursor, DocumentCommit, Journal, JournalError};
@@ -86,19 +86,20 @@ impl Projector {
             self.models = ReadModels::new();
             self.cursor = Cursor::default();
         }
+        let mut pages = self.log.read_ahead(self.cursor, 10 * BATCH, false);
         while self.cursor < target {
-            let events = self.log.read(self.cursor, BATCH).await?;
-            if events.is_empty() {
+            let Some(events) = pages.recv().await.transpose()? else {
                 break;
-            }
-            for event in &events {
-                if Cursor::after(event) > target {
+            };
+            for event in events {
+                let after = Cursor::after(&event);
+                if after > target {
                     return Ok((folded, erased));
                 }
-                let input = recorded(event)?;
+                let input = recorded_owned(event)?;
                 erased |= erases(&input);
                 self.models.apply(&input);
-                self.cursor = Cursor::after(event);
+                self.cursor = after;
                 folded += 1;
             }
         }
@@ -117,9 +118,10 @@ impl Projector {
         }
         // Decode the whole batch first: an unreadable event stops the projector before it.
         let mut inputs = Vec::with_capacity(events.len());
-        for event in &events {
-            match recorded(event) {
-                Ok(r) => inputs.push((Cursor::after(event), r)),
+        for event in events {
+            let after = Cursor::after(&event);
+            match recorded_owned(event) {
+                Ok(r) => inputs.push((after, r)),
                 Err(e) if inputs.is_empty() => return Err(e),
                 Err(_) => break,
             }
@@ -204,16 +206,13 @@ pub async fn rebuild(journal: &Journal) -> Result<usize, JournalError> {
     loop {
         // Fold to the end of the log, then try to write; a live projector that went further
         // meanwhile makes the write refuse ([`CommitOutcome::Moved`]): fold the rest and retry.
-        loop {
-            let events = journal.read(cursor, 10 * BATCH).await?;
-            if events.is_empty() {
-                break;
-            }
-            for event in &events {
-                models.apply(&recorded(event)?);
-                cursor = Cursor::after(event);
-            }
+        let mut pages = journal.read_ahead(cursor, 10 * BATCH, false);
+        while let Some(events) = pages.recv().await.transpose()? {
             count += events.len();
+            for event in events {
+                cursor = Cursor::after(&event);
+                models.apply(&recorded_owned(event)?);
+            }
         }
         let keys: Vec<DocKey> = models
             .documents()

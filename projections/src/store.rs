@@ -11,7 +11,23 @@ use fieldtrail_journal::{JournalError, StoredEvent};
 /// [`JournalError::Other`] naming the event type and global position when this build cannot
 /// read the row (a newer writer's event): the projector stops there rather than skip it.
 pub fn recorded(event: &StoredEvent) -> Result<RecordedEvent, JournalError> {
-    let decoded = event.decode().map_err(|e| {
+    recorded_owned(event.clone())
+}
+
+/// As [`recorded`], taking the row: its strings and payload move into the recorded event
+/// (no copy; the path of the projector, the rebuild and the exports).
+///
+/// # Errors
+/// As [`recorded`].
+pub fn recorded_owned(mut event: StoredEvent) -> Result<RecordedEvent, JournalError> {
+    let payload = std::mem::take(&mut event.payload);
+    let decoded = fieldtrail_domain::AnyEvent::decode_owned(
+        &event.stream_type,
+        &event.event_type,
+        &event.event_version,
+        payload,
+    )
+    .map_err(|e| {
         JournalError::Other(format!(
             "projector stopped at global position {}: unknown or unreadable event type {:?} (version {}): {}",
             event.position, event.event_type, event.event_version, e.reason
@@ -19,15 +35,15 @@ pub fn recorded(event: &StoredEvent) -> Result<RecordedEvent, JournalError> {
     })?;
     Ok(RecordedEvent {
         position: event.position,
-        stream_type: event.stream_type.clone(),
-        stream_id: event.stream_id.clone(),
+        stream_type: event.stream_type,
+        stream_id: event.stream_id,
         stream_version: event.stream_version,
         event_id: event.event_id.to_string(),
-        event_type: event.event_type.clone(),
-        event_version: event.event_version.clone(),
+        event_type: event.event_type,
+        event_version: event.event_version,
         occurred_at: event.occurred_at,
         recorded_at: event.recorded_at,
-        actor: event.actor.clone(),
+        actor: event.actor,
         event: decoded,
     })
 }

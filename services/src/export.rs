@@ -28,7 +28,7 @@ use clap::{Args, Subcommand};
 use fieldtrail_domain::{AnyEvent, FieldStudyEvent, StreamKind};
 use fieldtrail_journal::{Journal, JournalError};
 use fieldtrail_projections::formats::{self, clr, ics, xapi, CohortOutline, Publisher};
-use fieldtrail_projections::store::recorded;
+use fieldtrail_projections::store::recorded_owned;
 use fieldtrail_projections::{RecordedEvent, Transcript};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -91,8 +91,8 @@ async fn stream(
     journal
         .stream(stream_type, stream_id, 0)
         .await?
-        .iter()
-        .map(|e| recorded(e).map_err(ExportError::from))
+        .into_iter()
+        .map(|e| recorded_owned(e).map_err(ExportError::from))
         .collect()
 }
 

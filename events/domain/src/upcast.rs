@@ -29,6 +29,24 @@ const STEPS: [Step; 2] = [
     }),
 ];
 
+/// Whether a chain of steps takes `version` of `event_type` to the current version (true
+/// when it is current): [`upcast`] then succeeds, so a caller may hand it the payload itself
+/// rather than a copy.
+pub fn reaches_current(event_type: &str, version: &str) -> bool {
+    let target = current_version(event_type);
+    let mut version = version;
+    while version != target {
+        match STEPS
+            .iter()
+            .find(|(t, from, _, _)| *t == event_type && *from == version)
+        {
+            Some((_, _, to, _)) => version = to,
+            None => return false,
+        }
+    }
+    true
+}
+
 /// `payload` of `event_type` at `version`, brought to the current version. Returns the new
 /// version and payload (unchanged when already current).
 ///
@@ -40,21 +58,39 @@ pub fn upcast(
     version: &str,
     mut payload: Value,
 ) -> Result<(String, Value), String> {
-    let target = current_version(event_type);
     let mut version = version.to_owned();
-    while version != target {
+    upcast_in_place(event_type, &mut version, &mut payload)?;
+    Ok((version, payload))
+}
+
+/// As [`upcast`], in place: `version` and `payload` become the current ones. On an error
+/// neither is changed.
+///
+/// # Errors
+/// As [`upcast`].
+pub fn upcast_in_place(
+    event_type: &str,
+    version: &mut String,
+    payload: &mut Value,
+) -> Result<(), String> {
+    let target = current_version(event_type);
+    if !reaches_current(event_type, version) {
+        return Err(format!(
+            "no upcaster from version {version} of {event_type} (this build reads version {target})"
+        ));
+    }
+    while version.as_str() != target {
+        // Always found: `reaches_current` walked the same steps.
         let Some((_, _, to, step)) = STEPS
             .iter()
-            .find(|(t, from, _, _)| *t == event_type && *from == version)
+            .find(|(t, from, _, _)| *t == event_type && *from == version.as_str())
         else {
-            return Err(format!(
-                "no upcaster from version {version} of {event_type} (this build reads version {target})"
-            ));
+            break;
         };
-        payload = step(payload);
-        version = (*to).to_owned();
+        *payload = step(std::mem::take(payload));
+        *version = (*to).to_owned();
     }
-    Ok((version, payload))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -506,6 +506,46 @@ impl Journal {
             .await
     }
 
+    /// Pages of the global log after `from`, `page` events each (personal fields opened,
+    /// as [`Journal::read`], or left sealed as stored, as [`Backend::read_log_sealed`]), read by
+    /// a task of their own one page ahead of their reader: the database reads the next page
+    /// while the reader works on this one. The channel ends after a page shorter than `page`
+    /// (the end of the log when it was read), or after an error, which is its last item; a
+    /// reader that drops the receiver stops the task. Needs a tokio runtime.
+    pub fn read_ahead(
+        &self,
+        from: Cursor,
+        page: i64,
+        sealed: bool,
+    ) -> tokio::sync::mpsc::Receiver<Result<Vec<StoredEvent>, JournalError>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let journal = self.clone();
+        tokio::spawn(async move {
+            let mut cursor = from;
+            loop {
+                let result = if sealed {
+                    journal.read_log_sealed(cursor, page).await
+                } else {
+                    journal.read(cursor, page).await
+                };
+                let last = match &result {
+                    Ok(events) => {
+                        if let Some(event) = events.last() {
+                            cursor = Cursor::after(event);
+                        }
+                        i64::try_from(events.len()).unwrap_or(i64::MAX) < page
+                    }
+                    Err(_) => true,
+                };
+                let empty = matches!(&result, Ok(events) if events.is_empty());
+                if empty || sender.send(result).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        receiver
+    }
+
     /// The PostgreSQL pool, or an error naming the PostgreSQL-only `feature`.
     ///
     /// # Errors

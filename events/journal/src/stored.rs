@@ -63,14 +63,12 @@ impl StoredEvent {
         if self.event_version == fieldtrail_domain::event::current_version(&self.event_type) {
             return self;
         }
-        if let Ok((version, payload)) = fieldtrail_domain::upcast::upcast(
+        // In place (no copy); a version no chain reaches stays as it is (its readers name it).
+        let _ = fieldtrail_domain::upcast::upcast_in_place(
             &self.event_type,
-            &self.event_version,
-            self.payload.clone(),
-        ) {
-            self.event_version = version;
-            self.payload = payload;
-        }
+            &mut self.event_version,
+            &mut self.payload,
+        );
         self
     }
 

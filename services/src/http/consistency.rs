@@ -178,8 +178,8 @@ pub async fn strong_history(
         return Ok(None);
     };
     let mut models = fieldtrail_projections::ReadModels::new();
-    for event in &events {
-        models.apply(&fieldtrail_projections::store::recorded(event)?);
+    for event in events {
+        models.apply(&fieldtrail_projections::store::recorded_owned(event)?);
     }
     let key = fieldtrail_projections::DocKey {
         kind: fieldtrail_projections::DocKind::History,

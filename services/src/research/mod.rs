@@ -47,7 +47,7 @@ use axum::{Json, Router};
 use clap::Args;
 
 use fieldtrail_journal::{Cursor, Journal, JournalError};
-use fieldtrail_projections::store::recorded;
+use fieldtrail_projections::store::recorded_owned;
 use fieldtrail_projections::trajectory::{LogIndex, TrajectoryFold};
 use indicatif::{ProgressBar, ProgressStyle};
 use pseudonym::{KeyError, PseudonymKey, Pseudonymiser};
@@ -220,13 +220,14 @@ pub async fn prepare(
     progress.set_length(u64::try_from(log.count().await?).unwrap_or(0));
     loop {
         let batch = log.read(cursor, BATCH).await?;
-        for stored in &batch {
-            index.apply(&recorded(stored)?);
-            cursor = Cursor::after(stored);
+        let read = batch.len();
+        for stored in batch {
+            cursor = Cursor::after(&stored);
             end = Some(cursor);
+            index.apply(&recorded_owned(stored)?);
         }
-        progress.inc(u64::try_from(batch.len()).unwrap_or(u64::MAX));
-        if i64::try_from(batch.len()).unwrap_or(i64::MAX) < BATCH {
+        progress.inc(u64::try_from(read).unwrap_or(u64::MAX));
+        if i64::try_from(read).unwrap_or(i64::MAX) < BATCH {
             break;
         }
     }
@@ -369,14 +370,14 @@ pub async fn write<S: ChunkSink>(
         if batch.is_empty() {
             break;
         }
-        for stored in &batch {
-            cursor = Cursor::after(stored);
+        for stored in batch {
+            cursor = Cursor::after(&stored);
             if cursor > end {
                 break 'read;
             }
             events += 1;
             progress.inc(1);
-            if let Some(done) = fold.apply(&recorded(stored)?) {
+            if let Some(done) = fold.apply(&recorded_owned(stored)?) {
                 for row in shaper.rows(&done) {
                     rows.write(row)?;
                 }

@@ -12,8 +12,11 @@ use fieldtrail_journal::checkpoint;
 use fieldtrail_journal::{CommitOutcome, Cursor, DocumentCommit, Journal, StoredEvent};
 use std::time::Duration;
 
-/// Events read from the journal per page, and acknowledgements between two checkpoint writes.
+/// Acknowledgements between two checkpoint writes.
 pub const BATCH: i64 = 256;
+
+/// Events read from the journal per page (the next page is read while one is published).
+pub const PAGE: i64 = 4 * BATCH;
 
 /// Publishes in flight at most (sent, acknowledgement not yet collected).
 pub const WINDOW: usize = 1024;
@@ -338,7 +341,7 @@ impl Relay {
     }
 
     /// Publishes everything after the last acknowledged event that is readable now,
-    /// pipelined: pages of [`BATCH`] events are read and published while the
+    /// pipelined: pages of [`PAGE`] events are read (the next while one is published) and sent while the
     /// acknowledgements of earlier ones are still on their way (up to [`WINDOW`] in flight);
     /// acknowledgements are collected in publication order and the checkpoint advanced to the
     /// last contiguous acknowledged event every [`BATCH`] acknowledgements, and when the
@@ -367,14 +370,11 @@ impl Relay {
             );
         let publisher = async move {
             let max_payload = self.js.client().server_info().max_payload;
-            let mut cursor = start;
-            loop {
-                // As stored: personal fields stay sealed on the bus (JetStream keeps messages
-                // beyond an erasure; the key table does not).
-                let events = self.log.read_log_sealed(cursor, BATCH).await?;
-                let Some(last) = events.last() else {
-                    return anyhow::Ok(());
-                };
+            // As stored: personal fields stay sealed on the bus (JetStream keeps messages
+            // beyond an erasure; the key table does not). The next page is read while this
+            // one is published.
+            let mut pages = self.log.read_ahead(start, PAGE, true);
+            while let Some(events) = pages.recv().await.transpose()? {
                 for event in &events {
                     let ack = self
                         .js
@@ -392,11 +392,8 @@ impl Relay {
                         return Ok(());
                     }
                 }
-                cursor = Cursor::after(last);
-                if events.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
-                    return Ok(());
-                }
             }
+            anyhow::Ok(())
         };
         let collector = async {
             let mut published = Published::default();
