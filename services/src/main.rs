@@ -422,9 +422,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = fieldtrail::cli::copy::copy(&source, &target, &progress).await?;
             progress.finish();
             println!(
-                "copied {} events and {} commands from {} to {} (head position {}); read models rebuilt from {} events; {} reservations rebuilt; the copy verifies",
+                "copied {} events, {} commands, {} signing keys and {} signed digests from {} to {} (head position {}); read models rebuilt from {} events; {} reservations rebuilt; the copy verifies",
                 report.events,
                 report.commands,
+                report.signing_keys,
+                report.digests,
                 fieldtrail::config::file::hide_secrets(&from),
                 fieldtrail::config::file::hide_secrets(&to),
                 report.head,

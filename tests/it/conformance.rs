@@ -327,7 +327,7 @@ async fn copy_from_sqlite_to_postgres_and_back_keeps_events_chain_and_read_model
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("copied 210 events and 203 commands"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("copied 210 events, 203 commands, "));
     assert_eq!(contents(&back).await, want);
     assert_eq!(back.journal.export_rejections().await.unwrap(), rejections);
     let verified = crate::helpers::fieldtrail_binary()

@@ -14,9 +14,17 @@ use std::time::Duration;
 /// A learner of the shipped cohort who was awarded the certificate.
 const LEARNER: &str = "l25-01";
 
-/// The `fieldtrail` binary on the test's journal, with `keys` as its keys directory.
+/// The `fieldtrail` binary on the test's journal, with `keys` as its keys directory and the
+/// test's pinned roots of trust (`env.settings.signing_root`).
 fn fieldtrail(env: &TestEnv, keys: &Path, args: &[&str]) -> Output {
-    fieldtrail_on(&env.settings.database_url, keys, args)
+    crate::helpers::fieldtrail_binary()
+        .env("DATABASE_URL", &env.settings.database_url)
+        .env("FIELDTRAIL_KEYS_DIR", keys)
+        .env("FIELDTRAIL_SIGNING_ROOT", &env.settings.signing_root)
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .output()
+        .expect("run fieldtrail")
 }
 
 /// The `fieldtrail` binary on the journal at `database_url`, with `keys` as its keys directory.
@@ -28,6 +36,25 @@ fn fieldtrail_on(database_url: &str, keys: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run fieldtrail")
+}
+
+/// Runs `sql` on the test's database behind the journal's back (PostgreSQL's dialect, or
+/// SQLite's when the journal is a file).
+async fn behind_the_back(env: &TestEnv, postgres: &str, sqlite: &str) {
+    match fieldtrail_journal::sqlite_path(&env.settings.database_url) {
+        None => env
+            .pool()
+            .get()
+            .await
+            .unwrap()
+            .batch_execute(postgres)
+            .await
+            .unwrap(),
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sqlite)
+            .unwrap(),
+    }
 }
 
 fn ok(output: &Output) -> String {
@@ -293,6 +320,24 @@ async fn digest_checked_offline(env: TestEnv) {
         ],
     ));
     assert!(signed.contains("210 events up to position"), "{signed}");
+    // A file that cannot be written: an error, and no digest kept.
+    let unwritable = fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "digest",
+            "--out",
+            dir.join("no-such-directory/digest.jws").to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&unwritable.stderr);
+    assert_eq!(unwritable.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("no digest signed or kept"),
+        "{stderr}"
+    );
+    assert_eq!(env.journal.digests().await.unwrap().len(), 1);
     ok(&fieldtrail(
         &env,
         &keys,
@@ -527,6 +572,98 @@ async fn digest_checked_offline(env: TestEnv) {
         );
     }
 
+    // Every removal is named at its own position, never as a break without one: an event
+    // removed together with its ledger line (a command of one event, amid its stream)…
+    let ledger_of = |command_id: &str| {
+        commands
+            .iter()
+            .find(|(_, c)| c["command_id"] == command_id)
+            .cloned()
+            .unwrap()
+    };
+    let named_at = |out: &str, p: i64| {
+        out.contains(&format!("BROKEN position {p} "))
+            || out.contains(&format!("BROKEN position {p}:"))
+    };
+    let no_unplaced = |out: &str| {
+        out.lines()
+            .filter(|l| l.starts_with("BROKEN"))
+            .all(|l| l.starts_with("BROKEN position "))
+    };
+    let (n, (i, single)) = events
+        .iter()
+        .enumerate()
+        .skip(100)
+        .find(|(_, (_, e))| {
+            let (_, c) = ledger_of(e["command_id"].as_str().unwrap());
+            c["first_position"] == c["last_position"] && e["stream_version"].as_i64().unwrap() > 1
+        })
+        .unwrap();
+    let (l, _) = ledger_of(single["command_id"].as_str().unwrap());
+    let mut both = lines.clone();
+    for at in [(*i).max(l), (*i).min(l)] {
+        both.remove(at);
+    }
+    let last = both.len() - 1;
+    both[last] = both[last]
+        .replace("\"events\":210", "\"events\":209")
+        .replace("\"commands\":203", "\"commands\":202");
+    save("removed-with-ledger.jsonl", &both);
+    let (code, out) = offline(dir, "removed-with-ledger.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        named_at(&out, position(n)) && out.contains("removed?"),
+        "{out}"
+    );
+    assert!(no_unplaced(&out), "{out}");
+    // …or the middle event of a command of several events.
+    let (n, (i, _)) = events
+        .iter()
+        .enumerate()
+        .find(|(_, (_, e))| {
+            let (_, c) = ledger_of(e["command_id"].as_str().unwrap());
+            let p = e["position"].as_i64().unwrap();
+            c["first_position"].as_i64().unwrap() < p && p < c["last_position"].as_i64().unwrap()
+        })
+        .expect("a command of three events or more in the shipped cohort");
+    let mut middle = lines.clone();
+    middle.remove(*i);
+    let last = middle.len() - 1;
+    middle[last] = middle[last].replace("\"events\":210", "\"events\":209");
+    save("removed-middle.jsonl", &middle);
+    let (code, out) = offline(dir, "removed-middle.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        named_at(&out, position(n)) && out.contains("removed?"),
+        "{out}"
+    );
+    assert!(no_unplaced(&out), "{out}");
+
+    // A member the format does not have, in an event line: named at its position, alone.
+    let (i, mut event) = events[120].clone();
+    event["note"] = Value::from("added by hand");
+    let mut extra = lines.clone();
+    extra[i] = serde_json::json!({"event": event}).to_string();
+    save("extra.jsonl", &extra);
+    let (code, out) = offline(dir, "extra.jsonl");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!("BROKEN position {} ", position(120)))
+            && out.contains("members the export format does not have")
+            && out.contains("\"note\""),
+        "{out}"
+    );
+    assert_eq!(out.matches("BROKEN").count(), 1, "{out}");
+
+    // The JSON report says whether it verified.
+    let (code, report) = offline_json(dir, "journal.jsonl");
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        (&report["verified"], &report["signature_valid"]),
+        (&Value::from(true), &Value::from(true))
+    );
+    assert!(report["after_cut"].is_null(), "{report}");
+
     // A digest signed by another key (another installation's: its own journal) is refused
     // before anything else.
     let other = tempfile::tempdir().unwrap();
@@ -546,6 +683,18 @@ async fn digest_checked_offline(env: TestEnv) {
     assert!(
         out.contains("NOT verified") && out.contains("not among the public keys"),
         "{out}"
+    );
+    // …and the JSON report says so too.
+    let (code, report) = offline_json(dir, "journal.jsonl");
+    assert_eq!(code, Some(2), "{report}");
+    assert_eq!(report["verified"], false, "{report}");
+    assert_eq!(report["signature_valid"], false, "{report}");
+    assert!(
+        report["signature_error"]
+            .as_str()
+            .unwrap()
+            .contains("not among the public keys"),
+        "{report}"
     );
     env.cleanup().await;
 }
@@ -1064,12 +1213,22 @@ async fn keys_kept_by_the_journal(mut env: TestEnv) {
     // A digest signed by a key nobody published (kept before the journal kept keys).
     let mut orphan = env.journal.digests().await.unwrap()[0].clone();
     orphan.key_id = "lost-key-id".to_owned();
+    orphan.digest_id = 0;
     env.journal.store_digest(&orphan).await.unwrap();
 
-    // The keys directory is lost.
+    // The keys directory is lost. Without it nothing the journal keeps is trusted: one
+    // INSERT would otherwise publish anyone's key.
     std::fs::remove_dir_all(&keys).unwrap();
     let (base, stop, task) = serving(&env).await;
     let anyone = reqwest::Client::new();
+    let (status, body) = text(&anyone, &format!("{base}/.well-known/jwks.json")).await;
+    assert_eq!(status, 503, "{body}");
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    // The operator pins the first key as the root of trust: the second one, endorsed by it,
+    // is published too.
+    env.settings.signing_root = kept[0].kid.clone();
+    let (base, stop, task) = serving(&env).await;
     let (status, jwks) = text(&anyone, &format!("{base}/.well-known/jwks.json")).await;
     assert_eq!(status, 200, "{jwks}");
     let served: Value = serde_json::from_str(&jwks).unwrap();
@@ -1149,5 +1308,335 @@ async fn keys_kept_by_the_journal(mut env: TestEnv) {
     journal.publish_keys(&[undone]).await.unwrap();
     assert_eq!(journal.published_keys().await.unwrap(), now);
     journal.close();
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    a_key_inserted_into_the_journal_behind_its_back_is_not_published,
+    forged_keys
+);
+
+/// The rows of `keys` as INSERT statements into `signing_keys` (PostgreSQL's, SQLite's).
+fn inserts(keys: &[fieldtrail::signing::keys::KeyRecord]) -> (String, String) {
+    let (mut postgres, mut sqlite) = (String::new(), String::new());
+    for k in keys {
+        let jwk = k.jwk().to_string();
+        let endorsement = k
+            .endorsement
+            .as_ref()
+            .map_or_else(|| "NULL".to_owned(), |e| format!("'{e}'"));
+        postgres.push_str(&format!(
+            "INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at, endorsement) VALUES ('{}', '{jwk}', now(), NULL, {endorsement});",
+            k.kid
+        ));
+        sqlite.push_str(&format!(
+            "INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at, endorsement) VALUES ('{}', '{jwk}', {}, NULL, {endorsement});",
+            k.kid,
+            k.created_at.timestamp_micros()
+        ));
+    }
+    (postgres, sqlite)
+}
+
+async fn forged_keys(env: TestEnv) {
+    let (mut env, files, base, stop) = prepared(env).await;
+    let keys = PathBuf::from(&env.settings.keys_dir);
+    let genuine = fieldtrail::signing::keys::KeyStore::new(&keys)
+        .list()
+        .unwrap();
+    assert_eq!(genuine.len(), 1);
+    // An attacker with write access to the database: a key of their own, and a second one
+    // endorsed by the first (a chain that leads nowhere trusted).
+    let attacker = fieldtrail::signing::keys::KeyStore::new(files.path().join("attacker"));
+    attacker.init().unwrap();
+    attacker.rotate().unwrap();
+    let forged = attacker.list().unwrap();
+    let (postgres, sqlite) = inserts(&forged);
+    behind_the_back(&env, &postgres, &sqlite).await;
+    assert_eq!(env.journal.published_keys().await.unwrap().len(), 3);
+    let anyone = reqwest::Client::new();
+    let published = |jwks: &Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, jwks) = text(&anyone, &format!("{base}/.well-known/jwks.json")).await;
+    assert_eq!(status, 200, "{jwks}");
+    assert_eq!(
+        published(&serde_json::from_str(&jwks).unwrap()),
+        vec![genuine[0].kid.clone()]
+    );
+    let (status, did) = text(&anyone, &format!("{base}/.well-known/did.json")).await;
+    assert_eq!(status, 200, "{did}");
+    for k in &forged {
+        assert!(!did.contains(&k.kid), "{did}");
+    }
+    assert!(did.contains(&genuine[0].kid), "{did}");
+    stop.cancel();
+    // `keys list` names them as untrusted, `keys public` leaves them out.
+    let output = fieldtrail(&env, &keys, &["keys", "list"]);
+    let listed = ok(&output);
+    for k in &forged {
+        let line = listed.lines().find(|l| l.starts_with(&k.kid)).unwrap();
+        assert!(
+            line.contains("UNTRUSTED (kept by the journal, not published)"),
+            "{listed}"
+        );
+    }
+    assert!(
+        listed.contains("it carries no endorsement") && listed.contains("which is not trusted"),
+        "{listed}"
+    );
+    assert_eq!(listed.matches("UNTRUSTED").count(), 2, "{listed}");
+    let public = ok(&fieldtrail(&env, &keys, &["keys", "public"]));
+    assert_eq!(
+        published(&serde_json::from_str(&public).unwrap()),
+        vec![genuine[0].kid.clone()]
+    );
+    // A server without the keys directory trusts what its pinned root leads to: the genuine
+    // key after a rotation (endorsed by it), never the forged ones.
+    ok(&fieldtrail(&env, &keys, &["keys", "rotate"]));
+    let chain = fieldtrail::signing::keys::KeyStore::new(&keys)
+        .list()
+        .unwrap();
+    env.settings.keys_dir = files.path().join("no-directory").display().to_string();
+    env.settings.signing_root = genuine[0].kid.clone();
+    let (base, stop, task) = serving(&env).await;
+    let (status, jwks) = text(&anyone, &format!("{base}/.well-known/jwks.json")).await;
+    assert_eq!(status, 200, "{jwks}");
+    assert_eq!(
+        published(&serde_json::from_str(&jwks).unwrap()),
+        chain.iter().map(|k| k.kid.clone()).collect::<Vec<_>>()
+    );
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    a_digest_checks_the_export_of_a_copy_on_the_other_backend,
+    digest_of_a_copy
+);
+
+async fn digest_of_a_copy(mut env: TestEnv) {
+    let files = tempfile::tempdir().unwrap();
+    let dir = files.path();
+    let keys = dir.join("keys");
+    env.settings.keys_dir = keys.display().to_string();
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    ok(&fieldtrail(
+        &env,
+        &keys,
+        &[
+            "audit",
+            "digest",
+            "--out",
+            dir.join("digest.jws").to_str().unwrap(),
+        ],
+    ));
+    ok(&fieldtrail(&env, &keys, &["keys", "rotate"]));
+    std::fs::write(
+        dir.join("jwks.json"),
+        ok(&fieldtrail(&env, &keys, &["keys", "public"])),
+    )
+    .unwrap();
+    // One event after the digest: in the copy, not covered by it.
+    let line = r#"{"command_id": "after-the-digest", "command": "state_hypothesis", "at": "2026-01-10T10:00:00+01:00", "actor": "facilitator:f", "data": {"field_study_id": "fs25-a", "hypothesis_id": "h-after", "text": "one more"}}"#;
+    env.handler()
+        .handle_json(line, chrono::Utc::now())
+        .await
+        .unwrap();
+    let target = if env.journal.kind() == fieldtrail_journal::BackendKind::Sqlite {
+        TestEnv::new("digest_copy_target").await
+    } else {
+        TestEnv::sqlite("digest_copy_target").await
+    };
+    let report = fieldtrail::cli::copy::copy(
+        &env.journal,
+        &target.journal,
+        &fieldtrail::cli::progress::Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.signing_keys, report.digests), (2, 1));
+    // The digests (numbers, statements) and the published keys (endorsements) are copied.
+    assert_eq!(
+        target.journal.digests().await.unwrap(),
+        env.journal.digests().await.unwrap()
+    );
+    assert_eq!(
+        target.journal.published_keys().await.unwrap(),
+        env.journal.published_keys().await.unwrap()
+    );
+    // The copy's export checks against the digest signed on the source, offline.
+    ok(&fieldtrail_on(
+        &target.settings.database_url,
+        &keys,
+        &[
+            "audit",
+            "export",
+            "--out",
+            dir.join("copy.jsonl").to_str().unwrap(),
+        ],
+    ));
+    let (code, out) = offline(dir, "copy.jsonl");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "export verified against the signed digest: 211 events, 210 of them in the signed cut"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("NOT COVERED: 1 events after the signed cut, from position 211"),
+        "{out}"
+    );
+    // The copy publishes the same keys from its journal, trusted from the keys directory.
+    let copied = ok(&fieldtrail_on(
+        &target.settings.database_url,
+        &keys,
+        &["keys", "list"],
+    ));
+    assert_eq!(copied.lines().count(), 2, "{copied}");
+    assert!(!copied.contains("UNTRUSTED"), "{copied}");
+    target.cleanup().await;
+    env.cleanup().await;
+}
+
+/// `audit verify --digest digest.jws --export EXPORT --public-key jwks.json --format json`.
+fn offline_json(dir: &Path, export: &str) -> (Option<i32>, Value) {
+    let output = crate::helpers::fieldtrail_binary()
+        .env("DATABASE_URL", "sqlite:///nonexistent/directory/none.db")
+        .env("FIELDTRAIL_KEYS_DIR", dir.join("no-keys-here"))
+        .args(["audit", "verify", "--format", "json", "--digest"])
+        .arg(dir.join("digest.jws"))
+        .arg("--export")
+        .arg(dir.join(export))
+        .arg("--public-key")
+        .arg(dir.join("jwks.json"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (
+        output.status.code(),
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")),
+    )
+}
+
+#[tokio::test]
+async fn a_damaged_keys_manifest_is_refused_alike_by_http_and_the_cli() {
+    let mut env = TestEnv::sqlite("signing_damaged_manifest").await;
+    let files = tempfile::tempdir().unwrap();
+    let keys = files.path().join("keys");
+    env.settings.keys_dir = keys.display().to_string();
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    env.project().await;
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    std::fs::write(keys.join("keys.json"), "{\"keys\": [").unwrap();
+    let (base, stop, task) = serving(&env).await;
+    let anyone = reqwest::Client::new();
+    for route in [
+        "/.well-known/jwks.json",
+        "/.well-known/did.json",
+        "/credentials/status/cohort-2025",
+    ] {
+        let (status, body) = text(&anyone, &format!("{base}{route}")).await;
+        assert_eq!(status, 503, "{route}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert_eq!(
+            message, "the signing keys cannot be read (see the server's log)",
+            "{route}"
+        );
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    for job in [
+        vec!["keys", "list"],
+        vec!["keys", "public"],
+        vec!["audit", "digest"],
+    ] {
+        let output = fieldtrail(&env, &keys, &job);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{job:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{job:?}: {stderr}");
+        assert!(
+            stderr.contains("keys.json does not parse"),
+            "{job:?}: {stderr}"
+        );
+    }
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_digest_or_an_export_the_horizon_would_cut_short_fails_instead() {
+    let mut env = TestEnv::new("signing_held_horizon").await;
+    let files = tempfile::tempdir().unwrap();
+    let keys = files.path().join("keys");
+    env.settings.keys_dir = keys.display().to_string();
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    ok(&fieldtrail(&env, &keys, &["keys", "init"]));
+    // A transaction elsewhere on the server holds the global log back; an event committed
+    // after it is not readable until it ends.
+    let mut holder = env.pool().get().await.unwrap();
+    let held = holder.transaction().await.unwrap();
+    held.execute("SELECT pg_current_xact_id()", &[])
+        .await
+        .unwrap();
+    let line = r#"{"command_id": "behind-the-horizon", "command": "state_hypothesis", "at": "2026-01-10T10:00:00+01:00", "actor": "facilitator:f", "data": {"field_study_id": "fs25-a", "hypothesis_id": "h-held", "text": "held back"}}"#;
+    env.handler()
+        .handle_json(line, chrono::Utc::now())
+        .await
+        .unwrap();
+    let digest = files.path().join("digest.jws");
+    let export = files.path().join("journal.jsonl");
+    let spawn = |args: Vec<String>| {
+        crate::helpers::fieldtrail_binary()
+            .env("DATABASE_URL", &env.settings.database_url)
+            .env("FIELDTRAIL_KEYS_DIR", &keys)
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let jobs = [
+        spawn(vec![
+            "audit".into(),
+            "digest".into(),
+            "--out".into(),
+            digest.display().to_string(),
+        ]),
+        spawn(vec![
+            "audit".into(),
+            "export".into(),
+            "--out".into(),
+            export.display().to_string(),
+        ]),
+    ];
+    let outputs: Vec<Output> = tokio::task::spawn_blocking(move || {
+        jobs.into_iter()
+            .map(|j| j.wait_with_output().unwrap())
+            .collect()
+    })
+    .await
+    .unwrap();
+    held.rollback().await.unwrap();
+    for output in &outputs {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("has held the global log back for 10 s")
+                && stderr.contains("nothing was signed or exported"),
+            "{stderr}"
+        );
+    }
+    assert!(!digest.exists() && !export.exists());
+    assert!(env.journal.digests().await.unwrap().is_empty());
     env.cleanup().await;
 }

@@ -351,7 +351,8 @@ pub trait Backend: Send + Sync + 'static {
     /// The whole command ledger, by first position.
     async fn export_ledger(&self) -> Result<Vec<LedgerRow>, JournalError>;
 
-    /// Keeps a signed digest of the journal's head (append-only); returns its number.
+    /// Keeps a signed digest of the journal's head (append-only); returns its number: a new
+    /// one, or the digest's own when it has one (`digest_id` > 0: a copied digest).
     ///
     /// # Errors
     /// [`JournalError::Other`] for a digest whose fields are not hex or whose statement is not

@@ -595,7 +595,9 @@ pub struct Break {
     pub stream: String,
     /// The first stream version that does not verify.
     pub version: i64,
-    /// The global position of the row found there, when there is one.
+    /// Where in the global log: the position of the row found there, of the first row after
+    /// a missing version, or (for missing last versions) the position the command ledger
+    /// records for the stream's last event. `None` only when none of these is known.
     pub position: Option<i64>,
     /// What is wrong, in a sentence.
     pub reason: String,
@@ -627,10 +629,9 @@ pub fn diagnose(rows: &[SealedEvent]) -> Option<Break> {
             } else {
                 format!("version {} appears more than once", row.stream_version)
             };
-            return Some(Break {
-                position: None,
-                ..at(reason)
-            });
+            // Named at the first row after the gap (or the repeated row): where the stream
+            // breaks in the global log.
+            return Some(at(reason));
         }
         if let Some(reason) = row_fault(row, previous) {
             return Some(at(reason));
@@ -952,10 +953,12 @@ impl JournalCheck {
                 breaks.push(diagnosed.get(&key).cloned().unwrap_or(walked));
             } else if let Some(max) = state.ledger_max.filter(|max| *max > state.last_position) {
                 let version = state.last_version + 1;
+                // Named at the position the ledger records the stream's last event at: the
+                // position of a missing event.
                 breaks.push(Break {
                     stream: format!("{}/{}", key.0, key.1),
                     version,
-                    position: None,
+                    position: Some(max),
                     reason: if state.last_version == 0 {
                         format!("the stream has no events but the command ledger records events of it up to position {max}: deleted?")
                     } else {

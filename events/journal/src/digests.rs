@@ -10,11 +10,14 @@ use chrono::{DateTime, Utc};
 /// One signed digest of the journal's head, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SignedDigest {
-    /// Its number (assigned when stored; 0 before).
+    /// Its number (assigned when stored; 0 before; a digest stored with a number, as
+    /// `fieldtrail copy` does, keeps it).
     pub digest_id: i64,
-    /// The cut it signs ends at this row of the global log: its transaction id…
+    /// The transaction id of the cut's last row where it was signed (advisory: a copy of
+    /// the journal to another database gives its rows other transaction ids).
     pub tx_id: u64,
-    /// …and its global position.
+    /// The global position of the cut's last row, which names the cut: the cut is every row
+    /// up to this one in the global log's order (positions are kept by every copy).
     pub position: i64,
     /// Events in the cut.
     pub events: i64,
@@ -35,10 +38,27 @@ pub(crate) mod pg {
     use crate::JournalError;
     use deadpool_postgres::Pool;
 
-    /// Stores `d`; returns its number.
+    /// Stores `d` (under its own number when it has one: a copied digest); returns its
+    /// number.
     pub(crate) async fn store(pool: &Pool, d: &SignedDigest) -> Result<i64, JournalError> {
-        let client = pool.get().await?;
+        let mut client = pool.get().await?;
         let tx_id = i64::try_from(d.tx_id).unwrap_or(i64::MAX);
+        if d.digest_id > 0 {
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO signed_digests (digest_id, tx_id, position, events, digest, head_hash, signed_at, key_id, jws)
+                 OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&d.digest_id, &tx_id, &d.position, &d.events, &d.digest, &d.head_hash, &d.signed_at, &d.key_id, &d.jws],
+            )
+            .await?;
+            tx.execute(
+                "SELECT setval(pg_get_serial_sequence('signed_digests', 'digest_id'), (SELECT max(digest_id) FROM signed_digests))",
+                &[],
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(d.digest_id);
+        }
         let row = client
             .query_one(
                 "INSERT INTO signed_digests (tx_id, position, events, digest, head_hash, signed_at, key_id, jws)
@@ -82,11 +102,11 @@ pub(crate) mod sqlite {
     use crate::JournalError;
     use rusqlite::{params, Transaction};
 
-    /// Stores `d`; returns its number.
+    /// Stores `d` (under its own number when it has one); returns its number.
     pub(crate) fn store(tx: &Transaction<'_>, d: &SignedDigest) -> Result<i64, JournalError> {
         tx.execute(
-            "INSERT INTO signed_digests (tx_id, position, events, digest, head_hash, signed_at, key_id, jws)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO signed_digests (digest_id, tx_id, position, events, digest, head_hash, signed_at, key_id, jws)
+             VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 i64::try_from(d.tx_id).unwrap_or(i64::MAX),
                 d.position,
@@ -95,7 +115,8 @@ pub(crate) mod sqlite {
                 d.head_hash,
                 micros(&d.signed_at),
                 d.key_id,
-                d.jws
+                d.jws,
+                (d.digest_id > 0).then_some(d.digest_id)
             ],
         )?;
         Ok(tx.last_insert_rowid())

@@ -1,10 +1,13 @@
-//! The public signing keys kept beside the journal (table `signing_keys`: PostgreSQL migration
-//! V6, SQLite `schema.sql` user_version 4): every key the services ever signed with, its id,
-//! its public JWK and its dates, so that the published keys (JWK Set, DID document) survive
-//! the loss of the keys directory. Public parts only: a private key never reaches the
-//! database. A key is never deleted and never changed, except once: its retirement time is
-//! set when it is retired (triggers refuse anything else). The keys themselves are made and
-//! used by the services (`fieldtrail::signing`); this module only stores and lists.
+//! The public signing keys kept beside the journal (table `signing_keys`: PostgreSQL migrations
+//! V6 and V10, SQLite `schema.sql` user_versions 4 and 6): every key the services ever signed
+//! with, its id, its public JWK, its dates and its endorsement by the key before it, so that
+//! the published keys (JWK Set, DID document) survive the loss of the keys directory. Public
+//! parts only: a private key never reaches the database. A key is never deleted and never
+//! changed, except once: its retirement time is set when it is retired (triggers refuse
+//! anything else). A row is not trusted for being here: the services publish only the keys
+//! whose endorsements lead back to a key they trust from outside the database
+//! (`fieldtrail::signing::published`). The keys themselves are made and used by the services
+//! (`fieldtrail::signing`); this module only stores and lists.
 
 use crate::JournalError;
 use chrono::{DateTime, Utc};
@@ -21,6 +24,10 @@ pub struct PublishedKey {
     pub created_at: DateTime<Utc>,
     /// When it was retired (UTC); `None` while in force.
     pub retired_at: Option<DateTime<Utc>>,
+    /// The endorsement of this key by the key in force before it (a JWS compact
+    /// serialization, checked by the services); `None` for a first key (a root) and for keys
+    /// recorded before keys were endorsed.
+    pub endorsement: Option<String>,
 }
 
 /// Checks a key before it is stored: a base64url id, a JWK object naming the same id.
@@ -58,11 +65,17 @@ pub(crate) mod pg {
         let tx = client.transaction().await?;
         for k in keys {
             tx.execute(
-                "INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at, endorsement)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (kid) DO UPDATE SET retired_at = excluded.retired_at
                  WHERE signing_keys.retired_at IS NULL AND excluded.retired_at IS NOT NULL",
-                &[&k.kid, &k.public_jwk, &k.created_at, &k.retired_at],
+                &[
+                    &k.kid,
+                    &k.public_jwk,
+                    &k.created_at,
+                    &k.retired_at,
+                    &k.endorsement,
+                ],
             )
             .await?;
         }
@@ -75,7 +88,7 @@ pub(crate) mod pg {
         let client = pool.get().await?;
         let rows = client
             .query(
-                "SELECT kid, public_jwk, created_at, retired_at FROM signing_keys
+                "SELECT kid, public_jwk, created_at, retired_at, endorsement FROM signing_keys
                  ORDER BY created_at, retired_at IS NULL, retired_at, kid",
                 &[],
             )
@@ -87,6 +100,7 @@ pub(crate) mod pg {
                 public_jwk: r.get(1),
                 created_at: r.get(2),
                 retired_at: r.get(3),
+                endorsement: r.get(4),
             })
             .collect())
     }
@@ -102,15 +116,16 @@ pub(crate) mod sqlite {
     pub(crate) fn publish(tx: &Transaction<'_>, keys: &[PublishedKey]) -> Result<(), JournalError> {
         for k in keys {
             tx.execute(
-                "INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO signing_keys (kid, public_jwk, created_at, retired_at, endorsement)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (kid) DO UPDATE SET retired_at = excluded.retired_at
                  WHERE signing_keys.retired_at IS NULL AND excluded.retired_at IS NOT NULL",
                 params![
                     k.kid,
                     k.public_jwk.to_string(),
                     micros(&k.created_at),
-                    k.retired_at.as_ref().map(micros)
+                    k.retired_at.as_ref().map(micros),
+                    k.endorsement
                 ],
             )?;
         }
@@ -120,7 +135,7 @@ pub(crate) mod sqlite {
     /// Every key, oldest first.
     pub(crate) fn list(tx: &Transaction<'_>) -> Result<Vec<PublishedKey>, JournalError> {
         let mut statement = tx.prepare(
-            "SELECT kid, public_jwk, created_at, retired_at FROM signing_keys
+            "SELECT kid, public_jwk, created_at, retired_at, endorsement FROM signing_keys
              ORDER BY created_at, retired_at IS NULL, retired_at, kid",
         )?;
         let rows = statement.query_map([], |r| {
@@ -129,11 +144,12 @@ pub(crate) mod sqlite {
                 r.get::<_, String>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?;
         let mut keys = Vec::new();
         for row in rows {
-            let (kid, jwk, created, retired) = row?;
+            let (kid, jwk, created, retired, endorsement) = row?;
             let public_jwk = serde_json::from_str(&jwk).map_err(|e| {
                 JournalError::Other(format!(
                     "signing key {kid}: its stored JWK does not parse: {e}"
@@ -144,6 +160,7 @@ pub(crate) mod sqlite {
                 public_jwk,
                 created_at: instant(created),
                 retired_at: retired.map(instant),
+                endorsement,
             });
         }
         Ok(keys)

@@ -33,7 +33,9 @@
 //! A revoked certificate (no award in force since its `certificate_revoked`) has no
 //! `awardedDate`, its status follows the defence again, and its credential says
 //! `Revoked on YYYY-MM-DD: this certificate is no longer issued.` (`description`) with
-//! `validUntil` = the revocation's time; an award after it makes the certificate `Completed`
+//! `validUntil` = the revocation's time (when it occurred), or `validFrom` when that is later
+//! (`validFrom` is a recorded time, which for a revocation recorded as it happens or after is
+//! later: a credential's validity never ends before it begins); an award after it makes the certificate `Completed`
 //! again, with the new `awardedDate`.
 //!
 //! The document rendered here carries no embedded `proof`: it is secured as a whole by a
@@ -405,14 +407,15 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
                         "url": publisher.base_url});
     let status = crate::formats::status::certificate_index(sources.cohort, &t.learner_id)
         .map(|index| crate::formats::status::entry(publisher, &t.cohort_id, index));
-    let valid_from = latest_recorded(
+    let valid_from_at = latest_recorded(
         sources
             .programme
             .iter()
             .chain(sources.cohort)
             .chain(sources.field_study),
     )
-    .map_or_else(|| "1970-01-01T00:00:00Z".to_owned(), |t| rfc3339(&t));
+    .unwrap_or(DateTime::UNIX_EPOCH);
+    let valid_from = rfc3339(&valid_from_at);
     let record_key = format!("clr/{}/{}", t.cohort_id, t.learner_id);
 
     let credentials: Vec<Value> = parts
@@ -462,7 +465,13 @@ pub fn render(sources: &ClrSources<'_>, publisher: &Publisher) -> Value {
                         crate::time::paris_date(revoked)
                     )),
                 );
-                map.insert("validUntil".to_owned(), json!(rfc3339(revoked)));
+                // The revocation's time in the world (occurred), but never before `validFrom`
+                // (recorded): a revocation recorded after the fact would otherwise end the
+                // validity before it began.
+                map.insert(
+                    "validUntil".to_owned(),
+                    json!(rfc3339(&(*revoked).max(valid_from_at))),
+                );
             }
             credential
         })
@@ -644,6 +653,64 @@ mod tests {
         assert_eq!(
             l1_m2["credentialSubject"]["activityStartDate"],
             "2026-06-11T07:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_revoked_certificate_is_never_valid_until_before_it_is_valid_from() {
+        let render_l1 = |log: &crate::formats::testlog::TestLog| {
+            let models = ReadModels::fold(&log.all());
+            let transcript = models.transcript("c1", "l1").expect("transcript");
+            render(
+                &ClrSources {
+                    transcript: &transcript,
+                    programme: &log.programme,
+                    cohort: &log.cohort,
+                    field_study: &log.field_study,
+                },
+                &Publisher::default(),
+            )
+        };
+        let revoke = |log: &mut crate::formats::testlog::TestLog| {
+            log.push(
+                "cohort",
+                "certificate_revoked",
+                "2026-07-01T09:00:00+02:00",
+                "staff:direction",
+                json!({"cohort_id": "c1", "learner_id": "l1", "reason": "erreur du jury"}),
+            );
+        };
+        // Recorded 90 s after it occurred: validFrom is the recording, and validUntil not
+        // before it (the revocation's time would be 90 s earlier).
+        let mut log = scenario();
+        revoke(&mut log);
+        let clr = render_l1(&log);
+        let certificate = credential(&clr, "/certificate");
+        assert_eq!(certificate["validFrom"], "2026-07-01T07:01:30Z");
+        assert_eq!(certificate["validUntil"], "2026-07-01T07:01:30Z");
+        // A revocation whose time in the world is after every recording (announced ahead):
+        // valid until then.
+        let mut ahead = scenario();
+        revoke(&mut ahead);
+        let last = ahead.cohort.last_mut().unwrap();
+        last.recorded_at = last.occurred_at - chrono::Duration::days(1);
+        let clr = render_l1(&ahead);
+        let certificate = credential(&clr, "/certificate");
+        assert_eq!(certificate["validUntil"], "2026-07-01T07:00:00Z");
+        assert!(certificate["validFrom"].as_str() < certificate["validUntil"].as_str());
+        // Recorded a month after it occurred: validFrom (recorded) is later than the
+        // revocation (occurred); validUntil is not before it.
+        let mut late = scenario();
+        revoke(&mut late);
+        let last = late.cohort.last_mut().unwrap();
+        last.recorded_at = last.occurred_at + chrono::Duration::days(30);
+        let clr = render_l1(&late);
+        let certificate = credential(&clr, "/certificate");
+        assert_eq!(certificate["validFrom"], "2026-07-31T07:00:00Z");
+        assert_eq!(certificate["validUntil"], certificate["validFrom"]);
+        assert_eq!(
+            certificate["description"],
+            "Revoked on 2026-07-01: this certificate is no longer issued."
         );
     }
 

@@ -3,8 +3,12 @@
 //!
 //! Every event is copied exactly as stored: global position, event id, stream version, times,
 //! actors, command and correlation ids, payload and the hash chain columns, in the source's
-//! global-log order; then the command ledger and the key table (the subjects' keys, wrapped by
-//! the master key, which the target must share). The target must be empty. The reservations (the
+//! global-log order (on PostgreSQL the rows get new transaction ids, in the same order; SQLite
+//! keeps the source's); then the command ledger, the key table (the subjects' keys, wrapped by
+//! the master key, which the target must share), the published signing keys with their
+//! endorsements, and the signed digests under their own numbers. A digest names its cut by the
+//! global position of the cut's last row (its transaction id is advisory), so a digest signed
+//! on the source checks the copy's export too. The target must be empty. The reservations (the
 //! claims of the rules across aggregates) and the read models are then rebuilt on the target
 //! from the copied events, and the target's chain is verified:
 //! the copy is refused (an error) if it does not verify.
@@ -30,6 +34,10 @@ pub struct CopyReport {
     pub reservations: u64,
     /// The target's head position after the copy (the source's at the time of the copy).
     pub head: i64,
+    /// Published signing keys copied.
+    pub signing_keys: u64,
+    /// Signed digests copied.
+    pub digests: u64,
 }
 
 /// Copies the journal `from` into the empty journal `to` (see the module documentation).
@@ -75,6 +83,14 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
     // copied personal fields could not be read.
     to.insert_subject_keys(&from.export_subject_keys().await?)
         .await?;
+    // The published keys (endorsements included) and the signed digests (their numbers
+    // kept), so that the copy publishes the same keys and checks against the same digests.
+    let signing_keys = from.published_keys().await?;
+    to.publish_keys(&signing_keys).await?;
+    let digests = from.digests().await?;
+    for d in &digests {
+        to.store_digest(d).await?;
+    }
     // The reservations (rules across aggregates) are rebuilt from the copied events, so the
     // copy refuses what the source refuses.
     let reservations = to.rebuild_reservations().await?.held;
@@ -102,5 +118,7 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
         folded,
         reservations,
         head,
+        signing_keys: signing_keys.len() as u64,
+        digests: digests.len() as u64,
     })
 }

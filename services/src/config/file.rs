@@ -91,7 +91,7 @@ const fn url(
 }
 
 /// Every setting, in the order `config show` and the sample file use.
-pub const ENTRIES: [Entry; 20] = [
+pub const ENTRIES: [Entry; 21] = [
     url(
         "database",
         "database_url",
@@ -205,6 +205,13 @@ pub const ENTRIES: [Entry; 20] = [
         "keys_dir",
         "keys_dir",
         "FIELDTRAIL_KEYS_DIR",
+        Kind::Text,
+    ),
+    entry(
+        "signing",
+        "root",
+        "signing_root",
+        "FIELDTRAIL_SIGNING_ROOT",
         Kind::Text,
     ),
     entry(
@@ -590,6 +597,7 @@ pub fn value(settings: &Settings, id: &str) -> toml::Value {
         "log_format" => toml::Value::String(settings.log_format.as_str().to_owned()),
         "progress_interval_secs" => count(settings.progress_interval_secs),
         "keys_dir" => toml::Value::String(settings.keys_dir.clone()),
+        "signing_root" => toml::Value::String(settings.signing_root.clone()),
         "digest_interval_secs" => count(settings.digest_interval_secs),
         _ => toml::Value::String(String::new()),
     }
@@ -690,6 +698,15 @@ fn check(s: &Settings, id: &str) -> Result<(), String> {
             Err("must be at least 1 second".to_owned())
         }
         "keys_dir" if s.keys_dir.trim().is_empty() => Err("must name a directory".to_owned()),
+        "signing_root"
+            if !s.signing_roots().iter().all(|r| {
+                r.len() == 43
+                    && r.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }) =>
+        {
+            Err("must be key ids (43 base64url characters, as `fieldtrail keys list` prints them), comma-separated".to_owned())
+        }
         "log" => tracing_subscriber::EnvFilter::try_new(&s.log)
             .map(|_| ())
             .map_err(|e| format!("not a RUST_LOG filter: {e}")),

@@ -154,6 +154,18 @@ pub struct Settings {
         global = true
     )]
     pub keys_dir: String,
+    /// The pinned roots of trust of the published keys: key ids (RFC 7638 thumbprints, as
+    /// `fieldtrail keys list` prints them), comma-separated; empty: none. The keys the journal
+    /// keeps are published only when a chain of endorsements leads to them from a key of the
+    /// keys directory or from one of these (a server without the directory, or whose
+    /// directory was lost, names the first key here).
+    #[arg(
+        long,
+        env = "FIELDTRAIL_SIGNING_ROOT",
+        default_value = "",
+        global = true
+    )]
+    pub signing_root: String,
     /// Seconds between two signed digests of the journal's head made by `serve` (0: none;
     /// `fieldtrail audit digest` signs one at any time). A digest is made only when the head
     /// moved since the last one and a signing key exists.
@@ -192,6 +204,16 @@ impl LogFormat {
 }
 
 impl Settings {
+    /// The pinned roots of trust ([`Settings::signing_root`]), one key id each.
+    pub fn signing_roots(&self) -> Vec<String> {
+        self.signing_root
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The NATS URL the relay publishes to, when there is a bus: `nats_url` is set and the
     /// relay is not disabled.
     pub fn bus(&self) -> Option<&str> {
@@ -225,6 +247,7 @@ impl Settings {
             log_format: LogFormat::Auto,
             progress_interval_secs: 10,
             keys_dir: crate::signing::keys::DEFAULT_DIR.to_owned(),
+            signing_root: String::new(),
             digest_interval_secs: 3600,
         }
     }

@@ -89,13 +89,13 @@ fn clr_jwt() {}
 
 /// `GET /.well-known/jwks.json`
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "signing",
-    responses((status = 200, description = "every signing key ever used (the keys directory's and those the journal keeps), as a JWK Set (RFC 7517; Ed25519, RFC 8037), application/jwk-set+json; no token needed"),
-        (status = 503, description = "no signing key anywhere (fieldtrail keys init); never an empty set")))]
+    responses((status = 200, description = "every trusted signing key ever used (the keys directory's, and those the journal keeps that a chain of endorsements leads to from it or from a pinned root, FIELDTRAIL_SIGNING_ROOT), as a JWK Set (RFC 7517; Ed25519, RFC 8037), application/jwk-set+json; no token needed"),
+        (status = 503, description = "no signing key anywhere (fieldtrail keys init), or a damaged keys directory; never an empty set")))]
 fn jwks() {}
 
 /// `GET /.well-known/did.json`
 #[utoipa::path(get, path = "/.well-known/did.json", tag = "signing",
-    responses((status = 200, description = "the issuer's did:web DID document: every key ever used as a JsonWebKey2020 assertionMethod, a retired one marked `retired` (its time), application/did+json; no token needed"),
+    responses((status = 200, description = "the issuer's did:web DID document: every trusted key ever used (as the JWK Set) as a JsonWebKey2020 assertionMethod, a retired one marked `retired` (its time), application/did+json; no token needed"),
         (status = 503, description = "no signing key anywhere (fieldtrail keys init)")))]
 fn did_document() {}
 

@@ -79,6 +79,12 @@ async fn listed(settings: &Settings, store: &KeyStore) -> anyhow::Result<Union> 
     for e in &union.journal_errors {
         eprintln!("fieldtrail: {e}");
     }
+    for k in &union.untrusted {
+        eprintln!(
+            "fieldtrail: warning: key {} kept by the journal is not trusted, so not published: {}",
+            k.record.kid, k.reason
+        );
+    }
     if union.keys.is_empty() {
         return Err(no_key_anywhere(store));
     }
@@ -106,11 +112,20 @@ pub async fn run_keys(settings: &Settings, job: KeysJob) -> anyhow::Result<()> {
             let key = initialised.key;
             for lost in published::retire_lost(&journal, &store, key.created_at).await? {
                 eprintln!(
-                    "fieldtrail: key {lost} was in force according to the journal but is not in {} (its private key is lost): recorded as retired; its public key stays published",
+                    "fieldtrail: key {lost} was in force according to the journal but is not in {} (its private key is lost): recorded as retired; its public key stays published when a chain of endorsements leads to it from a trusted key (FIELDTRAIL_SIGNING_ROOT)",
                     store.dir().display()
                 );
             }
             let union = published::record(&journal, &store).await?;
+            if let Some(first) = union.untrusted.first() {
+                eprintln!(
+                    "fieldtrail: the journal keeps {} keys that no chain of endorsements from {} or a pinned root reaches ({}): they are not published, so what they signed does not verify against the published keys; set FIELDTRAIL_SIGNING_ROOT to the id of the first key of that installation (e.g. {}) to publish them",
+                    union.untrusted.len(),
+                    store.dir().display(),
+                    union.untrusted.iter().map(|k| k.record.kid.as_str()).collect::<Vec<_>>().join(", "),
+                    first.record.kid
+                );
+            }
             let unknown = published::unknown_digest_keys(&journal, &union).await?;
             if !unknown.is_empty() {
                 eprintln!(
@@ -151,6 +166,14 @@ pub async fn run_keys(settings: &Settings, job: KeysJob) -> anyhow::Result<()> {
                 .keys
                 .iter()
                 .map(|k| format!("{}\n", describe(k)))
+                .chain(union.untrusted.iter().map(|k| {
+                    format!(
+                        "{}  created {}  UNTRUSTED (kept by the journal, not published): {}\n",
+                        k.record.kid,
+                        k.record.created_at.to_rfc3339(),
+                        k.reason
+                    )
+                }))
                 .collect();
             emit(&lines)?;
         }
@@ -162,20 +185,38 @@ pub async fn run_keys(settings: &Settings, job: KeysJob) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `fieldtrail audit digest [--out FILE]`: signs the journal's head now and keeps the digest;
-/// prints it, and writes its JWS to `out`.
+/// `fieldtrail audit digest [--out FILE]`: signs the journal's head now, writes its JWS to
+/// `out` (first: a file that cannot be written leaves no digest kept), keeps the digest and
+/// prints it.
 ///
 /// # Errors
-/// [`DigestError`] (no key, a journal that does not verify, an empty journal).
+/// [`DigestError`] (no key, a journal that does not verify, an empty journal); a file that
+/// cannot be written (nothing kept); a digest that cannot be kept (the file written is
+/// removed).
 pub async fn sign_digest(
     journal: &Journal,
     store: &KeyStore,
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
     let publisher = crate::export::publisher_from_env()?;
-    let signed = digest::sign_head(journal, store, &publisher, false)
+    let signed = digest::signed_head(journal, store, &publisher, false)
         .await?
         .ok_or(DigestError::Empty)?;
+    if let Some(path) = out {
+        std::fs::write(path, format!("{}\n", signed.jws)).with_context(|| {
+            format!("cannot write {}: no digest signed or kept", path.display())
+        })?;
+    }
+    let signed = match digest::keep(journal, signed).await {
+        Ok(kept) => kept,
+        Err(e) => {
+            if let Some(path) = out {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(anyhow::Error::new(e)
+                .context("the digest could not be kept in the journal (its file is removed)"));
+        }
+    };
     print_out(&format!(
         "digest {} signed by key {} at {}: {} events up to position {} (transaction {}), digest {}, last event's hash {}",
         signed.digest_id,
@@ -187,10 +228,6 @@ pub async fn sign_digest(
         signed.digest,
         signed.head_hash
     ))?;
-    if let Some(path) = out {
-        std::fs::write(path, format!("{}\n", signed.jws))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
     Ok(())
 }
 
@@ -234,11 +271,22 @@ pub async fn export_journal(journal: &Journal, out: Option<&Path>) -> anyhow::Re
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             let mut writer = std::io::BufWriter::new(file);
-            let counts = export::write(journal, |line| writer.write_all(line)).await?;
-            writer
-                .flush()
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            counts
+            let written = match export::write(journal, |line| writer.write_all(line)).await {
+                Ok(counts) => writer
+                    .flush()
+                    .with_context(|| format!("cannot write {}", path.display()))
+                    .map(|()| counts),
+                Err(e) => Err(e.into()),
+            };
+            match written {
+                Ok(counts) => counts,
+                Err(e) => {
+                    // No part of an export is left behind to be taken for the whole.
+                    drop(writer);
+                    let _ = std::fs::remove_file(path);
+                    return Err(e);
+                }
+            }
         }
         None => {
             // A reader that went away (`| head`) ends the export quietly.
@@ -318,19 +366,29 @@ pub async fn verify_against_digest(
     let token = std::fs::read_to_string(digest_file)
         .with_context(|| format!("cannot read {}", digest_file.display()))?;
     let token = token_of(&token);
-    let statement = match digest::open(&token, &keys) {
-        Ok(s) => s,
-        Err(e) => {
-            print_out(&format!(
-                "digest {}: NOT verified: {e}",
-                digest_file.display()
-            ))?;
-            return Ok(ExitCode::from(crate::audit::NOT_VERIFIED));
-        }
-    };
     let checked = match source {
         ExportSource::File(_) => digest::Checked::Export,
         ExportSource::Journal(_) => digest::Checked::Journal,
+    };
+    let statement = match digest::open(&token, &keys) {
+        Ok(s) => s,
+        Err(e) => {
+            if json {
+                print_out(&serde_json::to_string_pretty(&serde_json::json!({
+                    "checked": checked,
+                    "verified": false,
+                    "signature_valid": false,
+                    "signature_error": e.to_string(),
+                    "findings": [],
+                }))?)?;
+            } else {
+                print_out(&format!(
+                    "digest {}: NOT verified: {e}",
+                    digest_file.display()
+                ))?;
+            }
+            return Ok(ExitCode::from(crate::audit::NOT_VERIFIED));
+        }
     };
     let export = match source {
         ExportSource::File(path) => {
@@ -350,7 +408,12 @@ pub async fn verify_against_digest(
     };
     let report = digest::check_export(&export, &statement, checked);
     if json {
-        print_out(&serde_json::to_string_pretty(&report)?)?;
+        let mut value = serde_json::to_value(&report)?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("verified".to_owned(), report.verified().into());
+            map.insert("signature_valid".to_owned(), true.into());
+        }
+        print_out(&serde_json::to_string_pretty(&value)?)?;
     } else {
         emit(&digest::offline_text(&report))?;
     }

@@ -3,8 +3,10 @@
 //! journal against one (`fieldtrail audit verify --digest FILE --export FILE`).
 //!
 //! **What is signed.** The cut of the global log read up to the horizon (every transaction
-//! before it has ended, so the cut never changes): its last row's transaction id and global
-//! position, the number of events, the journal digest over its stream heads (RFC 6962 Merkle
+//! before it has ended, so the cut never changes): its last row's global position, which names
+//! the cut (every row up to that one in the global log's order; positions are kept by every
+//! copy, and covered by the hashes from chain version 2), its transaction id (advisory: a copy
+//! to PostgreSQL gives the rows new ids, in the same order), the number of events, the journal digest over its stream heads (RFC 6962 Merkle
 //! root, as `audit verify` prints it), the hash of its last event (which, from chain version 2,
 //! covers that event's position), when, and with which key. The statement is a JWS (EdDSA,
 //! `typ` [`DIGEST_TYP`]) whose payload is a [`Statement`]. A journal that does not verify is
@@ -14,8 +16,15 @@
 //! the export's order (strictly increasing (transaction id, position): a moved line is named
 //! by its position); every stream's chain ([`chain::JournalCheck`], each break with its
 //! position); the command ledger (each command's first and last positions hold its events: a
-//! removed event is named by its position); and the cut's digest, event count and head hash
-//! equal to the signed ones.
+//! removed event is named by its position); no member an event or command line does not have
+//! in the format; and the cut's digest, event count and head hash equal to the signed ones
+//! (when fewer events than signed are found, each global position of the cut the export lacks
+//! is named). Events after the cut are checked too, but nothing signed vouches for them: the
+//! report says how many, and from which position.
+//!
+//! **Never short.** A walk or an export waits [`READABLE_WAIT`] for every committed event to be
+//! readable; when a long transaction elsewhere on the server holds the global log back longer,
+//! it fails ([`readable`]) rather than sign or export a cut that silently lacks them.
 
 use crate::signing::export::JournalExport;
 use crate::signing::jws::{self, VerifyError};
@@ -39,9 +48,11 @@ pub const DIGEST_TYP: &str = "fieldtrail-digest+jwt";
 pub struct Statement {
     /// Who signed: the publisher's DID.
     pub iss: String,
-    /// The cut ends at this row of the global log: its transaction id…
+    /// The transaction id of the cut's last row where it was signed (advisory: a copy of
+    /// the journal to PostgreSQL gives its rows other ids, in the same order).
     pub tx_id: u64,
-    /// …and its global position.
+    /// The global position of the cut's last row: names the cut (every row up to this one in
+    /// the global log's order).
     pub position: i64,
     /// Events in the cut.
     pub events: u64,
@@ -72,15 +83,29 @@ pub enum DigestError {
     Empty,
 }
 
+/// Waits until every event committed so far is readable ([`READABLE_WAIT`] at most).
+///
+/// # Errors
+/// [`JournalError::Other`] when a transaction elsewhere on the server holds the global log
+/// back longer (the cut or the export would silently lack what was committed since); the
+/// journal's errors.
+pub async fn readable(journal: &Journal) -> Result<(), JournalError> {
+    if journal.wait_readable(READABLE_WAIT).await? {
+        return Ok(());
+    }
+    Err(JournalError::Other(format!(
+        "a transaction on the database server has held the global log back for {} s: events committed since are not readable yet, and a digest or an export made now would silently lack them; nothing was signed or exported: try again once that transaction ends (PostgreSQL: see pg_stat_activity for a long one)",
+        READABLE_WAIT.as_secs()
+    )))
+}
+
 /// Walks the global log up to the horizon, page by page, checking every row's hash and every
 /// stream's chain: the cut a digest signs ([`VerifyReport::last`] ends it).
 ///
 /// # Errors
 /// The journal's errors.
 pub async fn walk(journal: &Journal) -> Result<VerifyReport, JournalError> {
-    // What is committed now, unless a long transaction elsewhere on the server holds the
-    // horizon back longer than this (the cut then ends before it, and says so).
-    journal.wait_readable(READABLE_WAIT).await?;
+    readable(journal).await?;
     let mut check = JournalCheck::new(Vec::new(), None);
     let mut cursor = Cursor::default();
     loop {
@@ -105,12 +130,42 @@ pub async fn walk(journal: &Journal) -> Result<VerifyReport, JournalError> {
 }
 
 /// `fieldtrail audit digest`: walks the journal ([`walk`]), and if it verifies, signs its head
-/// with the key in force and keeps the digest. With `unless_unchanged`, answers `None` instead
-/// when the last digest kept already ends at the same row (what the periodic job does).
+/// with the key in force and keeps the digest ([`signed_head`], then [`keep`]). With
+/// `unless_unchanged`, answers `None` instead when the last digest kept already ends at the
+/// same row (what the periodic job does).
 ///
 /// # Errors
 /// [`DigestError`].
 pub async fn sign_head(
+    journal: &Journal,
+    store: &KeyStore,
+    publisher: &Publisher,
+    unless_unchanged: bool,
+) -> Result<Option<SignedDigest>, DigestError> {
+    match signed_head(journal, store, publisher, unless_unchanged).await? {
+        Some(digest) => Ok(Some(keep(journal, digest).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Keeps `digest` in the journal; returns it with its number.
+///
+/// # Errors
+/// The journal's errors.
+pub async fn keep(
+    journal: &Journal,
+    mut digest: SignedDigest,
+) -> Result<SignedDigest, DigestError> {
+    digest.digest_id = journal.store_digest(&digest).await?;
+    Ok(digest)
+}
+
+/// As [`sign_head`], without keeping the digest (its number is 0): what `audit digest --out`
+/// writes to its file before keeping it.
+///
+/// # Errors
+/// [`DigestError`].
+pub async fn signed_head(
     journal: &Journal,
     store: &KeyStore,
     publisher: &Publisher,
@@ -131,10 +186,9 @@ pub async fn sign_head(
     let last = report.last.clone().ok_or(DigestError::Empty)?;
     if unless_unchanged {
         let kept = journal.digests().await?;
-        if kept
-            .last()
-            .is_some_and(|d| (d.tx_id, d.position) == (last.tx_id, last.position))
-        {
+        // The position names the row (a copied journal's digests keep the source's
+        // transaction ids).
+        if kept.last().is_some_and(|d| d.position == last.position) {
             return Ok(None);
         }
     }
@@ -158,7 +212,7 @@ pub async fn sign_head(
         None,
         &payload,
     )?;
-    let mut digest = SignedDigest {
+    let digest = SignedDigest {
         digest_id: 0,
         tx_id: statement.tx_id,
         position: statement.position,
@@ -169,7 +223,6 @@ pub async fn sign_head(
         key_id: statement.kid,
         jws: token,
     };
-    digest.digest_id = journal.store_digest(&digest).await?;
     Ok(Some(digest))
 }
 
@@ -277,8 +330,20 @@ pub struct OfflineReport {
     pub events: u64,
     /// Events of the export inside the signed cut.
     pub events_in_cut: u64,
+    /// The events after the signed cut: checked (their chains), but not covered by the
+    /// digest; `None` when there are none.
+    pub after_cut: Option<AfterCut>,
     /// Everything wrong, in order of position (findings without one last).
     pub findings: Vec<Finding>,
+}
+
+/// The events of an export after the signed cut, which no signature covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AfterCut {
+    /// How many.
+    pub events: u64,
+    /// The global position of the first of them (in the export's order).
+    pub first_position: i64,
 }
 
 impl OfflineReport {
@@ -521,7 +586,7 @@ pub fn check_export(
     checked: Checked,
 ) -> OfflineReport {
     let noun = checked.noun();
-    let mut findings = Vec::new();
+    let mut findings = export.findings.clone();
     if !export.complete {
         findings.push(Finding {
             position: None,
@@ -533,10 +598,28 @@ pub fn check_export(
     let (order, tx_ids) = order_findings(&export.events, noun);
     findings.extend(order);
     findings.extend(ledger_findings(export, noun));
+    // The cut is named by its last row's position; that row's transaction id is the one the
+    // export gives it (the statement's is the source's: a copy may have renumbered them).
     let cut = CutAt::Cursor {
-        tx_id: statement.tx_id,
+        tx_id: export
+            .events
+            .iter()
+            .zip(&tx_ids)
+            .find(|(e, _)| e.position == statement.position)
+            .map_or(statement.tx_id, |(_, tx)| *tx),
         position: statement.position,
     };
+    let outside: Vec<i64> = export
+        .events
+        .iter()
+        .zip(&tx_ids)
+        .filter(|(e, tx)| !cut.covers(**tx, e.position))
+        .map(|(e, _)| e.position)
+        .collect();
+    let after_cut = outside.first().map(|first| AfterCut {
+        events: outside.len() as u64,
+        first_position: *first,
+    });
     // The chains, and the cut's digest.
     let mut ledger: BTreeMap<(String, String), i64> = BTreeMap::new();
     for l in &export.ledger {
@@ -610,6 +693,9 @@ pub fn check_export(
                 ),
             });
         }
+        if at.events < statement.events {
+            findings.extend(missing_positions(export, statement, noun));
+        }
     }
     findings.sort_by_key(|f| (f.position.is_none(), f.position));
     OfflineReport {
@@ -617,8 +703,39 @@ pub fn check_export(
         statement: statement.clone(),
         events: report.events,
         events_in_cut,
+        after_cut,
         findings,
     }
+}
+
+/// At most this many missing positions are named one by one.
+const MISSING_NAMED: usize = 100;
+
+/// The global positions of the signed cut that the export holds no event at, each named: what
+/// is said when the export holds fewer events in the cut than the digest signed (a removed
+/// event, whatever else was removed with it, was at one of them).
+fn missing_positions(export: &JournalExport, statement: &Statement, noun: &str) -> Vec<Finding> {
+    let present: HashSet<i64> = export.events.iter().map(|e| e.position).collect();
+    let mut findings = Vec::new();
+    let mut missing = (1..=statement.position).filter(|p| !present.contains(p));
+    for position in missing.by_ref().take(MISSING_NAMED) {
+        findings.push(Finding {
+            position: Some(position),
+            stream: None,
+            reason: format!(
+                "the {noun} has no event at this position of the signed cut, and fewer events than the digest signed: removed? (a position can also be one the journal never used, taken by a transaction that was rolled back)"
+            ),
+        });
+    }
+    let more = missing.count();
+    if more > 0 {
+        findings.push(Finding {
+            position: None,
+            stream: None,
+            reason: format!("{more} more positions of the signed cut have no event in the {noun}"),
+        });
+    }
+    findings
 }
 
 /// The offline report as lines for a person.
@@ -642,6 +759,12 @@ pub fn offline_text(report: &OfflineReport) -> String {
         ));
     }
     let noun = report.checked.noun();
+    if let Some(after) = &report.after_cut {
+        out.push_str(&format!(
+            "NOT COVERED: {} events after the signed cut, from position {}: their chains were checked, but no signed digest vouches for them (sign a newer digest to cover them)\n",
+            after.events, after.first_position
+        ));
+    }
     if report.verified() {
         out.push_str(&format!(
             "{noun} verified against the signed digest: {} events, {} of them in the signed cut, every hash chain intact\n",

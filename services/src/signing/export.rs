@@ -1,6 +1,9 @@
-//! The journal exported for an auditor (`fieldtrail audit export`, `GET /audit/journal.jsonl`):
-//! JSON Lines, in global-log order, checkable offline against a signed digest
-//! (`fieldtrail audit verify --digest FILE --export FILE --public-key FILE`).
+//! The journal exported for an auditor (`fieldtrail audit export [--out FILE]`; `audit verify
+//! --digest FILE` without `--export` checks the journal exported so in memory): JSON Lines,
+//! in global-log order, checkable offline against a signed digest
+//! (`fieldtrail audit verify --digest FILE --export FILE --public-key FILE`). The export holds
+//! every committed event or fails: it never ends silently short
+//! ([`crate::signing::digest::readable`]).
 //!
 //! ```text
 //! {"fieldtrail_journal_export": 1}
@@ -17,7 +20,9 @@
 //! separators=(",", ":"), ensure_ascii=False)`), is its `hash`. Its `command` (the command's
 //! name, present on every row written since the events keep it) is what a `command` line is
 //! checked against: a ledger line carries nothing its events' hashes do not cover, for those
-//! rows. A missing `end` line means a truncated file.
+//! rows. A member the format does not have, in an event or a command line (or beside its
+//! `event` / `command`), is a finding at the line's position: the hashes would not cover it,
+//! so it is refused. A missing `end` line means a truncated file.
 
 use chrono::{DateTime, Utc};
 use fieldtrail_journal::chain::{self, SealedEvent};
@@ -83,6 +88,78 @@ pub struct JournalExport {
     pub ledger: Vec<LedgerRow>,
     /// Whether the file ends with its `end` line, and the counts there matched.
     pub complete: bool,
+    /// What reading found wrong without refusing the file: members the format does not have.
+    pub findings: Vec<crate::signing::digest::Finding>,
+}
+
+/// The members of an event line's object.
+const EVENT_MEMBERS: [&str; 20] = [
+    "position",
+    "tx_id",
+    "chain_version",
+    "stream_type",
+    "stream_id",
+    "stream_version",
+    "event_id",
+    "event_type",
+    "event_version",
+    "payload",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "reported_actor",
+    "command",
+    "command_id",
+    "correlation_id",
+    "causation_id",
+    "prev_hash",
+    "hash",
+];
+
+/// The members of a command line's object.
+const COMMAND_MEMBERS: [&str; 7] = [
+    "command_id",
+    "command",
+    "stream_type",
+    "stream_id",
+    "first_position",
+    "last_position",
+    "recorded_at",
+];
+
+/// The finding for the members of `object` (and of its line, `outer`, beside `kind`) the format
+/// does not have; `None` when there are none.
+fn unknown_members(
+    outer: &Value,
+    kind: &str,
+    object: &Value,
+    known: &[&str],
+    position: i64,
+    stream: String,
+) -> Option<crate::signing::digest::Finding> {
+    let mut names: Vec<String> = object
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| format!("{k:?}"))
+        .collect();
+    names.extend(
+        outer
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter(|k| k.as_str() != kind)
+            .map(|k| format!("{k:?} (beside {kind:?})")),
+    );
+    (!names.is_empty()).then(|| crate::signing::digest::Finding {
+        position: Some(position),
+        stream: Some(stream),
+        reason: format!(
+            "its {kind} line has members the export format does not have, which no hash covers: {}: added?",
+            names.join(", ")
+        ),
+    })
 }
 
 fn text(v: &Value, key: &str, line: usize) -> Result<String, String> {
@@ -189,9 +266,27 @@ pub fn parse(text: &str) -> Result<JournalExport, String> {
         let number = n + 1;
         let value: Value = serde_json::from_str(line).map_err(|e| format!("line {number}: {e}"))?;
         if let Some(e) = value.get("event") {
-            export.events.push(event(e, number)?);
+            let read = event(e, number)?;
+            export.findings.extend(unknown_members(
+                &value,
+                "event",
+                e,
+                &EVENT_MEMBERS,
+                read.position,
+                read.stream(),
+            ));
+            export.events.push(read);
         } else if let Some(c) = value.get("command") {
-            export.ledger.push(command(c, number)?);
+            let read = command(c, number)?;
+            export.findings.extend(unknown_members(
+                &value,
+                "command",
+                c,
+                &COMMAND_MEMBERS,
+                read.first_position,
+                format!("{}/{}", read.stream_type, read.stream_id),
+            ));
+            export.ledger.push(read);
         } else if let Some(end) = value.get("end") {
             export.complete = end.get("events").and_then(Value::as_u64)
                 == Some(export.events.len() as u64)
@@ -221,9 +316,8 @@ pub async fn write<W: FnMut(&[u8]) -> std::io::Result<()>>(
         line.push(b'\n');
         out(&line).map_err(|e| JournalError::Other(format!("cannot write the export: {e}")))
     };
-    journal
-        .wait_readable(crate::signing::digest::READABLE_WAIT)
-        .await?;
+    // Every committed event, or an error: never a short export.
+    crate::signing::digest::readable(journal).await?;
     put(&json!({"fieldtrail_journal_export": FORMAT}))?;
     let mut cursor = Cursor::default();
     let mut positions: HashSet<i64> = HashSet::new();

@@ -12,7 +12,10 @@
 //! The key lists are the keys directory's and those the journal keeps
 //! ([`crate::signing::published`]): losing the directory loses no published key. With no key
 //! anywhere (`fieldtrail keys init` not run), every route answers 503 naming the command, the
-//! key lists included (never an empty list), and no answer names a server path. The public
+//! key lists included (never an empty list), and no answer names a server path; so does a
+//! keys directory whose manifest is damaged or unreadable. Only trusted keys are published
+//! (those of the directory, the pinned roots, and the keys their endorsements lead to:
+//! [`crate::signing::published`]); the journal's others are logged as a warning. The public
 //! routes hold no personal data: keys, and bits.
 
 use crate::export::{publisher_from_env, transcript_clr, ExportError};
@@ -69,10 +72,17 @@ fn jwt(media_type: &'static str, token: String) -> Response {
 async fn published_keys(state: &AppState) -> Result<Union, Response> {
     let union = published::union(&state.journal, &state.keys).await;
     if let Some(e) = &union.dir_error {
-        tracing::error!(error = %e, "signing: the keys directory cannot be read; publishing the keys the journal keeps");
+        // A damaged or unreadable directory is the trust anchor of the keys: nothing is
+        // published until it is repaired, as the CLI refuses it (a missing directory is no
+        // error: it holds no key).
+        return Err(key_error(e));
     }
     for e in &union.journal_errors {
         tracing::error!(error = %e, "signing: a published key the journal keeps is left out");
+    }
+    for k in &union.untrusted {
+        tracing::warn!(kid = %k.record.kid, reason = %k.reason,
+                       "signing: a key the journal keeps is not trusted and not published");
     }
     if union.keys.is_empty() {
         tracing::warn!(keys_dir = %state.keys.dir().display(), "signing: no key to publish (neither the keys directory nor the journal has one)");

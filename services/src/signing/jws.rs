@@ -115,6 +115,7 @@ pub fn public_keys(text: &str) -> Result<Vec<KeyRecord>, String> {
                 created_at: chrono::DateTime::UNIX_EPOCH,
                 retired_at: None,
                 x: k["x"].as_str()?.to_owned(),
+                endorsement: None,
             };
             let public = record.public_key().ok()?;
             record.kid = k["kid"]

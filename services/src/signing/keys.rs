@@ -9,8 +9,12 @@
 //!
 //! `kid` is the key's JWK thumbprint (RFC 7638: SHA-256 of `{"crv":"Ed25519","kty":"OKP","x":…}`,
 //! base64url). `fieldtrail keys init` creates the first key; `fieldtrail keys rotate` creates a
-//! new one, marks the old one retired and deletes its private key (nothing can sign with it
-//! again), while its public key stays listed, so what it signed still verifies. A private key
+//! new one, has the old one sign its **endorsement** ([`endorse`]: a JWS over the new key's id
+//! and public key, kept in the manifest and in the journal), marks the old one retired and
+//! deletes its private key (nothing can sign with it again), while its public key stays
+//! listed, so what it signed still verifies. The endorsements chain every key back to the
+//! first one: the root of trust of the keys the journal keeps
+//! ([`crate::signing::published`]). A private key
 //! file that the group or others may read is refused, as `ssh` refuses one. The manifest is
 //! written to a temporary file and renamed, so a crash leaves the old or the new one.
 
@@ -42,6 +46,10 @@ pub struct KeyRecord {
     pub retired_at: Option<DateTime<Utc>>,
     /// The public key, 32 bytes, base64url without padding (the JWK's `x`).
     pub x: String,
+    /// Its endorsement by the key in force before it ([`endorse`]); `None` for a first key
+    /// and for keys made before keys were endorsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endorsement: Option<String>,
 }
 
 impl KeyRecord {
@@ -153,21 +161,38 @@ pub struct Initialised {
     pub tightened_from: Option<u32>,
 }
 
-/// A keys directory.
+/// A keys directory, and the pinned roots of trust (`FIELDTRAIL_SIGNING_ROOT`).
 #[derive(Clone, Debug)]
 pub struct KeyStore {
     dir: PathBuf,
+    roots: Vec<String>,
 }
 
 impl KeyStore {
-    /// The store in `dir` (nothing is read or created yet).
+    /// The store in `dir` (nothing is read or created yet), with no pinned root.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            roots: Vec::new(),
+        }
+    }
+
+    /// The store, trusting the keys whose ids are in `roots` (RFC 7638 thumbprints, which
+    /// bind the public keys) as roots besides the directory's keys.
+    #[must_use]
+    pub fn with_roots(mut self, roots: Vec<String>) -> Self {
+        self.roots = roots;
+        self
     }
 
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The pinned roots of trust (key ids), as configured.
+    pub fn roots(&self) -> &[String] {
+        &self.roots
     }
 
     fn manifest(&self) -> Result<Manifest, KeyError> {
@@ -230,6 +255,7 @@ impl KeyStore {
             created_at: Utc::now().trunc_subsecs(0),
             retired_at: None,
             x: URL_SAFE_NO_PAD.encode(public.as_bytes()),
+            endorsement: None,
         };
         let pem = signing
             .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
@@ -287,7 +313,10 @@ impl KeyStore {
         let Some(at) = manifest.keys.iter().position(|k| k.retired_at.is_none()) else {
             return Err(KeyError::NoKey(self.dir.clone()));
         };
-        let new = self.generate()?;
+        // The key in force endorses its successor before its private key is deleted.
+        let endorser = self.active()?;
+        let mut new = self.generate()?;
+        new.endorsement = Some(endorse(&endorser, &new)?);
         let now = new.created_at;
         manifest.keys[at].retired_at = Some(now);
         let retired = manifest.keys[at].clone();
@@ -355,6 +384,52 @@ impl KeyStore {
     pub fn jwks(&self) -> Result<Value, KeyError> {
         Ok(json!({"keys": self.list()?.iter().map(KeyRecord::jwk).collect::<Vec<_>>()}))
     }
+}
+
+/// The JWS `typ` of a key's endorsement.
+pub const ENDORSEMENT_TYP: &str = "fieldtrail-key-endorsement+jwt";
+
+/// `key`'s endorsement of `new`: a JWS (EdDSA, `typ` [`ENDORSEMENT_TYP`], header `kid` = the
+/// endorser's key id) whose payload is `{"endorses": <new kid>, "x": <new public key>,
+/// "created_at": <RFC 3339>}`. Whoever trusts `key` may trust `new`.
+///
+/// # Errors
+/// [`KeyError::Damaged`] when the key cannot sign.
+pub fn endorse(key: &ActiveKey, new: &KeyRecord) -> Result<String, KeyError> {
+    crate::signing::jws::sign(
+        key,
+        &key.record.kid,
+        ENDORSEMENT_TYP,
+        None,
+        &json!({"endorses": new.kid, "x": new.x,
+                "created_at": new.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+    )
+}
+
+/// The key id that endorsed `key`, when its endorsement verifies with one of `trusted` and
+/// names `key` (its id and public key).
+///
+/// # Errors
+/// A sentence: no endorsement, a signature that does not verify, or one over another key.
+pub fn endorser(key: &KeyRecord, trusted: &[KeyRecord]) -> Result<String, String> {
+    let token = key
+        .endorsement
+        .as_deref()
+        .ok_or_else(|| "it carries no endorsement".to_owned())?;
+    let (header, payload) =
+        crate::signing::jws::verify(token, trusted).map_err(|e| format!("its endorsement: {e}"))?;
+    if header.typ.as_deref() != Some(ENDORSEMENT_TYP) {
+        return Err(format!(
+            "its endorsement has typ {:?}, not {ENDORSEMENT_TYP}",
+            header.typ
+        ));
+    }
+    if payload.get("endorses").and_then(Value::as_str) != Some(key.kid.as_str())
+        || payload.get("x").and_then(Value::as_str) != Some(key.x.as_str())
+    {
+        return Err("its endorsement names another key".to_owned());
+    }
+    Ok(crate::signing::jws::key_id(header.kid.as_deref().unwrap_or_default()).to_owned())
 }
 
 /// The term that marks a retired key's verification method in the DID document, and its

@@ -32,9 +32,9 @@ use serde_json::Value;
 /// Media type of a VC-JWT.
 pub const VC_JWT_MEDIA_TYPE: &str = "application/vc+jwt";
 
-/// The key store the settings name.
+/// The key store the settings name, with their pinned roots of trust.
 pub fn store(settings: &crate::Settings) -> KeyStore {
-    KeyStore::new(&settings.keys_dir)
+    KeyStore::new(&settings.keys_dir).with_roots(settings.signing_roots())
 }
 
 /// `credential` secured as a VC-JWT with the key in force (see the module documentation).

@@ -4,6 +4,15 @@
 //! key that was ever recorded (by `keys init`, `keys rotate`, `serve` at start, and every signed
 //! digest), so the JWK Set and the DID document still list the keys old credentials and
 //! digests name when the directory is gone.
+//!
+//! **Trust.** A row of `signing_keys` is not published for being in the database: one INSERT
+//! would otherwise publish anyone's key. The keys trusted from outside the database are the
+//! keys directory's (its manifest) and the pinned roots (`FIELDTRAIL_SIGNING_ROOT`: key ids,
+//! for a server without the directory, or one whose directory was lost); a key the journal
+//! keeps is trusted when its endorsement ([`crate::signing::keys::endorse`], made by
+//! `keys rotate` with the key before it) verifies with a trusted key, and so on down the
+//! chain. The others are left out of the JWK Set and the DID document, logged, and listed by
+//! `fieldtrail keys list` as untrusted ([`Union::untrusted`]).
 
 use crate::signing::keys::{thumbprint, KeyError, KeyRecord, KeyStore};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -19,6 +28,7 @@ impl KeyRecord {
             public_jwk: self.jwk(),
             created_at: self.created_at,
             retired_at: self.retired_at,
+            endorsement: self.endorsement.clone(),
         }
     }
 
@@ -39,6 +49,7 @@ impl KeyRecord {
             created_at: key.created_at,
             retired_at: key.retired_at,
             x: x.to_owned(),
+            endorsement: key.endorsement.clone(),
         };
         if thumbprint(&record.public_key()?) != record.kid {
             return Err(damaged("its id is not the thumbprint of its public key"));
@@ -100,11 +111,67 @@ pub fn merge(dir: &[KeyRecord], journal: &[KeyRecord]) -> Vec<Published> {
     keys
 }
 
+/// A key the journal keeps that is not published: no chain of endorsements leads from a
+/// trusted key to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Untrusted {
+    /// The key as the journal keeps it.
+    pub record: KeyRecord,
+    /// Why it is not trusted, in a sentence.
+    pub reason: String,
+}
+
+/// Of the keys the journal keeps, those trusted (see the module documentation) and those not:
+/// `dir` are the keys directory's, `roots` the pinned key ids.
+pub fn trusted(
+    dir: &[KeyRecord],
+    roots: &[String],
+    journal: &[KeyRecord],
+) -> (Vec<KeyRecord>, Vec<Untrusted>) {
+    let mut anchors: Vec<KeyRecord> = dir.to_vec();
+    let (mut kept, mut pending): (Vec<KeyRecord>, Vec<KeyRecord>) = journal
+        .iter()
+        .cloned()
+        .partition(|k| roots.contains(&k.kid) || dir.iter().any(|d| d.kid == k.kid));
+    anchors.extend(kept.iter().cloned());
+    // Each pass trusts the keys endorsed by one trusted so far: down the chain, whatever the
+    // order the rows come in.
+    loop {
+        let (endorsed, rest): (Vec<KeyRecord>, Vec<KeyRecord>) = pending
+            .into_iter()
+            .partition(|k| crate::signing::keys::endorser(k, &anchors).is_ok());
+        pending = rest;
+        if endorsed.is_empty() {
+            break;
+        }
+        anchors.extend(endorsed.iter().cloned());
+        kept.extend(endorsed);
+    }
+    let untrusted = pending
+        .into_iter()
+        .map(|k| {
+            let reason = match crate::signing::keys::endorser(&k, journal) {
+                Ok(by) => format!("it is endorsed by key {by}, which is not trusted"),
+                Err(e) => e,
+            };
+            Untrusted {
+                reason: format!(
+                    "{reason}: no chain of endorsements leads to it from the keys directory or a pinned root (FIELDTRAIL_SIGNING_ROOT)"
+                ),
+                record: k,
+            }
+        })
+        .collect();
+    (kept, untrusted)
+}
+
 /// The published keys, and what could not be read on the way.
 #[derive(Debug, Default)]
 pub struct Union {
-    /// Every key, oldest first ([`merge`]).
+    /// Every trusted key, oldest first ([`merge`]).
     pub keys: Vec<Published>,
+    /// The keys the journal keeps that are not trusted, hence not published ([`trusted`]).
+    pub untrusted: Vec<Untrusted>,
     /// Why the keys directory could not be read (its keys are then missing from `keys`); a
     /// directory without a manifest is no error, it holds no key.
     pub dir_error: Option<KeyError>,
@@ -140,8 +207,9 @@ async fn journal_keys(journal: &Journal) -> Result<(Vec<KeyRecord>, Vec<String>)
     Ok((keys, damaged))
 }
 
-/// The published keys: the directory's and the journal's, merged. Neither failing stops the
-/// other: what could not be read is said in [`Union::dir_error`] / [`Union::journal_errors`].
+/// The published keys: the directory's and the trusted ones of the journal's, merged. Neither
+/// failing stops the other: what could not be read is said in [`Union::dir_error`] /
+/// [`Union::journal_errors`]; the journal's keys not trusted are in [`Union::untrusted`].
 pub async fn union(journal: &Journal, store: &KeyStore) -> Union {
     let (dir, dir_error) = match store.list() {
         Ok(keys) => (keys, None),
@@ -154,8 +222,10 @@ pub async fn union(journal: &Journal, store: &KeyStore) -> Union {
             vec![format!("the journal's published keys cannot be read: {e}")],
         ),
     };
+    let (kept, untrusted) = trusted(&dir, store.roots(), &kept);
     Union {
         keys: merge(&dir, &kept),
+        untrusted,
         dir_error,
         journal_errors,
     }
@@ -235,6 +305,7 @@ mod tests {
                 &base64::engine::general_purpose::URL_SAFE_NO_PAD,
                 public.as_bytes(),
             ),
+            endorsement: None,
         }
     }
 
@@ -272,6 +343,65 @@ mod tests {
             assert_eq!(merged[0].record.kid, old.kid);
             assert_eq!(merged[1].record.kid, new.kid);
         }
+    }
+
+    #[test]
+    fn only_keys_endorsed_down_from_a_trusted_key_are_trusted() {
+        // One installation: a root and two rotations (each key endorsed by the one before).
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path().join("keys"));
+        store.init().unwrap();
+        store.rotate().unwrap();
+        store.rotate().unwrap();
+        let chain = store.list().unwrap();
+        assert!(chain[0].endorsement.is_none());
+        assert!(chain[1..].iter().all(|k| k.endorsement.is_some()));
+        // Another one's keys: its root, unendorsed, and its second key endorsed by it.
+        let other = KeyStore::new(dir.path().join("other"));
+        other.init().unwrap();
+        other.rotate().unwrap();
+        let forged = other.list().unwrap();
+        // A copy of a genuine endorsement on another key proves nothing.
+        let mut stolen = key(9, None);
+        stolen.endorsement = chain[1].endorsement.clone();
+        let mut journal: Vec<KeyRecord> = forged.clone();
+        journal.push(stolen.clone());
+        journal.extend(chain.iter().rev().cloned());
+        let kids = |keys: &[KeyRecord]| {
+            let mut kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
+            kids.sort();
+            kids
+        };
+        // Trusted from the pinned root alone (no directory), in whatever order the rows come.
+        let (kept, untrusted) = trusted(&[], &[chain[0].kid.clone()], &journal);
+        assert_eq!(kids(&kept), kids(&chain));
+        let left: Vec<KeyRecord> = untrusted.iter().map(|u| u.record.clone()).collect();
+        assert_eq!(
+            kids(&left),
+            kids(&[forged[0].clone(), forged[1].clone(), stolen])
+        );
+        let reason = |kid: &str| {
+            untrusted
+                .iter()
+                .find(|u| u.record.kid == kid)
+                .unwrap()
+                .reason
+                .clone()
+        };
+        assert!(reason(&forged[0].kid).starts_with("it carries no endorsement"));
+        assert!(
+            reason(&forged[1].kid).contains("which is not trusted"),
+            "{}",
+            reason(&forged[1].kid)
+        );
+        assert!(reason(&key(9, None).kid).contains("names another key"));
+        // From the keys directory's keys (the last one only, say): its chain's later keys.
+        let (kept, _) = trusted(&chain[2..], &[], &journal);
+        assert_eq!(kids(&kept), kids(&chain[2..]));
+        // Nothing trusted outside the database: nothing trusted.
+        let (kept, untrusted) = trusted(&[], &[], &journal);
+        assert!(kept.is_empty());
+        assert_eq!(untrusted.len(), journal.len());
     }
 
     #[test]

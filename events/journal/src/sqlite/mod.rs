@@ -86,12 +86,29 @@ fn has_chain_version(connection: &Connection) -> Result<bool, JournalError> {
 
 /// Whether the file's `events` table has the column `name`.
 fn has_event_column(connection: &Connection, name: &str) -> Result<bool, JournalError> {
+    has_column(connection, "events", name)
+}
+
+/// Whether the file's table `table` has the column `name`.
+fn has_column(connection: &Connection, table: &str, name: &str) -> Result<bool, JournalError> {
     Ok(connection.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_info('events') WHERE name = ?1",
-        [name],
+        "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, name],
         |r| r.get(0),
     )?)
 }
+
+/// The trigger that lets a published signing key's row change once, by its retirement, and
+/// in nothing else (its endorsement included: user_version 6). Made at open, replacing the
+/// trigger of a file from before, which did not know the endorsement.
+const SIGNING_KEYS_TRIGGER: &str = "
+CREATE TRIGGER signing_keys_retire_only BEFORE UPDATE ON signing_keys
+WHEN NOT (OLD.retired_at IS NULL AND NEW.retired_at IS NOT NULL AND NEW.kid = OLD.kid
+          AND NEW.public_jwk = OLD.public_jwk AND NEW.created_at = OLD.created_at
+          AND NEW.endorsement IS OLD.endorsement)
+BEGIN
+    SELECT RAISE(ABORT, 'published signing keys are kept: only a retirement may be recorded');
+END;";
 
 /// `PRAGMA application_id` of a fieldtrail journal file ("FTJ1"): a file with tables and
 /// another id is another application's database, and is refused.
@@ -243,6 +260,23 @@ impl SqliteJournal {
         if !has_event_column(&writer, "command")? {
             writer.execute_batch("ALTER TABLE events ADD COLUMN command TEXT")?;
         }
+        // A file written before the keys carried their endorsement (user_version 6) gets the
+        // column (its keys keep NULL) and the trigger that keeps it unchanged.
+        if !has_column(&writer, "signing_keys", "endorsement")? {
+            writer.execute_batch("ALTER TABLE signing_keys ADD COLUMN endorsement TEXT")?;
+        }
+        let trigger: Option<String> = writer
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'signing_keys_retire_only'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        if !trigger.is_some_and(|sql| sql.contains("endorsement")) {
+            writer.execute_batch(&format!(
+                "BEGIN IMMEDIATE; DROP TRIGGER IF EXISTS signing_keys_retire_only; {SIGNING_KEYS_TRIGGER} COMMIT;"
+            ))?;
+        }
         // A file written before the reservations (user_version 2), or left half-copied, gets
         // them, under the write lock (another process may be doing the same).
         // The write lock is taken only when the table is stale (checked again under it).
@@ -310,7 +344,7 @@ impl SqliteJournal {
             (
                 "signing_keys",
                 "CREATE TEMP TABLE signing_keys (kid TEXT PRIMARY KEY, public_jwk TEXT,
-                   created_at INTEGER, retired_at INTEGER);",
+                   created_at INTEGER, retired_at INTEGER, endorsement TEXT);",
             ),
             (
                 "subject_keys",
@@ -331,6 +365,12 @@ impl SqliteJournal {
             if present == 0 {
                 writer.execute_batch(ddl)?;
             }
+        }
+        // Published keys kept before they carried an endorsement (before user_version 6).
+        if !has_column(&writer, "signing_keys", "endorsement")? {
+            writer.execute_batch(
+                "CREATE TEMP VIEW signing_keys AS SELECT *, NULL AS endorsement FROM main.signing_keys;",
+            )?;
         }
         let journal = Self::with_writer(path, writer);
         journal
