@@ -119,6 +119,13 @@ pub async fn run(
     let draining = ops.draining.clone();
     let began = Arc::new(std::sync::OnceLock::<tokio::time::Instant>::new());
     let began_at = began.clone();
+    // Answers leave at once (TCP_NODELAY): Nagle's algorithm would hold a response's last
+    // segment until the client's acknowledgement of the previous one.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         token.cancelled().await;
         began_at.get_or_init(tokio::time::Instant::now);
