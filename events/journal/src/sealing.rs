@@ -671,6 +671,10 @@ impl Sealed {
         &self,
         mut events: Vec<StoredEvent>,
     ) -> Result<Vec<StoredEvent>, JournalError> {
+        // An erasure read here (perhaps another process's) ends this process's copy of the
+        // key at once, not after KEY_CACHE_TTL: a projector rebuilding on it must not open
+        // the erased fields with a cached key.
+        self.forget_erased(events.iter().map(|e| (e.event_type.as_str(), &e.payload)));
         self.open_all(
             events
                 .iter_mut()
