@@ -117,10 +117,7 @@ async fn consumer_in_clear(env: TestEnv) {
         )
         .await;
         assert_eq!(lines.len(), staff_lines.len(), "{durable}");
-        assert!(
-            names(&lines).iter().all(|(_, v)| *v == Value::from(SEALED)),
-            "{durable}"
-        );
+        assert!(names(&lines).iter().all(|(_, v)| *v == SEALED), "{durable}");
     }
 
     // The endpoint: staff and auditors; a bad version 422; an unknown event or type 404.

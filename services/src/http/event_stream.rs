@@ -258,52 +258,6 @@ pub async fn stream(
         .into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn last_event_id_wins_over_after() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(parse(&params(&[("after", "7")]), &headers).unwrap().0, 7);
-        headers.insert("last-event-id", "42".parse().unwrap());
-        assert_eq!(parse(&params(&[("after", "7")]), &headers).unwrap().0, 42);
-        assert_eq!(parse(&params(&[]), &HeaderMap::new()).unwrap().0, 0);
-    }
-
-    #[test]
-    fn bad_parameters_are_named() {
-        let none = HeaderMap::new();
-        assert!(parse(&params(&[("after", "-1")]), &none)
-            .unwrap_err()
-            .starts_with("after:"));
-        assert!(parse(&params(&[("after", "x")]), &none).is_err());
-        assert!(parse(&params(&[("stream_type", "cohort,nope")]), &none)
-            .unwrap_err()
-            .starts_with("stream_type:"));
-        let (_, filter) = parse(
-            &params(&[
-                ("stream_type", "cohort, field_study"),
-                ("event_type", "session_held"),
-            ]),
-            &none,
-        )
-        .unwrap();
-        assert_eq!(filter.stream_types, ["cohort", "field_study"]);
-        assert_eq!(filter.event_types, ["session_held"]);
-        assert!(parse(&params(&[("event_type", "session_hled")]), &none)
-            .unwrap_err()
-            .starts_with("event_type:"));
-    }
-}
-
 /// `GET /events/{stream_type}/{stream_id}/{stream_version}`: one event, the same body as its
 /// NATS message and its SSE message ([`crate::workers::relay::body`]) but with its personal
 /// fields in clear (`"[effacé]"` for an erased subject): how a subscriber allowed to see
@@ -351,5 +305,51 @@ pub async fn one(
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn last_event_id_wins_over_after() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(parse(&params(&[("after", "7")]), &headers).unwrap().0, 7);
+        headers.insert("last-event-id", "42".parse().unwrap());
+        assert_eq!(parse(&params(&[("after", "7")]), &headers).unwrap().0, 42);
+        assert_eq!(parse(&params(&[]), &HeaderMap::new()).unwrap().0, 0);
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let none = HeaderMap::new();
+        assert!(parse(&params(&[("after", "-1")]), &none)
+            .unwrap_err()
+            .starts_with("after:"));
+        assert!(parse(&params(&[("after", "x")]), &none).is_err());
+        assert!(parse(&params(&[("stream_type", "cohort,nope")]), &none)
+            .unwrap_err()
+            .starts_with("stream_type:"));
+        let (_, filter) = parse(
+            &params(&[
+                ("stream_type", "cohort, field_study"),
+                ("event_type", "session_held"),
+            ]),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(filter.stream_types, ["cohort", "field_study"]);
+        assert_eq!(filter.event_types, ["session_held"]);
+        assert!(parse(&params(&[("event_type", "session_hled")]), &none)
+            .unwrap_err()
+            .starts_with("event_type:"));
     }
 }
