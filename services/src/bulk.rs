@@ -359,7 +359,13 @@ impl CommandHandler {
                             prepared.aggregate_id
                         ),
                         code: r.code.as_str().to_owned(),
-                        message: r.message.clone(),
+                        // Kept without the personal values it may quote; the report shows
+                        // the message in full.
+                        message: fieldtrail_domain::personal::redact(
+                            &envelope.command,
+                            &envelope.data,
+                            &r.message,
+                        ),
                     });
                     decided.push(Decided::Done(Outcome::rejected(id, r)));
                 }

@@ -93,6 +93,12 @@ impl Outcome {
         }
     }
 
+    /// Whether this is the remembered refusal `kept` (same code and stored message).
+    fn is_same_refusal(&self, kept: &RejectedCommand) -> bool {
+        matches!(self, Outcome::Rejected { code, message, .. }
+            if code.as_str() == kept.code && *message == kept.message)
+    }
+
     pub(crate) fn from_ledger(a: AppendedCommand, applied: bool) -> Self {
         let positions = [a.first_position, a.last_position];
         if applied {
@@ -434,15 +440,24 @@ impl CommandHandler {
                 command: envelope.command.clone(),
                 stream: stream.to_owned(),
                 code: rejection.code.as_str().to_owned(),
-                message: rejection.message.clone(),
+                // Kept without the personal values it may quote (no table holds one in
+                // clear); this answer still quotes them.
+                message: fieldtrail_domain::personal::redact(
+                    &envelope.command,
+                    &envelope.data,
+                    &rejection.message,
+                ),
             };
             self.journal
-                .record_rejections(&[kept])
+                .record_rejections(std::slice::from_ref(&kept))
                 .await
                 .map_err(journal_error)?;
-            // Another server may have answered the same id first: its answer stands.
+            // Another server may have answered the same id first: its answer stands (ours
+            // when it is the same refusal, as kept).
             if let Some(first) = self.answered(id).await? {
-                return Ok(first);
+                if !first.is_same_refusal(&kept) {
+                    return Ok(first);
+                }
             }
         }
         Ok(Outcome::rejected(Some(id), rejection))

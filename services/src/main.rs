@@ -94,6 +94,13 @@ enum Job {
         /// Stop when nothing more arrives instead of waiting.
         #[arg(long)]
         until_idle: bool,
+        /// Print each event's personal fields, one JSON line each: in clear through the API
+        /// with --api and a staff or auditor token (FIELDTRAIL_TOKEN), else "[scellé]".
+        #[arg(long)]
+        show_personal: bool,
+        /// The API that reads personal fields in clear (e.g. http://127.0.0.1:8080).
+        #[arg(long, env = "FIELDTRAIL_API_URL")]
+        api: Option<String>,
     },
     /// Apply the retention rule of personal data: erase the group texts (reflexive notes, ...)
     /// of the field studies whose cohort closed at least N years ago, one `erase_subject`
@@ -333,6 +340,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             durable,
             state,
             until_idle,
+            show_personal,
+            api,
         } => {
             anyhow::ensure!(
                 !settings.nats_url.is_empty(),
@@ -344,6 +353,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 durable,
                 state,
                 until_idle,
+                show_personal: show_personal.then(|| fieldtrail::cli::consumer::ShowPersonal {
+                    api,
+                    // A secret: from the environment only, never a flag.
+                    token: std::env::var("FIELDTRAIL_TOKEN")
+                        .ok()
+                        .filter(|t| !t.trim().is_empty()),
+                }),
             };
             let state = fieldtrail::cli::consumer::run(&config).await?;
             for (cohort, modules) in &state.attendance {

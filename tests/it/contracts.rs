@@ -236,6 +236,7 @@ async fn consume(env: &TestEnv, state: &std::path::Path) -> ConsumerState {
         durable: "dashboard".to_owned(),
         state: state.to_owned(),
         until_idle: true,
+        show_personal: None,
     };
     fieldtrail::cli::consumer::run(&config).await.unwrap()
 }

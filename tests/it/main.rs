@@ -24,6 +24,7 @@ mod nats_auth;
 mod ops;
 mod pages;
 mod personal;
+mod personal_bus;
 mod relay;
 mod research;
 mod reservations;

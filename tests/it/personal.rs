@@ -7,30 +7,6 @@ use serde_json::Value;
 
 const HARDER_PATH: &str = include_str!("../data/harder-path.jsonl");
 
-/// The personal values a scenario file gives, by command: `(command, field path in data)`
-/// where the event keeps the value in a personal field (see `personal::CLASSIFICATION`).
-const PERSONAL_INPUT: &[(&str, &str)] = &[
-    ("enrol_learner", "name"),
-    ("withdraw_learner", "reason"),
-    ("correct_attendance", "reason"),
-    ("record_deis_credit", "note"),
-    ("revoke_certificate", "reason"),
-    ("file_complaint", "subject"),
-    ("file_complaint", "text"),
-    ("answer_complaint", "answer"),
-    ("change_members", "reason"),
-    ("negotiate_commission", "negotiated_with"),
-    ("log_intervention", "summary"),
-    ("record_reflexive_note", "text"),
-    ("schedule_defence", "jury[].name"),
-    ("record_defence", "outcomes[].remarks"),
-    ("recuse_jury_member", "name"),
-    ("recuse_jury_member", "reason"),
-    ("appoint_jury_member", "name"),
-    ("split_field_study", "reason"),
-    ("rectify_defence_result", "reason"),
-];
-
 fn values_at(value: &Value, path: &str, out: &mut Vec<String>) {
     let (head, rest) = match path.split_once('.') {
         Some((h, r)) => (h, Some(r)),
@@ -59,9 +35,12 @@ pub fn personal_texts(scenario: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in scenario.lines().filter(|l| !l.trim().is_empty()) {
         let command: Value = serde_json::from_str(line).unwrap();
-        for (name, path) in PERSONAL_INPUT {
+        // The domain's list of the personal values of each command.
+        for (name, paths) in fieldtrail_domain::personal::COMMAND_PERSONAL {
             if command["command"] == *name {
-                values_at(&command["data"], path, &mut out);
+                for path in *paths {
+                    values_at(&command["data"], path, &mut out);
+                }
             }
         }
     }
@@ -154,20 +133,76 @@ async fn sealed_at_rest(env: TestEnv) {
     let cohort = env.import(COHORT).await;
     let harder = env.import(HARDER_PATH).await;
     assert_eq!((cohort.rejected, harder.rejected), (0, 0));
-    let texts: Vec<String> = [personal_texts(COHORT), personal_texts(HARDER_PATH)].concat();
+    // Refusals whose message quotes a name: the answer quotes it, the remembered refusal
+    // (table command_rejections) does not, through the import and over HTTP.
+    let refusals = refusals_quoting_names();
+    let first = env.import(&refusals).await;
+    assert_eq!(first.rejected, 2, "{first:?}");
+    assert!(first.lines[0]
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("Mme Personne Inconnue")));
+    let again = env.import(&refusals).await;
+    assert_eq!(again.rejected, 2);
+    for line in &again.lines {
+        let message = line.message.as_deref().unwrap_or("");
+        assert!(
+            message.contains(fieldtrail_domain::personal::WITHHELD)
+                && !message.contains("Mme Personne Inconnue")
+                && !message.contains("Mme Prof"),
+            "{message}"
+        );
+    }
+    let (address, stop, task) = env.serve().await;
+    let over_http: Value = serde_json::json!({"command_id": "refuse-3", "command": "recuse_jury_member",
+        "at": "2026-06-02T09:00:00+02:00", "actor": "staff:coordinator",
+        "data": {"field_study_id": "fs-m1", "defence_id": "d1", "name": "M. Fantôme Absent", "reason": "x"}});
+    let client = env.client();
+    for (round, quoted) in [(1, true), (2, false)] {
+        let response = client
+            .post(format!("http://{address}/commands"))
+            .json(&over_http)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 422, "round {round}");
+        let body: Value = response.json().await.unwrap();
+        let message = body["message"].as_str().unwrap();
+        assert_eq!(message.contains("M. Fantôme Absent"), quoted, "{message}");
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+
+    let texts: Vec<String> = [
+        personal_texts(COHORT),
+        personal_texts(HARDER_PATH),
+        personal_texts(&refusals),
+        vec!["M. Fantôme Absent".to_owned()],
+    ]
+    .concat();
     assert!(texts.len() > 30, "{texts:?}");
     assert!(texts.iter().any(|t| t == "Dominique Jaouen"));
+    assert!(texts.iter().any(|t| t == "Mme Personne Inconnue"));
 
     // No table holds any of them (the key table holds keys only), nor does the JetStream
     // stream the relay filled.
-    let published = env.relay().await;
+    // (The server above relayed what was there then; this publishes the rest.)
+    env.relay().await;
     let mut dump = dump_tables(&env, &["subject_keys"]).await;
-    for table in ["events", "command_ledger", "read_models"] {
+    for table in [
+        "events",
+        "command_ledger",
+        "read_models",
+        "command_rejections",
+    ] {
         assert!(dump.iter().any(|(t, _)| t == table), "{table} dumped");
     }
     let messages = crate::faults::stream_contents(&env).await;
-    assert_eq!(messages.len(), published.events, "every event on NATS");
-    assert_eq!(messages.len() as i64, env.event_count().await);
+    assert_eq!(
+        messages.len() as i64,
+        env.event_count().await,
+        "every event on NATS"
+    );
     dump.extend(
         messages
             .iter()
@@ -219,9 +254,48 @@ async fn sealed_at_rest(env: TestEnv) {
     assert!(complaints
         .to_string()
         .contains("Séance déplacée sans préavis"));
+    // Every personal value the events hold came from a value the domain lists as personal
+    // in its command (what keeps refusals clean): the list misses none of the scenarios'.
+    let mut held = Vec::new();
+    let log = env
+        .journal
+        .read_log(
+            fieldtrail_journal::audit::Cut::Position(i64::MAX),
+            None,
+            fieldtrail_journal::Cursor::default(),
+            100_000,
+        )
+        .await
+        .unwrap();
+    for event in &log {
+        for (path, _) in fieldtrail_domain::personal::personal_fields(&event.event_type) {
+            values_at(&event.payload, path, &mut held);
+        }
+    }
+    let given: std::collections::BTreeSet<String> =
+        texts.iter().map(|t| t.trim().to_owned()).collect();
+    let missing: Vec<&String> = held.iter().filter(|t| !given.contains(t.trim())).collect();
+    assert!(!held.is_empty());
+    assert_eq!(missing, Vec::<&String>::new(), "not in COMMAND_PERSONAL");
     // The chain covers the sealed rows.
     assert!(env.journal.verify(None).await.unwrap().intact());
     env.cleanup().await;
+}
+
+/// Two commands of the harder path's field study fs-m1 that the rules refuse with a message
+/// quoting a jury member's name.
+fn refusals_quoting_names() -> String {
+    [
+        serde_json::json!({"command_id": "refuse-1", "command": "recuse_jury_member",
+            "at": "2026-06-02T09:00:00+02:00", "actor": "staff:coordinator",
+            "data": {"field_study_id": "fs-m1", "defence_id": "d1", "name": "Mme Personne Inconnue",
+                     "reason": "Jamais nommée au jury"}}),
+        serde_json::json!({"command_id": "refuse-2", "command": "appoint_jury_member",
+            "at": "2026-07-07T09:00:00+02:00", "actor": "staff:coordinator",
+            "data": {"field_study_id": "fs-m1", "defence_id": "d2", "name": "Mme Prof", "role": "professional"}}),
+    ]
+    .map(|c| c.to_string())
+    .join("\n")
 }
 
 fn erase(command_id: &str, subject_id: &str) -> String {

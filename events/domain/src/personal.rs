@@ -494,6 +494,84 @@ pub fn visit_mut(payload: &mut Value, path: &str, f: &mut dyn FnMut(&mut Value))
     }
 }
 
+/// What a stored refusal says in place of a personal value it quoted ([`redact`]).
+pub const WITHHELD: &str = "[donnée personnelle]";
+
+/// The personal values each command carries in its `data` (paths as in [`CLASSIFICATION`]):
+/// the values that end up in a personal field of its events. A refusal message may quote
+/// them (`"M. Centre" is not on the jury`); the journal keeps refusals ([`redact`]) and no
+/// command body, so this is what keeps them out of its tables. A test checks, on the
+/// shipped scenarios, that every personal field of every event comes from a value listed
+/// here.
+pub const COMMAND_PERSONAL: &[(&str, &[&str])] = &[
+    ("enrol_learner", &["name"]),
+    ("withdraw_learner", &["reason"]),
+    ("correct_attendance", &["reason"]),
+    ("record_deis_credit", &["note"]),
+    ("revoke_certificate", &["reason"]),
+    ("file_complaint", &["subject", "text"]),
+    ("answer_complaint", &["answer"]),
+    ("change_members", &["reason"]),
+    ("negotiate_commission", &["negotiated_with"]),
+    ("log_intervention", &["summary"]),
+    ("record_reflexive_note", &["text"]),
+    ("schedule_defence", &["jury[].name"]),
+    ("record_defence", &["outcomes[].remarks"]),
+    ("recuse_jury_member", &["name", "reason"]),
+    ("appoint_jury_member", &["name"]),
+    ("split_field_study", &["reason"]),
+    ("rectify_defence_result", &["reason"]),
+    ("cancel_defence", &["reason"]),
+];
+
+/// The personal values (strings) of a command's `data`, as given and without surrounding
+/// white space (the form the rules keep and quote), longest first.
+pub fn command_personal_values(command: &str, data: &Value) -> Vec<String> {
+    let paths = COMMAND_PERSONAL
+        .iter()
+        .find(|(c, _)| *c == command)
+        .map(|(_, paths)| *paths)
+        .unwrap_or_default();
+    let mut data = data.clone();
+    let mut out = Vec::new();
+    for path in paths {
+        visit_mut(&mut data, path, &mut |v| {
+            if let Some(text) = v.as_str() {
+                for form in [text, text.trim()] {
+                    if !form.is_empty() {
+                        out.push(form.to_owned());
+                    }
+                }
+            }
+        });
+    }
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// `message` with every personal value of the command (`command`, `data`) it quotes replaced
+/// by [`WITHHELD`]: as is, Debug-escaped (`{:?}`, how the rules quote a name) or JSON-escaped.
+/// What the journal keeps of a refusal: the client's answer may quote the value, the stored
+/// one does not, so that no table holds a personal value in clear.
+pub fn redact(command: &str, data: &Value, message: &str) -> String {
+    let mut out = message.to_owned();
+    for value in command_personal_values(command, data) {
+        let debug = format!("{value:?}");
+        let json = Value::String(value.clone()).to_string();
+        for form in [
+            &debug[1..debug.len() - 1],
+            &json[1..json.len() - 1],
+            value.as_str(),
+        ] {
+            if !form.is_empty() && out.contains(form) {
+                out = out.replace(form, WITHHELD);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -602,5 +680,28 @@ mod tests {
         });
         assert_eq!(seen, vec![json!("A"), json!("B"), json!("O")]);
         assert_eq!(payload["jury"][1]["name"], json!("x"));
+    }
+
+    #[test]
+    fn a_refusal_is_kept_without_the_personal_values_it_quotes() {
+        let data = json!({"field_study_id": "fs-1", "defence_id": "d-1",
+                          "name": "  Mme \"Zoé\" Quéré ", "reason": "a encadré le groupe"});
+        let message = format!(
+            "data.name: {:?} is not on the jury of defence d-1",
+            "Mme \"Zoé\" Quéré"
+        );
+        let kept = redact("recuse_jury_member", &data, &message);
+        assert_eq!(
+            kept,
+            format!("data.name: \"{WITHHELD}\" is not on the jury of defence d-1")
+        );
+        // Ids and other commands' fields stay.
+        let other = redact("schedule_session", &data, "session d-1 of fs-1");
+        assert_eq!(other, "session d-1 of fs-1");
+        let commands: Vec<&str> = COMMAND_PERSONAL.iter().map(|(c, _)| *c).collect();
+        let mut sorted = commands.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), commands.len(), "a command twice");
     }
 }

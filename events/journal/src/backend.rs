@@ -287,6 +287,23 @@ pub trait Backend: Send + Sync + 'static {
         after: i64,
     ) -> Result<Vec<StoredEvent>, JournalError>;
 
+    /// The event at `stream_version` of one stream (`None` when the stream has no such
+    /// version): what a subscriber that got the event sealed from the bus reads in clear.
+    async fn event_at(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        stream_version: i64,
+    ) -> Result<Option<StoredEvent>, JournalError> {
+        let events = self
+            .stream(stream_type, stream_id, stream_version - 1)
+            .await?;
+        Ok(events
+            .into_iter()
+            .next()
+            .filter(|e| e.stream_version == stream_version))
+    }
+
     /// Up to `limit` events of the global log after `after`, in global-log order, kept by
     /// `cut` and (when given) narrowed to `streams`. Never returns an event behind one that
     /// could still commit: a reader that resumes after the last event it got skips nothing.
@@ -430,7 +447,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn insert_subject_keys(&self, keys: &[SubjectKey]) -> Result<(), JournalError>;
 
     /// Destroys `subject_id`'s key: its row keeps no key and says when (a row is made when the
-    /// subject had none, so that nothing is sealed for it later). Idempotent.
+    /// subject had none, so that nothing is sealed for it later). Idempotent. An append of
+    /// `subject_erased` does this itself, in its own transaction; this is the same statement
+    /// on its own.
     async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError>;
 
     /// The whole key table, by subject id: what a journal copy carries beside the events.

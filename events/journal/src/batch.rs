@@ -357,6 +357,11 @@ pub(crate) async fn append_batch_on(
                 let _ = tx.rollback().await;
                 return Err(e);
             }
+            // An erasure's key goes in the same transaction as its event.
+            if let Err(e) = crate::sealing::erase_keys_pg(&tx, &r.events).await {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
         }
         tx.commit().await?;
         metrics::histogram!("fieldtrail_append_batch_events").record(cols.ids.len() as f64);

@@ -116,6 +116,15 @@ impl Backend for PgJournal {
         PgJournal::stream(self, stream_type, stream_id, after).await
     }
 
+    async fn event_at(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        stream_version: i64,
+    ) -> Result<Option<StoredEvent>, JournalError> {
+        PgJournal::event_at(self, stream_type, stream_id, stream_version).await
+    }
+
     async fn read_log(
         &self,
         cut: Cut,
@@ -542,14 +551,7 @@ impl Backend for PgJournal {
     async fn erase_subject_key(&self, subject_id: &str) -> Result<(), JournalError> {
         let client = self.pool().get().await?;
         client
-            .execute(
-                "INSERT INTO subject_keys (subject_id, wrapped_key, erased_at)
-                 VALUES ($1, NULL, clock_timestamp())
-                 ON CONFLICT (subject_id) DO UPDATE
-                 SET wrapped_key = NULL,
-                     erased_at = coalesce(subject_keys.erased_at, clock_timestamp())",
-                &[&subject_id],
-            )
+            .execute(crate::sealing::ERASE_KEY_PG, &[&subject_id])
             .await?;
         Ok(())
     }

@@ -176,6 +176,28 @@ impl PgJournal {
             .collect()
     }
 
+    /// The event at `stream_version` of one stream, if there is one.
+    ///
+    /// # Errors
+    /// [`JournalError::Postgres`] / [`JournalError::Pool`].
+    pub async fn event_at(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        stream_version: i64,
+    ) -> Result<Option<StoredEvent>, JournalError> {
+        let client = self.pool.get().await?;
+        let statement = client
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE stream_type = $1 AND stream_id = $2 AND stream_version = $3"))
+            .await?;
+        let row = client
+            .query_opt(&statement, &[&stream_type, &stream_id, &stream_version])
+            .await?;
+        row.as_ref()
+            .map(|r| StoredEvent::from_row(r).map_err(JournalError::from))
+            .transpose()
+    }
+
     /// Appends `events` (type, version, payload without tag) to a stream whose current version
     /// must be exactly `expected`, and records `metadata.command_id` in the ledger, in one
     /// transaction. Returns the new events' global positions.
@@ -283,7 +305,10 @@ async fn commit_batch(
         }
     };
     if let [only] = batch.as_slice() {
-        if !crate::reservations::takes_or_releases(&only.events) {
+        // An erasure destroys its subject's key in the append's transaction: not alone.
+        if !crate::reservations::takes_or_releases(&only.events)
+            && crate::sealing::erased_by(&only.events).is_empty()
+        {
             let r = append_alone(client, only).await;
             metrics::histogram!("fieldtrail_append_batch_commands").record(1.0);
             if let Ok(positions) = &r {
@@ -495,6 +520,9 @@ pub async fn append_in(
 ) -> Result<Vec<i64>, JournalError> {
     let (positions, recorded_at) =
         insert_in(tx, stream_type, stream_id, expected, events, metadata, 0).await?;
+    // An erasure destroys its key here, before the ledger row: whatever fails after it
+    // (a known command id, a held claim) rolls the key back with the events.
+    crate::sealing::erase_keys_pg(tx, events).await?;
     let span = (positions.first(), positions.last());
     ledger_in(tx, metadata, stream_type, stream_id, span, recorded_at).await?;
     crate::reservations::pg::apply(tx, stream_type, stream_id, expected, events, &positions)
@@ -562,6 +590,7 @@ impl PgJournal {
                     at,
                 )
                 .await?;
+                crate::sealing::erase_keys_pg(&tx, &p.events).await?;
             }
             Ok::<_, JournalError>(positions)
         }

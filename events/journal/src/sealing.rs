@@ -460,6 +460,61 @@ fn erased_subject<'a>(event_type: &str, payload: &'a Value) -> Option<&'a str> {
         .flatten()
 }
 
+/// The subjects that `events` erase (`subject_erased`). Their keys are destroyed by the
+/// append itself, in its transaction (both backends keep the key table in the journal's
+/// database): the erasure and its event commit together or not at all.
+pub(crate) fn erased_by(events: &[NewEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|(t, _, p)| erased_subject(t, p))
+        .collect()
+}
+
+/// PostgreSQL: destroys the keys of the subjects `events` erase, inside the append's
+/// transaction `tx` (the key row stays, without key, saying when).
+///
+/// # Errors
+/// [`JournalError::Postgres`]; the caller rolls back.
+pub(crate) async fn erase_keys_pg(
+    tx: &tokio_postgres::Transaction<'_>,
+    events: &[NewEvent],
+) -> Result<(), JournalError> {
+    for subject_id in erased_by(events) {
+        tx.execute(ERASE_KEY_PG, &[&subject_id]).await?;
+    }
+    Ok(())
+}
+
+/// The statement destroying one subject's key (PostgreSQL), `$1` the subject id.
+pub(crate) const ERASE_KEY_PG: &str =
+    "INSERT INTO subject_keys (subject_id, wrapped_key, erased_at)
+     VALUES ($1, NULL, clock_timestamp())
+     ON CONFLICT (subject_id) DO UPDATE
+     SET wrapped_key = NULL,
+         erased_at = coalesce(subject_keys.erased_at, clock_timestamp())";
+
+/// SQLite: as [`erase_keys_pg`], inside the writer's transaction.
+///
+/// # Errors
+/// [`JournalError::Sqlite`]; the caller rolls back.
+pub(crate) fn erase_keys_sqlite(
+    tx: &rusqlite::Connection,
+    events: &[NewEvent],
+) -> Result<(), JournalError> {
+    for subject_id in erased_by(events) {
+        let now = crate::sqlite::micros(&Utc::now());
+        tx.execute(ERASE_KEY_SQLITE, rusqlite::params![subject_id, now])?;
+    }
+    Ok(())
+}
+
+/// The statement destroying one subject's key (SQLite), `?1` the subject id, `?2` now.
+pub(crate) const ERASE_KEY_SQLITE: &str =
+    "INSERT INTO subject_keys (subject_id, wrapped_key, created_at, erased_at)
+     VALUES (?1, NULL, ?2, ?2)
+     ON CONFLICT (subject_id) DO UPDATE
+     SET wrapped_key = NULL, erased_at = coalesce(erased_at, ?2)";
+
 /// Seals the personal fields of one event with its subjects' keys.
 fn seal_payload(
     keys: &HashMap<String, Option<Key>>,
@@ -616,6 +671,10 @@ impl Sealed {
         &self,
         mut events: Vec<StoredEvent>,
     ) -> Result<Vec<StoredEvent>, JournalError> {
+        // An erasure read here (perhaps another process's) ends this process's copy of the
+        // key at once, not after KEY_CACHE_TTL: a projector rebuilding on it must not open
+        // the erased fields with a cached key.
+        self.forget_erased(events.iter().map(|e| (e.event_type.as_str(), &e.payload)));
         self.open_all(
             events
                 .iter_mut()
@@ -625,21 +684,15 @@ impl Sealed {
         Ok(events)
     }
 
-    /// Destroys the keys of the subjects that `events` erase (`subject_erased`), BEFORE the
-    /// events are appended: a reader that sees the erasure never finds the key still there.
-    /// An append that fails afterwards leaves the subject erased without its event; the
-    /// command, sent again, appends it (its rule sees no erasure yet).
-    async fn erase_first<'a>(
-        &self,
-        events: impl IntoIterator<Item = &'a NewEvent> + Send,
-    ) -> Result<(), JournalError> {
+    /// Forgets this process's copies of the keys of the subjects that `events` erased, once
+    /// their append committed (the append destroyed the keys in its own transaction:
+    /// [`erased_by`]).
+    fn forget_appended<'a>(&self, events: impl IntoIterator<Item = &'a NewEvent>) {
         for (event_type, _, payload) in events {
             if let Some(subject) = erased_subject(event_type, payload) {
-                self.inner.erase_subject_key(subject).await?;
                 self.keyring.forget(subject);
             }
         }
-        Ok(())
     }
 
     /// Forgets the keys of the subjects erased by `events` (read from the log: another
@@ -684,11 +737,13 @@ impl Backend for Sealed {
         metadata: &CommandMetadata,
     ) -> Result<Vec<i64>, JournalError> {
         let metadata = Self::with_ids(metadata, events.len());
-        self.erase_first(events).await?;
         let sealed = self.seal_events(events, &metadata.event_ids).await?;
-        self.inner
+        let positions = self
+            .inner
             .append(stream_type, stream_id, expected, &sealed, &metadata)
-            .await
+            .await?;
+        self.forget_appended(events);
+        Ok(positions)
     }
 
     async fn append_streams(
@@ -698,8 +753,6 @@ impl Backend for Sealed {
     ) -> Result<Vec<Vec<i64>>, JournalError> {
         let total = parts.iter().map(|p| p.events.len()).sum();
         let metadata = Self::with_ids(metadata, total);
-        let every: Vec<&NewEvent> = parts.iter().flat_map(|p| p.events.iter()).collect();
-        self.erase_first(every).await?;
         let mut sealed = Vec::with_capacity(parts.len());
         let mut offset = 0;
         for p in parts {
@@ -710,7 +763,9 @@ impl Backend for Sealed {
                 ..p.clone()
             });
         }
-        self.inner.append_streams(&sealed, &metadata).await
+        let positions = self.inner.append_streams(&sealed, &metadata).await?;
+        self.forget_appended(parts.iter().flat_map(|p| p.events.iter()));
+        Ok(positions)
     }
 
     async fn append_batch(&self, batch: &[AppendRequest]) -> Result<Vec<Vec<i64>>, JournalError> {
@@ -724,7 +779,6 @@ impl Backend for Sealed {
                 ..r.clone()
             });
         }
-        self.erase_first(&all).await?;
         // One look-up of the keys for the whole batch, then each request sealed from memory.
         let mut subjects = BTreeSet::new();
         for (t, v, p) in &all {
@@ -739,7 +793,9 @@ impl Backend for Sealed {
                 }
             }
         }
-        self.inner.append_batch(&requests).await
+        let positions = self.inner.append_batch(&requests).await?;
+        self.forget_appended(&all);
+        Ok(positions)
     }
 
     async fn applied(&self, command_id: &str) -> Result<Option<AppendedCommand>, JournalError> {
@@ -790,6 +846,22 @@ impl Backend for Sealed {
     ) -> Result<Vec<StoredEvent>, JournalError> {
         let events = self.inner.stream(stream_type, stream_id, after).await?;
         self.open_events(events).await
+    }
+
+    async fn event_at(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        stream_version: i64,
+    ) -> Result<Option<StoredEvent>, JournalError> {
+        let Some(event) = self
+            .inner
+            .event_at(stream_type, stream_id, stream_version)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self.open_events(vec![event]).await?.into_iter().next())
     }
 
     async fn read_log(

@@ -187,6 +187,8 @@ async fn read_access(
         }
         ["audit", ..] => Access::Audit,
         ["events", "stream"] => Access::EventStream,
+        // One event in clear (what the bus carries sealed): staff and auditors.
+        ["events", _, _, _] => Access::Audit,
         ["research", ..] => Access::Research,
         _ => Access::OtherRead,
     };

@@ -9,6 +9,14 @@
 //! - **Resumes:** the view and the per-stream versions are saved to a state file (written to a
 //!   temporary file and renamed) after each batch, and only then are the batch's messages
 //!   acknowledged. A crash in between re-delivers the batch, which the versions skip.
+//! - **Personal fields** travel sealed (`"ft1:…"`, README "Personal data"): the view needs
+//!   none. With `--show-personal`, the consumer prints each event that carries some, one JSON
+//!   line (`{"position", "event_id", "event_type", "stream", "personal": [{"field",
+//!   "value"}]}`), the values read in clear through the API (`--api URL` and a staff or
+//!   auditor token in `FIELDTRAIL_TOKEN`: `GET /events/{type}/{id}/{version}`), or
+//!   [`SEALED`] without a token or when the API refuses. An erased subject's values read
+//!   `"[effacé]"`. They are printed and forgotten: neither the view nor the state file keeps
+//!   them.
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, AckKind};
@@ -142,6 +150,19 @@ impl ConsumerState {
     }
 }
 
+/// What the consumer prints for a personal value it cannot read in clear (no token, or the
+/// API refused or could not answer).
+pub const SEALED: &str = "[scellé]";
+
+/// How the consumer shows the personal fields of the events it receives.
+#[derive(Clone, Debug)]
+pub struct ShowPersonal {
+    /// The API's base URL (`http://127.0.0.1:8080`); `None`: values shown as [`SEALED`].
+    pub api: Option<String>,
+    /// A staff or auditor token (`ftk_…`); `None`: values shown as [`SEALED`].
+    pub token: Option<String>,
+}
+
 /// Where and how the consumer reads.
 #[derive(Clone, Debug)]
 pub struct ConsumerConfig {
@@ -155,13 +176,110 @@ pub struct ConsumerConfig {
     pub state: PathBuf,
     /// Stop when a fetch returns nothing (for tests and batch use) instead of waiting.
     pub until_idle: bool,
+    /// Print the personal fields of each event that has some (`None`: print nothing).
+    pub show_personal: Option<ShowPersonal>,
 }
 
-/// Runs the consumer; returns its state when it stops.
+/// Whether a message body's payload holds a sealed value anywhere.
+fn has_sealed(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.starts_with(fieldtrail_journal::sealing::SEALED_PREFIX),
+        Value::Array(items) => items.iter().any(has_sealed),
+        Value::Object(map) => map.values().any(has_sealed),
+        _ => false,
+    }
+}
+
+/// The personal values of an envelope's payload, `[{"field", "value"}]` in classification
+/// order (a sealed value shown as [`SEALED`]).
+fn personal_values(body: &Value) -> Vec<Value> {
+    let event_type = body["event_type"].as_str().unwrap_or("");
+    let mut payload = body["payload"].clone();
+    let mut out = Vec::new();
+    for (path, _) in fieldtrail_domain::personal::personal_fields(event_type) {
+        fieldtrail_domain::personal::visit_mut(&mut payload, path, &mut |v| {
+            let value = if has_sealed(v) {
+                Value::from(SEALED)
+            } else {
+                v.clone()
+            };
+            out.push(serde_json::json!({"field": path, "value": value}));
+        });
+    }
+    out
+}
+
+/// The event of `body` read in clear through the API (`None` when it cannot be: the
+/// reason is logged).
+async fn in_clear(http: &reqwest::Client, show: &ShowPersonal, body: &Value) -> Option<Value> {
+    let (Some(api), Some(token)) = (&show.api, &show.token) else {
+        return None;
+    };
+    let url = format!(
+        "{}/events/{}/{}/{}",
+        api.trim_end_matches('/'),
+        body["stream_type"].as_str().unwrap_or(""),
+        body["stream_id"].as_str().unwrap_or(""),
+        body["stream_version"].as_i64().unwrap_or(0)
+    );
+    let answer = match http.get(&url).bearer_auth(token).send().await {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::warn!(error = %e, %url, "the API could not be reached: values shown sealed");
+            return None;
+        }
+    };
+    let status = answer.status();
+    if !status.is_success() {
+        tracing::warn!(%status, %url, "the API refused the event: values shown sealed");
+        return None;
+    }
+    let clear: Value = answer.json().await.ok()?;
+    // The API's event must be the bus's (a journal restored elsewhere could differ).
+    (clear["event_id"] == body["event_id"]).then_some(clear)
+}
+
+/// The line shown for an event with personal fields (`None` for one without).
+async fn shown(http: &reqwest::Client, show: &ShowPersonal, body: &Value) -> Option<Value> {
+    if !has_sealed(&body["payload"]) {
+        return None;
+    }
+    let clear = in_clear(http, show, body).await;
+    let source = clear.as_ref().unwrap_or(body);
+    Some(serde_json::json!({
+        "position": body["position"],
+        "event_id": body["event_id"],
+        "event_type": body["event_type"],
+        "stream": format!(
+            "{}/{}",
+            body["stream_type"].as_str().unwrap_or(""),
+            body["stream_id"].as_str().unwrap_or("")
+        ),
+        "personal": personal_values(source),
+    }))
+}
+
+/// Runs the consumer, printing the personal lines ([`ConsumerConfig::show_personal`]) on
+/// stdout; returns its state when it stops.
 ///
 /// # Errors
 /// When NATS or the state file cannot be used.
 pub async fn run(config: &ConsumerConfig) -> anyhow::Result<ConsumerState> {
+    run_with(config, &mut |line| println!("{line}")).await
+}
+
+/// As [`run`], handing each personal line to `show` instead of printing it.
+///
+/// # Errors
+/// When NATS or the state file cannot be used.
+pub async fn run_with(
+    config: &ConsumerConfig,
+    show: &mut (dyn FnMut(Value) + Send),
+) -> anyhow::Result<ConsumerState> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("HTTP client")?;
     let client = crate::workers::relay::connect(&config.nats_url).await?;
     let js = jetstream::new(client);
     let stream = js
@@ -193,7 +311,12 @@ pub async fn run(config: &ConsumerConfig) -> anyhow::Result<ConsumerState> {
             let message = message.map_err(|e| anyhow::anyhow!("fetch: {e}"))?;
             match serde_json::from_slice::<Value>(&message.payload) {
                 Ok(body) => {
-                    state.apply(&body);
+                    let new = state.apply(&body);
+                    if let (true, Some(personal)) = (new, &config.show_personal) {
+                        if let Some(line) = shown(&http, personal, &body).await {
+                            show(line);
+                        }
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "unreadable message skipped"),
             }

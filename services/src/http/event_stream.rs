@@ -258,6 +258,56 @@ pub async fn stream(
         .into_response()
 }
 
+/// `GET /events/{stream_type}/{stream_id}/{stream_version}`: one event, the same body as its
+/// NATS message and its SSE message ([`crate::workers::relay::body`]) but with its personal
+/// fields in clear (`"[effacé]"` for an erased subject): how a subscriber allowed to see
+/// them reads what the bus carries sealed (`fieldtrail consume --api`). Staff and auditor
+/// tokens (the token layer's `Audit` access). 404 for an unknown stream type or an event
+/// the journal does not hold, 422 for a version that is not a positive integer, 503 when
+/// the journal cannot be read.
+pub async fn one(
+    State(state): State<AppState>,
+    axum::extract::Path((stream_type, stream_id, version)): axum::extract::Path<(
+        String,
+        String,
+        String,
+    )>,
+) -> Response {
+    use crate::http::audit::refused;
+    if stream_type != "subject" {
+        if let Err(e) = crate::audit::check_stream_type(&stream_type) {
+            return refused(StatusCode::NOT_FOUND, "not_found", &e);
+        }
+    }
+    let Some(version) = version.parse::<i64>().ok().filter(|v| *v > 0) else {
+        return refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "stream_version: a positive integer expected",
+        );
+    };
+    match state
+        .journal
+        .event_at(&stream_type, &stream_id, version)
+        .await
+    {
+        Ok(Some(event)) => Json(crate::workers::relay::body(&event)).into_response(),
+        Ok(None) => refused(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no event at version {version} of stream {stream_type}/{stream_id}"),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "event read failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"outcome": "unavailable", "message": e.to_string()})),
+            )
+                .into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,6 +101,10 @@ pub fn router(state: AppState) -> Router {
         .route("/field-studies/{id}/xapi", get(export::http_xapi))
         .route("/events/stream", get(crate::http::event_stream::stream))
         .route(
+            "/events/{stream_type}/{stream_id}/{stream_version}",
+            get(crate::http::event_stream::one),
+        )
+        .route(
             "/subjects/{subject_id}/export",
             get(crate::subjects::http_export),
         )

@@ -120,6 +120,11 @@ fn audit_digest() {}
     responses((status = 200, description = "subject access (RGPD article 15): every personal datum of the subject and every event about it, decrypted ([effacé] once erased); staff, or the learner themself"), (status = 403), (status = 422, description = "not a subject id")), security(("bearer" = [])))]
 fn subject_export() {}
 
+/// `GET /events/{stream_type}/{stream_id}/{stream_version}`
+#[utoipa::path(get, path = "/events/{stream_type}/{stream_id}/{stream_version}", tag = "personal data", params(("stream_type" = String, Path, description = "programme, cohort, field_study or subject"), ("stream_id" = String, Path), ("stream_version" = i64, Path, description = "1, 2, ...")),
+    responses((status = 200, description = "one event, the body of its NATS message, its personal fields in clear ([effacé] once erased): how a subscriber reads what the bus carries sealed; staff and auditors"), (status = 403), (status = 404, description = "unknown stream type or event"), (status = 422, description = "not a positive version")), security(("bearer" = [])))]
+fn event_in_clear() {}
+
 /// `GET /cohorts/{id}/learners/{learner}/clr.json`
 #[utoipa::path(get, path = "/cohorts/{id}/learners/{learner}/clr.json", tag = "exports", params(("id" = String, Path), ("learner" = String, Path)),
     responses((status = 200, description = "same as transcript.clr"), (status = 403), (status = 404)), security(("bearer" = [])))]
@@ -208,6 +213,7 @@ fn metrics() {}
         audit_digests,
         audit_digest,
         subject_export,
+        event_in_clear,
         jwks,
         did_document,
         status_list,
@@ -431,6 +437,7 @@ mod drift {
             "/audit/digests",
             "/audit/digests/{id}",
             "/subjects/{subject_id}/export",
+            "/events/{stream_type}/{stream_id}/{stream_version}",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path}");
         }

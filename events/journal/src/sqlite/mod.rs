@@ -590,6 +590,17 @@ impl Backend for SqliteJournal {
             .await
     }
 
+    async fn event_at(
+        &self,
+        stream_type: &str,
+        stream_id: &str,
+        stream_version: i64,
+    ) -> Result<Option<StoredEvent>, JournalError> {
+        let (stream_type, stream_id) = (stream_type.to_owned(), stream_id.to_owned());
+        self.read(move |tx| read::event_at(tx, &stream_type, &stream_id, stream_version))
+            .await
+    }
+
     async fn read_log(
         &self,
         cut: Cut,
@@ -815,10 +826,7 @@ impl Backend for SqliteJournal {
         self.write(move |tx| {
             let now = micros(&Utc::now());
             tx.execute(
-                "INSERT INTO subject_keys (subject_id, wrapped_key, created_at, erased_at)
-                 VALUES (?1, NULL, ?2, ?2)
-                 ON CONFLICT (subject_id) DO UPDATE
-                 SET wrapped_key = NULL, erased_at = coalesce(erased_at, ?2)",
+                crate::sealing::ERASE_KEY_SQLITE,
                 rusqlite::params![subject_id, now],
             )?;
             Ok(())

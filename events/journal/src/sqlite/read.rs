@@ -121,6 +121,21 @@ pub(super) fn stream(
     Ok(rows.into_iter().map(stored).collect())
 }
 
+/// The event at `stream_version` of one stream, if there is one.
+pub(super) fn event_at(
+    tx: &Transaction<'_>,
+    stream_type: &str,
+    stream_id: &str,
+    stream_version: i64,
+) -> Result<Option<StoredEvent>, JournalError> {
+    let rows = select(
+        tx,
+        &format!("SELECT {COLUMNS} FROM events WHERE stream_type = ?1 AND stream_id = ?2 AND stream_version = ?3"),
+        vec![stream_type.to_owned().into(), stream_id.to_owned().into(), stream_version.into()],
+    )?;
+    Ok(rows.into_iter().map(stored).next())
+}
+
 fn json_list(ids: &[String]) -> Sql {
     Sql::Text(serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned()))
 }

@@ -28,6 +28,8 @@ pub(super) fn append(
     check_new_command(tx, metadata)?;
     let (positions, recorded_at) =
         insert(tx, stream_type, stream_id, expected, events, metadata, 0)?;
+    // An erasure destroys its key in the same transaction, before the ledger row.
+    crate::sealing::erase_keys_sqlite(tx, events)?;
     let span = (positions.first(), positions.last());
     ledger(tx, metadata, stream_type, stream_id, span, recorded_at)?;
     claims(tx, stream_type, stream_id, events, &positions)?;
@@ -79,6 +81,7 @@ pub(super) fn append_streams(
     )?;
     for (part, p) in parts.iter().zip(&positions) {
         claims(tx, &part.stream_type, &part.stream_id, &part.events, p)?;
+        crate::sealing::erase_keys_sqlite(tx, &part.events)?;
     }
     Ok(positions)
 }
