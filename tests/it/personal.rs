@@ -632,3 +632,74 @@ async fn a_postgresql_journal_needs_a_master_key_and_the_embedded_one_warns_with
     assert!(err.contains("DEVELOPMENT master key"), "{err}");
     postgres.cleanup().await;
 }
+
+#[tokio::test]
+async fn another_master_key_is_refused_before_anything_is_written() {
+    let mut env = TestEnv::new("wrong_master_key").await;
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    let head = env.journal.head().await.unwrap();
+    let other = "ab".repeat(32);
+    let with_key = |key: &str, args: &[&str]| {
+        let output = crate::helpers::fieldtrail_binary()
+            .env(fieldtrail_journal::sealing::MASTER_KEY_ENV, key)
+            .env_remove(fieldtrail_journal::sealing::MASTER_KEY_FILE_ENV)
+            .env("DATABASE_URL", &env.settings.database_url)
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    // A command through the import: refused at open, nothing appended.
+    let dir = tempfile::tempdir().unwrap();
+    let line = dir.path().join("open.jsonl");
+    std::fs::write(
+        &line,
+        r#"{"command_id": "wrong-key-1", "command": "open_cohort", "at": "2027-01-04T09:00:00+01:00", "actor": "staff:s", "data": {"cohort_id": "cohort-wrong", "programme_id": "caferuis-2025", "title": "x", "starts_on": "2027-01-04", "ends_on": "2027-06-30"}}"#,
+    )
+    .unwrap();
+    let (code, err) = with_key(&other, &["import", &line.display().to_string()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("does not open this journal's key table"),
+        "{err}"
+    );
+    assert_eq!(env.journal.head().await.unwrap(), head);
+    // A malformed key is one line, not a panic, for status too.
+    let (code, err) = with_key("zz", &["status"]);
+    assert_ne!(code, Some(101), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The right key still opens it.
+    let (code, err) = with_key(&crate::helpers::master_key_hex(), &["audit", "verify"]);
+    assert_eq!(code, Some(0), "{err}");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn erasing_a_subject_nothing_was_stored_of_is_not_found_and_appends_nothing() {
+    let env = TestEnv::new("erase_unknown").await;
+    assert_eq!(env.import(COHORT).await.rejected, 0);
+    let head = env.journal.head().await.unwrap();
+    for (n, subject) in ["learner:nobody", "field_study:nope"].iter().enumerate() {
+        let line = format!(
+            r#"{{"command_id": "erase-unknown-{n}", "command": "erase_subject", "at": "2026-12-01T10:00:00+01:00", "actor": "staff:dpo", "data": {{"subject_id": "{subject}", "reason": "demande"}}}}"#
+        );
+        let outcome = env
+            .handler()
+            .handle_json(&line, chrono::Utc::now())
+            .await
+            .unwrap();
+        match outcome {
+            fieldtrail::handler::Outcome::Rejected { code, message, .. } => {
+                assert_eq!(code.as_str(), "not_found", "{message}");
+                assert!(message.contains(subject), "{message}");
+            }
+            other => panic!("{subject}: {other:?}"),
+        }
+    }
+    assert_eq!(env.journal.head().await.unwrap(), head);
+    env.cleanup().await;
+}

@@ -1573,7 +1573,7 @@ async fn a_damaged_keys_manifest_is_refused_alike_by_http_and_the_cli() {
 }
 
 #[tokio::test]
-async fn a_digest_or_an_export_the_horizon_would_cut_short_fails_instead() {
+async fn a_digest_an_export_or_a_copy_the_horizon_would_cut_short_fails_instead() {
     let mut env = TestEnv::new("signing_held_horizon").await;
     let files = tempfile::tempdir().unwrap();
     let keys = files.path().join("keys");
@@ -1617,6 +1617,14 @@ async fn a_digest_or_an_export_the_horizon_would_cut_short_fails_instead() {
             "export".into(),
             "--out".into(),
             export.display().to_string(),
+        ]),
+        // A copy would lack the held-back event and still verify.
+        spawn(vec![
+            "copy".into(),
+            "--from".into(),
+            env.settings.database_url.clone(),
+            "--to".into(),
+            format!("sqlite://{}", files.path().join("copy.db").display()),
         ]),
     ];
     let outputs: Vec<Output> = tokio::task::spawn_blocking(move || {

@@ -24,4 +24,11 @@ pub trait Lookups: Send + Sync {
         &self,
         cohort_id: &str,
     ) -> Result<Vec<FieldStudy>, LookupError>;
+    /// Whether personal data of `subject_id` (`learner:<id>`, `field_study:<id>`, ...) was
+    /// ever stored: the key table has a row for it (erased or not). The default (in-memory
+    /// look-ups) knows every subject.
+    async fn subject_known(&self, subject_id: &str) -> Result<bool, LookupError> {
+        let _ = subject_id;
+        Ok(true)
+    }
 }

@@ -32,12 +32,14 @@ impl Aggregate for DataSubject {
 
     /// Decides `erase_subject`.
     ///
-    /// Errors: `conflict` when the subject was erased already (the subject id's form is
-    /// checked when the command is parsed).
+    /// Errors: `conflict` when the subject was erased already; `not_found` when no personal
+    /// datum of the subject was ever stored ([`Lookups::subject_known`]: a mistyped id must
+    /// not be answered `applied`, nor erase a future subject of that id in advance). The
+    /// subject id's form is checked when the command is parsed.
     async fn handle(
         &mut self,
         command: Self::Command,
-        _lookups: &Self::Services,
+        lookups: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), DecideError> {
         let event = match command.command {
@@ -45,6 +47,13 @@ impl Aggregate for DataSubject {
                 if self.erased {
                     return Err(Rejection::conflict(format!(
                         "data.subject_id: {} was erased already",
+                        c.subject_id
+                    ))
+                    .into());
+                }
+                if !lookups.subject_known(&c.subject_id).await? {
+                    return Err(Rejection::not_found(format!(
+                        "data.subject_id: no personal data of {} is stored: nothing to erase (is the id right?)",
                         c.subject_id
                     ))
                     .into());

@@ -511,6 +511,17 @@ impl Journal {
         Self(Arc::new(backend))
     }
 
+    /// As [`Journal::with_master_key`], once `master` is known to open the journal's key
+    /// table ([`Sealed::check_master_key`]).
+    ///
+    /// # Errors
+    /// When it does not, or the key table cannot be read.
+    pub async fn checked(backend: impl Backend, master: MasterKey) -> Result<Self, JournalError> {
+        let sealed = Sealed::new(Arc::new(backend), master);
+        sealed.check_master_key().await?;
+        Ok(Self(Arc::new(sealed)))
+    }
+
     /// A handle on `backend`, personal fields sealed with `master` ([`crate::sealing`]).
     pub fn with_master_key(backend: impl Backend, master: MasterKey) -> Self {
         Self(Arc::new(Sealed::new(Arc::new(backend), master)))
@@ -628,7 +639,7 @@ async fn open_with(url: &str, pool_size: usize, create: bool) -> Result<Journal,
         } else {
             crate::sqlite::SqliteJournal::open_existing(path).await?
         };
-        return Ok(Journal::new(journal));
+        return Journal::checked(journal, master).await;
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let pool = if create {
@@ -636,7 +647,7 @@ async fn open_with(url: &str, pool_size: usize, create: bool) -> Result<Journal,
         } else {
             crate::database::open_existing(url, pool_size).await?
         };
-        return Ok(Journal::new(crate::PgJournal::with_url(pool, url)));
+        return Journal::checked(crate::PgJournal::with_url(pool, url), master).await;
     }
     Err(JournalError::Other(format!(
         "journal URL {url:?}: expected sqlite://PATH or postgres://..."

@@ -35,6 +35,16 @@ fn lookup_error(e: JournalError) -> LookupError {
 
 #[async_trait::async_trait]
 impl Lookups for JournalLookups {
+    async fn subject_known(&self, subject_id: &str) -> Result<bool, LookupError> {
+        let rows = self
+            .cache
+            .journal()
+            .subject_keys(&[subject_id.to_owned()])
+            .await
+            .map_err(lookup_error)?;
+        Ok(!rows.is_empty())
+    }
+
     async fn programme(&self, programme_id: &str) -> Result<Option<Programme>, LookupError> {
         self.fold(programme_id).await.map_err(lookup_error)
     }

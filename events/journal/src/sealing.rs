@@ -623,6 +623,25 @@ impl Sealed {
         }
     }
 
+    /// Checks that the master key opens the key table: the read models' key
+    /// ([`DOCUMENTS_KEY`]) when the table has it. A process with another master key would
+    /// otherwise accept commands and wrap new subjects' keys under it, which the journal's
+    /// own key could then never open.
+    ///
+    /// # Errors
+    /// [`JournalError::Other`] when the key table's row does not open with this master key;
+    /// the backend's errors.
+    pub async fn check_master_key(&self) -> Result<(), JournalError> {
+        let rows = self.inner.subject_keys(&[DOCUMENTS_KEY.to_owned()]).await?;
+        self.keyring.remember(&rows).map(|_| ()).map_err(|e| {
+            JournalError::Other(format!(
+                "the configured master key does not open this journal's key table ({e}); \
+                 nothing was done: start with the master key the journal was written with \
+                 ({MASTER_KEY_ENV} or {MASTER_KEY_FILE_ENV})"
+            ))
+        })
+    }
+
     /// The keyring (what erasure forgets a key in).
     pub fn keyring(&self) -> &Arc<Keyring> {
         &self.keyring

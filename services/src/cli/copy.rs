@@ -50,6 +50,10 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
         target_head == 0,
         "the target journal is not empty (head position {target_head}): copy into an empty one"
     );
+    // The source's global log stops below its server's oldest running transaction: wait until
+    // everything committed before the copy began is readable, or the copy would silently lack
+    // the newest events (and still verify).
+    crate::signing::digest::readable(from).await?;
     let mut cursor = Cursor::default();
     let mut events = 0u64;
     let mut commands = std::collections::HashSet::new();
@@ -99,7 +103,7 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
     // read models would miss them.
     anyhow::ensure!(
         to.wait_readable(std::time::Duration::from_secs(60)).await?,
-        "a transaction on the target's PostgreSQL server has held the global log back for 60 s;          the copied events are stored but the read models were not rebuilt: run `fieldtrail replay` on the target"
+        "a transaction on the target's PostgreSQL server has held the global log back for 60 s; the copied events are stored but the read models were not rebuilt: run `fieldtrail replay` on the target"
     );
     let folded = runner::rebuild(to).await? as u64;
     let report = to.verify(None).await?;

@@ -71,7 +71,11 @@ pub async fn collect(settings: &Settings) -> anyhow::Result<(bool, Value)> {
     let journal = if fieldtrail_journal::sqlite_path(&settings.database_url).is_some() {
         fieldtrail_journal::open_existing(&settings.database_url, 2).await?
     } else {
-        Journal::new(PgJournal::new(database::pool(&settings.database_url, 2)?))
+        // Not `Journal::new`, which panics on a malformed master key: one line instead.
+        Journal::with_master_key(
+            PgJournal::new(database::pool(&settings.database_url, 2)?),
+            fieldtrail_journal::sealing::MasterKey::configured()?,
+        )
     };
     let postgres: Result<Snapshot, String> = health::snapshot(&journal, &settings.nats_stream)
         .await

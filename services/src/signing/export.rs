@@ -243,7 +243,8 @@ fn command(v: &Value, line: usize) -> Result<LedgerRow, String> {
 /// Reads an export file's text.
 ///
 /// # Errors
-/// A sentence naming the line when the text is not an export (a line that does not parse is
+/// A sentence naming the line when the text is not an export (a line that does not parse, or
+/// gives one member twice, is
 /// an error, not a finding: the file is not one fieldtrail wrote).
 pub fn parse(text: &str) -> Result<JournalExport, String> {
     let mut lines = text
@@ -251,7 +252,7 @@ pub fn parse(text: &str) -> Result<JournalExport, String> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     let first = lines.next().map(|(_, l)| l).unwrap_or_default();
-    let header: Value = serde_json::from_str(first).map_err(|e| format!("line 1: {e}"))?;
+    let header = strict_json(first).map_err(|e| format!("line 1: {e}"))?;
     if header
         .get("fieldtrail_journal_export")
         .and_then(Value::as_u64)
@@ -264,7 +265,7 @@ pub fn parse(text: &str) -> Result<JournalExport, String> {
     let mut export = JournalExport::default();
     for (n, line) in lines {
         let number = n + 1;
-        let value: Value = serde_json::from_str(line).map_err(|e| format!("line {number}: {e}"))?;
+        let value = strict_json(line).map_err(|e| format!("line {number}: {e}"))?;
         if let Some(e) = value.get("event") {
             let read = event(e, number)?;
             export.findings.extend(unknown_members(
@@ -343,4 +344,90 @@ pub async fn write<W: FnMut(&[u8]) -> std::io::Result<()>>(
     let events = positions.len() as u64;
     put(&json!({"end": {"events": events, "commands": commands}}))?;
     Ok((events, commands))
+}
+
+/// One line of JSON, refusing an object that gives a member twice: serde_json keeps the last
+/// value, and a reader that keeps the first would see another event than the one checked.
+fn strict_json(line: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str::<NoDuplicates>(line).map(|v| v.0)
+}
+
+/// A JSON value read with every object's members distinct.
+struct NoDuplicates(Value);
+
+impl<'de> serde::Deserialize<'de> for NoDuplicates {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(NoDuplicatesVisitor)
+            .map(NoDuplicates)
+    }
+}
+
+struct NoDuplicatesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicatesVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(NoDuplicates(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let NoDuplicates(value) = map.next_value()?;
+            if members.insert(key.clone(), value).is_some() {
+                return Err(serde::de::Error::custom(format!(
+                    "member {key:?} appears twice in one object"
+                )));
+            }
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+#[cfg(test)]
+mod strict_tests {
+    use super::strict_json;
+
+    #[test]
+    fn a_member_given_twice_is_refused_at_any_depth() {
+        assert!(strict_json(r#"{"a":1,"b":[{"c":2}]}"#).is_ok());
+        let top = strict_json(r#"{"a":1,"a":2}"#).unwrap_err().to_string();
+        assert!(top.contains("\"a\" appears twice"), "{top}");
+        let deep = strict_json(r#"{"event":{"payload":{"x":"TAMPERED","x":"ok"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(deep.contains("\"x\" appears twice"), "{deep}");
+    }
 }

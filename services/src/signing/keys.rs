@@ -198,8 +198,23 @@ impl KeyStore {
     fn manifest(&self) -> Result<Manifest, KeyError> {
         let path = self.dir.join(MANIFEST);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| KeyError::Damaged(format!("{} does not parse: {e}", path.display()))),
+            Ok(bytes) => {
+                let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+                    KeyError::Damaged(format!("{} does not parse: {e}", path.display()))
+                })?;
+                // A record whose public key does not give its id (RFC 7638) was altered: it
+                // would publish a key that verifies nothing signed under that id.
+                for record in &manifest.keys {
+                    if thumbprint(&record.public_key()?) != record.kid {
+                        return Err(KeyError::Damaged(format!(
+                            "{}: key {}: its id is not the thumbprint of its public key (x)",
+                            path.display(),
+                            record.kid
+                        )));
+                    }
+                }
+                Ok(manifest)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
             Err(e) => Err(io("read", &path, e)),
         }
@@ -495,6 +510,31 @@ mod tests {
             thumbprint(&public),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
+    }
+
+    #[test]
+    fn a_manifest_record_whose_public_key_is_not_its_id_is_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path().join("keys"));
+        let first = store.init().unwrap().key;
+        let manifest = store.dir().join(MANIFEST);
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        // Another valid public key under the same id.
+        let forged_x = URL_SAFE_NO_PAD.encode(
+            SigningKey::generate(&mut rand_core::OsRng)
+                .verifying_key()
+                .as_bytes(),
+        );
+        std::fs::write(&manifest, text.replace(&first.x, &forged_x)).unwrap();
+        for result in [store.jwks().map(|_| ()), store.active().map(|_| ())] {
+            match result {
+                Err(KeyError::Damaged(m)) => {
+                    assert!(m.contains("not the thumbprint"), "{m}");
+                    assert!(m.contains(&first.kid), "{m}");
+                }
+                other => panic!("a forged x was accepted: {other:?}"),
+            }
+        }
     }
 
     #[test]
