@@ -635,7 +635,7 @@ async fn a_postgresql_journal_needs_a_master_key_and_the_embedded_one_warns_with
 
 #[tokio::test]
 async fn another_master_key_is_refused_before_anything_is_written() {
-    let mut env = TestEnv::new("wrong_master_key").await;
+    let env = TestEnv::new("wrong_master_key").await;
     assert_eq!(env.import(COHORT).await.rejected, 0);
     let head = env.journal.head().await.unwrap();
     let other = "ab".repeat(32);
