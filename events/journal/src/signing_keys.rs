@@ -30,6 +30,14 @@ pub struct PublishedKey {
     pub endorsement: Option<String>,
 }
 
+impl PublishedKey {
+    /// Whether the key would be stored: a base64url id, a JWK object naming the same id
+    /// with an `x` (what [`crate::Backend::publish_keys`] checks).
+    pub fn is_well_formed(&self) -> bool {
+        check(self).is_ok()
+    }
+}
+
 /// Checks a key before it is stored: a base64url id, a JWK object naming the same id.
 ///
 /// # Errors

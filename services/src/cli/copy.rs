@@ -50,6 +50,18 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
         target_head == 0,
         "the target journal is not empty (head position {target_head}): copy into an empty one"
     );
+    // What is carried besides the events is read first, so that a source the target would
+    // refuse fails the copy before anything is written. A malformed key row (not one
+    // fieldtrail wrote: nothing publishes it on the source either) is left behind, logged.
+    let (signing_keys, malformed): (Vec<_>, Vec<_>) = from
+        .published_keys()
+        .await?
+        .into_iter()
+        .partition(fieldtrail_journal::signing_keys::PublishedKey::is_well_formed);
+    for key in &malformed {
+        tracing::warn!(kid = %key.kid, "a malformed signing key row of the source is not copied");
+    }
+    let digests = from.digests().await?;
     // The source's global log stops below its server's oldest running transaction: wait until
     // everything committed before the copy began is readable, or the copy would silently lack
     // the newest events (and still verify).
@@ -89,9 +101,7 @@ pub async fn copy(from: &Journal, to: &Journal, progress: &Progress) -> anyhow::
         .await?;
     // The published keys (endorsements included) and the signed digests (their numbers
     // kept), so that the copy publishes the same keys and checks against the same digests.
-    let signing_keys = from.published_keys().await?;
     to.publish_keys(&signing_keys).await?;
-    let digests = from.digests().await?;
     for d in &digests {
         to.store_digest(d).await?;
     }

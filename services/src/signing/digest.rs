@@ -40,6 +40,20 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// How long a walk or an export waits for every committed event to be readable.
 pub const READABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The variable that shortens [`READABLE_WAIT`] (whole seconds, at least 1): for tests that
+/// hold the server's horizon on purpose, so that they hold it no longer than their check.
+pub const READABLE_WAIT_ENV: &str = "FIELDTRAIL_READABLE_WAIT_SECS";
+
+/// [`READABLE_WAIT`], or the seconds of [`READABLE_WAIT_ENV`] when it is set to a number from
+/// 1 to 10.
+fn readable_wait() -> std::time::Duration {
+    std::env::var(READABLE_WAIT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=READABLE_WAIT.as_secs()).contains(s))
+        .map_or(READABLE_WAIT, std::time::Duration::from_secs)
+}
+
 /// The JWS `typ` of a signed digest.
 pub const DIGEST_TYP: &str = "fieldtrail-digest+jwt";
 
@@ -90,12 +104,13 @@ pub enum DigestError {
 /// back longer (the cut or the export would silently lack what was committed since); the
 /// journal's errors.
 pub async fn readable(journal: &Journal) -> Result<(), JournalError> {
-    if journal.wait_readable(READABLE_WAIT).await? {
+    let wait = readable_wait();
+    if journal.wait_readable(wait).await? {
         return Ok(());
     }
     Err(JournalError::Other(format!(
         "a transaction on the database server has held the global log back for {} s: events committed since are not readable yet, and a digest or an export made now would silently lack them; nothing was signed or exported: try again once that transaction ends (PostgreSQL: see pg_stat_activity for a long one)",
-        READABLE_WAIT.as_secs()
+        wait.as_secs()
     )))
 }
 
