@@ -323,6 +323,12 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
     }
 
     eprintln!("bench: scan and rebuild");
+    // The rebuild reads the global log, which stops below the server's oldest running
+    // transaction (any database's): measure it on the whole journal, as the raw scan.
+    anyhow::ensure!(
+        journal.wait_readable(Duration::from_secs(60)).await?,
+        "a transaction on the PostgreSQL server has held the global log back for 60 s: the rebuild cannot be measured"
+    );
     let (scanned, scan_rate) = raw::scan(pool).await?;
     let t = Instant::now();
     let rebuilt = fieldtrail_projections::runner::rebuild(&journal).await?;
