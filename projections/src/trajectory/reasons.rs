@@ -316,6 +316,53 @@ mod tests {
     }
 
     #[test]
+    fn an_erased_reason_reads_as_its_kept_category() {
+        let mut kept = KeptCategories::default();
+        let erased = |category: &str| {
+            AnyEvent::Subject(SubjectEvent::SubjectErased {
+                subject_id: "learner:l1".to_owned(),
+                reason: fieldtrail_domain::ids::Reason::try_from("demande".to_owned()).unwrap(),
+                reason_categories: vec![fieldtrail_domain::ErasedReasonCategory {
+                    event_id: "e1".to_owned(),
+                    field: "reason".to_owned(),
+                    category: category.to_owned(),
+                }],
+            })
+        };
+        kept.apply(&erased("health"));
+        // A name that is no listed category is not kept.
+        kept.apply(&AnyEvent::Subject(match erased("secret text") {
+            AnyEvent::Subject(SubjectEvent::SubjectErased {
+                subject_id,
+                reason,
+                mut reason_categories,
+            }) => {
+                reason_categories[0].event_id = "e2".to_owned();
+                SubjectEvent::SubjectErased {
+                    subject_id,
+                    reason,
+                    reason_categories,
+                }
+            }
+            other => panic!("{other:?}"),
+        }));
+        assert_eq!(kept.len(), 1);
+        use ReasonKind::Withdrawal;
+        assert_eq!(kept.category(Withdrawal, "e1", "reason", ERASED), "health");
+        assert_eq!(kept.category(Withdrawal, "e2", "reason", ERASED), "other");
+        // A reason still in clear is classified from its text.
+        assert_eq!(
+            kept.category(Withdrawal, "e1", "reason", "famille"),
+            "family"
+        );
+        assert_eq!(
+            classified("members_changed", "reason"),
+            Some(ReasonKind::Leave)
+        );
+        assert_eq!(classified("members_changed", "members"), None);
+    }
+
+    #[test]
     fn every_rule_names_a_listed_category() {
         for rules in [WITHDRAWAL, RENEGOTIATION, HYPOTHESIS, LEAVE] {
             for (name, _) in rules {
