@@ -337,7 +337,13 @@ impl CommandHandler {
                     .await
                 }
                 Command::Subject(c) => {
-                    decide::<DataSubject, _>(
+                    // An erasure keeps its subject's research reason categories, read from
+                    // the journal: the events of this batch not yet appended are not there,
+                    // so a batch with any before an erasure goes line by line.
+                    if requests.iter().any(|r| r.stream_type != DataSubject::TYPE) {
+                        return Err(Stop::Fallback);
+                    }
+                    let mut decided = decide::<DataSubject, _>(
                         self.cache(),
                         &overlay,
                         &lookups,
@@ -345,7 +351,16 @@ impl CommandHandler {
                         c,
                         &prepared,
                     )
-                    .await
+                    .await;
+                    if let Ok(Ok(request)) = &mut decided {
+                        crate::subjects::keep_reason_categories(
+                            self.journal(),
+                            &mut request.events,
+                        )
+                        .await
+                        .map_err(|e| Stop::Failed(journal_error(e)))?;
+                    }
+                    decided
                 }
             }?;
             match result {

@@ -589,7 +589,7 @@ impl CommandHandler {
                 (state, version, true)
             }
         };
-        let rows = loop {
+        let mut rows = loop {
             match crate::bulk::decide_events(&mut state, envelope, command.clone(), &self.lookups)
                 .await
             {
@@ -609,6 +609,13 @@ impl CommandHandler {
                 Err(e) => return Err(Decision::Failed(e)),
             }
         };
+        // An erasure keeps its subject's research reason categories, read while the key
+        // still opens the texts.
+        if A::TYPE == DataSubject::TYPE {
+            crate::subjects::keep_reason_categories(&self.journal, &mut rows)
+                .await
+                .map_err(failed)?;
+        }
         match crate::companion::append(
             &self.journal,
             A::TYPE,

@@ -8,11 +8,17 @@
 //! the cost of one request is linear in the journal's size. After an erasure the subject's
 //! fields read as the marker, like everywhere else.
 
+//!
+//! The same module keeps, when `erase_subject` is handled, the research categories of the
+//! subject's reasons ([`keep_reason_categories`]).
+
 use anyhow::Context as _;
 use fieldtrail_domain::personal::{self, Subject};
-use fieldtrail_domain::StreamKind;
+use fieldtrail_domain::{ErasedReasonCategory, StreamKind};
 use fieldtrail_journal::audit::utc_text;
-use fieldtrail_journal::{Cursor, Journal, StoredEvent};
+use fieldtrail_journal::sealing::ERASED;
+use fieldtrail_journal::{Cursor, Journal, JournalError, NewEvent, StoredEvent};
+use fieldtrail_projections::trajectory::reasons;
 use serde_json::{json, Value};
 
 /// Events read per page of the global log.
@@ -104,6 +110,81 @@ pub async fn export(journal: &Journal, subject_id: &str) -> anyhow::Result<Value
         "personal_data": personal_data,
         "events": events,
     }))
+}
+
+/// The research category of each reason of `subject_id`'s that the research export classifies
+/// ([`reasons::CLASSIFIED`]) and that is still in clear, classified from its text: what an
+/// erasure of the subject keeps so that research exports read the same after it (README
+/// "Personal data"). One entry per `(event, field)`, in log order. Reads the whole global
+/// log (the cost is linear in the journal's size, as for the subject access export).
+///
+/// # Errors
+/// When the journal cannot be read.
+pub async fn reason_categories(
+    journal: &Journal,
+    subject_id: &str,
+) -> Result<Vec<ErasedReasonCategory>, JournalError> {
+    let mut kept = Vec::new();
+    let mut cursor = Cursor::default();
+    loop {
+        let page = journal.read(cursor, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        cursor = Cursor::after(last);
+        for event in &page {
+            for (path, subject) in personal::personal_fields(&event.event_type) {
+                let Some(kind) = reasons::classified(&event.event_type, path) else {
+                    continue;
+                };
+                if Subject::id(subject, &event.payload).as_deref() != Some(subject_id) {
+                    continue;
+                }
+                let Some(text) = event.payload.get(path).and_then(Value::as_str) else {
+                    continue;
+                };
+                // Already erased (given after an earlier erasure, or a replayed key loss):
+                // there is no text left to classify, and nothing changes.
+                if text == ERASED {
+                    continue;
+                }
+                kept.push(ErasedReasonCategory {
+                    event_id: event.event_id.to_string(),
+                    field: path.to_owned(),
+                    category: reasons::category(kind, text).to_owned(),
+                });
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// Fills each `subject_erased` among `rows` (as decided, before their append) with the
+/// [`reason_categories`] of the subject it erases: called by both command paths (one command,
+/// a batch) just before the append, while the subject's key still opens their texts.
+///
+/// # Errors
+/// When the journal cannot be read.
+pub async fn keep_reason_categories(
+    journal: &Journal,
+    rows: &mut [NewEvent],
+) -> Result<(), JournalError> {
+    for (event_type, _, payload) in rows.iter_mut() {
+        if event_type != "subject_erased" {
+            continue;
+        }
+        let Some(subject_id) = payload.get("subject_id").and_then(Value::as_str) else {
+            continue;
+        };
+        let kept = reason_categories(journal, subject_id).await?;
+        if kept.is_empty() {
+            continue;
+        }
+        let kept = serde_json::to_value(kept)
+            .map_err(|e| JournalError::Other(format!("reason categories: {e}")))?;
+        if let Value::Object(map) = payload {
+            map.insert("reason_categories".to_owned(), kept);
+        }
+    }
+    Ok(())
 }
 
 /// `GET /subjects/{subject_id}/export` (the role check is the token layer's: staff, or the

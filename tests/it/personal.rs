@@ -703,3 +703,146 @@ async fn erasing_a_subject_nothing_was_stored_of_is_not_found_and_appends_nothin
     assert_eq!(env.journal.head().await.unwrap(), head);
     env.cleanup().await;
 }
+
+/// Every research export of the journal (three shapes in CSV, the long shape in JSON Lines),
+/// in memory: `(what, bytes)`.
+async fn research_exports(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
+    use fieldtrail::research::pseudonym::{PseudonymKey, Pseudonymiser};
+    use fieldtrail::research::shape::{DateMode, Shape};
+    use fieldtrail::research::writer::Format;
+    use fieldtrail::research::{self, ChunkSink, ExportRequest, ResearchError};
+
+    struct Bytes(Vec<u8>);
+    impl ChunkSink for Bytes {
+        async fn send(&mut self, chunk: Vec<u8>) -> Result<(), ResearchError> {
+            self.0.extend(chunk);
+            Ok(())
+        }
+    }
+
+    let pseudonyms = Pseudonymiser::new(PseudonymKey::new(b"erasure-test-key-0123456789").unwrap());
+    let hidden = indicatif::ProgressBar::hidden();
+    let mut out = Vec::new();
+    for (format, shape) in [
+        (Format::Csv, Shape::Long),
+        (Format::Csv, Shape::Wide),
+        (Format::Csv, Shape::Summary),
+        (Format::Jsonl, Shape::Long),
+    ] {
+        let request = ExportRequest {
+            cohorts: vec![],
+            format,
+            shape,
+            dates: DateMode::Exact,
+            min_cohort_size: research::DEFAULT_MIN_COHORT_SIZE,
+            force: false,
+        };
+        let prepared = research::prepare(&env.journal, &request, &pseudonyms, &hidden)
+            .await
+            .unwrap();
+        let mut sink = Bytes(Vec::new());
+        research::write(
+            &env.journal,
+            prepared,
+            &request,
+            &pseudonyms,
+            &mut sink,
+            &hidden,
+        )
+        .await
+        .unwrap();
+        out.push((format!("{} {}", shape.as_str(), format.as_str()), sink.0));
+    }
+    out
+}
+
+crate::both_backends!(
+    research_exports_are_byte_identical_before_and_after_an_erasure,
+    research_unchanged_by_erasure
+);
+
+async fn research_unchanged_by_erasure(env: TestEnv) {
+    use fieldtrail_journal::sealing::ERASED;
+    env.import(COHORT).await;
+    let before = research_exports(&env).await;
+    let long = String::from_utf8(before[0].1.clone()).unwrap();
+    // The classified reasons of the shipped cohort are there to be kept: l25-08 withdrew for
+    // a new post ("professional") and left fs25-b ("withdrawal").
+    assert!(
+        long.contains("withdrew") && long.contains("professional"),
+        "{long}"
+    );
+    assert!(long.contains("field_study_left"), "{long}");
+
+    // The learner through the import (the batch path), their field study's group over one
+    // command (the line-by-line path).
+    let report = env
+        .import(&erase("erase-research-1", "learner:l25-08"))
+        .await;
+    assert_eq!((report.applied, report.rejected), (1, 0), "{report:?}");
+    let now = chrono::Utc::now();
+    let outcome = env
+        .handler()
+        .handle_json_as(&erase("erase-research-2", "field_study:fs25-b"), now, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, fieldtrail::handler::Outcome::Applied { .. }),
+        "{outcome:?}"
+    );
+
+    // The reasons now read as the marker in the journal...
+    let cohort = env
+        .journal
+        .stream("cohort", "cohort-2025", 0)
+        .await
+        .unwrap();
+    let withdrew = cohort
+        .iter()
+        .find(|e| e.event_type == "learner_withdrew" && e.payload["learner_id"] == "l25-08")
+        .unwrap();
+    assert_eq!(withdrew.payload["reason"], ERASED);
+    let study = env
+        .journal
+        .stream("field_study", "fs25-b", 0)
+        .await
+        .unwrap();
+    let left = study
+        .iter()
+        .find(|e| e.event_type == "members_changed")
+        .unwrap();
+    assert_eq!(left.payload["reason"], ERASED);
+    // ... and their categories are kept, non-personal, by the erasures.
+    let erasure = env
+        .journal
+        .stream("subject", "learner:l25-08", 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        erasure[0].payload["reason_categories"],
+        serde_json::json!([{"event_id": withdrew.event_id.to_string(), "field": "reason",
+                            "category": "professional"}])
+    );
+    let erasure = env
+        .journal
+        .stream("subject", "field_study:fs25-b", 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        erasure[0].payload["reason_categories"],
+        serde_json::json!([{"event_id": left.event_id.to_string(), "field": "reason",
+                            "category": "withdrawal"}])
+    );
+
+    let after = research_exports(&env).await;
+    for ((what, a), (_, b)) in before.iter().zip(&after) {
+        assert!(
+            a == b,
+            "{what} changed:\n{}\n---\n{}",
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b)
+        );
+    }
+    assert!(env.journal.verify(None).await.unwrap().intact());
+    env.cleanup().await;
+}

@@ -477,7 +477,27 @@ pub enum SubjectEvent {
         subject_id: String,
         /// Why (e.g. the request's reference, or the retention rule).
         reason: Reason,
+        /// The research export's category of each reason of the subject's that the erasure
+        /// turns into the marker, classified from the text while it was still in clear (README
+        /// "Personal data"), so that research exports read the same after the erasure. Filled
+        /// by the service that handles `erase_subject`; absent (empty) in erasures recorded
+        /// before it was kept, and when the subject had no such reason.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reason_categories: Vec<ErasedReasonCategory>,
     },
+}
+
+/// One reason's research category kept by a `subject_erased` event: derived, non-personal
+/// data (one of the fixed category names of the research export's data dictionary).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasedReasonCategory {
+    /// The id (a UUID as text) of the event whose reason it is.
+    pub event_id: String,
+    /// The payload field of that event (`reason`).
+    pub field: String,
+    /// The category (`health`, `family`, `withdrawal`, `regrouping`, `other`, ...).
+    pub category: String,
 }
 
 impl FieldStudyEvent {

@@ -33,7 +33,8 @@ pub use cohort::{Cohort, LearnerRecord, SessionRecord, SessionStatus};
 pub use command::{Command, CommandEnvelope, Stamped, StreamType};
 pub use error::{Code, DecideError, Rejection};
 pub use event::{
-    AnyEvent, CohortEvent, DecodeError, FieldStudyEvent, ProgrammeEvent, StreamKind, SubjectEvent,
+    AnyEvent, CohortEvent, DecodeError, ErasedReasonCategory, FieldStudyEvent, ProgrammeEvent,
+    StreamKind, SubjectEvent,
 };
 pub use field_study::FieldStudy;
 pub use ids::Id;

@@ -418,7 +418,13 @@ pub const CLASSIFICATION: &[(&str, &[(&str, Class)])] = &[
     ),
     (
         "subject_erased",
-        &[("subject_id", Plain), ("reason", Plain)],
+        &[
+            ("subject_id", Plain),
+            ("reason", Plain),
+            ("reason_categories[].event_id", Plain),
+            ("reason_categories[].field", Plain),
+            ("reason_categories[].category", Plain),
+        ],
     ),
     (
         "defence_result_rectified",

@@ -61,6 +61,7 @@ impl Aggregate for DataSubject {
                 SubjectEvent::SubjectErased {
                     subject_id: c.subject_id,
                     reason: c.reason,
+                    reason_categories: Vec::new(),
                 }
             }
         };
@@ -87,6 +88,7 @@ mod tests {
         SubjectEvent::SubjectErased {
             subject_id: "learner:l1".to_owned(),
             reason: Reason::try_from("demande du 3 mars".to_owned()).unwrap(),
+            reason_categories: Vec::new(),
         }
     }
 

@@ -7,13 +7,14 @@
 //! briefs, notes, remarks, reasons, titles) is not kept: reasons become a category
 //! ([`super::reasons`]), organisations their sector.
 
-use super::reasons::{self, ReasonKind};
+use super::reasons::{self, KeptCategories, ReasonKind};
 use crate::RecordedEvent;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
 use fieldtrail_domain::command::{AttendanceStatus, DefenceResult, SessionKind};
 use fieldtrail_domain::{AnyEvent, CohortEvent, FieldStudyEvent, Id};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// What happened to a learner. The `snake_case` names ([`MilestoneKind::as_str`]) are the
 /// values of the exports' `milestone` column.
@@ -352,11 +353,19 @@ pub struct CohortFold {
     /// `defence_attempt` a rectification corrects).
     outcome_positions: HashMap<(String, String, String), i64>,
     study_index: HashMap<String, usize>,
+    /// Categories kept by erasures, for reasons that read as the erasure marker.
+    kept: Arc<KeptCategories>,
 }
 
 impl CohortFold {
     /// An empty fold for `cohort_id`.
     pub fn new(cohort_id: &str) -> Self {
+        Self::with_kept(cohort_id, Arc::default())
+    }
+
+    /// An empty fold for `cohort_id` that reads an erased reason as the category its erasure
+    /// kept in `kept` (collected from the whole log beforehand).
+    pub fn with_kept(cohort_id: &str, kept: Arc<KeptCategories>) -> Self {
         Self {
             cohort_id: cohort_id.to_owned(),
             learners: Vec::new(),
@@ -367,7 +376,13 @@ impl CohortFold {
             studies: Vec::new(),
             outcome_positions: HashMap::new(),
             study_index: HashMap::new(),
+            kept,
         }
+    }
+
+    /// The category of `event`'s `reason` field, `text`.
+    fn reason_category(&self, kind: ReasonKind, event: &RecordedEvent, text: &str) -> &'static str {
+        self.kept.category(kind, &event.event_id, "reason", text)
     }
 
     /// The cohort's id.
@@ -424,13 +439,13 @@ impl CohortFold {
             C::LearnerWithdrew {
                 learner_id, reason, ..
             } => {
+                let category = self.reason_category(ReasonKind::Withdrawal, event, reason.as_str());
                 if let Some(learner) = self.learner(learner_id) {
                     if learner.withdrew_at.is_none() {
                         learner.withdrew_at = Some(event.occurred_at);
                     }
                     let mut m = Milestone::new(K::Withdrew, event);
-                    m.reason_category =
-                        Some(reasons::category(ReasonKind::Withdrawal, reason.as_str()));
+                    m.reason_category = Some(category);
                     learner.milestones.push(m);
                 }
             }
@@ -597,7 +612,7 @@ impl CohortFold {
                     .get(study)
                     .map(|(_, s)| s.sector.clone())
                     .unwrap_or_default();
-                let category = reasons::category(ReasonKind::Leave, reason.as_str());
+                let category = self.reason_category(ReasonKind::Leave, event, reason.as_str());
                 for id in join {
                     if let Some(learner) = self.learner(id) {
                         let mut m = Milestone::in_study(K::FieldStudyJoined, event, fs);
@@ -667,7 +682,8 @@ impl CohortFold {
                 if let Some((_, state)) = self.studies.get_mut(study) {
                     state.renegotiations = state.renegotiations.saturating_add(1);
                 }
-                let category = reasons::category(ReasonKind::Renegotiation, reason.as_str());
+                let category =
+                    self.reason_category(ReasonKind::Renegotiation, event, reason.as_str());
                 self.for_members(study, || Milestone {
                     version: Some(*version),
                     reason_category: Some(category),
@@ -704,7 +720,7 @@ impl CohortFold {
                 } else {
                     K::HypothesisAbandoned
                 };
-                let category = reasons::category(ReasonKind::Hypothesis, reason.as_str());
+                let category = self.reason_category(ReasonKind::Hypothesis, event, reason.as_str());
                 self.for_members(study, || Milestone {
                     hypothesis_id: Some(hypothesis_id.as_str().to_owned()),
                     reason_category: Some(category),

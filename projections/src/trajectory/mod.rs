@@ -40,6 +40,7 @@ pub use summary::{median, CohortSummary, Distribution};
 use crate::RecordedEvent;
 use fieldtrail_domain::{AnyEvent, FieldStudyEvent, StreamKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// What the first pass learns about one cohort.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,11 +53,13 @@ pub struct IndexEntry {
     pub events: u64,
 }
 
-/// The first pass: per cohort, where its events end in the log and how large it is.
+/// The first pass: per cohort, where its events end in the log and how large it is; and the
+/// reason categories kept by erasures ([`reasons::KeptCategories`]).
 #[derive(Clone, Debug, Default)]
 pub struct LogIndex {
     cohorts: BTreeMap<String, IndexEntry>,
     studies: HashMap<String, String>,
+    kept: reasons::KeptCategories,
     events: u64,
 }
 
@@ -87,6 +90,7 @@ impl LogIndex {
     /// Notes one event (global-log order).
     pub fn apply(&mut self, event: &RecordedEvent) {
         self.events = self.events.saturating_add(1);
+        self.kept.apply(&event.event);
         let Some(cohort) = cohort_of(event, &self.studies).map(str::to_owned) else {
             return;
         };
@@ -114,6 +118,11 @@ impl LogIndex {
     pub fn events(&self) -> u64 {
         self.events
     }
+
+    /// The reason categories kept by the erasures seen.
+    pub fn kept_categories(&self) -> &reasons::KeptCategories {
+        &self.kept
+    }
 }
 
 /// A flushed cohort's entry in [`TrajectoryFold`]'s table of last positions.
@@ -127,6 +136,7 @@ pub struct TrajectoryFold {
     last: HashMap<String, i64>,
     open: BTreeMap<String, CohortFold>,
     studies: HashMap<String, String>,
+    kept: Arc<reasons::KeptCategories>,
     peak_open: usize,
 }
 
@@ -141,7 +151,7 @@ impl TrajectoryFold {
     }
 
     /// A fold that hands back each cohort as soon as the event at its index's last position
-    /// has been applied.
+    /// has been applied, and reads an erased reason as the category its erasure kept.
     pub fn with_index(index: &LogIndex, wanted: Option<BTreeSet<String>>) -> Self {
         let last = index
             .cohorts()
@@ -152,6 +162,7 @@ impl TrajectoryFold {
         Self {
             wanted,
             last,
+            kept: Arc::new(index.kept_categories().clone()),
             ..Self::default()
         }
     }
@@ -174,7 +185,7 @@ impl TrajectoryFold {
         }
         self.open
             .entry(cohort.clone())
-            .or_insert_with(|| CohortFold::new(&cohort))
+            .or_insert_with(|| CohortFold::with_kept(&cohort, self.kept.clone()))
             .apply(event);
         self.peak_open = self.peak_open.max(self.open.len());
         if self.last.get(&cohort) != Some(&event.position) {

@@ -12,6 +12,17 @@
 //! | hypothesis revised or abandoned | `evidence`, `reframing`, `other` |
 //! | left a field study (`members_changed`) | `withdrawal`, `regrouping`, `other` |
 //! | left a field study to form another, or joined one so formed (`field_study_split`) | `split` (the reason's text is not read) |
+//!
+//! **After an erasure.** A personal reason (a withdrawal's, a `members_changed`'s) reads as
+//! the erasure marker once its subject is erased. So that research exports read the same
+//! after the erasure, the service that handles `erase_subject` classifies the subject's
+//! reasons while they are still in clear ([`CLASSIFIED`], [`category`]) and records the
+//! categories in the `subject_erased` event; [`KeptCategories`] collects them from the log,
+//! and the fold uses the kept category of a reason that reads as the marker.
+
+use fieldtrail_domain::{AnyEvent, SubjectEvent};
+use fieldtrail_journal::sealing::ERASED;
+use std::collections::HashMap;
 
 /// The kind of event a reason belongs to: each has its own list of categories.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,6 +162,85 @@ const LEAVE: Rules = &[
     ),
 ];
 
+/// The reason fields the research export classifies: `(event type, payload field, kind)`.
+pub const CLASSIFIED: &[(&str, &str, ReasonKind)] = &[
+    ("learner_withdrew", "reason", ReasonKind::Withdrawal),
+    ("members_changed", "reason", ReasonKind::Leave),
+    (
+        "commission_renegotiated",
+        "reason",
+        ReasonKind::Renegotiation,
+    ),
+    ("hypothesis_revised", "reason", ReasonKind::Hypothesis),
+    ("hypothesis_abandoned", "reason", ReasonKind::Hypothesis),
+];
+
+/// The kind of the reason field `field` of events of `event_type`, when the research export
+/// classifies it ([`CLASSIFIED`]).
+pub fn classified(event_type: &str, field: &str) -> Option<ReasonKind> {
+    CLASSIFIED
+        .iter()
+        .find(|(t, f, _)| *t == event_type && *f == field)
+        .map(|(_, _, kind)| *kind)
+}
+
+/// The listed category named `name` ([`CATEGORIES`]), `None` for any other text.
+pub fn known(name: &str) -> Option<&'static str> {
+    CATEGORIES.iter().copied().find(|c| *c == name)
+}
+
+/// The categories that `subject_erased` events kept for the reasons they erased, by
+/// `(event id, field)`: filled from the whole log before the research fold runs (a
+/// `subject_erased` comes after the events it erases), a few dozen bytes per erased reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeptCategories(HashMap<(String, String), &'static str>);
+
+impl KeptCategories {
+    /// Notes the categories an event keeps (only `subject_erased` keeps any; a name that is
+    /// not a listed category is ignored).
+    pub fn apply(&mut self, event: &AnyEvent) {
+        if let AnyEvent::Subject(SubjectEvent::SubjectErased {
+            reason_categories, ..
+        }) = event
+        {
+            for kept in reason_categories {
+                if let Some(category) = known(&kept.category) {
+                    self.0
+                        .insert((kept.event_id.clone(), kept.field.clone()), category);
+                }
+            }
+        }
+    }
+
+    /// The category of the reason field `field` of the event `event_id`: the kept one when
+    /// the text reads as the erasure marker and one was kept, else the text's own
+    /// ([`category`]).
+    pub fn category(
+        &self,
+        kind: ReasonKind,
+        event_id: &str,
+        field: &str,
+        text: &str,
+    ) -> &'static str {
+        if text == ERASED {
+            if let Some(kept) = self.0.get(&(event_id.to_owned(), field.to_owned())) {
+                return kept;
+            }
+        }
+        category(kind, text)
+    }
+
+    /// Reasons with a kept category.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no category is kept.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Lower case, French accents removed (`é` → `e`, `ç` → `c`, ...).
 fn fold(text: &str) -> String {
     text.chars()
@@ -223,6 +313,53 @@ mod tests {
         assert_eq!(category(Leave, "Retrait de la formation"), "withdrawal");
         assert_eq!(category(Withdrawal, ""), "other");
         assert_eq!(category(Leave, "ÉÇ\u{0}🙂"), "other");
+    }
+
+    #[test]
+    fn an_erased_reason_reads_as_its_kept_category() {
+        let mut kept = KeptCategories::default();
+        let erased = |category: &str| {
+            AnyEvent::Subject(SubjectEvent::SubjectErased {
+                subject_id: "learner:l1".to_owned(),
+                reason: fieldtrail_domain::ids::Reason::try_from("demande".to_owned()).unwrap(),
+                reason_categories: vec![fieldtrail_domain::ErasedReasonCategory {
+                    event_id: "e1".to_owned(),
+                    field: "reason".to_owned(),
+                    category: category.to_owned(),
+                }],
+            })
+        };
+        kept.apply(&erased("health"));
+        // A name that is no listed category is not kept.
+        kept.apply(&AnyEvent::Subject(match erased("secret text") {
+            AnyEvent::Subject(SubjectEvent::SubjectErased {
+                subject_id,
+                reason,
+                mut reason_categories,
+            }) => {
+                reason_categories[0].event_id = "e2".to_owned();
+                SubjectEvent::SubjectErased {
+                    subject_id,
+                    reason,
+                    reason_categories,
+                }
+            }
+            other => panic!("{other:?}"),
+        }));
+        assert_eq!(kept.len(), 1);
+        use ReasonKind::Withdrawal;
+        assert_eq!(kept.category(Withdrawal, "e1", "reason", ERASED), "health");
+        assert_eq!(kept.category(Withdrawal, "e2", "reason", ERASED), "other");
+        // A reason still in clear is classified from its text.
+        assert_eq!(
+            kept.category(Withdrawal, "e1", "reason", "famille"),
+            "family"
+        );
+        assert_eq!(
+            classified("members_changed", "reason"),
+            Some(ReasonKind::Leave)
+        );
+        assert_eq!(classified("members_changed", "members"), None);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! An export reads the journal's global log twice ([`GlobalLog::read`], batches of
 //! [`BATCH`] events):
 //!
-//! 1. [`prepare`]: the [`LogIndex`] (each cohort's last event, size and event count), the
+//! 1. [`prepare`]: the [`LogIndex`] (each cohort's last event, size and event count, and
+//!    the reason categories that erasures kept, so that an erased reason exports the
+//!    category it had before: README "Personal data"), the
 //!    choice of cohorts, and the minimum cohort size check, before anything is written. The
 //!    export covers the log as it stood at the end of this pass (what the global log shows:
 //!    events of transactions still open, or behind a long transaction elsewhere on the
