@@ -79,11 +79,8 @@ pub async fn export(journal: &Journal, subject_id: &str) -> anyhow::Result<Value
     let erased_at = key.first().and_then(|k| k.erased_at).map(|t| utc_text(&t));
     let mut personal_data = Vec::new();
     let mut events = Vec::new();
-    let mut cursor = Cursor::default();
-    loop {
-        let page = journal.read(cursor, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        cursor = Cursor::after(last);
+    let mut pages = journal.read_ahead(Cursor::default(), PAGE, false);
+    while let Some(page) = pages.recv().await.transpose()? {
         for event in &page {
             let fields = personal_of(event, subject_id);
             let own = event.stream_type == StreamKind::SUBJECT && event.stream_id == subject_id;
@@ -125,11 +122,8 @@ pub async fn reason_categories(
     subject_id: &str,
 ) -> Result<Vec<ErasedReasonCategory>, JournalError> {
     let mut kept = Vec::new();
-    let mut cursor = Cursor::default();
-    loop {
-        let page = journal.read(cursor, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        cursor = Cursor::after(last);
+    let mut pages = journal.read_ahead(Cursor::default(), PAGE, false);
+    while let Some(page) = pages.recv().await.transpose()? {
         for event in &page {
             for (path, subject) in personal::personal_fields(&event.event_type) {
                 let Some(kind) = reasons::classified(&event.event_type, path) else {
