@@ -89,12 +89,25 @@ pub async fn migrate(url: &str) -> Result<(), JournalError> {
     result.map(|_| ())
 }
 
-/// A connection pool on `url` (`max_size` connections).
+/// The session setting naming the pool that wrote a commit (a random id per [`pool`], set on
+/// each of its connections): the payload of the commit notification (migration V11).
+pub const WRITER_SETTING: &str = "fieldtrail.writer";
+
+/// A connection pool on `url` (`max_size` connections). Its connections set
+/// [`WRITER_SETTING`] to an id of their own pool.
 ///
 /// # Errors
 /// [`JournalError::Other`] naming the URL when it does not parse.
 pub fn pool(url: &str, max_size: usize) -> Result<Pool, JournalError> {
-    let config = parse_url(url)?;
+    let mut config = parse_url(url)?;
+    // Every connection of this pool names it as the writer of its commits (migration V11:
+    // the commit notification carries it, and this pool's LISTEN connection skips it).
+    let writer = format!("-c {WRITER_SETTING}={}", uuid::Uuid::new_v4().simple());
+    let options = match config.get_options() {
+        Some(given) if !given.is_empty() => format!("{given} {writer}"),
+        _ => writer,
+    };
+    config.options(options);
     let manager = Manager::from_config(
         config,
         NoTls,

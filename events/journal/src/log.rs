@@ -156,9 +156,21 @@ impl GlobalLog {
 /// [`NOTIFY_CHANNEL`] and signals `notify`. If the connection drops it reconnects; readers
 /// also poll, so a lost notification only delays them by their poll interval.
 pub fn spawn_listener(database_url: String, notify: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+    spawn_listener_for(database_url, notify, None)
+}
+
+/// As [`spawn_listener`], skipping the notifications of commits made through `own` (a pool
+/// of [`crate::database::pool`], whose connections name it in
+/// [`crate::database::WRITER_SETTING`]): the journal on that pool signals `notify` itself
+/// when its append returns, so the notification would wake its readers a second time.
+pub(crate) fn spawn_listener_for(
+    database_url: String,
+    notify: Arc<Notify>,
+    own: Option<deadpool_postgres::Pool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = listen_once(&database_url, &notify).await {
+            if let Err(e) = listen_once(&database_url, &notify, own.as_ref()).await {
                 tracing::debug!(error = %e, "LISTEN connection lost; reconnecting");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -166,7 +178,27 @@ pub fn spawn_listener(database_url: String, notify: Arc<Notify>) -> tokio::task:
     })
 }
 
-async fn listen_once(database_url: &str, notify: &Notify) -> Result<(), JournalError> {
+/// The writer id of `pool`'s connections ([`crate::database::WRITER_SETTING`]), if set.
+async fn writer_of(pool: &deadpool_postgres::Pool) -> Result<Option<String>, JournalError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting($1, true)",
+            &[&crate::database::WRITER_SETTING],
+        )
+        .await?;
+    Ok(row.get::<_, Option<String>>(0).filter(|w| !w.is_empty()))
+}
+
+async fn listen_once(
+    database_url: &str,
+    notify: &Notify,
+    own: Option<&deadpool_postgres::Pool>,
+) -> Result<(), JournalError> {
+    let own = match own {
+        Some(pool) => writer_of(pool).await?,
+        None => None,
+    };
     let config = crate::database::parse_url(database_url)?;
     let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
     let (tx, mut rx) = futures::channel::mpsc::unbounded();
@@ -175,6 +207,8 @@ async fn listen_once(database_url: &str, notify: &Notify) -> Result<(), JournalE
         let mut stream = Box::pin(stream);
         while let Some(message) = stream.next().await {
             match message {
+                Ok(AsyncMessage::Notification(n))
+                    if own.as_deref().is_some_and(|own| own == n.payload()) => {}
                 Ok(AsyncMessage::Notification(_)) => {
                     let _ = tx.unbounded_send(());
                 }

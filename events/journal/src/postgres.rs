@@ -359,6 +359,8 @@ impl Backend for PgJournal {
             .await?;
         }
         tx.commit().await?;
+        // Its own commits are not announced by its LISTEN connection (migration V11).
+        self.notify().notify_waiters();
         Ok(())
     }
 
@@ -381,6 +383,9 @@ impl Backend for PgJournal {
         &self,
         commit: DocumentCommit,
     ) -> Result<CommitOutcome, JournalError> {
+        if commit.expected.is_some() && commit.documents.len() <= DOCUMENTS_PER_STATEMENT {
+            return checkpoint::compare_and_set(self.pool(), &commit).await;
+        }
         let mut client = self.pool().get().await?;
         let tx = client.transaction().await?;
         // Read models and checkpoints are derived from the journal: their commit need not
@@ -603,8 +608,13 @@ impl Backend for PgJournal {
     }
 
     fn listen(&self) -> Option<tokio::task::JoinHandle<()>> {
-        self.url()
-            .map(|url| crate::spawn_listener(url.to_owned(), self.notifier()))
+        self.url().map(|url| {
+            crate::log::spawn_listener_for(
+                url.to_owned(),
+                self.notifier(),
+                Some(self.pool().clone()),
+            )
+        })
     }
 
     fn postgres(&self) -> Option<&deadpool_postgres::Pool> {

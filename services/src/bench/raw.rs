@@ -233,3 +233,47 @@ pub async fn publish(
     }
     Ok(sent as f64 / started.elapsed().as_secs_f64())
 }
+
+/// Baseline (e): asynchronous JetStream publishes of the relay's own messages (`messages`:
+/// subject suffix after the prefix, and the message with its headers and body, as
+/// [`crate::workers::relay::message`] builds them), cycled, each with a fresh `Nats-Msg-Id`,
+/// into the scratch stream of [`publish`], at most `in_flight` acks in flight, for
+/// `duration`. Returns messages per second. What the server does per message then is what
+/// it does for the relay's: the same subjects, headers and bodies.
+///
+/// # Errors
+/// When JetStream refuses.
+pub async fn publish_messages(
+    client: &async_nats::Client,
+    settings: &Settings,
+    messages: &[(String, async_nats::jetstream::message::PublishMessage)],
+    in_flight: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    anyhow::ensure!(!messages.is_empty(), "no message to publish");
+    let js = jetstream::new(client.clone());
+    let prefix = format!("{}_raw", settings.subject_prefix);
+    let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(in_flight);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    for (suffix, message) in messages.iter().cycle() {
+        if started.elapsed() >= duration {
+            break;
+        }
+        if pending.len() >= in_flight {
+            if let Some(ack) = pending.pop_front() {
+                ack.await?;
+            }
+        }
+        let message = message.clone().message_id(uuid::Uuid::now_v7().to_string());
+        pending.push_back(
+            js.send_publish(format!("{prefix}.{suffix}"), message)
+                .await?,
+        );
+        sent += 1;
+    }
+    for ack in pending {
+        ack.await?;
+    }
+    Ok(sent as f64 / started.elapsed().as_secs_f64())
+}

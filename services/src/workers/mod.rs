@@ -143,26 +143,27 @@ async fn project_batches(
     while !shutdown.is_cancelled() && !frozen() {
         let applied = projector.run_once().await?;
         crate::http::metrics::projector_batch(applied);
-        if applied == 0 {
+        // A batch shorter than a full page read the log to its readable end: caught up. (A
+        // commit made meanwhile notified the loop, which armed its wait before this work.)
+        if applied < fieldtrail_projections::runner::BATCH as usize {
             break;
         }
     }
     Ok(())
 }
 
-/// Relay batches until caught up or a shutdown begins (the batch under way finishes: every
-/// publish acknowledged, then the checkpoint).
+/// One relay run: [`Relay::run_once`] reads the log page by page to its readable end (the
+/// run under way finishes on a shutdown: every publish acknowledged, then the checkpoint). A
+/// commit made meanwhile notified the loop, which armed its wait before this work: a second
+/// run here would only read an empty page.
 async fn relay_batches(
     relay: &Relay,
     shutdown: &CancellationToken,
     stream: &str,
 ) -> anyhow::Result<()> {
-    while !shutdown.is_cancelled() && !frozen() {
+    if !shutdown.is_cancelled() && !frozen() {
         let published = relay.run_once().await?;
         crate::http::metrics::relay_batch(stream, published);
-        if published.events == 0 {
-            break;
-        }
     }
     Ok(())
 }

@@ -232,6 +232,36 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// The message the relay publishes for `event` under `prefix`: its envelope ([`body_bytes`]),
+/// or a [`reference`] when it is too large for one NATS message (`max_payload` bytes, less
+/// [`HEADER_ALLOWANCE`]), with the [`headers`].
+///
+/// # Errors
+/// When the body cannot be serialized (never: it came out of the journal as JSON).
+pub fn message(
+    event: &StoredEvent,
+    prefix: &str,
+    max_payload: usize,
+) -> anyhow::Result<PublishMessage> {
+    let mut bytes = body_bytes(event)?;
+    if bytes.len() + HEADER_ALLOWANCE > max_payload {
+        // Too large for one NATS message: publish a reference; the payload stays in the
+        // journal.
+        tracing::warn!(
+            position = event.position,
+            bytes = bytes.len(),
+            max_payload,
+            "event too large for NATS; publishing a reference"
+        );
+        bytes = serde_json::to_vec(&reference(event, bytes.len(), max_payload))?;
+    }
+    Ok(headers(
+        PublishMessage::build().payload(bytes.into()),
+        event,
+        prefix,
+    ))
+}
+
 /// Room left for headers and subject when checking a body against the server's `max_payload`.
 pub const HEADER_ALLOWANCE: usize = 1024;
 
@@ -436,26 +466,9 @@ impl Relay {
         Ok(collected)
     }
 
-    /// The message of `event`: its envelope, or a reference when it is too large for one
-    /// NATS message (`max_payload` bytes), with the relay's headers.
+    /// The message of `event` ([`message`] under this relay's prefix).
     fn message(&self, event: &StoredEvent, max_payload: usize) -> anyhow::Result<PublishMessage> {
-        let mut bytes = body_bytes(event)?;
-        if bytes.len() + HEADER_ALLOWANCE > max_payload {
-            // Too large for one NATS message: publish a reference; the payload stays in the
-            // journal.
-            tracing::warn!(
-                position = event.position,
-                bytes = bytes.len(),
-                max_payload,
-                "event too large for NATS; publishing a reference"
-            );
-            bytes = serde_json::to_vec(&reference(event, bytes.len(), max_payload))?;
-        }
-        Ok(headers(
-            PublishMessage::build().payload(bytes.into()),
-            event,
-            &self.prefix,
-        ))
+        message(event, &self.prefix, max_payload)
     }
 
     /// Moves the checkpoint from `from` to `to` (the event at `position`); `false` when
