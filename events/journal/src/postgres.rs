@@ -535,13 +535,16 @@ impl Backend for PgJournal {
         subjects: &[String],
     ) -> Result<Vec<crate::sealing::SubjectKey>, JournalError> {
         let client = self.pool().get().await?;
-        let rows = client
-            .query(
+        // On the append path of every command with personal data whose keys are not in
+        // memory: prepared once per connection (a statement given as text is parsed, run and
+        // closed each time: two more round trips).
+        let statement = client
+            .prepare_cached(
                 "SELECT subject_id, wrapped_key, created_at, erased_at FROM subject_keys
                  WHERE subject_id = ANY($1)",
-                &[&subjects],
             )
             .await?;
+        let rows = client.query(&statement, &[&subjects]).await?;
         Ok(rows
             .iter()
             .map(|r| crate::sealing::SubjectKey {
@@ -592,13 +595,15 @@ impl Backend for PgJournal {
             keys.iter().map(|k| k.created_at).collect();
         let erased: Vec<Option<chrono::DateTime<chrono::Utc>>> =
             keys.iter().map(|k| k.erased_at).collect();
-        client
-            .execute(
+        let statement = client
+            .prepare_cached(
                 "INSERT INTO subject_keys (subject_id, wrapped_key, created_at, erased_at)
                  SELECT * FROM unnest($1::text[], $2::bytea[], $3::timestamptz[], $4::timestamptz[])
                  ON CONFLICT (subject_id) DO NOTHING",
-                &[&ids, &wrapped, &created, &erased],
             )
+            .await?;
+        client
+            .execute(&statement, &[&ids, &wrapped, &created, &erased])
             .await?;
         Ok(())
     }
