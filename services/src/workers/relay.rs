@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, message::PublishMessage};
 use fieldtrail_journal::checkpoint;
 use fieldtrail_journal::{CommitOutcome, Cursor, DocumentCommit, Journal, StoredEvent};
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// Acknowledgements between two checkpoint writes.
@@ -138,38 +139,82 @@ pub fn subject(prefix: &str, event: &StoredEvent) -> String {
 /// | `Fieldtrail-Stream-Version` | the stream version |
 /// | `Fieldtrail-Event-Type`, `Fieldtrail-Event-Version` | as in the body |
 pub fn headers(message: PublishMessage, event: &StoredEvent, prefix: &str) -> PublishMessage {
-    let micros =
-        |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    with_headers(message, event, &Stamps::of(event), &source(prefix))
+}
+
+/// `ce-source` of the deployment publishing under `prefix`: `/fieldtrail/<prefix>`.
+fn source(prefix: &str) -> String {
+    format!("/fieldtrail/{prefix}")
+}
+
+/// The strings of one event that its headers and its body both carry, formatted once (the
+/// relay formatted each instant twice per event, and the event id twice in the headers).
+struct Stamps {
+    id: String,
+    occurred_at: String,
+    recorded_at: String,
+}
+
+impl Stamps {
+    fn of(event: &StoredEvent) -> Self {
+        let micros = |t: &chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        };
+        Self {
+            id: event.event_id.to_string(),
+            occurred_at: micros(&event.occurred_at),
+            recorded_at: micros(&event.recorded_at),
+        }
+    }
+}
+
+/// The header names, built once (a name given as text is validated and looked up on every
+/// message).
+mod names {
+    use async_nats::HeaderName;
+    pub const SPECVERSION: HeaderName = HeaderName::from_static("ce-specversion");
+    pub const ID: HeaderName = HeaderName::from_static("ce-id");
+    pub const SOURCE: HeaderName = HeaderName::from_static("ce-source");
+    pub const TYPE: HeaderName = HeaderName::from_static("ce-type");
+    pub const TIME: HeaderName = HeaderName::from_static("ce-time");
+    pub const SUBJECT: HeaderName = HeaderName::from_static("ce-subject");
+    pub const CONTENT_TYPE: HeaderName = HeaderName::from_static("ce-datacontenttype");
+    pub const RECORDED_AT: HeaderName = HeaderName::from_static("Fieldtrail-Recorded-At");
+    pub const EVENT_TYPE: HeaderName = HeaderName::from_static("Fieldtrail-Event-Type");
+    pub const EVENT_VERSION: HeaderName = HeaderName::from_static("Fieldtrail-Event-Version");
+    pub const POSITION: HeaderName = HeaderName::from_static("Fieldtrail-Position");
+    pub const STREAM_VERSION: HeaderName = HeaderName::from_static("Fieldtrail-Stream-Version");
+}
+
+fn with_headers(
+    message: PublishMessage,
+    event: &StoredEvent,
+    stamps: &Stamps,
+    source: &str,
+) -> PublishMessage {
     message
-        .message_id(event.event_id.to_string())
-        .header("ce-specversion", "1.0")
-        .header("ce-id", event.event_id.to_string().as_str())
-        .header("ce-source", format!("/fieldtrail/{prefix}").as_str())
+        .message_id(stamps.id.as_str())
+        .header(names::SPECVERSION, "1.0")
+        .header(names::ID, stamps.id.as_str())
+        .header(names::SOURCE, source)
         .header(
-            "ce-type",
+            names::TYPE,
             format!(
                 "org.fieldtrail.{}.v{}",
                 event.event_type, event.event_version
-            )
-            .as_str(),
+            ),
         )
-        .header("ce-time", micros(&event.occurred_at).as_str())
+        .header(names::TIME, stamps.occurred_at.as_str())
         .header(
-            "ce-subject",
-            format!("{}/{}", event.stream_type, event.stream_id).as_str(),
+            names::SUBJECT,
+            format!("{}/{}", event.stream_type, event.stream_id),
         )
-        .header("ce-datacontenttype", "application/json")
-        .header(
-            "Fieldtrail-Recorded-At",
-            micros(&event.recorded_at).as_str(),
-        )
-        .header("Fieldtrail-Event-Type", event.event_type.as_str())
-        .header("Fieldtrail-Event-Version", event.event_version.as_str())
-        .header("Fieldtrail-Position", event.position.to_string().as_str())
-        .header(
-            "Fieldtrail-Stream-Version",
-            event.stream_version.to_string().as_str(),
-        )
+        .header(names::CONTENT_TYPE, "application/json")
+        .header(names::RECORDED_AT, stamps.recorded_at.as_str())
+        .header(names::EVENT_TYPE, event.event_type.as_str())
+        .header(names::EVENT_VERSION, event.event_version.as_str())
+        .header(names::POSITION, event.position.to_string())
+        .header(names::STREAM_VERSION, event.stream_version.to_string())
 }
 
 /// The message body: the event envelope as JSON (keys in alphabetical order; instants RFC 3339
@@ -187,6 +232,11 @@ pub fn body_bytes(event: &StoredEvent) -> serde_json::Result<Vec<u8>> {
     serde_json::to_vec(&Envelope::of(event))
 }
 
+/// As [`body_bytes`], with the instants already formatted.
+fn body_bytes_with(event: &StoredEvent, stamps: &Stamps) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Envelope::with(event, stamps))
+}
+
 /// The envelope's fields, borrowed from the stored event, in the order of the keys.
 #[derive(serde::Serialize)]
 struct Envelope<'a> {
@@ -197,10 +247,10 @@ struct Envelope<'a> {
     event_id: uuid::Uuid,
     event_type: &'a str,
     event_version: &'a str,
-    occurred_at: String,
+    occurred_at: Cow<'a, str>,
     payload: &'a serde_json::Value,
     position: i64,
-    recorded_at: String,
+    recorded_at: Cow<'a, str>,
     reported_actor: Option<&'a str>,
     stream_id: &'a str,
     stream_type: &'a str,
@@ -209,9 +259,23 @@ struct Envelope<'a> {
 
 impl<'a> Envelope<'a> {
     fn of(event: &'a StoredEvent) -> Self {
-        let micros = |t: &chrono::DateTime<chrono::Utc>| {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-        };
+        let stamps = Stamps::of(event);
+        Self::new(
+            event,
+            Cow::Owned(stamps.occurred_at),
+            Cow::Owned(stamps.recorded_at),
+        )
+    }
+
+    fn with(event: &'a StoredEvent, stamps: &'a Stamps) -> Self {
+        Self::new(
+            event,
+            Cow::Borrowed(&stamps.occurred_at),
+            Cow::Borrowed(&stamps.recorded_at),
+        )
+    }
+
+    fn new(event: &'a StoredEvent, occurred_at: Cow<'a, str>, recorded_at: Cow<'a, str>) -> Self {
         Self {
             actor: &event.actor,
             causation_id: &event.causation_id,
@@ -220,10 +284,10 @@ impl<'a> Envelope<'a> {
             event_id: event.event_id,
             event_type: &event.event_type,
             event_version: &event.event_version,
-            occurred_at: micros(&event.occurred_at),
+            occurred_at,
             payload: &event.payload,
             position: event.position,
-            recorded_at: micros(&event.recorded_at),
+            recorded_at,
             reported_actor: event.reported_actor.as_deref(),
             stream_id: &event.stream_id,
             stream_type: &event.stream_type,
@@ -243,7 +307,17 @@ pub fn message(
     prefix: &str,
     max_payload: usize,
 ) -> anyhow::Result<PublishMessage> {
-    let mut bytes = body_bytes(event)?;
+    message_from(event, &source(prefix), max_payload)
+}
+
+/// As [`message`], with the `ce-source` of the prefix already built.
+fn message_from(
+    event: &StoredEvent,
+    source: &str,
+    max_payload: usize,
+) -> anyhow::Result<PublishMessage> {
+    let stamps = Stamps::of(event);
+    let mut bytes = body_bytes_with(event, &stamps)?;
     if bytes.len() + HEADER_ALLOWANCE > max_payload {
         // Too large for one NATS message: publish a reference; the payload stays in the
         // journal.
@@ -255,10 +329,11 @@ pub fn message(
         );
         bytes = serde_json::to_vec(&reference(event, bytes.len(), max_payload))?;
     }
-    Ok(headers(
+    Ok(with_headers(
         PublishMessage::build().payload(bytes.into()),
         event,
-        prefix,
+        &stamps,
+        source,
     ))
 }
 
@@ -294,6 +369,8 @@ pub struct Relay {
     log: Journal,
     js: jetstream::Context,
     prefix: String,
+    /// `ce-source` of `prefix`, built once.
+    source: String,
     checkpoint: String,
     progress: std::sync::Mutex<Progress>,
 }
@@ -321,6 +398,7 @@ impl Relay {
             log: journal,
             js: jetstream::new(client),
             prefix: settings.subject_prefix.clone(),
+            source: source(&settings.subject_prefix),
             checkpoint: checkpoint::relay(&settings.nats_stream),
             progress: std::sync::Mutex::default(),
         }
@@ -468,7 +546,7 @@ impl Relay {
 
     /// The message of `event` ([`message`] under this relay's prefix).
     fn message(&self, event: &StoredEvent, max_payload: usize) -> anyhow::Result<PublishMessage> {
-        message(event, &self.prefix, max_payload)
+        message_from(event, &self.source, max_payload)
     }
 
     /// Moves the checkpoint from `from` to `to` (the event at `position`); `false` when
