@@ -377,14 +377,11 @@ pub async fn measure(s: &Scratch, args: &BenchArgs) -> anyhow::Result<Report> {
         Some(relay_rate >= 0.8 * raw_publish),
     );
     let max_payload = s.nats.server_info().max_payload;
+    let raw_prefix = raw::raw_prefix(&s.settings);
     let mut messages = Vec::with_capacity(sample.len());
     for event in &sample {
-        let suffix = format!(
-            "{}.{}.{}",
-            event.stream_type, event.stream_id, event.event_type
-        );
         messages.push((
-            suffix,
+            relay::subject(&raw_prefix, event),
             relay::message(event, &s.settings.subject_prefix, max_payload)?,
         ));
     }

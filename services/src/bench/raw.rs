@@ -186,9 +186,15 @@ pub fn raw_stream_name(settings: &Settings) -> String {
     format!("{}_RAW", settings.nats_stream)
 }
 
+/// The subject prefix of the raw JetStream stream of a run (`<prefix>_raw`).
+pub fn raw_prefix(settings: &Settings) -> String {
+    format!("{}_raw", settings.subject_prefix)
+}
+
 /// Baseline (d): asynchronous JetStream publishes of `size`-byte messages (with a
-/// `Nats-Msg-Id`, as the relay's) into a scratch stream like the relay's, at most `window`
-/// acks in flight, for `duration`. Returns messages per second.
+/// `Nats-Msg-Id`, as the relay's, and no other header) into a scratch stream like the
+/// relay's, at most `in_flight` acks in flight, for `duration` ([`publish_messages`] of one
+/// message). Returns messages per second.
 ///
 /// # Errors
 /// When JetStream refuses.
@@ -199,50 +205,21 @@ pub async fn publish(
     in_flight: usize,
     duration: Duration,
 ) -> anyhow::Result<f64> {
-    let js = jetstream::new(client.clone());
-    let prefix = format!("{}_raw", settings.subject_prefix);
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: raw_stream_name(settings),
-        subjects: vec![format!("{prefix}.>")],
-        duplicate_window: Duration::from_secs(settings.dedup_window_secs),
-        num_replicas: settings.nats_replicas,
-        ..Default::default()
-    })
-    .await?;
     let body = bytes::Bytes::from(vec![b'x'; size]);
-    let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(in_flight);
-    let started = Instant::now();
-    let mut sent = 0u64;
-    while started.elapsed() < duration {
-        if pending.len() >= in_flight {
-            if let Some(ack) = pending.pop_front() {
-                ack.await?;
-            }
-        }
-        let message = async_nats::jetstream::message::PublishMessage::build()
-            .payload(body.clone())
-            .message_id(uuid::Uuid::now_v7().to_string());
-        pending.push_back(
-            js.send_publish(format!("{prefix}.cohort.raw.session_held"), message)
-                .await?,
-        );
-        sent += 1;
-    }
-    for ack in pending {
-        ack.await?;
-    }
-    Ok(sent as f64 / started.elapsed().as_secs_f64())
+    let message = async_nats::jetstream::message::PublishMessage::build().payload(body);
+    let subject = format!("{}.cohort.raw.session_held", raw_prefix(settings));
+    publish_messages(client, settings, &[(subject, message)], in_flight, duration).await
 }
 
-/// Baseline (e): asynchronous JetStream publishes of the relay's own messages (`messages`:
-/// subject suffix after the prefix, and the message with its headers and body, as
-/// [`crate::workers::relay::message`] builds them), cycled, each with a fresh `Nats-Msg-Id`,
-/// into the scratch stream of [`publish`], at most `in_flight` acks in flight, for
-/// `duration`. Returns messages per second. What the server does per message then is what
-/// it does for the relay's: the same subjects, headers and bodies.
+/// Baseline (e): asynchronous JetStream publishes of `messages` (subject and message), cycled,
+/// each with a fresh `Nats-Msg-Id`, into the scratch stream of the run (subjects under
+/// [`raw_prefix`], created if missing), at most `in_flight` acks in flight, for `duration`.
+/// Given the relay's own messages ([`crate::workers::relay::message`]: headers and bodies,
+/// under the raw prefix), what the server does per message is what it does for the relay's.
+/// Returns messages per second.
 ///
 /// # Errors
-/// When JetStream refuses.
+/// When JetStream refuses, or `messages` is empty.
 pub async fn publish_messages(
     client: &async_nats::Client,
     settings: &Settings,
@@ -252,11 +229,18 @@ pub async fn publish_messages(
 ) -> anyhow::Result<f64> {
     anyhow::ensure!(!messages.is_empty(), "no message to publish");
     let js = jetstream::new(client.clone());
-    let prefix = format!("{}_raw", settings.subject_prefix);
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: raw_stream_name(settings),
+        subjects: vec![format!("{}.>", raw_prefix(settings))],
+        duplicate_window: Duration::from_secs(settings.dedup_window_secs),
+        num_replicas: settings.nats_replicas,
+        ..Default::default()
+    })
+    .await?;
     let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(in_flight);
     let started = Instant::now();
     let mut sent = 0u64;
-    for (suffix, message) in messages.iter().cycle() {
+    for (subject, message) in messages.iter().cycle() {
         if started.elapsed() >= duration {
             break;
         }
@@ -266,10 +250,7 @@ pub async fn publish_messages(
             }
         }
         let message = message.clone().message_id(uuid::Uuid::now_v7().to_string());
-        pending.push_back(
-            js.send_publish(format!("{prefix}.{suffix}"), message)
-                .await?,
-        );
+        pending.push_back(js.send_publish(subject.clone(), message).await?);
         sent += 1;
     }
     for ack in pending {

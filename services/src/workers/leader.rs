@@ -95,13 +95,14 @@ impl Leadership {
             return true;
         }
         if let Some(session) = &mut self.session {
-            if !session.task.is_finished() && session.answered.elapsed() < PING_INTERVAL {
-                return true;
-            }
-            if !session.task.is_finished() && session.client.simple_query("SELECT 1").await.is_ok()
-            {
-                session.answered = std::time::Instant::now();
-                return true;
+            if !session.task.is_finished() {
+                if session.answered.elapsed() < PING_INTERVAL {
+                    return true;
+                }
+                if session.client.simple_query("SELECT 1").await.is_ok() {
+                    session.answered = std::time::Instant::now();
+                    return true;
+                }
             }
             tracing::warn!(lock = %self.name, "lost the leadership connection; standing down");
             self.release();

@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, message::PublishMessage};
 use fieldtrail_journal::checkpoint;
 use fieldtrail_journal::{CommitOutcome, Cursor, DocumentCommit, Journal, StoredEvent};
-use std::borrow::Cow;
 use std::time::Duration;
 
 /// Acknowledgements between two checkpoint writes.
@@ -220,7 +219,8 @@ fn with_headers(
 /// The message body: the event envelope as JSON (keys in alphabetical order; instants RFC 3339
 /// UTC with microseconds).
 pub fn body(event: &StoredEvent) -> serde_json::Value {
-    serde_json::to_value(Envelope::of(event)).unwrap_or(serde_json::Value::Null)
+    serde_json::to_value(Envelope::with(event, &Stamps::of(event)))
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// The envelope serialized straight from the stored event (no copy of the payload): what
@@ -229,12 +229,7 @@ pub fn body(event: &StoredEvent) -> serde_json::Value {
 /// # Errors
 /// When the payload cannot be serialized (it came out of the journal as JSON: never).
 pub fn body_bytes(event: &StoredEvent) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&Envelope::of(event))
-}
-
-/// As [`body_bytes`], with the instants already formatted.
-fn body_bytes_with(event: &StoredEvent, stamps: &Stamps) -> serde_json::Result<Vec<u8>> {
-    serde_json::to_vec(&Envelope::with(event, stamps))
+    serde_json::to_vec(&Envelope::with(event, &Stamps::of(event)))
 }
 
 /// The envelope's fields, borrowed from the stored event, in the order of the keys.
@@ -247,10 +242,10 @@ struct Envelope<'a> {
     event_id: uuid::Uuid,
     event_type: &'a str,
     event_version: &'a str,
-    occurred_at: Cow<'a, str>,
+    occurred_at: &'a str,
     payload: &'a serde_json::Value,
     position: i64,
-    recorded_at: Cow<'a, str>,
+    recorded_at: &'a str,
     reported_actor: Option<&'a str>,
     stream_id: &'a str,
     stream_type: &'a str,
@@ -258,24 +253,7 @@ struct Envelope<'a> {
 }
 
 impl<'a> Envelope<'a> {
-    fn of(event: &'a StoredEvent) -> Self {
-        let stamps = Stamps::of(event);
-        Self::new(
-            event,
-            Cow::Owned(stamps.occurred_at),
-            Cow::Owned(stamps.recorded_at),
-        )
-    }
-
     fn with(event: &'a StoredEvent, stamps: &'a Stamps) -> Self {
-        Self::new(
-            event,
-            Cow::Borrowed(&stamps.occurred_at),
-            Cow::Borrowed(&stamps.recorded_at),
-        )
-    }
-
-    fn new(event: &'a StoredEvent, occurred_at: Cow<'a, str>, recorded_at: Cow<'a, str>) -> Self {
         Self {
             actor: &event.actor,
             causation_id: &event.causation_id,
@@ -284,10 +262,10 @@ impl<'a> Envelope<'a> {
             event_id: event.event_id,
             event_type: &event.event_type,
             event_version: &event.event_version,
-            occurred_at,
+            occurred_at: &stamps.occurred_at,
             payload: &event.payload,
             position: event.position,
-            recorded_at,
+            recorded_at: &stamps.recorded_at,
             reported_actor: event.reported_actor.as_deref(),
             stream_id: &event.stream_id,
             stream_type: &event.stream_type,
@@ -317,7 +295,7 @@ fn message_from(
     max_payload: usize,
 ) -> anyhow::Result<PublishMessage> {
     let stamps = Stamps::of(event);
-    let mut bytes = body_bytes_with(event, &stamps)?;
+    let mut bytes = serde_json::to_vec(&Envelope::with(event, &stamps))?;
     if bytes.len() + HEADER_ALLOWANCE > max_payload {
         // Too large for one NATS message: publish a reference; the payload stays in the
         // journal.
