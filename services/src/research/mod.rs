@@ -207,13 +207,18 @@ pub struct ExportReport {
 /// # Errors
 /// [`ResearchError::NotFound`] for a requested cohort that does not exist,
 /// [`ResearchError::TooSmall`] unless forced, [`ResearchError::Unavailable`] /
-/// [`ResearchError::Internal`] from the journal.
+/// [`ResearchError::Internal`] from the journal, or when a transaction elsewhere holds the
+/// global log back longer than the readable wait (`FIELDTRAIL_READABLE_WAIT_SECS`).
 pub async fn prepare(
     journal: &Journal,
     request: &ExportRequest,
     pseudonyms: &Pseudonymiser,
     progress: &ProgressBar,
 ) -> Result<Prepared, ResearchError> {
+    // Every event committed before the export began is in it: an erasure committed a moment
+    // ago has destroyed its key already (its fields read as the marker), and the categories
+    // it keeps must be read with it, not left behind a transaction elsewhere on the server.
+    crate::signing::digest::readable(journal).await?;
     let log = journal;
     let mut index = LogIndex::new();
     let mut cursor = Cursor::default();
