@@ -218,7 +218,10 @@ pub async fn prepare(
     // Every event committed before the export began is in it: an erasure committed a moment
     // ago has destroyed its key already (its fields read as the marker), and the categories
     // it keeps must be read with it, not left behind a transaction elsewhere on the server.
-    crate::signing::digest::readable(journal).await?;
+    // Held back: 503, as when PostgreSQL is away (the export can be asked again).
+    crate::signing::digest::readable(journal)
+        .await
+        .map_err(|e| ResearchError::Unavailable(e.to_string()))?;
     let log = journal;
     let mut index = LogIndex::new();
     let mut cursor = Cursor::default();
