@@ -28,6 +28,7 @@ mod history;
 pub mod holidays;
 mod models;
 mod recorded;
+mod resident;
 mod summary;
 mod time;
 mod timetable;
@@ -41,7 +42,7 @@ pub use history::{
     Commission, CommissionVersion, History, HistoryEntry, HypothesisStatus, HypothesisTrail,
     Production, SplitInto,
 };
-pub use models::{DocKey, DocKind, ReadModels};
+pub use models::{DocKey, DocKind, Home, ReadModels};
 
 pub mod asof;
 pub mod attendance;

@@ -199,3 +199,68 @@ async fn replay_rebuilds_documents_identical_to_live_ones_on(env: TestEnv) {
     assert_eq!(env.documents().await, live);
     env.cleanup().await;
 }
+
+crate::both_backends!(
+    a_projector_that_forgets_its_partitions_writes_what_a_rebuild_writes,
+    a_projector_that_forgets_its_partitions_writes_what_a_rebuild_writes_on
+);
+
+/// The projector keeps only some cohort partitions in memory and folds the others again from
+/// the journal when their events come: with batches of 7 events and nothing kept between
+/// batches, over the three scenario files interleaved line by line (three cohorts, their field
+/// studies, splits, defences, complaints), the stored documents are a rebuild's.
+async fn a_projector_that_forgets_its_partitions_writes_what_a_rebuild_writes_on(env: TestEnv) {
+    use fieldtrail_projections::runner::{Limits, Projector};
+    let files = [COHORT, RULES, include_str!("../data/harder.jsonl")];
+    let mut lines: Vec<std::str::Lines> = files.iter().map(|f| f.lines()).collect();
+    let handler = env.handler();
+    let limits = Limits {
+        batch: 7,
+        cached_events: 0,
+    };
+    let mut projector = Projector::start_with(env.journal.clone(), limits)
+        .await
+        .unwrap();
+    let mut handled = 0;
+    loop {
+        let mut any = false;
+        for file in &mut lines {
+            if let Some(line) = file.next() {
+                handler.handle_json(line, chrono::Utc::now()).await.unwrap();
+                handled += 1;
+                any = true;
+            }
+        }
+        if handled % 5 == 0 || !any {
+            assert!(env
+                .journal
+                .wait_readable(std::time::Duration::from_secs(60))
+                .await
+                .unwrap());
+            projector.catch_up().await.unwrap();
+            // Only the last batch's partitions stay: at most one per event of the batch.
+            assert!(projector.models().cohort_count() <= 7);
+        }
+        if !any {
+            break;
+        }
+    }
+    assert_eq!(handled, 203 + 97 + 141);
+    assert!(
+        projector.partitions_loaded() > 10,
+        "partitions folded again from the journal: {}",
+        projector.partitions_loaded()
+    );
+    let live = env.documents().await;
+    let kinds: std::collections::BTreeSet<&str> = live.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["complaints", "history", "timetable", "transcript"].into()
+    );
+    let n = fieldtrail_projections::runner::rebuild(&env.journal)
+        .await
+        .unwrap();
+    assert_eq!(n as i64, env.event_count().await);
+    assert_eq!(env.documents().await, live);
+    env.cleanup().await;
+}
