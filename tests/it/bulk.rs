@@ -376,3 +376,154 @@ async fn one_command_id_gets_one_answer_when_two_servers_race_on(env: TestEnv) {
     }
     env.cleanup().await;
 }
+
+/// `n` generated cohort copies from copy `from` (203 lines each), as import lines.
+fn copies(from: usize, n: usize) -> Vec<String> {
+    (from..from + n)
+        .flat_map(|c| {
+            fieldtrail::cli::generate::cohort(c)
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+crate::both_backends!(
+    pipelined_batches_answer_what_batches_one_after_the_other_answer,
+    pipelined_batches_answer_what_batches_one_after_the_other_answer_on
+);
+
+/// Three batches, each decided while the one before is appended
+/// (`handle_lines_with_progress`): nine cohort copies (the second batch decides the fifth
+/// copy's later lines on the states the first batch's lines left, not yet appended), then the
+/// rule probes, the shipped cohort, the probes again, the first copy again (applied before)
+/// and the sixth copy again (command ids of the batch still being appended: that batch is
+/// decided again once the append is done). Against the same lines in the same batches judged
+/// one batch after the other on a second journal: the same outcome for every line
+/// (positions included), the same events, the same read models.
+async fn pipelined_batches_answer_what_batches_one_after_the_other_answer_on(env: TestEnv) {
+    let twin = match env.journal.kind() {
+        fieldtrail_journal::BackendKind::Postgres => TestEnv::new("pipeline_twin").await,
+        fieldtrail_journal::BackendKind::Sqlite => TestEnv::sqlite("pipeline_twin").await,
+    };
+    let mut owned = copies(1, 9);
+    owned.extend(RULES.lines().map(str::to_owned));
+    owned.extend(COHORT.lines().map(str::to_owned));
+    owned.extend(RULES.lines().map(str::to_owned));
+    owned.extend(copies(1, 1));
+    owned.extend(copies(6, 1));
+    let lines: Vec<&str> = owned
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(lines.len() > 2 * fieldtrail::bulk::BATCH_LINES);
+    let now = chrono::Utc::now();
+    let progress = fieldtrail::cli::progress::Progress::hidden();
+    let piped = outcomes(
+        env.handler()
+            .handle_lines_with_progress(&lines, now, None, &progress)
+            .await
+            .unwrap(),
+    );
+    let handler = twin.handler();
+    let mut one_by_one = Vec::new();
+    for batch in lines.chunks(fieldtrail::bulk::BATCH_LINES) {
+        one_by_one.extend(handler.handle_batch(batch, now, None).await.unwrap());
+    }
+    let one_by_one = outcomes(one_by_one);
+    assert_eq!(piped.len(), lines.len());
+    for (n, (p, o)) in piped.iter().zip(&one_by_one).enumerate() {
+        assert_eq!(p, o, "line {}", n + 1);
+    }
+    let count = |what: &str| piped.iter().filter(|o| o["outcome"] == what).count();
+    assert!(
+        count("rejected") > 100 && count("duplicate") >= 406 && count("applied") > 2000,
+        "{} applied, {} rejected, {} duplicates",
+        count("applied"),
+        count("rejected"),
+        count("duplicate")
+    );
+    assert_eq!(env.event_count().await, twin.event_count().await);
+    env.project().await;
+    twin.project().await;
+    let docs = |d: Vec<(String, String, Value)>| {
+        d.into_iter()
+            .map(|(k, key, v)| (k, key, without_recording_times(v)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(docs(env.documents().await), docs(twin.documents().await));
+    assert!(env.journal.verify(None).await.unwrap().intact());
+    twin.cleanup().await;
+    env.cleanup().await;
+}
+
+crate::both_backends!(
+    two_pipelined_imports_of_one_file_apply_each_line_once,
+    two_pipelined_imports_of_one_file_apply_each_line_once_on
+);
+
+/// Two importers (two handlers, two caches) send the same file of eleven cohort copies at
+/// the same time, each batch decided while its previous one is appended: where their appends
+/// collide, the loser judges that batch one by one and decides its next batch again. Every
+/// line is applied by exactly one of them, the other answering `duplicate` at the same
+/// positions; the journal holds the events of one import and verifies.
+async fn two_pipelined_imports_of_one_file_apply_each_line_once_on(env: TestEnv) {
+    let owned = std::sync::Arc::new(copies(1, 11));
+    let now = chrono::Utc::now();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let handler = env.handler();
+        let owned = owned.clone();
+        tasks.push(tokio::spawn(async move {
+            let lines: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let progress = fieldtrail::cli::progress::Progress::hidden();
+            outcomes(
+                handler
+                    .handle_lines_with_progress(&lines, now, None, &progress)
+                    .await
+                    .unwrap(),
+            )
+        }));
+    }
+    let a = tasks.remove(0).await.unwrap();
+    let b = tasks.remove(0).await.unwrap();
+    assert_eq!(a.len(), owned.len());
+    assert_eq!(b.len(), owned.len());
+    for (n, (x, y)) in a.iter().zip(&b).enumerate() {
+        let pair = [x["outcome"].as_str(), y["outcome"].as_str()];
+        assert!(
+            pair == [Some("applied"), Some("duplicate")]
+                || pair == [Some("duplicate"), Some("applied")],
+            "line {}: {x} / {y}",
+            n + 1
+        );
+        assert_eq!(x["positions"], y["positions"], "line {}", n + 1);
+    }
+    let single = {
+        let twin = match env.journal.kind() {
+            fieldtrail_journal::BackendKind::Postgres => TestEnv::new("pipeline_single").await,
+            fieldtrail_journal::BackendKind::Sqlite => TestEnv::sqlite("pipeline_single").await,
+        };
+        let lines: Vec<&str> = owned.iter().map(String::as_str).collect();
+        twin.handler()
+            .handle_batch(&lines[..1000], now, None)
+            .await
+            .unwrap();
+        twin.handler()
+            .handle_batch(&lines[1000..2000], now, None)
+            .await
+            .unwrap();
+        twin.handler()
+            .handle_batch(&lines[2000..], now, None)
+            .await
+            .unwrap();
+        let n = twin.event_count().await;
+        twin.cleanup().await;
+        n
+    };
+    assert_eq!(env.event_count().await, single);
+    assert!(env.journal.verify(None).await.unwrap().intact());
+    env.cleanup().await;
+}

@@ -72,19 +72,20 @@ pub async fn import_text_with_progress(
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .collect();
-    for chunk in lines.chunks(crate::bulk::BATCH_LINES) {
-        let texts: Vec<&str> = chunk.iter().map(|(_, line)| *line).collect();
-        let outcomes = handler
-            .handle_batch_with_progress(&texts, chrono::Utc::now(), operator, progress)
-            .await
-            .map_err(|e| {
-                let (first, last) = (chunk[0].0 + 1, chunk[chunk.len() - 1].0 + 1);
-                anyhow::anyhow!("lines {first}-{last}: {e}")
-            })?;
-        for (&(index, _), outcome) in chunk.iter().zip(outcomes) {
-            let entry = line_report(&mut report, index, outcome);
-            report.lines.push(entry);
-        }
+    let texts: Vec<&str> = lines.iter().map(|(_, line)| *line).collect();
+    let outcomes = handler
+        .handle_lines_with_progress(&texts, chrono::Utc::now(), operator, progress)
+        .await
+        .map_err(|failed| {
+            let (first, last) = (
+                lines[failed.lines.start].0 + 1,
+                lines[failed.lines.end - 1].0 + 1,
+            );
+            anyhow::anyhow!("lines {first}-{last}: {}", failed.error)
+        })?;
+    for (&(index, _), outcome) in lines.iter().zip(outcomes) {
+        let entry = line_report(&mut report, index, outcome);
+        report.lines.push(entry);
     }
     progress.finish();
     Ok(report)

@@ -23,7 +23,7 @@ use fieldtrail_journal::{
     AggregateCache, AppendRequest, AppendedCommand, JournalError, JournalLookups, NewEvent,
     RejectedCommand,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// Lines per batch of `fieldtrail import` (one transaction each).
@@ -71,13 +71,50 @@ overlaid!(Cohort);
 overlaid!(FieldStudy);
 overlaid!(DataSubject);
 
-/// State after the batch's accepted lines so far, by `(stream type, id)`, with its version.
-type Overlay = Arc<Mutex<HashMap<(&'static str, String), (Loaded, i64)>>>;
+mod pipeline;
+pub use pipeline::BatchFailed;
+
+/// State after the batch's accepted lines so far, by `(stream type, id)`, with its version
+/// and the number of the batch that last decided on it (see [`pipeline`]).
+type Overlay = Arc<Mutex<HashMap<(&'static str, String), (Loaded, i64, u64)>>>;
 
 fn overlaid<A: Overlaid>(overlay: &Overlay, id: &str) -> Option<(A, i64)> {
     let entries = overlay.lock().ok()?;
-    let (loaded, version) = entries.get(&(A::TYPE, id.to_owned()))?;
+    let (loaded, version, _) = entries.get(&(A::TYPE, id.to_owned()))?;
     A::unwrap(loaded).map(|a| (a.clone(), *version))
+}
+
+/// Moves into `cache` the overlay's states that batches up to `settled` decided (all when
+/// `None`): their appends committed.
+fn settle(overlay: &Overlay, cache: &AggregateCache, settled: Option<u64>) {
+    if let Ok(mut entries) = overlay.lock() {
+        let keys: Vec<(&'static str, String)> = entries
+            .iter()
+            .filter(|(_, (_, _, batch))| settled.is_none_or(|s| *batch <= s))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            if let Some((loaded, version, _)) = entries.remove(&key) {
+                let id = key.1;
+                match loaded {
+                    Loaded::Programme(a) => cache.store(&id, a, version),
+                    Loaded::Cohort(a) => cache.store(&id, a, version),
+                    Loaded::FieldStudy(a) => cache.store(&id, a, version),
+                    Loaded::DataSubject(a) => cache.store(&id, a, version),
+                }
+            }
+        }
+    }
+}
+
+/// Drops the overlay and whatever the cache holds of its aggregates (their states may rest
+/// on appends that did not happen).
+fn discard(overlay: &Overlay, cache: &AggregateCache) {
+    if let Ok(mut entries) = overlay.lock() {
+        for ((stream_type, id), _) in entries.drain() {
+            cache.evict(stream_type, &id);
+        }
+    }
 }
 
 /// The domain's look-ups, answered from the overlay first, then from the journal.
@@ -120,7 +157,7 @@ impl Lookups for OverlayLookups {
             .map(|entries| {
                 entries
                     .values()
-                    .filter_map(|(loaded, _)| FieldStudy::unwrap(loaded))
+                    .filter_map(|(loaded, _, _)| FieldStudy::unwrap(loaded))
                     .filter(|f| f.cohort_id().map(|c| c.as_str()) == Some(cohort_id))
                     .cloned()
                     .collect()
@@ -226,6 +263,39 @@ impl CommandHandler {
         progress: &Progress,
         counted: &mut usize,
     ) -> Result<Vec<Outcome>, Stop> {
+        let overlay: Overlay = Arc::default();
+        let batch = Batch {
+            overlay: &overlay,
+            number: 0,
+            after_pending: false,
+            pending_ids: None,
+        };
+        let pending = self
+            .prepare_batch(lines, now, actor, progress, counted, batch)
+            .await?;
+        let positions = match append(self.journal(), &pending).await {
+            Ok(positions) => positions,
+            Err(stop) => {
+                discard(&overlay, self.cache());
+                return Err(stop);
+            }
+        };
+        settle(&overlay, self.cache(), None);
+        Ok(pending.answers(&positions))
+    }
+
+    /// Decides `lines` against `batch.overlay` (the states of `batch.number`'s lines go into
+    /// it), without appending: the batch's requests, its refusals and each line's decision.
+    async fn prepare_batch(
+        &self,
+        lines: &[&str],
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+        progress: &Progress,
+        counted: &mut usize,
+        batch: Batch<'_>,
+    ) -> Result<Pending, Stop> {
+        let overlay = batch.overlay;
         let envelopes: Vec<Result<CommandEnvelope, Outcome>> = lines
             .iter()
             .map(|line| {
@@ -260,7 +330,6 @@ impl CommandHandler {
             .collect();
         // The refusals of this batch, remembered once its append commits.
         let mut refusals: Vec<RejectedCommand> = Vec::new();
-        let overlay: Overlay = Arc::default();
         let lookups: Arc<dyn Lookups> = Arc::new(OverlayLookups {
             overlay: overlay.clone(),
             journal: JournalLookups::new(self.cache().clone()),
@@ -278,6 +347,12 @@ impl CommandHandler {
                     continue;
                 }
             };
+            if batch
+                .pending_ids
+                .is_some_and(|ids| ids.contains(&envelope.command_id))
+            {
+                return Err(Stop::Fallback);
+            }
             let id = Some(envelope.command_id.as_str());
             if let Err(r) = envelope.check().and_then(|()| envelope.check_texts()) {
                 decided.push(Decided::Done(Outcome::rejected(id, r)));
@@ -313,7 +388,7 @@ impl CommandHandler {
                 Command::Programme(c) => {
                     decide::<Programme, _>(
                         self.cache(),
-                        &overlay,
+                        (overlay, batch.number),
                         &lookups,
                         &envelope,
                         c,
@@ -322,13 +397,20 @@ impl CommandHandler {
                     .await
                 }
                 Command::Cohort(c) => {
-                    decide::<Cohort, _>(self.cache(), &overlay, &lookups, &envelope, c, &prepared)
-                        .await
+                    decide::<Cohort, _>(
+                        self.cache(),
+                        (overlay, batch.number),
+                        &lookups,
+                        &envelope,
+                        c,
+                        &prepared,
+                    )
+                    .await
                 }
                 Command::FieldStudy(c) => {
                     decide::<FieldStudy, _>(
                         self.cache(),
-                        &overlay,
+                        (overlay, batch.number),
                         &lookups,
                         &envelope,
                         c,
@@ -340,12 +422,14 @@ impl CommandHandler {
                     // An erasure keeps its subject's research reason categories, read from
                     // the journal: the events of this batch not yet appended are not there,
                     // so a batch with any before an erasure goes line by line.
-                    if requests.iter().any(|r| r.stream_type != DataSubject::TYPE) {
+                    if batch.after_pending
+                        || requests.iter().any(|r| r.stream_type != DataSubject::TYPE)
+                    {
                         return Err(Stop::Fallback);
                     }
                     let mut decided = decide::<DataSubject, _>(
                         self.cache(),
-                        &overlay,
+                        (overlay, batch.number),
                         &lookups,
                         &envelope,
                         c,
@@ -391,38 +475,41 @@ impl CommandHandler {
                 }
             }
         }
-        let positions = match self.journal().append_batch(&requests).await {
-            Ok(p) => p,
-            // Another writer went first, or a claim is held (a rule across aggregates): the
-            // line-by-line path answers each line as it would have alone.
-            Err(
-                JournalError::VersionConflict { .. }
-                | JournalError::DuplicateCommand(_)
-                | JournalError::ClaimHeld { .. },
-            ) => {
-                for r in &requests {
-                    self.cache().evict(&r.stream_type, &r.stream_id);
-                }
-                return Err(Stop::Fallback);
-            }
-            Err(e) => return Err(Stop::Failed(journal_error(e))),
-        };
-        // After the append: a refusal may rest on a line of this batch (the overlay's state).
-        self.journal()
-            .record_rejections(&refusals)
-            .await
-            .map_err(|e| Stop::Failed(journal_error(e)))?;
-        if let Ok(mut entries) = overlay.lock() {
-            let cache = self.cache();
-            for ((_, id), (loaded, version)) in entries.drain() {
-                match loaded {
-                    Loaded::Programme(a) => cache.store(&id, a, version),
-                    Loaded::Cohort(a) => cache.store(&id, a, version),
-                    Loaded::FieldStudy(a) => cache.store(&id, a, version),
-                    Loaded::DataSubject(a) => cache.store(&id, a, version),
-                }
-            }
-        }
+        Ok(Pending {
+            ids: ids.into_iter().collect(),
+            decided,
+            requests,
+            refusals,
+        })
+    }
+}
+
+/// Which batch [`CommandHandler::prepare_batch`] decides, on which overlay.
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    overlay: &'a Overlay,
+    /// Its number in the import (the overlay's entries say which batch decided them).
+    number: u64,
+    /// Whether an earlier batch's append is still under way (an erasure, which reads the
+    /// journal, then waits for it: the batch goes the ordinary way).
+    after_pending: bool,
+    /// The command ids of the batch whose append is under way: a line repeating one goes the
+    /// ordinary way, once that append is done.
+    pending_ids: Option<&'a HashSet<String>>,
+}
+
+/// A decided batch, before its append.
+struct Pending {
+    ids: HashSet<String>,
+    decided: Vec<Decided>,
+    requests: Vec<AppendRequest>,
+    refusals: Vec<RejectedCommand>,
+}
+
+impl Pending {
+    /// Each line's outcome, the append having given `positions` (one list per request).
+    fn answers(self, positions: &[Vec<i64>]) -> Vec<Outcome> {
+        let requests = &self.requests;
         let answer = |n: usize, applied: bool| {
             let r = &requests[n];
             let p = &positions[n];
@@ -436,15 +523,40 @@ impl CommandHandler {
                 applied,
             )
         };
-        Ok(decided
+        self.decided
             .into_iter()
             .map(|d| match d {
                 Decided::Done(outcome) => outcome,
                 Decided::Appending(n) => answer(n, true),
                 Decided::DuplicateOf(n) => answer(n, false),
             })
-            .collect())
+            .collect()
     }
+}
+
+/// Appends a decided batch in one transaction, then records its refusals. A version
+/// conflict, a known command id or a held claim is [`Stop::Fallback`].
+async fn append(
+    journal: &fieldtrail_journal::Journal,
+    pending: &Pending,
+) -> Result<Vec<Vec<i64>>, Stop> {
+    let positions = match journal.append_batch(&pending.requests).await {
+        Ok(p) => p,
+        // Another writer went first, or a claim is held (a rule across aggregates): the
+        // line-by-line path answers each line as it would have alone.
+        Err(
+            JournalError::VersionConflict { .. }
+            | JournalError::DuplicateCommand(_)
+            | JournalError::ClaimHeld { .. },
+        ) => return Err(Stop::Fallback),
+        Err(e) => return Err(Stop::Failed(journal_error(e))),
+    };
+    // After the append: a refusal may rest on a line of this batch (the overlay's state).
+    journal
+        .record_rejections(&pending.refusals)
+        .await
+        .map_err(|e| Stop::Failed(journal_error(e)))?;
+    Ok(positions)
 }
 
 /// Decides `command` against the overlay's state of its aggregate (loaded through the cache
@@ -452,7 +564,7 @@ impl CommandHandler {
 /// and the events come back as the batch's next request; a rejection changes nothing.
 async fn decide<A, C>(
     cache: &AggregateCache,
-    overlay: &Overlay,
+    (overlay, batch): (&Overlay, u64),
     lookups: &Arc<dyn Lookups>,
     envelope: &CommandEnvelope,
     command: &C,
@@ -470,7 +582,7 @@ where
         .lock()
         .ok()
         .and_then(|mut entries| entries.remove(&(A::TYPE, id.to_owned())))
-        .and_then(|(loaded, version)| A::take(loaded).map(|a| (a, version)));
+        .and_then(|(loaded, version, _)| A::take(loaded).map(|a| (a, version)));
     let (mut state, expected) = match taken {
         Some(found) => found,
         None => cache.load::<A>(id).await.map_err(journal_error)?,
@@ -482,7 +594,7 @@ where
     };
     let version = expected + i64::try_from(appended).unwrap_or(i64::MAX);
     if let Ok(mut entries) = overlay.lock() {
-        entries.insert((A::TYPE, id.to_owned()), (state.wrap(), version));
+        entries.insert((A::TYPE, id.to_owned()), (state.wrap(), version, batch));
     }
     let rows = match decided? {
         Ok(rows) if rows.is_empty() => return Err(Stop::Fallback),
