@@ -5,10 +5,11 @@
 //! an `import` next to a server): each batch's write is serialized with the others (an advisory
 //! lock on PostgreSQL, the write lock on SQLite) and compares the stored checkpoint with its own
 //! cursor ([`fieldtrail_journal::Backend::commit_documents`]); if another projector went
-//! further, it folds the events in between without writing, so no document is written twice or
-//! out of order. The same code runs on both backends. An erasure (`subject_erased`) makes the
-//! projector rebuild every document, and every projector fold again from zero, so that no
-//! document or in-memory state keeps the erased data.
+//! further, it forgets what it holds and continues from the stored checkpoint (what it needs
+//! is folded again from the journal), so no document is written twice or out of order. The same code runs on both backends. An erasure (`subject_erased`) makes the
+//! projector rebuild every document, and every projector forget what it holds in memory, so that
+//! no document or in-memory state keeps the erased data. A projector holds only some cohort
+//! partitions in memory (see [`Projector`]).
 
 use crate::resident::Resident;
 use crate::store::{documents, recorded_owned};

@@ -1,7 +1,7 @@
 //! The import's batches in a pipeline: batch n+1 is decided while batch n's append runs.
 //!
 //! Deciding is work in this process, appending is work in the database: one after the other,
-//! each waits for the other (`fieldtrail bench`, 2026-12-09: the importing process and
+//! each waits for the other (`fieldtrail bench`, 2026-12-08: the importing process and
 //! PostgreSQL each about half busy). Here batch n's append runs in its own task while batch
 //! n+1 is decided against the same overlay, which holds batch n's states (each entry says
 //! which batch decided it). Batch n+1 is appended only once batch n's append is done, so the
