@@ -31,6 +31,9 @@ fn erases(input: &RecordedEvent) -> bool {
 /// Events folded per batch.
 pub const BATCH: i64 = 1000;
 
+/// Batches [`Projector::run_once`] tries when another projector moved the checkpoint first.
+const MOVED_RETRIES: usize = 8;
+
 /// The events whose fold a projector keeps in memory by default ([`Limits::cached_events`]):
 /// about 50 MiB of state for the benchmark's generated cohorts (400 events each).
 pub const CACHED_EVENTS: u64 = 100_000;
@@ -125,9 +128,10 @@ impl Projector {
     }
 
     /// Forgets every partition and continues from the stored checkpoint (`None`: from the
-    /// start of the log).
+    /// start of the log). The programmes stay (defined once, no personal data), and so does
+    /// the last position folded, which the stored documents' `position` never goes below.
     fn reset(&mut self, stored: Option<Cursor>) {
-        self.models = ReadModels::new();
+        self.models.forget_cohorts();
         self.resident = Resident::default();
         self.cursor = stored.unwrap_or_default();
     }
@@ -139,7 +143,7 @@ impl Projector {
     /// When the journal fails, or an event cannot be read (the error names its type and
     /// position; the checkpoint does not move past it).
     pub async fn run_once(&mut self) -> Result<usize, JournalError> {
-        loop {
+        for _ in 0..MOVED_RETRIES {
             match self.try_batch().await {
                 Ok(Some(applied)) => return Ok(applied),
                 Ok(None) => continue,
@@ -153,6 +157,8 @@ impl Projector {
                 }
             }
         }
+        // Another projector kept moving the checkpoint: report progress, the caller asks again.
+        Ok(1)
     }
 
     /// One batch; `None` when another projector had moved the checkpoint (the cursor is now
@@ -242,14 +248,28 @@ impl Projector {
         inputs: &[(Cursor, RecordedEvent)],
     ) -> Result<(), JournalError> {
         let mut opened = BTreeSet::<&str>::new();
+        let mut defined = BTreeSet::<&str>::new();
+        let mut programmes = BTreeSet::<String>::new();
         let mut formed = BTreeMap::<&str, &str>::new();
         let mut wanted = BTreeSet::<String>::new();
         let mut unknown = BTreeSet::<&str>::new();
         for (_, input) in inputs {
+            if let fieldtrail_domain::AnyEvent::Programme(
+                fieldtrail_domain::ProgrammeEvent::ProgrammeDefined { programme_id, .. },
+            ) = &input.event
+            {
+                defined.insert(programme_id.as_str());
+            }
             let cohort = match ReadModels::home(input) {
                 Home::Everywhere => continue,
-                Home::Cohort { id, opens: true } => {
+                Home::Cohort {
+                    id,
+                    opened_on: Some(programme),
+                } => {
                     opened.insert(id);
+                    if !defined.contains(programme) && !self.models.holds_programme(programme) {
+                        programmes.insert(programme.to_owned());
+                    }
                     continue;
                 }
                 Home::Cohort { id, .. } => id,
@@ -285,10 +305,10 @@ impl Projector {
                 }
             }
         }
-        if wanted.is_empty() {
+        if wanted.is_empty() && programmes.is_empty() {
             return Ok(());
         }
-        let (part, events) = fold_partitions(&self.log, &wanted, self.cursor).await?;
+        let (part, events) = fold_partitions(&self.log, &wanted, programmes, self.cursor).await?;
         self.models.absorb(part);
         self.loaded += wanted.len() as u64;
         for cohort in wanted {
@@ -329,14 +349,18 @@ impl Projector {
     }
 }
 
-/// The fold of the partitions of `cohorts` (their streams' events up to `until`, in global-log
-/// order) and how many events went into each cohort's partition.
+/// The fold of the partitions of `cohorts` and of the streams of `programmes` (their events
+/// up to `until`, in global-log order) and how many events went into each cohort's partition.
 async fn fold_partitions(
     journal: &Journal,
     cohorts: &BTreeSet<String>,
+    programmes: BTreeSet<String>,
     until: Cursor,
 ) -> Result<(ReadModels, BTreeMap<String, u64>), JournalError> {
-    let mut streams = StreamSet::default();
+    let mut streams = StreamSet {
+        programmes: programmes.into_iter().collect(),
+        ..StreamSet::default()
+    };
     for cohort_id in cohorts {
         let cohort_id = cohort_id.as_str();
         streams.programmes.extend(

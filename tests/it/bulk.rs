@@ -423,7 +423,7 @@ async fn pipelined_batches_answer_what_batches_one_after_the_other_answer_on(env
     let progress = fieldtrail::cli::progress::Progress::hidden();
     let piped = outcomes(
         env.handler()
-            .handle_lines_with_progress(&lines, now, None, &progress)
+            .handle_lines_with_progress(&lines, &|| now, None, &progress)
             .await
             .unwrap(),
     );
@@ -481,7 +481,7 @@ async fn two_pipelined_imports_of_one_file_apply_each_line_once_on(env: TestEnv)
             let progress = fieldtrail::cli::progress::Progress::hidden();
             outcomes(
                 handler
-                    .handle_lines_with_progress(&lines, now, None, &progress)
+                    .handle_lines_with_progress(&lines, &|| now, None, &progress)
                     .await
                     .unwrap(),
             )

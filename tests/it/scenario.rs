@@ -208,7 +208,8 @@ crate::both_backends!(
 /// The projector keeps only some cohort partitions in memory and folds the others again from
 /// the journal when their events come: with batches of 7 events and nothing kept between
 /// batches, over the three scenario files interleaved line by line (three cohorts, their field
-/// studies, splits, defences, complaints), the stored documents are a rebuild's.
+/// studies, splits, defences, complaints), and a new projector (nothing in memory, not even
+/// the programmes) every other round, the stored documents are a rebuild's.
 async fn a_projector_that_forgets_its_partitions_writes_what_a_rebuild_writes_on(env: TestEnv) {
     use fieldtrail_projections::runner::{Limits, Projector};
     let files = [COHORT, RULES, include_str!("../data/harder.jsonl")];
@@ -222,6 +223,8 @@ async fn a_projector_that_forgets_its_partitions_writes_what_a_rebuild_writes_on
         .await
         .unwrap();
     let mut handled = 0;
+    let mut loaded = 0;
+    let mut round = 0;
     loop {
         let mut any = false;
         for file in &mut lines {
@@ -231,7 +234,8 @@ async fn a_projector_that_forgets_its_partitions_writes_what_a_rebuild_writes_on
                 any = true;
             }
         }
-        if handled % 5 == 0 || !any {
+        // After the first round (the three programme definitions) and every fifth line.
+        if handled == 3 || handled % 5 == 0 || !any {
             assert!(env
                 .journal
                 .wait_readable(std::time::Duration::from_secs(60))
@@ -240,16 +244,23 @@ async fn a_projector_that_forgets_its_partitions_writes_what_a_rebuild_writes_on
             projector.catch_up().await.unwrap();
             // Only the last batch's partitions stay: at most one per event of the batch.
             assert!(projector.models().cohort_count() <= 7);
+            round += 1;
+            if round % 2 == 1 {
+                loaded += projector.partitions_loaded();
+                projector = Projector::start_with(env.journal.clone(), limits)
+                    .await
+                    .unwrap();
+            }
         }
         if !any {
             break;
         }
     }
     assert_eq!(handled, 203 + 97 + 141);
+    loaded += projector.partitions_loaded();
     assert!(
-        projector.partitions_loaded() > 10,
-        "partitions folded again from the journal: {}",
-        projector.partitions_loaded()
+        loaded > 10,
+        "partitions folded again from the journal: {loaded}"
     );
     let live = env.documents().await;
     let kinds: std::collections::BTreeSet<&str> = live.iter().map(|(k, _, _)| k.as_str()).collect();

@@ -7,7 +7,9 @@
 //! studies' histories) and fold it again from the journal when one of its events comes back;
 //! [`ReadModels::absorb`] puts such a fold in place. A programme is defined once, before any
 //! cohort opens on it (the cohort aggregate refuses an unknown programme): programmes are
-//! small and never forgotten.
+//! small and never forgotten ([`ReadModels::forget_cohorts`] keeps them), and a projector that
+//! did not fold a programme's definition itself folds it from the journal when a cohort opens
+//! on it ([`Home::Cohort::opened_on`]).
 
 use super::{cohort_of, field_study_of, ReadModels};
 use crate::recorded::RecordedEvent;
@@ -18,13 +20,13 @@ use fieldtrail_domain::{AnyEvent, CohortEvent, FieldStudyEvent};
 pub enum Home<'a> {
     /// Nothing to load: a programme's event (programmes stay in memory) or an erasure.
     Everywhere,
-    /// The cohort `id`; `opens` when the event is its `cohort_opened` (nothing of the cohort
-    /// can precede it, so there is nothing to load).
+    /// The cohort `id`; `opened_on` when the event is its `cohort_opened` (nothing of the
+    /// cohort can precede it, so there is nothing of it to load; only its programme).
     Cohort {
         /// The cohort id.
         id: &'a str,
-        /// Whether this event opens the cohort.
-        opens: bool,
+        /// The programme, when this event opens the cohort.
+        opened_on: Option<&'a str>,
     },
     /// The field study `id`, whose cohort the event names when it is the study's formation.
     FieldStudy {
@@ -42,7 +44,10 @@ impl ReadModels {
             AnyEvent::Programme(_) | AnyEvent::Subject(_) => Home::Everywhere,
             AnyEvent::Cohort(e) => Home::Cohort {
                 id: cohort_of(e).as_str(),
-                opens: matches!(e, CohortEvent::CohortOpened { .. }),
+                opened_on: match e {
+                    CohortEvent::CohortOpened { programme_id, .. } => Some(programme_id.as_str()),
+                    _ => None,
+                },
             },
             AnyEvent::FieldStudy(e) => Home::FieldStudy {
                 id: field_study_of(e).as_str(),
@@ -86,6 +91,17 @@ impl ReadModels {
     pub fn forget_cohort(&mut self, cohort_id: &str) {
         self.cohorts.remove(cohort_id);
         self.field_studies.retain(|_, h| h.cohort_id != cohort_id);
+    }
+
+    /// Forgets every cohort and field study; the programmes and the last position stay.
+    pub fn forget_cohorts(&mut self) {
+        self.cohorts.clear();
+        self.field_studies.clear();
+    }
+
+    /// Whether the programme `programme_id` is held.
+    pub fn holds_programme(&self, programme_id: &str) -> bool {
+        self.programmes.contains_key(programme_id)
     }
 
     /// How many cohorts are held.

@@ -146,6 +146,12 @@ impl Lookups for OverlayLookups {
         }
     }
 
+    /// Passed to the journal's key table: the bulk path decides an erasure only when nothing
+    /// but erasures precede it in the batch (whose subjects' keys are all stored).
+    async fn subject_known(&self, subject_id: &str) -> Result<bool, LookupError> {
+        self.journal.subject_known(subject_id).await
+    }
+
     async fn field_studies_of_cohort(
         &self,
         cohort_id: &str,

@@ -29,7 +29,19 @@ struct InFlight {
     lines: Range<usize>,
     ids: HashSet<String>,
     started: std::time::Instant,
-    task: JoinHandle<Appended>,
+    /// The server's clock when the batch was decided (its lines' `at` were checked against it).
+    now: DateTime<Utc>,
+    task: AbortOnDrop,
+}
+
+/// The append's task, stopped if the import is dropped before it lands (a dropped import
+/// appends nothing more: the task's transaction rolls back, as the import's own would).
+struct AbortOnDrop(JoinHandle<Appended>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Why [`CommandHandler::handle_lines_with_progress`] stopped: the journal failed while the
@@ -47,7 +59,8 @@ impl CommandHandler {
     /// Judges `lines` (JSON envelopes, in order) in batches of [`BATCH_LINES`], as
     /// [`CommandHandler::handle_batch_with_progress`] judges each batch, with the next batch
     /// decided while the previous one is appended (see the module documentation): one
-    /// outcome per line, in order, the same outcomes as one batch after the other.
+    /// outcome per line, in order, the same outcomes as one batch after the other. `clock`
+    /// is the server's clock, read once per batch (a line's `at` is checked against it).
     ///
     /// # Errors
     /// [`BatchFailed`] when the journal cannot be used; the batches before the failing one
@@ -55,7 +68,7 @@ impl CommandHandler {
     pub async fn handle_lines_with_progress(
         &self,
         lines: &[&str],
-        now: DateTime<Utc>,
+        clock: &(dyn Fn() -> DateTime<Utc> + Sync),
         actor: Option<&str>,
         progress: &Progress,
     ) -> Result<Vec<Outcome>, BatchFailed> {
@@ -68,6 +81,8 @@ impl CommandHandler {
             // Numbered from 1 (0: a batch judged alone).
             let number = n as u64 + 1;
             let started = std::time::Instant::now();
+            let now = clock();
+            let had_flight = in_flight.is_some();
             let mut counted = 0;
             let prepared = self
                 .prepare_batch(
@@ -87,7 +102,7 @@ impl CommandHandler {
             let mut previous_fell_back = false;
             if let Some(flight) = in_flight.take() {
                 previous_fell_back = !self
-                    .land(flight, lines, &overlay, now, actor, &mut outcomes)
+                    .land(flight, lines, &overlay, actor, &mut outcomes)
                     .await?;
             }
             match prepared {
@@ -98,10 +113,11 @@ impl CommandHandler {
                         lines: range,
                         ids: pending.ids.clone(),
                         started,
-                        task: tokio::spawn(async move {
+                        now,
+                        task: AbortOnDrop(tokio::spawn(async move {
                             let appended = super::append(&journal, &pending).await;
                             (pending, appended)
-                        }),
+                        })),
                     });
                 }
                 Err(Stop::Failed(error)) if !previous_fell_back => {
@@ -111,9 +127,25 @@ impl CommandHandler {
                         error,
                     });
                 }
+                // Something the bulk path does not judge, with nothing else under way: line by
+                // line (the ordinary batch would decide it again only to stop at it).
+                Err(Stop::Fallback) if !had_flight => {
+                    discard(&overlay, self.cache());
+                    for line in chunk {
+                        let outcome =
+                            self.handle_json_as(line, now, actor)
+                                .await
+                                .map_err(|error| BatchFailed {
+                                    lines: range.clone(),
+                                    error,
+                                })?;
+                        outcomes.push(outcome);
+                    }
+                    progress.inc((chunk.len() - counted.min(chunk.len())) as u64);
+                }
                 // Decided on states that did not happen (the previous batch fell back), or
-                // something this path does not judge: the ordinary way, now that nothing else
-                // is under way.
+                // waiting for the batch that was under way: the ordinary way, now that nothing
+                // else is under way.
                 _ => {
                     discard(&overlay, self.cache());
                     let judged_now = self
@@ -129,7 +161,7 @@ impl CommandHandler {
             }
         }
         if let Some(flight) = in_flight.take() {
-            self.land(flight, lines, &overlay, now, actor, &mut outcomes)
+            self.land(flight, lines, &overlay, actor, &mut outcomes)
                 .await?;
         }
         settle(&overlay, self.cache(), None);
@@ -144,15 +176,15 @@ impl CommandHandler {
         flight: InFlight,
         lines: &[&str],
         overlay: &Overlay,
-        now: DateTime<Utc>,
         actor: Option<&str>,
         outcomes: &mut Vec<Outcome>,
     ) -> Result<bool, BatchFailed> {
+        let mut flight = flight;
         let failed = |error| BatchFailed {
             lines: flight.lines.clone(),
             error,
         };
-        let (pending, appended) = flight.task.await.map_err(|e| {
+        let (pending, appended) = (&mut flight.task.0).await.map_err(|e| {
             failed(HandleError::Internal(format!(
                 "an import append stopped: {e}"
             )))
@@ -173,7 +205,7 @@ impl CommandHandler {
                 drop(pending);
                 for line in &lines[flight.lines.clone()] {
                     let outcome = self
-                        .handle_json_as(line, now, actor)
+                        .handle_json_as(line, flight.now, actor)
                         .await
                         .map_err(failed)?;
                     outcomes.push(outcome);

@@ -74,7 +74,7 @@ pub async fn import_text_with_progress(
         .collect();
     let texts: Vec<&str> = lines.iter().map(|(_, line)| *line).collect();
     let outcomes = handler
-        .handle_lines_with_progress(&texts, chrono::Utc::now(), operator, progress)
+        .handle_lines_with_progress(&texts, &chrono::Utc::now, operator, progress)
         .await
         .map_err(|failed| {
             let (first, last) = (
