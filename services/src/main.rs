@@ -18,6 +18,17 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Turns transparent huge pages off for this process (Linux `prctl(PR_SET_THP_DISABLE)`):
+/// with them, the allocator's fresh memory came in 2 MiB pages zeroed at their first touch,
+/// which took over a third of the import's append and a large share of the rebuild (`perf`;
+/// BENCHMARKS.md, 2026-12-08 evening). Best effort: a kernel that refuses leaves them on.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::debug!(error = %e, "transparent huge pages stay on");
+    }
+}
+
 /// fieldtrail: the system of record of a training certificate, as an event-sourced journal.
 #[derive(Parser)]
 #[command(version, about)]
@@ -196,6 +207,7 @@ const BAD_CONFIG: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let file = match settings_file::locate(&args)
         .map(|p| settings_file::read_file(&p))
