@@ -243,7 +243,7 @@ async fn main() -> ExitCode {
         job: ConfigJob::Show,
     } = &cli.command
     {
-        print!("{}", settings_file::show(&cli.settings, &sources));
+        fieldtrail::say_raw!("{}", settings_file::show(&cli.settings, &sources));
         return ExitCode::SUCCESS;
     }
     telemetry::init_with(&cli.settings.log, cli.settings.log_format);
@@ -262,7 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Job::Bench(args) => fieldtrail::bench::run_cli(&settings, args).await?,
         Job::Migrate => {
             fieldtrail::open_journal(&settings, 2).await?;
-            println!(
+            fieldtrail::say!(
                 "migrated {}",
                 fieldtrail::config::file::hide_secrets(&settings.database_url)
             );
@@ -277,7 +277,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let operator = format!("staff:{operator}");
             let (report, _) = import_and_project(&settings, &text, Some(&operator), true).await?;
             for line in report.lines.iter().filter(|l| l.outcome == "rejected") {
-                println!(
+                fieldtrail::say!(
                     "line {}: {} rejected: {}: {}",
                     line.line,
                     line.command_id.as_deref().unwrap_or("-"),
@@ -285,9 +285,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     line.message.as_deref().unwrap_or("")
                 );
             }
-            println!(
+            fieldtrail::say!(
                 "applied {}, duplicate {}, rejected {}",
-                report.applied, report.duplicate, report.rejected
+                report.applied,
+                report.duplicate,
+                report.rejected
             );
             if let Some(path) = report_json {
                 std::fs::write(&path, serde_json::to_vec_pretty(&report.lines)?)
@@ -376,7 +378,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = fieldtrail::cli::consumer::run(&config).await?;
             for (cohort, modules) in &state.attendance {
                 for (module, rate) in modules {
-                    println!(
+                    fieldtrail::say!(
                         "{cohort} {module}: {:.1}% ({} / {} learner-half-days)",
                         100.0 * rate.ratio(),
                         rate.attended,
@@ -384,9 +386,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
-            println!(
+            fieldtrail::say!(
                 "applied {} events, skipped {} re-deliveries",
-                state.applied, state.duplicates
+                state.applied,
+                state.duplicates
             );
         }
         Job::Retention { group_texts_years } => {
@@ -400,9 +403,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await?;
             for subject in &report.erased {
-                println!("erased {subject}");
+                fieldtrail::say!("erased {subject}");
             }
-            println!(
+            fieldtrail::say!(
                 "retention ({group_texts_years} years after the cohort closed): {} erased, {} erased before, {} field studies kept",
                 report.erased.len(),
                 report.already.len(),
@@ -419,8 +422,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // The reservations too: a derived index of the events like the read models.
             let reservations = journal.rebuild_reservations().await?;
             progress.finish(&format!("{n} events folded"));
-            println!("rebuilt the read models from {n} events");
-            println!(
+            fieldtrail::say!("rebuilt the read models from {n} events");
+            fieldtrail::say!(
                 "rebuilt the reservations from {} events: {} held{}",
                 reservations.events,
                 reservations.held,
@@ -449,7 +452,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             let report = fieldtrail::cli::copy::copy(&source, &target, &progress).await?;
             progress.finish();
-            println!(
+            fieldtrail::say!(
                 "copied {} events, {} commands, {} signing keys and {} signed digests from {} to {} (head position {}); read models rebuilt from {} events; {} reservations rebuilt; the copy verifies",
                 report.events,
                 report.commands,
@@ -492,15 +495,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => "no NATS configured (NATS_URL): nothing relayed".to_owned(),
             };
-            print!("{}", demo::summary(&journal).await?);
-            println!(
+            fieldtrail::say_raw!("{}", demo::summary(&journal).await?);
+            fieldtrail::say!(
                 "\nimport: applied {}, duplicate {}, rejected {}; {published}; {:.2} s",
                 report.applied,
                 report.duplicate,
                 report.rejected,
                 started.elapsed().as_secs_f64()
             );
-            println!(
+            fieldtrail::say!(
                 "journal: {} ({})",
                 fieldtrail::config::file::hide_secrets(&settings.database_url),
                 journal.kind().as_str()

@@ -372,3 +372,31 @@ async fn report_min_position(env: TestEnv) {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     env.cleanup().await;
 }
+
+/// A reader of standard output that goes away (`fieldtrail import … | head -1`) is no panic:
+/// the import goes on, answers its exit status and writes its `--report-json`.
+#[tokio::test]
+async fn import_into_a_closed_pipe_finishes_without_a_panic() {
+    let env = TestEnv::sqlite("import_closed_pipe").await;
+    let report_path =
+        std::env::temp_dir().join(format!("ft-report-{}.json", uuid::Uuid::new_v4().simple()));
+    let mut child = fieldtrail(&env)
+        .arg("import")
+        .arg(data("rules.jsonl"))
+        .arg("--report-json")
+        .arg(&report_path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the first line is printed.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let report: Vec<Value> = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(report.len(), 97);
+    std::fs::remove_file(&report_path).ok();
+    env.cleanup().await;
+}

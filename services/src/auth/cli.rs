@@ -45,12 +45,12 @@ pub async fn run(journal: &Journal, job: TokenJob) -> anyhow::Result<()> {
         } => {
             let token =
                 tokens::create(journal, &name, role, cohort.as_deref(), learner.as_deref()).await?;
-            println!("{token}");
+            crate::say!("{token}");
             eprintln!("This is the only time the token is shown. Send it as: Authorization: Bearer <token>");
         }
         TokenJob::List => {
             for t in tokens::list(journal).await? {
-                println!(
+                crate::say!(
                     "{}  {:<11} {:<24} cohort={} learner={} created={} {}",
                     t.token_id.simple(),
                     t.role,
@@ -70,7 +70,7 @@ pub async fn run(journal: &Journal, job: TokenJob) -> anyhow::Result<()> {
                 tokens::revoke(journal, token_id).await?,
                 "no live token {token_id}"
             );
-            println!("revoked {}", token_id.simple());
+            crate::say!("revoked {}", token_id.simple());
         }
     }
     Ok(())

@@ -343,7 +343,7 @@ pub async fn run_cli(base: &Settings, mut args: BenchArgs) -> anyhow::Result<()>
     } else {
         run(base, &args).await?
     };
-    println!("{}", report.table());
-    println!("(bench took {:.0} s)", started.elapsed().as_secs_f64());
+    crate::say!("{}", report.table());
+    crate::say!("(bench took {:.0} s)", started.elapsed().as_secs_f64());
     Ok(())
 }

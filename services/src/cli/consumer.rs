@@ -265,7 +265,7 @@ async fn shown(http: &reqwest::Client, show: &ShowPersonal, body: &Value) -> Opt
 /// # Errors
 /// When NATS or the state file cannot be used.
 pub async fn run(config: &ConsumerConfig) -> anyhow::Result<ConsumerState> {
-    run_with(config, &mut |line| println!("{line}")).await
+    run_with(config, &mut |line| crate::say!("{line}")).await
 }
 
 /// As [`run`], handing each personal line to `show` instead of printing it.

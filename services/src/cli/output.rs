@@ -4,6 +4,34 @@
 
 use std::io::Write as _;
 
+/// Writes `args` to standard output, then a new line when `newline`: what [`crate::say!`]
+/// and [`crate::say_raw!`] call instead of `println!` / `print!`, which panic when the
+/// reader went away. A failing standard output is not an error of the job: nothing is left to
+/// tell it to, and what the job did stays done (an import's `--report-json` is still written).
+pub fn say_args(args: std::fmt::Arguments<'_>, newline: bool) {
+    let mut text = args.to_string();
+    if newline {
+        text.push('\n');
+    }
+    let _ = emit(&text);
+}
+
+/// `println!` that never panics ([`say_args`]).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::say_args(::std::format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` that never panics ([`say_args`]).
+#[macro_export]
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        $crate::cli::output::say_args(::std::format_args!($($arg)*), false)
+    };
+}
+
 /// Whether `e` says the reader of standard output went away.
 pub fn reader_gone(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::BrokenPipe

@@ -259,9 +259,9 @@ pub fn render(settings: &Settings, ready: bool, body: &Value) -> String {
 pub async fn run(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
     let (ready, body) = collect(settings).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        crate::say!("{}", serde_json::to_string_pretty(&body)?);
     } else {
-        print!("{}", render(settings, ready, &body));
+        crate::say_raw!("{}", render(settings, ready, &body));
     }
     Ok(if ready {
         ExitCode::SUCCESS

@@ -528,7 +528,7 @@ pub async fn run_cli(journal: &Journal, args: TrajectoriesArgs) -> anyhow::Resul
     let columns = shape::columns(request.shape, request.dates);
     std::fs::write(&dictionary, writer::dictionary_csv(&columns)?)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", dictionary.display()))?;
-    println!(
+    crate::say!(
         "wrote {} rows ({} shape, {}, dates {}) for {} cohorts to {}; data dictionary {}; key id {}; at most {} cohorts held in memory at once",
         report.rows,
         request.shape.as_str(),
