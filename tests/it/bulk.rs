@@ -41,10 +41,7 @@ crate::both_backends!(
 /// lines judged one by one on a second journal: the same outcome for every line (positions
 /// included), the same events, the same read models.
 async fn one_batch_answers_what_line_by_line_judging_answers_on(env: TestEnv) {
-    let twin = match env.journal.kind() {
-        fieldtrail_journal::BackendKind::Postgres => TestEnv::new("bulk_twin").await,
-        fieldtrail_journal::BackendKind::Sqlite => TestEnv::sqlite("bulk_twin").await,
-    };
+    let twin = twin(&env, "bulk_twin").await;
     let lines: Vec<&str> = COHORT
         .lines()
         .chain(RULES.lines())
@@ -77,16 +74,30 @@ async fn one_batch_answers_what_line_by_line_judging_answers_on(env: TestEnv) {
     assert_eq!(env.event_count().await, twin.event_count().await);
     env.project().await;
     twin.project().await;
-    let docs = |d: Vec<(String, String, Value)>| {
-        d.into_iter()
-            .map(|(k, key, v)| (k, key, without_recording_times(v)))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(docs(env.documents().await), docs(twin.documents().await));
+    assert_eq!(
+        comparable(env.documents().await),
+        comparable(twin.documents().await)
+    );
     let report = env.journal.verify(None).await.unwrap();
     assert!(report.intact(), "{report:?}");
     twin.cleanup().await;
     env.cleanup().await;
+}
+
+/// A second journal on the same backend as `env`, for judging the same lines another way.
+async fn twin(env: &TestEnv, name: &str) -> TestEnv {
+    match env.journal.kind() {
+        fieldtrail_journal::BackendKind::Postgres => TestEnv::new(name).await,
+        fieldtrail_journal::BackendKind::Sqlite => TestEnv::sqlite(name).await,
+    }
+}
+
+/// Documents as two journals' can be compared: without their recording times.
+fn comparable(documents: Vec<(String, String, Value)>) -> Vec<(String, String, Value)> {
+    documents
+        .into_iter()
+        .map(|(k, key, v)| (k, key, without_recording_times(v)))
+        .collect()
 }
 
 fn request(stream_id: &str, expected: i64, command_id: &str) -> AppendRequest {
@@ -403,10 +414,7 @@ crate::both_backends!(
 /// one batch after the other on a second journal: the same outcome for every line
 /// (positions included), the same events, the same read models.
 async fn pipelined_batches_answer_what_batches_one_after_the_other_answer_on(env: TestEnv) {
-    let twin = match env.journal.kind() {
-        fieldtrail_journal::BackendKind::Postgres => TestEnv::new("pipeline_twin").await,
-        fieldtrail_journal::BackendKind::Sqlite => TestEnv::sqlite("pipeline_twin").await,
-    };
+    let twin = twin(&env, "pipeline_twin").await;
     let mut owned = copies(1, 9);
     owned.extend(RULES.lines().map(str::to_owned));
     owned.extend(COHORT.lines().map(str::to_owned));
@@ -448,12 +456,10 @@ async fn pipelined_batches_answer_what_batches_one_after_the_other_answer_on(env
     assert_eq!(env.event_count().await, twin.event_count().await);
     env.project().await;
     twin.project().await;
-    let docs = |d: Vec<(String, String, Value)>| {
-        d.into_iter()
-            .map(|(k, key, v)| (k, key, without_recording_times(v)))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(docs(env.documents().await), docs(twin.documents().await));
+    assert_eq!(
+        comparable(env.documents().await),
+        comparable(twin.documents().await)
+    );
     assert!(env.journal.verify(None).await.unwrap().intact());
     twin.cleanup().await;
     env.cleanup().await;
@@ -502,23 +508,12 @@ async fn two_pipelined_imports_of_one_file_apply_each_line_once_on(env: TestEnv)
         assert_eq!(x["positions"], y["positions"], "line {}", n + 1);
     }
     let single = {
-        let twin = match env.journal.kind() {
-            fieldtrail_journal::BackendKind::Postgres => TestEnv::new("pipeline_single").await,
-            fieldtrail_journal::BackendKind::Sqlite => TestEnv::sqlite("pipeline_single").await,
-        };
+        let twin = twin(&env, "pipeline_single").await;
         let lines: Vec<&str> = owned.iter().map(String::as_str).collect();
-        twin.handler()
-            .handle_batch(&lines[..1000], now, None)
-            .await
-            .unwrap();
-        twin.handler()
-            .handle_batch(&lines[1000..2000], now, None)
-            .await
-            .unwrap();
-        twin.handler()
-            .handle_batch(&lines[2000..], now, None)
-            .await
-            .unwrap();
+        let handler = twin.handler();
+        for batch in lines.chunks(fieldtrail::bulk::BATCH_LINES) {
+            handler.handle_batch(batch, now, None).await.unwrap();
+        }
         let n = twin.event_count().await;
         twin.cleanup().await;
         n

@@ -390,39 +390,18 @@ impl CommandHandler {
                     continue;
                 }
             };
+            let at = (overlay, batch.number);
             let result = match &prepared.command {
                 Command::Programme(c) => {
-                    decide::<Programme, _>(
-                        self.cache(),
-                        (overlay, batch.number),
-                        &lookups,
-                        &envelope,
-                        c,
-                        &prepared,
-                    )
-                    .await
+                    decide::<Programme, _>(self.cache(), at, &lookups, &envelope, c, &prepared)
+                        .await
                 }
                 Command::Cohort(c) => {
-                    decide::<Cohort, _>(
-                        self.cache(),
-                        (overlay, batch.number),
-                        &lookups,
-                        &envelope,
-                        c,
-                        &prepared,
-                    )
-                    .await
+                    decide::<Cohort, _>(self.cache(), at, &lookups, &envelope, c, &prepared).await
                 }
                 Command::FieldStudy(c) => {
-                    decide::<FieldStudy, _>(
-                        self.cache(),
-                        (overlay, batch.number),
-                        &lookups,
-                        &envelope,
-                        c,
-                        &prepared,
-                    )
-                    .await
+                    decide::<FieldStudy, _>(self.cache(), at, &lookups, &envelope, c, &prepared)
+                        .await
                 }
                 Command::Subject(c) => {
                     // An erasure keeps its subject's research reason categories, read from
@@ -435,7 +414,7 @@ impl CommandHandler {
                     }
                     let mut decided = decide::<DataSubject, _>(
                         self.cache(),
-                        (overlay, batch.number),
+                        at,
                         &lookups,
                         &envelope,
                         c,

@@ -106,12 +106,12 @@ impl CommandHandler {
                     .await?;
             }
             match prepared {
-                Ok(pending) if !previous_fell_back => {
+                Ok(mut pending) if !previous_fell_back => {
                     let journal = self.journal().clone();
                     in_flight = Some(InFlight {
                         number,
                         lines: range,
-                        ids: pending.ids.clone(),
+                        ids: std::mem::take(&mut pending.ids),
                         started,
                         now,
                         task: AbortOnDrop(tokio::spawn(async move {
